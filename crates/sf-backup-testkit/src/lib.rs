@@ -1,0 +1,2 @@
+//! A fake Service Fabric gateway (work in progress).
+#![forbid(unsafe_code)]

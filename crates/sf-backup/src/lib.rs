@@ -1,0 +1,2 @@
+//! The sf-backup facade (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,152 @@
+//! Layer 1: every documented example deserializes into the generated types and serializes back to an equal value.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sf_backup_api::types;
+use sf_backup_workspace_tests::{Example, examples, examples_of, workspace_root};
+
+fn round_trip<T: DeserializeOwned + Serialize>(example: &Example) -> T {
+    let original = example.body();
+    let typed: T = serde_json::from_value(original.clone()).unwrap_or_else(|e| {
+        panic!(
+            "{} does not decode as {}: {e}",
+            example.file, example.schema
+        )
+    });
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(back, original, "{} changed in a round trip", example.file);
+    typed
+}
+
+#[test]
+fn every_example_round_trips_through_its_generated_type() {
+    let all = examples();
+    assert_eq!(
+        all.len(),
+        7,
+        "five documented requests, a progress and an error example"
+    );
+    for example in &all {
+        match example.schema.as_str() {
+            "BackupPartitionDescription" => {
+                drop(round_trip::<types::BackupPartitionDescription>(example))
+            }
+            "BackupProgressInfo" => drop(round_trip::<types::BackupProgressInfo>(example)),
+            "FabricError" => drop(round_trip::<types::FabricError>(example)),
+            other => panic!(
+                "{}: no generated type is mapped for schema {other}",
+                example.file
+            ),
+        }
+    }
+}
+
+#[test]
+fn every_example_file_is_listed_in_the_index() {
+    let listed: Vec<String> = examples().into_iter().map(|e| e.file).collect();
+    let mut on_disk: Vec<String> = std::fs::read_dir(workspace_root().join("spec/examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json") && name != "index.json")
+        .collect();
+    on_disk.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, on_disk);
+}
+
+#[test]
+fn the_request_examples_cover_every_storage_kind_and_the_empty_body() {
+    let kinds: Vec<String> = examples_of("BackupPartitionDescription")
+        .iter()
+        .map(|example| {
+            let typed = round_trip::<types::BackupPartitionDescription>(example);
+            match typed.backup_storage {
+                None => "policy storage".into(),
+                Some(storage) => serde_json::to_value(storage).unwrap()["StorageKind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "policy storage",
+            "AzureBlobStore",
+            "ManagedIdentityAzureBlobStore",
+            "FileShare",
+            "DsmsAzureBlobStore"
+        ]
+    );
+}
+
+#[test]
+fn the_storage_kind_is_a_tag_and_required_fields_are_enforced() {
+    let missing_container =
+        serde_json::json!({"StorageKind": "AzureBlobStore", "ConnectionString": "x"});
+    let err =
+        serde_json::from_value::<types::BackupStorageDescription>(missing_container).unwrap_err();
+    assert!(err.to_string().contains("ContainerName"), "{err}");
+
+    let unknown_kind = serde_json::json!({"StorageKind": "Tape", "ContainerName": "x"});
+    let err = serde_json::from_value::<types::BackupStorageDescription>(unknown_kind).unwrap_err();
+    assert!(err.to_string().contains("Tape"), "{err}");
+}
+
+#[test]
+fn unknown_error_codes_and_backup_states_are_kept_as_text() {
+    let error: types::FabricError = serde_json::from_value(serde_json::json!({
+        "Error": {"Code": "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "Message": "copier failed"}
+    }))
+    .unwrap();
+    assert_eq!(
+        error.error.code,
+        types::FabricErrorCodes::String("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR".into())
+    );
+
+    let known: types::FabricError = serde_json::from_value(
+        serde_json::json!({"Error": {"Code": "FABRIC_E_BACKUP_IN_PROGRESS"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        known.error.code,
+        types::KnownFabricErrorCodes::FabricEBackupInProgress.into()
+    );
+
+    let progress: types::BackupProgressInfo =
+        serde_json::from_value(serde_json::json!({"BackupState": "Paused", "FailureError": null}))
+            .unwrap();
+    assert_eq!(
+        progress.backup_state,
+        Some(types::BackupState::String("Paused".into()))
+    );
+    assert_eq!(progress.failure_error, None);
+}
+
+#[test]
+fn the_known_error_codes_are_the_84_upstream_codes_in_order() {
+    let spec: Value = serde_json::to_value(
+        serde_yaml_ng::from_str::<Value>(
+            &std::fs::read_to_string(
+                workspace_root().join("spec/servicefabric-backup.openapi.yaml"),
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let codes = spec["components"]["schemas"]["KnownFabricErrorCodes"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(codes.len(), 84);
+    for code in codes {
+        let parsed: types::FabricErrorCodes = serde_json::from_value(code.clone()).unwrap();
+        assert!(
+            matches!(parsed, types::FabricErrorCodes::KnownFabricErrorCodes(_)),
+            "{code} is not a known code"
+        );
+    }
+}

@@ -1,1 +1,89 @@
-//! Shared helpers of the workspace tests.
+//! Shared helpers of the workspace tests: the documented examples of `spec/examples/`, loaded once, in one place.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The workspace root (this package lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// One documented example, as listed in `spec/examples/index.json`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Example {
+    /// The JSON file under `spec/examples/`.
+    pub file: String,
+    /// The spec schema the body is an instance of.
+    pub schema: String,
+    /// The example's heading.
+    pub title: String,
+    /// The documented request line, e.g. `POST http://localhost:19080/Partitions/.../$/Backup?api-version=6.4`.
+    pub request: String,
+    /// The documented response status.
+    pub status: u16,
+}
+
+impl Example {
+    /// The body as a JSON value.
+    pub fn body(&self) -> Value {
+        let path = workspace_root().join("spec/examples").join(&self.file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The documented method, e.g. `POST`.
+    pub fn method(&self) -> &str {
+        self.request
+            .split_once(' ')
+            .expect("request is `METHOD URL`")
+            .0
+    }
+
+    /// The documented request target (path and query), e.g. `/Partitions/.../$/Backup?api-version=6.4`.
+    pub fn target(&self) -> &str {
+        let url = self
+            .request
+            .split_once(' ')
+            .expect("request is `METHOD URL`")
+            .1;
+        let after_scheme = url.split_once("://").expect("absolute URL").1;
+        &after_scheme[after_scheme.find('/').expect("URL has a path")..]
+    }
+
+    /// The partition id in the documented path.
+    pub fn partition_id(&self) -> uuid::Uuid {
+        let segment = self
+            .target()
+            .split('/')
+            .nth(2)
+            .expect("/Partitions/{id}/...");
+        segment.parse().expect("documented partition id is a UUID")
+    }
+
+    /// A snapshot-friendly name derived from the file name.
+    pub fn name(&self) -> &str {
+        self.file.trim_end_matches(".json")
+    }
+}
+
+/// Every documented example, in `index.json` order.
+pub fn examples() -> Vec<Example> {
+    let path = workspace_root().join("spec/examples/index.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The documented examples of one schema.
+pub fn examples_of(schema: &str) -> Vec<Example> {
+    examples()
+        .into_iter()
+        .filter(|e| e.schema == schema)
+        .collect()
+}

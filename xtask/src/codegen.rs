@@ -37,11 +37,14 @@ pub fn run(check: bool) -> Result<(), String> {
         return match current {
             Some(current) if current == fresh => Ok(()),
             Some(current) => Err(stale_report(&current, &fresh, &spec)),
-            None => Err(format!("{GENERATED_PATH} is missing: run `cargo xtask codegen`")),
+            None => Err(format!(
+                "{GENERATED_PATH} is missing: run `cargo xtask codegen`"
+            )),
         };
     }
     if current.as_deref() != Some(fresh.as_str()) {
-        std::fs::write(&target, &fresh).map_err(|e| format!("cannot write {GENERATED_PATH}: {e}"))?;
+        std::fs::write(&target, &fresh)
+            .map_err(|e| format!("cannot write {GENERATED_PATH}: {e}"))?;
         println!("wrote {GENERATED_PATH}");
     } else {
         println!("{GENERATED_PATH} is up to date");
@@ -58,7 +61,10 @@ pub fn progenitor_version(lock: &str) -> Result<String, String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == r#"name = "progenitor-impl""# {
-            if let Some(version) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
                 return Ok(version.trim_matches('"').to_string());
             }
         }
@@ -68,10 +74,12 @@ pub fn progenitor_version(lock: &str) -> Result<String, String> {
 
 /// SHA-256 of the spec's bytes, lower-case hex.
 pub fn spec_sha256(spec: &str) -> String {
-    Sha256::digest(spec.as_bytes()).iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Sha256::digest(spec.as_bytes())
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The header line that records which spec bytes a generated file came from.
@@ -79,17 +87,18 @@ const HASH_PREFIX: &str = "// Spec SHA-256: ";
 
 /// Turns the spec text into the generated file's text.
 pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, String> {
-    let mut doc: Value = serde_yaml_ng::from_str(spec_text).map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
+    let mut doc: Value = serde_yaml_ng::from_str(spec_text)
+        .map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
     apply_fixups(&mut doc)?;
-    let api: openapiv3::OpenAPI =
-        serde_json::from_value(doc.clone()).map_err(|e| format!("{SPEC_PATH} is not an OpenAPI 3.0 document: {e}"))?;
+    let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
+        .map_err(|e| format!("{SPEC_PATH} is not an OpenAPI 3.0 document: {e}"))?;
 
     let tokens = match run_generator(&api) {
         Ok(result) => result?,
         Err(panic_message) => return Err(explain_panic(&doc, &panic_message)),
     };
-    let file: syn::File =
-        syn::parse2(tokens).map_err(|e| format!("progenitor produced tokens that are not a Rust file: {e}"))?;
+    let file: syn::File = syn::parse2(tokens)
+        .map_err(|e| format!("progenitor produced tokens that are not a Rust file: {e}"))?;
     let body = progenitor_impl::space_out_items(prettyplease::unparse(&file))
         .map_err(|e| format!("cannot space out the generated items: {e}"))?;
 
@@ -116,7 +125,9 @@ fn settings() -> GenerationSettings {
 
 /// Runs progenitor, turning its panics (it asserts instead of returning errors on shapes it does not support)
 /// into `Err(panic message)`.
-fn run_generator(api: &openapiv3::OpenAPI) -> Result<Result<proc_macro2::TokenStream, String>, String> {
+fn run_generator(
+    api: &openapiv3::OpenAPI,
+) -> Result<Result<proc_macro2::TokenStream, String>, String> {
     let previous_hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -141,14 +152,17 @@ fn explain_panic(doc: &Value, message: &str) -> String {
     let mut components_only = doc.clone();
     components_only["paths"] = Value::Object(Default::default());
     if panics(&components_only) {
-        culprits.push("the schemas under `components` (generated even with no operation)".to_string());
+        culprits
+            .push("the schemas under `components` (generated even with no operation)".to_string());
     } else if let Some(paths) = doc["paths"].as_object() {
         for (path, item) in paths {
             for (method, operation) in item.as_object().into_iter().flatten() {
                 let mut single = components_only.clone();
                 single["paths"] = serde_json::json!({ path: { method: operation } });
                 if panics(&single) {
-                    let id = operation["operationId"].as_str().unwrap_or("(no operationId)");
+                    let id = operation["operationId"]
+                        .as_str()
+                        .unwrap_or("(no operationId)");
                     culprits.push(format!("operation {id} ({} {path})", method.to_uppercase()));
                 }
             }
@@ -186,9 +200,9 @@ fn error_bodies_as_raw_bytes(doc: &mut Value) -> Result<(), String> {
         .pointer_mut("/components/responses/FabricErrorResponse/content")
         .and_then(Value::as_object_mut)
         .ok_or("fix-up error_bodies_as_raw_bytes: components/responses/FabricErrorResponse has no content")?;
-    let json = content
-        .remove("application/json")
-        .ok_or("fix-up error_bodies_as_raw_bytes: FabricErrorResponse is no longer application/json")?;
+    let json = content.remove("application/json").ok_or(
+        "fix-up error_bodies_as_raw_bytes: FabricErrorResponse is no longer application/json",
+    )?;
     content.insert("*/*".into(), json);
     Ok(())
 }
@@ -200,7 +214,9 @@ fn stale_report(current: &str, fresh: &str, spec: &str) -> String {
         .find_map(|l| l.strip_prefix(HASH_PREFIX))
         .unwrap_or("(none)");
     let cause = if recorded == spec_sha256(spec) {
-        format!("{GENERATED_PATH} differs from what the spec generates: it was edited by hand, or the generator changed")
+        format!(
+            "{GENERATED_PATH} differs from what the spec generates: it was edited by hand, or the generator changed"
+        )
     } else {
         format!("{SPEC_PATH} changed since {GENERATED_PATH} was generated")
     };
@@ -237,14 +253,20 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic() {
-        assert_eq!(generate(&spec(), "x").unwrap(), generate(&spec(), "x").unwrap());
+        assert_eq!(
+            generate(&spec(), "x").unwrap(),
+            generate(&spec(), "x").unwrap()
+        );
     }
 
     #[test]
     fn header_names_command_spec_hash_and_generator() {
         let out = generate(&spec(), "9.9.9").unwrap();
         let header: Vec<&str> = out.lines().take(4).collect();
-        assert_eq!(header[0], "// Generated by `cargo xtask codegen`; do not edit by hand.");
+        assert_eq!(
+            header[0],
+            "// Generated by `cargo xtask codegen`; do not edit by hand."
+        );
         assert_eq!(header[2], format!("{HASH_PREFIX}{}", spec_sha256(&spec())));
         assert_eq!(header[3], "// Generator: progenitor-impl 9.9.9");
     }
@@ -252,9 +274,15 @@ mod tests {
     #[test]
     fn a_description_change_changes_only_its_doc_lines() {
         let original = spec();
-        let changed = original.replace("The identity of the partition.", "The partition's identity.");
+        let changed = original.replace(
+            "The identity of the partition.",
+            "The partition's identity.",
+        );
         assert_ne!(original, changed);
-        let (a, b) = (generate(&original, "x").unwrap(), generate(&changed, "x").unwrap());
+        let (a, b) = (
+            generate(&original, "x").unwrap(),
+            generate(&changed, "x").unwrap(),
+        );
         let diff = similar::TextDiff::from_lines(&a, &b);
         let changed_lines: Vec<String> = diff
             .iter_all_changes()
@@ -264,7 +292,9 @@ mod tests {
         assert!(!changed_lines.is_empty());
         for line in changed_lines {
             assert!(
-                line.starts_with("// Spec SHA-256") || line.contains("identity of the partition") || line.contains("partition's identity"),
+                line.starts_with("// Spec SHA-256")
+                    || line.contains("identity of the partition")
+                    || line.contains("partition's identity"),
                 "unexpected changed line: {line}"
             );
         }
@@ -276,7 +306,14 @@ mod tests {
         let edited = fresh.replacen("pub struct", "pub  struct", 1);
         let report = stale_report(&edited, &fresh, &spec());
         assert!(report.contains("edited by hand"), "{report}");
-        assert!(report.contains("-pub  struct") || report.contains("+pub struct"), "{report}");
+        assert!(
+            report.contains("-    pub  struct BackupPartitionDescription"),
+            "{report}"
+        );
+        assert!(
+            report.contains("+    pub struct BackupPartitionDescription"),
+            "{report}"
+        );
     }
 
     #[test]

@@ -1,2 +1,369 @@
-//! A fake Service Fabric gateway (work in progress).
+//! A fake Service Fabric HTTP gateway that speaks the two backup operations of the client REST API
+//! (api-version 6.4) exactly as `spec/servicefabric-backup.openapi.yaml` describes them, for tests, examples and
+//! demos:
+//!
+//! - `POST /Partitions/{partitionId}/$/Backup` answers 202 with an empty body and starts a fake backup;
+//! - `GET /Partitions/{partitionId}/$/GetBackupProgress` answers 200 with a `BackupProgressInfo` that goes
+//!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`).
+//!
+//! Bodies are the generated types of [`sf_backup_api::types`], so the gateway cannot drift from the spec.
+//! Requests are validated like the real service does (api-version `6.4`, `timeout` in 1..=4294967295, a positive
+//! `BackupTimeout`, a UUID partition id, a body that is empty, `{}` or a valid `BackupPartitionDescription`);
+//! an invalid one gets 400 `E_INVALIDARG` with a message naming the field. Every request, faulted or rejected
+//! or not, is kept in a [journal](Gateway::journal). [Faults](Fault) script what real clusters and the proxies in
+//! front of them do: error statuses with known or unknown codes, HTML or empty bodies, delays, dropped
+//! connections (optionally after the backup was accepted), truncated bodies, unknown states, redirects.
+//!
+//! Before any backup was requested for a partition, progress is 200 `{"BackupState":"Invalid"}`.
+//!
+//! ```
+//! use sf_backup_testkit::{Config, Fault, Gateway, Operation};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gateway = Gateway::start(Config::default()).await?;
+//! gateway.push_fault(Fault::transient("FABRIC_E_NOT_READY").on(Operation::Backup));
+//!
+//! let url = format!(
+//!     "{}/Partitions/1daae3f5-7fd6-42e9-b1ba-8c05f873994d/$/Backup?api-version=6.4",
+//!     gateway.url()
+//! );
+//! let client = reqwest::Client::new();
+//! assert_eq!(client.post(&url).body("{}").send().await?.status(), 503);
+//! assert_eq!(client.post(&url).body("{}").send().await?.status(), 202);
+//!
+//! let posts = gateway.journal().into_iter().filter(|r| r.method == "POST").count();
+//! assert_eq!(posts, 2);
+//! gateway.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Non-async callers use [`start_in_background`], which runs the gateway on its own runtime thread. The binary
+//! (`cargo run -p sf-backup-testkit -- --listen 127.0.0.1:19080 --config gateway.json`) reads a [`Config`] from
+//! JSON; see the crate's README.md for the format.
 #![forbid(unsafe_code)]
+
+mod config;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sf_backup_api::types::{BackupProgressInfo, BackupStorageDescription, Epoch};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use uuid::Uuid;
+
+pub use config::{Config, Fault, FaultAction, Operation, Outcome, PartitionConfig};
+
+use server::Shared;
+use state::State;
+
+/// One request as it reached the gateway.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// The request target exactly as received, query included (e.g. `/Partitions/…/$/Backup?api-version=6.4`).
+    pub target: String,
+    /// The headers in arrival order; names are lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A backup the fake service wrote to storage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenBackup {
+    /// The partition backed up.
+    pub partition_id: Uuid,
+    /// The backup's id, as progress reports it on success.
+    pub backup_id: Uuid,
+    /// The backup's location, relative to the storage root.
+    pub location: String,
+    /// The storage the request named; `None` means the partition's backup policy's storage.
+    pub storage: Option<BackupStorageDescription>,
+    /// The LSN of the last backup record.
+    pub lsn: String,
+    /// The epoch of the last backup record.
+    pub epoch: Epoch,
+    /// When the backup was written.
+    pub time_stamp_utc: DateTime<Utc>,
+    /// Whether progress reported `Timeout` for it although it was written.
+    pub reported_timeout: bool,
+}
+
+/// A cheap, cloneable view of a running gateway, usable from any thread or task.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayHandle {
+    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in arrival order, including faulted and rejected ones.
+    pub fn journal(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().journal.clone()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_journal(&self) {
+        self.shared.lock().journal.clear();
+    }
+
+    /// Queues a fault behind the ones already queued; it applies to the next matching request(s).
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Drops every queued fault, including the ones that apply forever.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Appends `outcome` to the outcomes of `partition`'s next backups (consumed in order; then `Success`).
+    /// Scripting an outcome makes the partition exist even when other partitions were declared.
+    pub fn script_outcome(&self, partition: Uuid, outcome: Outcome) {
+        self.shared.lock().script_outcome(partition, outcome);
+    }
+
+    /// The backups written to storage so far, oldest first. A backup whose progress said `Timeout` is here if it
+    /// went through anyway.
+    pub fn written_backups(&self) -> Vec<WrittenBackup> {
+        self.shared.lock().written_backups()
+    }
+
+    /// What `GetBackupProgress` would answer for `partition` now; `None` if the partition does not exist.
+    pub fn progress(&self, partition: Uuid) -> Option<BackupProgressInfo> {
+        self.shared.lock().progress(partition)
+    }
+}
+
+/// A running fake gateway. Dropping it stops the server and closes every connection.
+#[derive(Debug)]
+pub struct Gateway {
+    handle: GatewayHandle,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Binds `config.listen` (default `127.0.0.1:0`) and starts serving on the current tokio runtime.
+    pub async fn start(config: Config) -> std::io::Result<Gateway> {
+        let listen = config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(State::new(&config)));
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(Gateway {
+            handle: GatewayHandle { shared, addr },
+            task: Some(task),
+        })
+    }
+
+    /// A cloneable handle to inspect and script this gateway from elsewhere.
+    pub fn handle(&self) -> GatewayHandle {
+        self.handle.clone()
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    pub fn url(&self) -> String {
+        self.handle.url()
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+
+    /// Every request received so far, in arrival order, including faulted and rejected ones.
+    pub fn journal(&self) -> Vec<RecordedRequest> {
+        self.handle.journal()
+    }
+
+    /// Queues a fault; it applies to the next matching request(s), first queued first applied.
+    pub fn push_fault(&self, fault: Fault) {
+        self.handle.push_fault(fault);
+    }
+
+    /// Appends `outcome` to the outcomes of `partition`'s next backups. See [`GatewayHandle::script_outcome`].
+    pub fn script_outcome(&self, partition: Uuid, outcome: Outcome) {
+        self.handle.script_outcome(partition, outcome);
+    }
+
+    /// The backups written to storage so far. See [`GatewayHandle::written_backups`].
+    pub fn written_backups(&self) -> Vec<WrittenBackup> {
+        self.handle.written_backups()
+    }
+
+    /// Stops accepting, closes every connection and waits until the listener is released.
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            // The only possible error is the cancellation just requested.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // Aborting drops the accept loop's JoinSet, which aborts every connection task with it.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // Tests measure latency; Nagle would add tens of milliseconds to small responses.
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(server::serve_io(Arc::clone(&shared), stream));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// A gateway running on its own thread and tokio runtime, for callers without one. Dropping it stops the
+/// gateway and joins the thread.
+#[derive(Debug)]
+pub struct BackgroundGateway {
+    handle: GatewayHandle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a gateway on a dedicated runtime thread and returns once it listens.
+pub fn start_in_background(config: Config) -> std::io::Result<BackgroundGateway> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("sf-backup-testkit".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match Gateway::start(config).await {
+                    Ok(gateway) => {
+                        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+                        let _ = ready_tx.send(Ok((gateway.handle(), stop_tx)));
+                        // Either an explicit stop or the BackgroundGateway being dropped ends the wait.
+                        let _ = stop_rx.await;
+                        gateway.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    let (handle, stop) = ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the gateway thread exited before listening"))??;
+    Ok(BackgroundGateway {
+        handle,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl BackgroundGateway {
+    /// A cloneable handle to inspect and script this gateway.
+    pub fn handle(&self) -> GatewayHandle {
+        self.handle.clone()
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    pub fn url(&self) -> String {
+        self.handle.url()
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+
+    /// Every request received so far, in arrival order, including faulted and rejected ones.
+    pub fn journal(&self) -> Vec<RecordedRequest> {
+        self.handle.journal()
+    }
+
+    /// Queues a fault; it applies to the next matching request(s), first queued first applied.
+    pub fn push_fault(&self, fault: Fault) {
+        self.handle.push_fault(fault);
+    }
+
+    /// The backups written to storage so far. See [`GatewayHandle::written_backups`].
+    pub fn written_backups(&self) -> Vec<WrittenBackup> {
+        self.handle.written_backups()
+    }
+
+    /// Stops the gateway and joins its thread.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for BackgroundGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Everything a gateway can be told up front: listener, timings, partitions, outcomes and faults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// How a [`Gateway`](crate::Gateway) behaves. Every field is optional; `Config::default()` is a gateway on
+/// `127.0.0.1:<free port>` where every UUID is a partition with a backup policy and every backup succeeds after
+/// 50 ms in `Accepted` and 200 ms in `BackupInProgress`.
+///
+/// The binary reads the same structure from a JSON file (`--config FILE`); field names are the snake_case names
+/// below and unknown fields are rejected so that a typo does not silently fall back to a default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to bind. `None` binds `127.0.0.1:0` (a free port; read it back with `Gateway::addr`).
+    pub listen: Option<SocketAddr>,
+    /// How long a new backup stays `Accepted` before it turns `BackupInProgress`, in milliseconds (default 50).
+    pub accepted_ms: Option<u64>,
+    /// How long a backup stays `BackupInProgress` before it ends, in milliseconds (default 200).
+    pub in_progress_ms: Option<u64>,
+    /// The real length of one `BackupTimeout` minute, in milliseconds (default 60000). Shrink it to make the
+    /// `BackupTimeout` deadline bite in a test: with `1`, `BackupTimeout=100` is a 100 ms deadline.
+    pub backup_timeout_unit_ms: Option<u64>,
+    /// Fill the placeholders the real service sends while a backup is pending (a 0001-01-01 `TimeStampUtc`, an
+    /// all-zero `BackupId`, `LsnOfLastBackupRecord` "0"). Off by default: then only `BackupState` is set.
+    pub pending_placeholders: bool,
+    /// The cluster's partitions. Empty (the default) means every UUID names a partition with a backup policy;
+    /// once any is declared, other UUIDs get 404 `FABRIC_E_PARTITION_NOT_FOUND`.
+    pub partitions: Vec<PartitionConfig>,
+    /// Faults queued before the first request, as if passed to `Gateway::push_fault` in this order.
+    pub faults: Vec<Fault>,
+}
+
+impl Config {
+    pub(crate) fn accepted(&self) -> Duration {
+        Duration::from_millis(self.accepted_ms.unwrap_or(50))
+    }
+
+    pub(crate) fn in_progress(&self) -> Duration {
+        Duration::from_millis(self.in_progress_ms.unwrap_or(200))
+    }
+
+    pub(crate) fn backup_timeout_unit(&self) -> Duration {
+        Duration::from_millis(self.backup_timeout_unit_ms.unwrap_or(60_000))
+    }
+}
+
+/// One declared partition.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    /// The partition id.
+    pub id: Uuid,
+    /// Whether the partition has a backup policy (default true). Without one, a backup request whose body names
+    /// no `BackupStorage` gets 404 `FABRIC_E_BACKUP_NOT_ENABLED`.
+    #[serde(default = "yes")]
+    pub backup_policy: bool,
+    /// While true, backup requests get 409 `FABRIC_E_RESTORE_IN_PROGRESS`.
+    #[serde(default)]
+    pub restore_in_progress: bool,
+    /// Outcomes of this partition's next backups, in order; once used up, backups succeed.
+    #[serde(default)]
+    pub outcomes: Vec<Outcome>,
+    /// Application name used in `BackupLocation` (default `FakeApp`).
+    #[serde(default)]
+    pub application: Option<String>,
+    /// Service name used in `BackupLocation` (default `FakeService`).
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PartitionConfig {
+    /// A partition with a backup policy whose backups succeed.
+    pub fn new(id: Uuid) -> Self {
+        PartitionConfig {
+            id,
+            backup_policy: true,
+            restore_in_progress: false,
+            outcomes: Vec::new(),
+            application: None,
+            service: None,
+        }
+    }
+}
+
+/// How a backup ends. Progress always goes `Accepted` → `BackupInProgress` → the outcome's final state.
+#[non_exhaustive]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Outcome {
+    /// `Success`, and the backup is written. If the `BackupTimeout` deadline passes first, progress says
+    /// `Timeout` but the backup is still written when it finishes, as the real service does.
+    Success,
+    /// `Failure` with `FailureError` {code, message}; nothing is written.
+    Failure {
+        /// The error code, known to the spec or not (e.g. `FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR`).
+        code: String,
+        /// The error message.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// `Timeout` when the in-progress phase ends (or at the `BackupTimeout` deadline, if earlier); nothing is
+    /// written.
+    Timeout,
+    /// `Timeout` like [`Outcome::Timeout`], yet the backup is written: the seed page's "though the operation
+    /// returns back timeout, the backup actually goes through" case. See `Gateway::written_backups`.
+    TimeoutButWritten,
+}
+
+impl Outcome {
+    /// A failure with the given code and message.
+    pub fn failure(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome::Failure {
+            code: code.into(),
+            message: Some(message.into()),
+        }
+    }
+}
+
+/// The operation a request addresses, used to aim a [`Fault`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `POST /Partitions/{partitionId}/$/Backup`.
+    Backup,
+    /// `GET /Partitions/{partitionId}/$/GetBackupProgress`.
+    GetBackupProgress,
+}
+
+/// A scripted misbehaviour: what happens ([`FaultAction`]) to which requests (operation, partition) and how
+/// often (`times`). Faults are kept in a FIFO queue; each request takes the first fault that matches it.
+///
+/// Every request is journaled before faults apply, so a faulted request is still visible in the journal.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What to do.
+    pub action: FaultAction,
+    /// Only requests for this operation (`None`: any request, including unrouted ones).
+    #[serde(default)]
+    pub operation: Option<Operation>,
+    /// Only requests for this partition (`None`: any partition).
+    #[serde(default)]
+    pub partition: Option<Uuid>,
+    /// How many matching requests it applies to (default 1); `None` in Rust or `null` in JSON: all of them, for
+    /// as long as the gateway runs (a per-partition fault).
+    #[serde(default = "once")]
+    pub times: Option<u32>,
+    /// Handle the request as usual first (validate it, start the backup) and only then misbehave. With
+    /// [`FaultAction::CloseConnection`] on a backup POST this is the ambiguous failure: the client sees a dropped
+    /// connection, yet the backup was accepted. Ignored for [`FaultAction::Delay`].
+    #[serde(default)]
+    pub process: bool,
+}
+
+fn once() -> Option<u32> {
+    Some(1)
+}
+
+impl Fault {
+    /// A fault that applies once to the next request, whatever it is.
+    pub fn new(action: FaultAction) -> Self {
+        Fault {
+            action,
+            operation: None,
+            partition: None,
+            times: Some(1),
+            process: false,
+        }
+    }
+
+    /// `status` with a FabricError body carrying `code` (known to the spec or not).
+    pub fn fabric_error(status: u16, code: impl Into<String>) -> Self {
+        Fault::new(FaultAction::FabricError {
+            status,
+            code: code.into(),
+            message: None,
+        })
+    }
+
+    /// 503 with a FabricError carrying a transient code such as `FABRIC_E_NOT_READY`, `FABRIC_E_NOT_PRIMARY`,
+    /// `FABRIC_E_SERVICE_OFFLINE`, `FABRIC_E_RECONFIGURATION_PENDING` or `FABRIC_E_NO_WRITE_QUORUM`.
+    pub fn transient(code: impl Into<String>) -> Self {
+        Fault::fabric_error(503, code)
+    }
+
+    /// `status` with an HTML page, as a proxy or load balancer would send.
+    pub fn html(status: u16) -> Self {
+        Fault::new(FaultAction::Html { status })
+    }
+
+    /// `status` with an empty body.
+    pub fn empty(status: u16) -> Self {
+        Fault::new(FaultAction::Empty { status })
+    }
+
+    /// `status` with an arbitrary body (e.g. 202 with a body, or a 200 to the POST).
+    pub fn body(status: u16, content_type: Option<&str>, body: impl Into<String>) -> Self {
+        Fault::new(FaultAction::Body {
+            status,
+            content_type: content_type.map(str::to_owned),
+            body: body.into(),
+        })
+    }
+
+    /// Wait `delay`, then answer normally.
+    pub fn delay(delay: Duration) -> Self {
+        Fault::new(FaultAction::Delay {
+            ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Read the request, then close the connection without a response.
+    pub fn close_connection() -> Self {
+        Fault::new(FaultAction::CloseConnection)
+    }
+
+    /// `status` with a `Content-Length` larger than the bytes of `body` actually sent, then close.
+    pub fn truncated(status: u16, body: impl Into<String>) -> Self {
+        Fault::new(FaultAction::TruncatedBody {
+            status,
+            body: body.into(),
+            declared_length: None,
+        })
+    }
+
+    /// 200 with a BackupProgressInfo whose `BackupState` is `state` (typically one the spec does not list).
+    pub fn backup_state(state: impl Into<String>) -> Self {
+        Fault::new(FaultAction::BackupState {
+            state: state.into(),
+        })
+    }
+
+    /// 307 to `location`.
+    pub fn redirect(location: impl Into<String>) -> Self {
+        Fault::new(FaultAction::Redirect {
+            status: 307,
+            location: location.into(),
+        })
+    }
+
+    /// Only requests for `operation`.
+    pub fn on(mut self, operation: Operation) -> Self {
+        self.operation = Some(operation);
+        self
+    }
+
+    /// Only requests for `partition`.
+    pub fn for_partition(mut self, partition: Uuid) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The next `n` matching requests.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    /// Every matching request, until the gateway stops.
+    pub fn always(mut self) -> Self {
+        self.times = None;
+        self
+    }
+
+    /// Handle the request as usual before misbehaving (see [`Fault::process`]).
+    pub fn after_processing(mut self) -> Self {
+        self.process = true;
+        self
+    }
+
+    pub(crate) fn matches(&self, operation: Option<Operation>, partition: Option<Uuid>) -> bool {
+        self.operation.is_none_or(|op| Some(op) == operation)
+            && self.partition.is_none_or(|p| Some(p) == partition)
+    }
+}
+
+/// What a [`Fault`] does to a request. In JSON, tagged by `kind`, e.g.
+/// `{"kind": "FabricError", "status": 503, "code": "FABRIC_E_NOT_READY"}`.
+#[non_exhaustive]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum FaultAction {
+    /// `status` with a FabricError JSON body.
+    FabricError {
+        /// HTTP status.
+        status: u16,
+        /// The error code; any string, known to the spec or not.
+        code: String,
+        /// The message (a default naming the fault when absent).
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// `status` with a small HTML error page.
+    Html {
+        /// HTTP status.
+        status: u16,
+    },
+    /// `status` with an empty body.
+    Empty {
+        /// HTTP status.
+        status: u16,
+    },
+    /// `status` with an arbitrary body.
+    Body {
+        /// HTTP status.
+        status: u16,
+        /// `Content-Type` header, if any.
+        #[serde(default)]
+        content_type: Option<String>,
+        /// The body.
+        body: String,
+    },
+    /// Sleep, then answer normally.
+    Delay {
+        /// Milliseconds to wait before handling the request.
+        ms: u64,
+    },
+    /// Close the connection after reading the request, without any response.
+    CloseConnection,
+    /// Announce `declared_length` bytes (default: the body's length + 64), send only `body`, then close.
+    TruncatedBody {
+        /// HTTP status.
+        status: u16,
+        /// The bytes actually sent.
+        body: String,
+        /// The announced `Content-Length`.
+        #[serde(default)]
+        declared_length: Option<u64>,
+    },
+    /// 200 with a BackupProgressInfo carrying this `BackupState`.
+    BackupState {
+        /// The state text, e.g. `"Paused"`.
+        state: String,
+    },
+    /// A redirect.
+    Redirect {
+        /// HTTP status (301, 302, 307, 308).
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
+}

@@ -1,0 +1,546 @@
+//! HTTP/1.1 on top of hyper: routing, validation, fault injection.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use sf_backup_api::types::{
+    BackupPartitionDescription, BackupProgressInfo, FabricError, KnownBackupState,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use uuid::Uuid;
+
+use crate::RecordedRequest;
+use crate::config::{Fault, FaultAction, Operation};
+use crate::state::{State, error};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type ResponseBody = BoxBody<Bytes, BoxError>;
+
+/// State shared by the accept loop, every connection and every handle.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn new(state: State) -> Self {
+        Shared {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// A panicking test thread must not wedge the gateway for the others, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves one connection over any byte stream. Generic so that a TLS acceptor can wrap the TCP stream later.
+pub(crate) async fn serve_io<IO>(shared: Arc<Shared>, io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(Arc::clone(&shared), req));
+    // Errors here are connection-level (a client hanging up, or a fault closing on purpose): nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// Returned by the service to make hyper drop the connection without answering.
+#[derive(Debug)]
+struct CloseConnection;
+
+impl std::fmt::Display for CloseConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed by an injected fault")
+    }
+}
+
+impl std::error::Error for CloseConnection {}
+
+enum Route {
+    Backup(String),
+    Progress(String),
+}
+
+impl Route {
+    fn operation(&self) -> Operation {
+        match self {
+            Route::Backup(_) => Operation::Backup,
+            Route::Progress(_) => Operation::GetBackupProgress,
+        }
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Route::Backup(_) => Method::POST,
+            Route::Progress(_) => Method::GET,
+        }
+    }
+
+    fn raw_partition(&self) -> &str {
+        match self {
+            Route::Backup(id) | Route::Progress(id) => id,
+        }
+    }
+}
+
+/// Matches `/Partitions/{id}/$/{Backup|GetBackupProgress}`; clients may percent-encode the `$`, and the real
+/// gateway matches segment names case-insensitively.
+fn route(path: &str) -> Option<Route> {
+    let mut segments = path.strip_prefix('/')?.split('/');
+    let (partitions, id, dollar, name) = (
+        segments.next()?,
+        segments.next()?,
+        segments.next()?,
+        segments.next()?,
+    );
+    if segments.next().is_some()
+        || !partitions.eq_ignore_ascii_case("Partitions")
+        || !(dollar == "$" || dollar.eq_ignore_ascii_case("%24"))
+    {
+        return None;
+    }
+    if name.eq_ignore_ascii_case("Backup") {
+        Some(Route::Backup(id.to_owned()))
+    } else if name.eq_ignore_ascii_case("GetBackupProgress") {
+        Some(Route::Progress(id.to_owned()))
+    } else {
+        None
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, CloseConnection> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        // The client went away mid-body; there is nobody to answer.
+        Err(_) => return Err(CloseConnection),
+    };
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        target: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let route = route(parts.uri.path()).filter(|r| r.method() == parts.method);
+    let operation = route.as_ref().map(Route::operation);
+    let partition = route
+        .as_ref()
+        .and_then(|r| r.raw_partition().parse::<Uuid>().ok());
+    let fault = {
+        let mut state = shared.lock();
+        state.journal.push(recorded);
+        state.take_fault(operation, partition)
+    };
+    let Some(fault) = fault else {
+        return Ok(respond(&shared, &recorded_view(&parts, &body)));
+    };
+    if let FaultAction::Delay { ms } = fault.action {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        return Ok(respond(&shared, &recorded_view(&parts, &body)));
+    }
+    if fault.process {
+        let _ = respond(&shared, &recorded_view(&parts, &body));
+    }
+    fault_response(&fault)
+}
+
+/// The parts of a request the handlers look at.
+struct View<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: &'a str,
+    body: &'a [u8],
+}
+
+fn recorded_view<'a>(parts: &'a hyper::http::request::Parts, body: &'a Bytes) -> View<'a> {
+    View {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        body,
+    }
+}
+
+fn respond(shared: &Shared, req: &View<'_>) -> Response<ResponseBody> {
+    match handle_api(shared, req) {
+        Ok(response) => response,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// A refusal as the real gateway would send it: a status and a FabricError.
+struct Rejection {
+    status: u16,
+    code: &'static str,
+    message: String,
+    allow: Option<Method>,
+}
+
+impl Rejection {
+    fn invalid(message: String) -> Self {
+        Rejection {
+            status: 400,
+            code: "E_INVALIDARG",
+            message,
+            allow: None,
+        }
+    }
+
+    fn into_response(self) -> Response<ResponseBody> {
+        let mut response = fabric_error(self.status, self.code, self.message);
+        if let Some(allow) = self.allow
+            && let Ok(value) = HeaderValue::from_str(allow.as_str())
+        {
+            response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        response
+    }
+}
+
+fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>, Rejection> {
+    let Some(route) = route(req.path) else {
+        return Err(Rejection {
+            status: 404,
+            code: "E_INVALIDARG",
+            message: format!("No such endpoint: {} {}", req.method, req.path),
+            allow: None,
+        });
+    };
+    if *req.method != route.method() {
+        return Err(Rejection {
+            status: 405,
+            code: "E_INVALIDARG",
+            message: format!(
+                "{} {} is not supported; use {}",
+                req.method,
+                req.path,
+                route.method()
+            ),
+            allow: Some(route.method()),
+        });
+    }
+    let id: Uuid = route.raw_partition().parse().map_err(|_| {
+        Rejection::invalid(format!(
+            "partitionId must be a UUID, got {:?}",
+            route.raw_partition()
+        ))
+    })?;
+    let query = Query::parse(req.query)?;
+    query.api_version()?;
+    query.timeout()?;
+    match route {
+        Route::Backup(_) => {
+            let backup_timeout = query.backup_timeout()?;
+            let description = parse_description(req.body)?;
+            shared
+                .lock()
+                .start_backup(id, description.backup_storage, backup_timeout)
+                .map_err(|refusal| Rejection {
+                    status: refusal.status,
+                    code: refusal.code,
+                    message: refusal.message,
+                    allow: None,
+                })?;
+            Ok(empty(202))
+        }
+        Route::Progress(_) => match shared.lock().progress(id) {
+            Some(progress) => Ok(json(200, &progress)),
+            None => Err(Rejection {
+                status: 404,
+                code: "FABRIC_E_PARTITION_NOT_FOUND",
+                message: format!("Partition {id} not found."),
+                allow: None,
+            }),
+        },
+    }
+}
+
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Result<Self, Rejection> {
+        Ok(Query(
+            form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
+    }
+
+    /// The one value of `name`; query parameter names are case-insensitive at the real gateway.
+    fn get(&self, name: &str) -> Result<Option<&str>, Rejection> {
+        let mut values = self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let first = values.next().map(|(_, v)| v.as_str());
+        if values.next().is_some() {
+            return Err(Rejection::invalid(format!(
+                "{name} must be given at most once"
+            )));
+        }
+        Ok(first)
+    }
+
+    fn api_version(&self) -> Result<(), Rejection> {
+        match self.get("api-version")? {
+            Some("6.4") => Ok(()),
+            Some(other) => Err(Rejection::invalid(format!(
+                "api-version must be \"6.4\", got {other:?}"
+            ))),
+            None => Err(Rejection::invalid(
+                "api-version is required and must be \"6.4\"".to_owned(),
+            )),
+        }
+    }
+
+    fn timeout(&self) -> Result<(), Rejection> {
+        match self.get("timeout")? {
+            None => Ok(()),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(1..=4_294_967_295) => Ok(()),
+                _ => Err(Rejection::invalid(format!(
+                    "timeout must be an integer in 1..=4294967295, got {raw}"
+                ))),
+            },
+        }
+    }
+
+    /// Minutes; the documented default is 10.
+    fn backup_timeout(&self) -> Result<u64, Rejection> {
+        match self.get("BackupTimeout")? {
+            None => Ok(10),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(minutes @ 1..=2_147_483_647) => Ok(minutes),
+                _ => Err(Rejection::invalid(format!(
+                    "BackupTimeout must be a positive integer (minutes), got {raw}"
+                ))),
+            },
+        }
+    }
+}
+
+const STORAGE_KINDS: [&str; 4] = [
+    "AzureBlobStore",
+    "FileShare",
+    "DsmsAzureBlobStore",
+    "ManagedIdentityAzureBlobStore",
+];
+
+fn parse_description(body: &[u8]) -> Result<BackupPartitionDescription, Rejection> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(BackupPartitionDescription::default());
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::invalid(format!("BackupPartitionDescription is not valid JSON: {e}"))
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(Rejection::invalid(
+            "BackupPartitionDescription must be a JSON object".to_owned(),
+        ));
+    };
+    // Checked by hand first because serde's messages for an internally tagged enum do not name the tag field.
+    if let Some(storage) = object.get("BackupStorage").filter(|s| !s.is_null()) {
+        let Some(storage) = storage.as_object() else {
+            return Err(Rejection::invalid(
+                "BackupStorage must be a JSON object".to_owned(),
+            ));
+        };
+        match storage.get("StorageKind") {
+            None => {
+                return Err(Rejection::invalid(
+                    "BackupStorage.StorageKind is required".to_owned(),
+                ));
+            }
+            Some(serde_json::Value::String(kind)) if STORAGE_KINDS.contains(&kind.as_str()) => {}
+            Some(other) => {
+                return Err(Rejection::invalid(format!(
+                    "BackupStorage.StorageKind must be one of {}, got {other}",
+                    STORAGE_KINDS.join(", ")
+                )));
+            }
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Rejection::invalid(format!("BackupStorage is invalid: {e}")))
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn empty(code: u16) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        Empty::new()
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status(code);
+    response
+}
+
+fn with_body(
+    code: u16,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status(code);
+    if let Some(value) = content_type.and_then(|ct| HeaderValue::from_str(ct).ok()) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn json<T: serde::Serialize>(code: u16, value: &T) -> Response<ResponseBody> {
+    // The generated types always serialize; a failure would be a bug in them, answered as a 500.
+    match serde_json::to_vec(value) {
+        Ok(bytes) => with_body(code, Some("application/json; charset=utf-8"), bytes),
+        Err(e) => with_body(
+            500,
+            Some("text/plain"),
+            format!("serialization failed: {e}"),
+        ),
+    }
+}
+
+fn fabric_error(code: u16, error_code: &str, message: String) -> Response<ResponseBody> {
+    json(
+        code,
+        &FabricError {
+            error: error(error_code, message),
+        },
+    )
+}
+
+fn fault_response(fault: &Fault) -> Result<Response<ResponseBody>, CloseConnection> {
+    Ok(match &fault.action {
+        FaultAction::FabricError {
+            status,
+            code,
+            message,
+        } => fabric_error(
+            *status,
+            code,
+            message
+                .clone()
+                .unwrap_or_else(|| format!("Injected fault: {code}")),
+        ),
+        FaultAction::Html { status: code } => with_body(
+            *code,
+            Some("text/html"),
+            format!(
+                "<html><head><title>{code} {reason}</title></head><body><center><h1>{code} {reason}</h1></center>\
+                 <hr><center>nginx</center></body></html>\n",
+                reason = status(*code).canonical_reason().unwrap_or("Error")
+            ),
+        ),
+        FaultAction::Empty { status } => empty(*status),
+        FaultAction::Body {
+            status,
+            content_type,
+            body,
+        } => with_body(*status, content_type.as_deref(), body.clone()),
+        FaultAction::Delay { .. } => {
+            unreachable!("delays are handled before the response is built")
+        }
+        FaultAction::CloseConnection => return Err(CloseConnection),
+        FaultAction::TruncatedBody {
+            status: code,
+            body,
+            declared_length,
+        } => {
+            let declared = declared_length.unwrap_or(body.len() as u64 + 64);
+            let mut response = Response::new(
+                Truncated {
+                    data: Some(Bytes::from(body.clone())),
+                    pause: Box::pin(tokio::time::sleep(Duration::from_millis(20))),
+                }
+                .boxed(),
+            );
+            *response.status_mut() = status(*code);
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(declared));
+            response
+        }
+        FaultAction::BackupState { state } => json(
+            200,
+            &BackupProgressInfo {
+                backup_state: Some(match state.parse::<KnownBackupState>() {
+                    Ok(known) => known.into(),
+                    Err(_) => sf_backup_api::types::BackupState::String(state.clone()),
+                }),
+                ..BackupProgressInfo::default()
+            },
+        ),
+        FaultAction::Redirect {
+            status: code,
+            location,
+        } => {
+            let mut response = empty(*code);
+            if let Ok(value) = HeaderValue::from_str(location) {
+                response.headers_mut().insert(LOCATION, value);
+            }
+            response
+        }
+    })
+}
+
+/// Sends its bytes, waits long enough for hyper to flush them, then fails so hyper aborts the connection short
+/// of the announced `Content-Length`.
+struct Truncated {
+    data: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Body for Truncated {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        match self.pause.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(CloseConnection)))),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}

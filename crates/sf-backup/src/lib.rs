@@ -1,2 +1,74 @@
-//! The sf-backup facade (work in progress).
+//! An ergonomic client for Service Fabric partition backups: start a backup of a stateful partition
+//! ([Backup Partition](https://learn.microsoft.com/rest/api/servicefabric/sfclient-api-backuppartition)) and
+//! follow its progress (Get Partition Backup Progress), through a cluster's HTTP gateway (port 19080).
+//!
+//! # Quickstart
+//!
+//! ```no_run
+//! use sf_backup::{BackupStorage, Client, PartitionId};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new("http://localhost:19080")?;
+//! let id: PartitionId = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse()?;
+//! let connection_string = std::env::var("STORAGE_CONNECTION_STRING")?;
+//!
+//! client
+//!     .backup_partition(id)
+//!     .storage(BackupStorage::azure_blob_store(connection_string, "BackupContainer"))
+//!     .await?;
+//!
+//! let progress = client.backup_progress(id).await?;
+//! println!("backup state: {}", progress.state);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! Arguments are checked before anything is sent ([`Error::InvalidInput`]). A Service Fabric error answer becomes
+//! [`Error::Service`] with its [`ErrorCode`]; helpers such as [`Error::is_backup_in_progress`] and
+//! [`Error::is_transient`] classify it. Nothing is retried automatically.
+//!
+//! # Timeouts
+//!
+//! A request's `timeout` is the server timeout the service applies (60 seconds when unset). The client waits that
+//! long plus a [margin](ClientBuilder::timeout_margin) for the answer, then fails with [`Error::Timeout`].
+//!
+//! # TLS
+//!
+//! `https` endpoints use rustls with the *ring* crypto provider and the operating system's trust store.
+//! Secured clusters often use self-signed certificates and client certificates; until this crate offers those
+//! options, pass a configured `reqwest::Client` with [`ClientBuilder::http_client`].
+//!
+//! # Logging
+//!
+//! Each request runs in a `tracing` debug span named `sf_backup` with the operation and partition id. Secrets
+//! never appear in spans, `Debug` output or errors.
 #![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod id;
+mod progress;
+mod request;
+mod secret;
+mod storage;
+
+pub use client::{Client, ClientBuilder, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_MARGIN};
+pub use error::{Error, ErrorCode};
+pub use id::{ParsePartitionIdError, PartitionId};
+pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
+pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
+pub use reqwest::StatusCode;
+pub use secret::Secret;
+pub use storage::{BackupStorage, ManagedIdentityType};
+
+impl From<ParsePartitionIdError> for Error {
+    fn from(error: ParsePartitionIdError) -> Self {
+        Error::invalid(
+            "partition id",
+            format!("{:?} is not a UUID", error.value()),
+            "pass a UUID such as 1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
+        )
+    }
+}

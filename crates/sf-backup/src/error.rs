@@ -1,0 +1,388 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sf_backup_api::{ByteStream, ErrorResponse, types};
+
+/// Everything that can go wrong when calling the service.
+///
+/// Every variant tells whether anything was sent: [`Error::InvalidInput`] and [`Error::Client`] mean nothing was;
+/// [`Error::Service`] and [`Error::UnexpectedResponse`] mean the service (or something in front of it) answered;
+/// [`Error::Transport`] and [`Error::Timeout`] leave the outcome open, which matters for
+/// [`backup_partition`](crate::Client::backup_partition): it is never retried automatically, because a request
+/// that reached the service may have started a backup.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument is invalid; nothing was sent.
+    #[error("invalid {what}: {problem}; {how_to_fix} (nothing was sent)")]
+    InvalidInput {
+        /// Which argument, for example `server timeout`.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do instead.
+        how_to_fix: String,
+    },
+
+    /// The HTTP client could not be set up or could not prepare the request; nothing was sent.
+    #[error("could not prepare the HTTP client or request: {message}")]
+    Client {
+        /// What failed.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
+
+    /// The service answered with a Service Fabric error (a `FabricError` body).
+    #[error("the service answered {status}: {code}: {message}")]
+    Service {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The Service Fabric error code, for example `FABRIC_E_BACKUP_IN_PROGRESS`.
+        code: ErrorCode,
+        /// The service's explanation; empty when it sent none.
+        message: String,
+    },
+
+    /// A response that is neither the documented success nor a Service Fabric error: a status the operation does
+    /// not document (such as 200 to the backup request), or an error status whose body is not `FabricError` JSON
+    /// (an HTML page or an empty body from a proxy), or a success body that cannot be read.
+    #[error("unexpected response {status}: {reason}{}", body_excerpt(body))]
+    UnexpectedResponse {
+        /// The HTTP status.
+        status: StatusCode,
+        /// Why the response is unexpected.
+        reason: String,
+        /// The start of the body as text (at most 64 KiB, invalid UTF-8 replaced).
+        body: String,
+    },
+
+    /// The connection failed. See `may_have_reached_server`.
+    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, error_chain(source))]
+    Transport {
+        /// `false` when the failure happened before the request could be sent (connection refused, DNS, TLS
+        /// handshake), so the service certainly did not see it; `true` when it may have.
+        may_have_reached_server: bool,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// No complete answer arrived within the client deadline (the server timeout plus a margin). The request may
+    /// have reached the service.
+    #[error(
+        "no answer from the service within {after:?} (the request may have reached the service)"
+    )]
+    Timeout {
+        /// The deadline that passed.
+        after: Duration,
+    },
+}
+
+impl Error {
+    /// The HTTP status of the answer, when there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Service { status, .. } | Self::UnexpectedResponse { status, .. } => Some(*status),
+            Self::Transport { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// The Service Fabric error code, when the service sent one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            Self::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the argument check failed before anything was sent.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Self::InvalidInput { .. })
+    }
+
+    /// Whether another backup (`FABRIC_E_BACKUP_IN_PROGRESS`) or a restore (`FABRIC_E_RESTORE_IN_PROGRESS`) of the
+    /// partition is running.
+    pub fn is_backup_in_progress(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrorCode::BackupInProgress | ErrorCode::RestoreInProgress)
+        )
+    }
+
+    /// Whether the partition has neither a backup policy nor storage in the request (`FABRIC_E_BACKUP_NOT_ENABLED`):
+    /// give the request a storage, or enable backup for the partition.
+    pub fn is_backup_not_enabled(&self) -> bool {
+        matches!(self.code(), Some(ErrorCode::BackupNotEnabled))
+    }
+
+    /// Whether the partition (`FABRIC_E_PARTITION_NOT_FOUND`) or the Backup Restore service
+    /// (`FABRIC_E_SERVICE_DOES_NOT_EXIST`) does not exist, or a proxy answered 404 without a Service Fabric error.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Service { code, .. } => matches!(
+                code,
+                ErrorCode::PartitionNotFound | ErrorCode::ServiceDoesNotExist
+            ),
+            Self::UnexpectedResponse { status, .. } => *status == StatusCode::NOT_FOUND,
+            _ => false,
+        }
+    }
+
+    /// Whether a deadline passed: the client deadline, a timeout of the HTTP client, or the service's own timeout
+    /// (`FABRIC_E_TIMEOUT`, HTTP 504).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Transport { source, .. } => source.is_timeout(),
+            Self::Service { status, code, .. } => {
+                *code == ErrorCode::Timeout || *status == StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::UnexpectedResponse { status, .. } => *status == StatusCode::GATEWAY_TIMEOUT,
+            _ => false,
+        }
+    }
+
+    /// Whether the failure is usually temporary, so that the same call may succeed a little later: the partition
+    /// is reconfiguring or has no primary (`FABRIC_E_NOT_READY`, `FABRIC_E_NOT_PRIMARY`, `FABRIC_E_SERVICE_OFFLINE`,
+    /// `FABRIC_E_RECONFIGURATION_PENDING`, `FABRIC_E_NO_WRITE_QUORUM`), the gateway or a proxy answered 503, or
+    /// the connection could not be opened.
+    ///
+    /// Before repeating [`backup_partition`](crate::Client::backup_partition) after a failure that may have
+    /// reached the service, check its progress: the first request may have started a backup.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Service { status, code, .. } => {
+                *status == StatusCode::SERVICE_UNAVAILABLE
+                    || matches!(
+                        code,
+                        ErrorCode::NotReady
+                            | ErrorCode::NotPrimary
+                            | ErrorCode::ServiceOffline
+                            | ErrorCode::ReconfigurationPending
+                            | ErrorCode::NoWriteQuorum
+                    )
+            }
+            Self::UnexpectedResponse { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+            Self::Transport {
+                may_have_reached_server,
+                ..
+            } => !may_have_reached_server,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid(
+        what: &'static str,
+        problem: impl Into<String>,
+        how_to_fix: impl Into<String>,
+    ) -> Self {
+        Self::InvalidInput {
+            what,
+            problem: problem.into(),
+            how_to_fix: how_to_fix.into(),
+        }
+    }
+
+    pub(crate) fn transport(source: reqwest::Error) -> Self {
+        // Builder and connect errors happen before the first request byte is written.
+        let may_have_reached_server = !(source.is_connect() || source.is_builder());
+        Self::Transport {
+            may_have_reached_server,
+            source,
+        }
+    }
+
+    /// Turns the generated client's error into ours, reading the body of an error response (bounded).
+    pub(crate) async fn from_api(error: sf_backup_api::Error<ByteStream>) -> Self {
+        use sf_backup_api::Error as Api;
+        match error {
+            Api::CommunicationError(source)
+            | Api::ResponseBodyError(source)
+            | Api::InvalidUpgrade(source) => Self::transport(source),
+            Api::ErrorResponse(response) => {
+                let response = ErrorResponse::read(response).await;
+                match response.fabric_error {
+                    Some(types::FabricError { error }) => Self::Service {
+                        status: response.status,
+                        code: ErrorCode::from_api(&error.code),
+                        message: error.message.unwrap_or_default(),
+                    },
+                    None => {
+                        let reason = match (&response.read_error, response.body.is_empty()) {
+                            (Some(read_error), _) => format!("the body could not be read completely ({read_error})"),
+                            (None, true) => "the error response has an empty body".to_owned(),
+                            (None, false) => "the error response is not a Service Fabric error (FabricError JSON)".to_owned(),
+                        };
+                        Self::UnexpectedResponse {
+                            status: response.status,
+                            reason,
+                            body: String::from_utf8_lossy(&response.body).into_owned(),
+                        }
+                    }
+                }
+            }
+            Api::UnexpectedResponse(response) => {
+                let status = response.status();
+                let body = read_bounded(response).await;
+                Self::UnexpectedResponse {
+                    status,
+                    reason: "the operation does not document this status".to_owned(),
+                    body,
+                }
+            }
+            // Only a success response is decoded by the generated client, and only the progress call has a body.
+            Api::InvalidResponsePayload(body, source) => Self::UnexpectedResponse {
+                status: StatusCode::OK,
+                reason: format!("the body is not a valid BackupProgressInfo ({source})"),
+                body: String::from_utf8_lossy(&body[..body.len().min(ErrorResponse::BODY_LIMIT)])
+                    .into_owned(),
+            },
+            Api::InvalidRequest(message) | Api::Custom(message) => Self::Client {
+                message,
+                source: None,
+            },
+        }
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    // A read failure here only loses part of a body that is already an error report; keep what arrived.
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = ErrorResponse::BODY_LIMIT - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() >= room {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn body_excerpt(body: &str) -> String {
+    const SHOWN: usize = 200;
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return String::new();
+    }
+    let mut excerpt: String = flat.chars().take(SHOWN).collect();
+    if excerpt.len() < flat.len() {
+        excerpt.push('…');
+    }
+    format!(": {excerpt}")
+}
+
+/// reqwest's own message is generic ("error sending request"); the cause (refused, reset, certificate) is deeper.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $wire:literal,)*) => {
+        /// A Service Fabric error code. The codes this API is known to return have a variant; every other code,
+        /// including ones newer than this crate, is kept verbatim in [`ErrorCode::Other`].
+        ///
+        /// Build one from text with `ErrorCode::from("FABRIC_E_TIMEOUT")`, which picks the named variant, and
+        /// compare with [`ErrorCode::as_str`] when a code may or may not have a variant.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+            /// Any other code, as the service sent it.
+            Other(String),
+        }
+
+        impl ErrorCode {
+            /// The code as the service writes it, for example `FABRIC_E_BACKUP_IN_PROGRESS`.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(code) => code,
+                }
+            }
+        }
+
+        impl From<&str> for ErrorCode {
+            fn from(code: &str) -> Self {
+                match code {
+                    $($wire => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// `FABRIC_E_BACKUP_IN_PROGRESS`: a backup of the partition is already running.
+    BackupInProgress = "FABRIC_E_BACKUP_IN_PROGRESS",
+    /// `FABRIC_E_RESTORE_IN_PROGRESS`: a restore of the partition is running.
+    RestoreInProgress = "FABRIC_E_RESTORE_IN_PROGRESS",
+    /// `FABRIC_E_BACKUP_NOT_ENABLED`: no backup policy applies and the request named no storage.
+    BackupNotEnabled = "FABRIC_E_BACKUP_NOT_ENABLED",
+    /// `FABRIC_E_BACKUP_POLICY_NOT_EXISTING`: the backup policy does not exist.
+    BackupPolicyNotExisting = "FABRIC_E_BACKUP_POLICY_NOT_EXISTING",
+    /// `FABRIC_E_INVALID_FOR_STATELESS_SERVICES`: only stateful partitions can be backed up.
+    InvalidForStatelessServices = "FABRIC_E_INVALID_FOR_STATELESS_SERVICES",
+    /// `FABRIC_E_PARTITION_NOT_FOUND`: no such partition.
+    PartitionNotFound = "FABRIC_E_PARTITION_NOT_FOUND",
+    /// `FABRIC_E_SERVICE_DOES_NOT_EXIST`: the service, often the Backup Restore service itself, does not exist.
+    ServiceDoesNotExist = "FABRIC_E_SERVICE_DOES_NOT_EXIST",
+    /// `FABRIC_E_TIMEOUT`: the service's own timeout passed.
+    Timeout = "FABRIC_E_TIMEOUT",
+    /// `FABRIC_E_NOT_READY`: transient.
+    NotReady = "FABRIC_E_NOT_READY",
+    /// `FABRIC_E_NOT_PRIMARY`: transient.
+    NotPrimary = "FABRIC_E_NOT_PRIMARY",
+    /// `FABRIC_E_SERVICE_OFFLINE`: transient.
+    ServiceOffline = "FABRIC_E_SERVICE_OFFLINE",
+    /// `FABRIC_E_RECONFIGURATION_PENDING`: transient.
+    ReconfigurationPending = "FABRIC_E_RECONFIGURATION_PENDING",
+    /// `FABRIC_E_NO_WRITE_QUORUM`: transient.
+    NoWriteQuorum = "FABRIC_E_NO_WRITE_QUORUM",
+    /// `FABRIC_E_COMMUNICATION_ERROR`: the gateway could not reach the service.
+    CommunicationError = "FABRIC_E_COMMUNICATION_ERROR",
+    /// `E_INVALIDARG`: the service rejected an argument.
+    InvalidArgument = "E_INVALIDARG",
+    /// `E_UNEXPECTED`: an unexpected failure inside the service.
+    Unexpected = "E_UNEXPECTED",
+    /// `E_FAIL`: an unspecified failure inside the service.
+    Fail = "E_FAIL",
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = std::convert::Infallible;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        Ok(Self::from(code))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ErrorCode {
+    // Not a `From` impl: the generated types stay out of the public API.
+    pub(crate) fn from_api(code: &types::FabricErrorCodes) -> Self {
+        match code {
+            types::FabricErrorCodes::KnownFabricErrorCodes(known) => {
+                Self::from(known.to_string().as_str())
+            }
+            types::FabricErrorCodes::String(other) => Self::from(other.as_str()),
+        }
+    }
+}

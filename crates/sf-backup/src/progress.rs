@@ -1,0 +1,189 @@
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Utc};
+use sf_backup_api::types;
+use uuid::Uuid;
+
+use crate::ErrorCode;
+
+/// The progress of the most recent backup requested for a partition, from
+/// [`Client::backup_progress`](crate::Client::backup_progress).
+///
+/// The service fills placeholders while a backup has not ended (a 0001-01-01 time stamp, an all-zero backup id,
+/// LSN `0`); they read as `None` here. Numbers the service sends as text are read leniently: one that does not
+/// parse reads as `None`, never as an error.
+///
+/// `Serialize` writes the `BackupProgressInfo` JSON object as the service sent it (placeholders included), so a
+/// tool can print progress "as on the wire".
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BackupProgress {
+    /// The state of the backup request.
+    pub state: BackupState,
+    /// When the backup ended.
+    pub time_stamp_utc: Option<DateTime<Utc>>,
+    /// The identity of the backup that was written.
+    pub backup_id: Option<Uuid>,
+    /// Where the backup was written, relative to the root of its storage.
+    pub backup_location: Option<String>,
+    /// The epoch of the last record in the backup.
+    pub epoch: Option<Epoch>,
+    /// The log sequence number of the last record in the backup.
+    pub lsn: Option<i64>,
+    /// Why the backup failed, when it did.
+    pub failure: Option<BackupFailure>,
+    wire: types::BackupProgressInfo,
+}
+
+/// The configuration generation of a partition's replica set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Epoch {
+    /// Grows whenever data loss is suspected.
+    pub data_loss_version: i64,
+    /// Grows whenever the replica set's configuration changes.
+    pub configuration_version: i64,
+}
+
+impl Epoch {
+    /// An epoch from its two versions.
+    pub fn new(data_loss_version: i64, configuration_version: i64) -> Self {
+        Self {
+            data_loss_version,
+            configuration_version,
+        }
+    }
+}
+
+/// The error that ended a backup: a Service Fabric code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupFailure {
+    /// The Service Fabric error code.
+    pub code: ErrorCode,
+    /// The service's explanation; empty when it sent none.
+    pub message: String,
+}
+
+impl fmt::Display for BackupFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.code)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
+    }
+}
+
+/// The state of a backup request. Open: a state this crate does not know is kept in [`BackupState::Other`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackupState {
+    /// The service reported `Invalid`, or no state at all.
+    Invalid,
+    /// The request was accepted; the backup has not started.
+    Accepted,
+    /// The backup is running.
+    BackupInProgress,
+    /// The backup was written.
+    Success,
+    /// The backup failed; see [`BackupProgress::failure`].
+    Failure,
+    /// The backup did not end within its backup timeout. In rare cases the backup is still written afterwards.
+    Timeout,
+    /// A state this crate does not know, as the service sent it.
+    Other(String),
+}
+
+impl BackupState {
+    /// The state as the service writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Invalid => "Invalid",
+            Self::Accepted => "Accepted",
+            Self::BackupInProgress => "BackupInProgress",
+            Self::Success => "Success",
+            Self::Failure => "Failure",
+            Self::Timeout => "Timeout",
+            Self::Other(state) => state,
+        }
+    }
+
+    /// Whether the backup has ended (`Success`, `Failure` or `Timeout`), so polling can stop.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Success | Self::Failure | Self::Timeout)
+    }
+}
+
+impl From<&str> for BackupState {
+    fn from(state: &str) -> Self {
+        match state {
+            "Invalid" => Self::Invalid,
+            "Accepted" => Self::Accepted,
+            "BackupInProgress" => Self::BackupInProgress,
+            "Success" => Self::Success,
+            "Failure" => Self::Failure,
+            "Timeout" => Self::Timeout,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for BackupState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BackupProgress {
+    pub(crate) fn from_api(wire: types::BackupProgressInfo) -> Self {
+        let state = match &wire.backup_state {
+            Some(types::BackupState::KnownBackupState(known)) => {
+                BackupState::from(known.to_string().as_str())
+            }
+            Some(types::BackupState::String(other)) => BackupState::from(other.as_str()),
+            None => BackupState::Invalid,
+        };
+        // The service's "no value yet" is DateTime's minimum in .NET: 0001-01-01T00:00:00Z.
+        let time_stamp_utc = wire.time_stamp_utc.filter(|time| time.year() > 1);
+        let backup_id = wire.backup_id.filter(|id| !id.is_nil());
+        let backup_location = wire
+            .backup_location
+            .clone()
+            .filter(|location| !location.trim().is_empty());
+        let epoch = wire.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
+            let data_loss_version = lenient_i64(epoch.data_loss_version.as_deref())?;
+            let configuration_version = lenient_i64(epoch.configuration_version.as_deref())?;
+            // Both zero is the placeholder of a backup that has not ended; real epochs start above it.
+            (data_loss_version != 0 || configuration_version != 0).then_some(Epoch {
+                data_loss_version,
+                configuration_version,
+            })
+        });
+        let lsn = lenient_i64(wire.lsn_of_last_backup_record.as_deref()).filter(|lsn| *lsn > 0);
+        let failure = wire.failure_error.as_ref().map(|error| BackupFailure {
+            code: ErrorCode::from_api(&error.code),
+            message: error.message.clone().unwrap_or_default(),
+        });
+        Self {
+            state,
+            time_stamp_utc,
+            backup_id,
+            backup_location,
+            epoch,
+            lsn,
+            failure,
+            wire,
+        }
+    }
+}
+
+fn lenient_i64(text: Option<&str>) -> Option<i64> {
+    text?.trim().parse().ok()
+}
+
+impl serde::Serialize for BackupProgress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.wire.serialize(serializer)
+    }
+}

@@ -1,0 +1,295 @@
+use std::future::{Future, IntoFuture};
+use std::num::NonZeroU64;
+use std::pin::Pin;
+use std::time::Duration;
+
+use sf_backup_api::types;
+use tracing::Instrument;
+
+use crate::client::SERVER_DEFAULT_TIMEOUT;
+use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
+
+/// The future an awaited request becomes. Boxed so the builders can implement [`IntoFuture`] on stable Rust.
+pub type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
+
+/// The largest server timeout the service accepts, in seconds.
+const MAX_SERVER_TIMEOUT_SECS: u64 = 4_294_967_295;
+
+impl Client {
+    /// Starts a backup of a stateful partition's state (POST `/Partitions/{id}/$/Backup`).
+    ///
+    /// Without [`storage`](BackupPartitionRequest::storage) the backup goes to the storage of the partition's
+    /// backup policy (the service fails with `FABRIC_E_BACKUP_NOT_ENABLED` when it has none). The service only
+    /// queues the backup and answers at once; follow it with [`Client::backup_progress`].
+    ///
+    /// This request is never retried automatically, because a retry could start a second backup.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), sf_backup::Error> {
+    /// use std::time::Duration;
+    /// use sf_backup::BackupStorage;
+    ///
+    /// client
+    ///     .backup_partition(id)
+    ///     .storage(BackupStorage::azure_blob_store("DefaultEndpointsProtocol=https;...", "BackupContainer"))
+    ///     .backup_timeout(Duration::from_secs(30 * 60))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn backup_partition(&self, partition_id: PartitionId) -> BackupPartitionRequest {
+        BackupPartitionRequest {
+            client: self.clone(),
+            partition_id,
+            storage: None,
+            backup_timeout: None,
+            timeout: None,
+        }
+    }
+
+    /// Reads the progress of the partition's most recent backup request
+    /// (GET `/Partitions/{id}/$/GetBackupProgress`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), sf_backup::Error> {
+    /// let progress = client.backup_progress(id).await?;
+    /// if progress.state.is_terminal() {
+    ///     println!("{} at {:?}", progress.state, progress.backup_location);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn backup_progress(&self, partition_id: PartitionId) -> BackupProgressRequest {
+        BackupProgressRequest {
+            client: self.clone(),
+            partition_id,
+            timeout: None,
+        }
+    }
+}
+
+/// A backup request being prepared by [`Client::backup_partition`]. Await it, or call
+/// [`send`](BackupPartitionRequest::send).
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is awaited"]
+pub struct BackupPartitionRequest {
+    client: Client,
+    partition_id: PartitionId,
+    storage: Option<BackupStorage>,
+    backup_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+impl BackupPartitionRequest {
+    /// Writes the backup to this storage instead of the storage of the partition's backup policy.
+    pub fn storage(mut self, storage: BackupStorage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// How long the service lets the backup run before it reports `Timeout` (`BackupTimeout`). Sent in whole
+    /// minutes, rounded up, at least one; the service's default is 10 minutes.
+    pub fn backup_timeout(mut self, backup_timeout: Duration) -> Self {
+        self.backup_timeout = Some(backup_timeout);
+        self
+    }
+
+    /// How long the service may take to answer this request (`timeout`). Sent in whole seconds, rounded up; it
+    /// must be between 1 and 4294967295 seconds. The service's default is 60 seconds. The client waits this long
+    /// plus its [timeout margin](crate::ClientBuilder::timeout_margin).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request; the same as awaiting it. `Ok` means the service accepted the backup (HTTP 202).
+    pub async fn send(self) -> Result<(), Error> {
+        let Self {
+            client,
+            partition_id,
+            storage,
+            backup_timeout,
+            timeout,
+        } = self;
+        let body = types::BackupPartitionDescription {
+            backup_storage: storage.as_ref().map(BackupStorage::to_api).transpose()?,
+        };
+        let server_timeout = server_timeout(timeout)?;
+        let backup_timeout = backup_timeout.map(backup_timeout_minutes);
+        let span = tracing::debug_span!(
+            "sf_backup",
+            operation = "backup_partition",
+            partition_id = %partition_id,
+            storage_kind = storage.as_ref().map(BackupStorage::kind),
+        );
+        let uuid = *partition_id.as_uuid();
+        let call = async {
+            // Exactly one attempt: a retry after a lost answer could queue a second backup.
+            match client
+                .inner
+                .api
+                .backup_partition(
+                    &uuid,
+                    backup_timeout,
+                    types::ApiVersion::X64,
+                    server_timeout,
+                    &body,
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(error) => Err(Error::from_api(error).await),
+            }
+        };
+        with_deadline(&client, server_timeout, call)
+            .instrument(span)
+            .await
+    }
+}
+
+impl IntoFuture for BackupPartitionRequest {
+    type Output = Result<(), Error>;
+    type IntoFuture = ResponseFuture<()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// A progress request being prepared by [`Client::backup_progress`]. Await it, or call
+/// [`send`](BackupProgressRequest::send).
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is awaited"]
+pub struct BackupProgressRequest {
+    client: Client,
+    partition_id: PartitionId,
+    timeout: Option<Duration>,
+}
+
+impl BackupProgressRequest {
+    /// How long the service may take to answer (`timeout`); see [`BackupPartitionRequest::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request; the same as awaiting it.
+    pub async fn send(self) -> Result<BackupProgress, Error> {
+        let Self {
+            client,
+            partition_id,
+            timeout,
+        } = self;
+        let server_timeout = server_timeout(timeout)?;
+        let span = tracing::debug_span!("sf_backup", operation = "backup_progress", partition_id = %partition_id);
+        let uuid = *partition_id.as_uuid();
+        let call = async {
+            match client
+                .inner
+                .api
+                .get_partition_backup_progress(&uuid, types::ApiVersion::X64, server_timeout)
+                .await
+            {
+                Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
+                Err(error) => Err(Error::from_api(error).await),
+            }
+        };
+        with_deadline(&client, server_timeout, call)
+            .instrument(span)
+            .await
+    }
+}
+
+impl IntoFuture for BackupProgressRequest {
+    type Output = Result<BackupProgress, Error>;
+    type IntoFuture = ResponseFuture<BackupProgress>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
+/// including reading an error body, gets a deadline of its own server timeout plus the client's margin.
+async fn with_deadline<T>(
+    client: &Client,
+    server_timeout: Option<NonZeroU64>,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let server = server_timeout.map_or(SERVER_DEFAULT_TIMEOUT, |secs| {
+        Duration::from_secs(secs.get())
+    });
+    let deadline = server.saturating_add(client.inner.timeout_margin);
+    let result = match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout { after: deadline }),
+    };
+    match &result {
+        Ok(_) => tracing::debug!("succeeded"),
+        Err(error) => tracing::debug!(%error, "failed"),
+    }
+    result
+}
+
+fn server_timeout(timeout: Option<Duration>) -> Result<Option<NonZeroU64>, Error> {
+    let Some(timeout) = timeout else {
+        return Ok(None);
+    };
+    let secs = whole_seconds_rounded_up(timeout);
+    match NonZeroU64::new(secs) {
+        Some(secs) if secs.get() <= MAX_SERVER_TIMEOUT_SECS => Ok(Some(secs)),
+        _ => Err(Error::invalid(
+            "server timeout",
+            format!("{timeout:?} is outside 1 to {MAX_SERVER_TIMEOUT_SECS} seconds"),
+            "pass a timeout of at least 1 second and at most 4294967295 seconds, or leave it unset for the \
+             service's default of 60 seconds",
+        )),
+    }
+}
+
+fn backup_timeout_minutes(backup_timeout: Duration) -> i64 {
+    let minutes = whole_seconds_rounded_up(backup_timeout).div_ceil(60).max(1);
+    // u64::MAX seconds is still far below i64::MAX minutes.
+    i64::try_from(minutes).unwrap_or(i64::MAX)
+}
+
+fn whole_seconds_rounded_up(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timeouts_are_whole_seconds_rounded_up_within_range() {
+        assert_eq!(server_timeout(None).unwrap(), None);
+        let secs = |d| server_timeout(Some(d)).unwrap().unwrap().get();
+        assert_eq!(secs(Duration::from_nanos(1)), 1);
+        assert_eq!(secs(Duration::from_millis(1500)), 2);
+        assert_eq!(secs(Duration::from_secs(60)), 60);
+        assert_eq!(
+            secs(Duration::from_secs(MAX_SERVER_TIMEOUT_SECS)),
+            MAX_SERVER_TIMEOUT_SECS
+        );
+        for bad in [
+            Duration::ZERO,
+            Duration::from_secs(MAX_SERVER_TIMEOUT_SECS + 1),
+            Duration::MAX,
+        ] {
+            let error = server_timeout(Some(bad)).unwrap_err();
+            assert!(error.is_invalid_input());
+            assert!(error.to_string().contains("server timeout"), "{error}");
+        }
+    }
+
+    #[test]
+    fn backup_timeouts_are_whole_minutes_rounded_up_at_least_one() {
+        assert_eq!(backup_timeout_minutes(Duration::ZERO), 1);
+        assert_eq!(backup_timeout_minutes(Duration::from_secs(1)), 1);
+        assert_eq!(backup_timeout_minutes(Duration::from_secs(60)), 1);
+        assert_eq!(backup_timeout_minutes(Duration::from_millis(60_001)), 2);
+        assert_eq!(backup_timeout_minutes(Duration::from_secs(600)), 10);
+        assert!(backup_timeout_minutes(Duration::MAX) > 0);
+    }
+}

@@ -32,8 +32,15 @@ pub fn run(check: bool) -> Result<(), String> {
     let fresh = generate(&spec, &version)?;
     let target = root.join(GENERATED_PATH);
     let current = std::fs::read_to_string(&target).ok();
+    // Before regenerating, say what the spec change does to the Rust API, so the maintainer reviews it knowingly.
+    let notice = current
+        .as_deref()
+        .and_then(|c| crate::spec_diff::codegen_notice(&root, c, &spec));
 
     if check {
+        if let Some(notice) = &notice {
+            eprintln!("{notice}\n");
+        }
         return match current {
             Some(current) if current == fresh => Ok(()),
             Some(current) => Err(stale_report(&current, &fresh, &spec)),
@@ -41,6 +48,9 @@ pub fn run(check: bool) -> Result<(), String> {
                 "{GENERATED_PATH} is missing: run `cargo xtask codegen`"
             )),
         };
+    }
+    if let Some(notice) = &notice {
+        println!("{notice}\n");
     }
     if current.as_deref() != Some(fresh.as_str()) {
         std::fs::write(&target, &fresh)
@@ -60,13 +70,12 @@ fn read(path: &Path) -> Result<String, String> {
 pub fn progenitor_version(lock: &str) -> Result<String, String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line.trim() == r#"name = "progenitor-impl""# {
-            if let Some(version) = lines
+        if line.trim() == r#"name = "progenitor-impl""#
+            && let Some(version) = lines
                 .next()
                 .and_then(|l| l.trim().strip_prefix("version = "))
-            {
-                return Ok(version.trim_matches('"').to_string());
-            }
+        {
+            return Ok(version.trim_matches('"').to_string());
         }
     }
     Err("Cargo.lock names no progenitor-impl package: is xtask still a workspace member?".into())

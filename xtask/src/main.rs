@@ -1,6 +1,7 @@
 //! Maintainer tasks for the sf-backup workspace. Run through the cargo alias: `cargo xtask <task>`.
 
 mod codegen;
+mod spec_diff;
 
 use std::process::ExitCode;
 
@@ -8,7 +9,11 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   codegen            regenerate crates/sf-backup-api/src/generated.rs from the spec
-  codegen --check    fail, with a diff, when the committed generated code is stale or edited";
+  codegen --check    fail, with a diff, when the committed generated code is stale or edited
+  spec-diff <OLD> <NEW> [--format text|json] [--deny-breaking]
+                     classify what a spec change does to the generated Rust API (breaking, additive,
+                     docs-only); each side is a fragment path or git:<rev> (the committed spec at <rev>);
+                     --deny-breaking exits non-zero when any change is breaking";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +21,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
+        ["spec-diff", rest @ ..] => spec_diff::run(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,813 @@
+//! End-to-end tests over loopback HTTP.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sf_backup_api::types::{
+    BackupProgressInfo, BackupState, FabricError, FabricErrorCodes, KnownBackupState,
+    KnownFabricErrorCodes,
+};
+use sf_backup_testkit::{Config, Fault, Gateway, Operation, Outcome, PartitionConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+
+fn fast() -> Config {
+    Config {
+        accepted_ms: Some(40),
+        in_progress_ms: Some(80),
+        ..Config::default()
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn backup_url(gateway: &Gateway, partition: &str) -> String {
+    format!(
+        "{}/Partitions/{partition}/$/Backup?api-version=6.4",
+        gateway.url()
+    )
+}
+
+fn progress_url(gateway: &Gateway, partition: &str) -> String {
+    format!(
+        "{}/Partitions/{partition}/$/GetBackupProgress?api-version=6.4",
+        gateway.url()
+    )
+}
+
+async fn post(gateway: &Gateway, partition: &str, body: &str) -> reqwest::Response {
+    client()
+        .post(backup_url(gateway, partition))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn progress(gateway: &Gateway, partition: &str) -> (Value, BackupProgressInfo) {
+    let response = client()
+        .get(progress_url(gateway, partition))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let value: Value = response.json().await.unwrap();
+    let typed = serde_json::from_value(value.clone()).unwrap();
+    (value, typed)
+}
+
+async fn fabric_error(response: reqwest::Response) -> FabricError {
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a FabricError ({e}): {text}"))
+}
+
+fn known(code: KnownFabricErrorCodes) -> FabricErrorCodes {
+    code.into()
+}
+
+fn state(info: &BackupProgressInfo) -> BackupState {
+    info.backup_state.clone().unwrap()
+}
+
+async fn wait_for_state(
+    gateway: &Gateway,
+    partition: &str,
+    wanted: KnownBackupState,
+) -> (Value, BackupProgressInfo) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (value, info) = progress(gateway, partition).await;
+        if state(&info) == wanted.into() {
+            return (value, info);
+        }
+        assert!(Instant::now() < deadline, "never reached {wanted}: {value}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Sends raw bytes and reads until the server closes.
+async fn raw(gateway: &Gateway, request: &str) -> Vec<u8> {
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr())
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut out))
+        .await
+        .unwrap();
+    out
+}
+
+const SEED_BODIES: [&str; 5] = [
+    "{}",
+    r#"{"BackupStorage":{"StorageKind":"AzureBlobStore","ConnectionString":"DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>","ContainerName":"BackupContainer"}}"#,
+    r#"{"BackupStorage":{"StorageKind":"ManagedIdentityAzureBlobStore","BlobServiceUri":"https://managedidentitytest.blob.core.windows.net/","ContainerName":"BackupContainer","ManagedIdentityType":"Cluster"}}"#,
+    r#"{"BackupStorage":{"StorageKind":"FileShare","Path":"\\\\myshare\\backupshare","PrimaryUserName":"mydomain\\backupaccount","PrimaryPassword":"abcd1234"}}"#,
+    r#"{"BackupStorage":{"StorageKind":"DsmsAzureBlobStore","StorageCredentialsSourceLocation":"https://sample-dsms.dsms.core.winows.net/dsms/samplecredentiallocation/storageaccounts/samplestorageac/servicefabricbackup/samplebackup","ContainerName":"BackupContainer"}}"#,
+];
+
+#[tokio::test]
+async fn accepts_every_documented_example_body() {
+    let gateway = Gateway::start(Config {
+        accepted_ms: Some(0),
+        in_progress_ms: Some(0),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    for (i, body) in SEED_BODIES.iter().enumerate() {
+        let partition = Uuid::new_v4().to_string();
+        let response = post(&gateway, &partition, body).await;
+        assert_eq!(response.status(), 202, "example {i}");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "202 has an empty body"
+        );
+    }
+    // An absent body is valid too.
+    assert_eq!(post(&gateway, PARTITION, "").await.status(), 202);
+    let journal = gateway.journal();
+    assert_eq!(journal.len(), 6);
+    for (recorded, body) in journal.iter().zip(SEED_BODIES) {
+        assert_eq!(recorded.body, body.as_bytes());
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 6);
+    assert!(written[0].storage.is_none());
+    assert!(matches!(
+        written[3].storage,
+        Some(sf_backup_api::types::BackupStorageDescription::FileShare { .. })
+    ));
+}
+
+#[tokio::test]
+async fn rejects_malformed_requests_naming_the_field() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let base = format!("{}/Partitions/{PARTITION}/$/Backup", gateway.url());
+    let cases: Vec<(String, &str, &str)> = vec![
+        (base.clone(), "{}", "api-version"),
+        (format!("{base}?api-version=6.0"), "{}", "api-version"),
+        (format!("{base}?api-version=8.2"), "{}", "api-version"),
+        (
+            format!("{base}?api-version=6.4&timeout=0"),
+            "{}",
+            "timeout must be an integer in 1..=4294967295, got 0",
+        ),
+        (
+            format!("{base}?api-version=6.4&timeout=4294967296"),
+            "{}",
+            "timeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&timeout=abc"),
+            "{}",
+            "timeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&timeout=-1"),
+            "{}",
+            "timeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&BackupTimeout=0"),
+            "{}",
+            "BackupTimeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&BackupTimeout=1.5"),
+            "{}",
+            "BackupTimeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&api-version=6.4"),
+            "{}",
+            "api-version",
+        ),
+        (
+            format!(
+                "{}/Partitions/not-a-uuid/$/Backup?api-version=6.4",
+                gateway.url()
+            ),
+            "{}",
+            "partitionId",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"StorageKind":"S3","Bucket":"x"}}"#,
+            "StorageKind",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"StorageKind":"Invalid"}}"#,
+            "StorageKind",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"ContainerName":"x"}}"#,
+            "StorageKind",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"StorageKind":"AzureBlobStore","ConnectionString":"x"}}"#,
+            "ContainerName",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"StorageKind":"FileShare"}}"#,
+            "Path",
+        ),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":{"StorageKind":"ManagedIdentityAzureBlobStore","BlobServiceUri":"u","ContainerName":"c","ManagedIdentityType":"Nope"}}"#,
+            "Nope",
+        ),
+        (format!("{base}?api-version=6.4"), "{not json", "JSON"),
+        (format!("{base}?api-version=6.4"), "[]", "object"),
+        (
+            format!("{base}?api-version=6.4"),
+            r#"{"BackupStorage":5}"#,
+            "BackupStorage",
+        ),
+    ];
+    for (url, body, needle) in &cases {
+        let response = client().post(url).body(*body).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{url} {body}");
+        let error = fabric_error(response).await;
+        assert_eq!(error.error.code, known(KnownFabricErrorCodes::EInvalidarg));
+        let message = error.error.message.unwrap();
+        assert!(
+            message.contains(needle),
+            "{message:?} should name {needle:?}"
+        );
+    }
+    // GET is validated the same way.
+    let response = client()
+        .get(format!(
+            "{}/Partitions/{PARTITION}/$/GetBackupProgress?api-version=6.4&timeout=0",
+            gateway.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // Rejected requests are journaled, and none of them started a backup.
+    assert_eq!(gateway.journal().len(), cases.len() + 1);
+    assert!(gateway.written_backups().is_empty());
+    let (_, info) = progress(&gateway, PARTITION).await;
+    assert_eq!(state(&info), KnownBackupState::Invalid.into());
+}
+
+#[tokio::test]
+async fn backup_goes_accepted_in_progress_success() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let (before, _) = progress(&gateway, PARTITION).await;
+    assert_eq!(before, json!({"BackupState": "Invalid"}));
+
+    let response = client()
+        .post(format!(
+            "{}&BackupTimeout=5&timeout=60",
+            backup_url(&gateway, PARTITION)
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let (accepted, _) = progress(&gateway, PARTITION).await;
+    assert_eq!(
+        accepted,
+        json!({"BackupState": "Accepted"}),
+        "only BackupState while pending"
+    );
+
+    // A second backup while one runs is refused.
+    let busy = post(&gateway, PARTITION, "{}").await;
+    assert_eq!(busy.status(), 409);
+    assert_eq!(
+        fabric_error(busy).await.error.code,
+        known(KnownFabricErrorCodes::FabricEBackupInProgress)
+    );
+
+    let (running, _) =
+        wait_for_state(&gateway, PARTITION, KnownBackupState::BackupInProgress).await;
+    assert_eq!(running, json!({"BackupState": "BackupInProgress"}));
+    let (done, first) = wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+    for field in [
+        "BackupId",
+        "BackupLocation",
+        "EpochOfLastBackupRecord",
+        "LsnOfLastBackupRecord",
+        "TimeStampUtc",
+    ] {
+        assert!(done.get(field).is_some(), "{field} missing in {done}");
+    }
+    assert!(done["EpochOfLastBackupRecord"]["DataLossVersion"].is_string());
+    assert!(done["EpochOfLastBackupRecord"]["ConfigurationVersion"].is_string());
+    assert!(done["LsnOfLastBackupRecord"].is_string());
+    assert!(first.backup_location.as_ref().unwrap().contains(PARTITION));
+    assert_eq!(first.backup_id.unwrap().get_version_num(), 4);
+
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert_eq!(Some(written[0].backup_id), first.backup_id);
+    assert!(!written[0].reported_timeout);
+
+    // A new backup gets a new id and a later LSN.
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let (_, second) = wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+    assert_ne!(second.backup_id, first.backup_id);
+    let lsn = |i: &BackupProgressInfo| {
+        i.lsn_of_last_backup_record
+            .as_ref()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert!(lsn(&second) > lsn(&first));
+}
+
+#[tokio::test]
+async fn placeholders_while_pending_when_configured() {
+    let gateway = Gateway::start(Config {
+        pending_placeholders: true,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    assert_eq!(post(&gateway, PARTITION, "").await.status(), 202);
+    let (value, _) = progress(&gateway, PARTITION).await;
+    assert_eq!(value["BackupState"], "Accepted");
+    assert_eq!(value["BackupId"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(value["LsnOfLastBackupRecord"], "0");
+    assert!(
+        value["TimeStampUtc"]
+            .as_str()
+            .unwrap()
+            .starts_with("0001-01-01T00:00:00")
+    );
+}
+
+#[tokio::test]
+async fn scripted_failure_and_timeouts() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let partition = Uuid::new_v4();
+    let id = partition.to_string();
+    gateway.script_outcome(
+        partition,
+        Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copier died"),
+    );
+    gateway.script_outcome(partition, Outcome::Timeout);
+    gateway.script_outcome(partition, Outcome::TimeoutButWritten);
+
+    assert_eq!(post(&gateway, &id, "{}").await.status(), 202);
+    let (value, info) = wait_for_state(&gateway, &id, KnownBackupState::Failure).await;
+    let failure = info.failure_error.unwrap();
+    assert_eq!(
+        failure.code,
+        FabricErrorCodes::String("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR".to_owned())
+    );
+    assert_eq!(failure.message.as_deref(), Some("copier died"));
+    assert!(value.get("BackupId").is_none());
+
+    assert_eq!(post(&gateway, &id, "{}").await.status(), 202);
+    wait_for_state(&gateway, &id, KnownBackupState::Timeout).await;
+    assert!(
+        gateway.written_backups().is_empty(),
+        "plain Timeout writes nothing"
+    );
+
+    assert_eq!(post(&gateway, &id, "{}").await.status(), 202);
+    wait_for_state(&gateway, &id, KnownBackupState::Timeout).await;
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1, "timed out, yet the backup went through");
+    assert!(written[0].reported_timeout);
+
+    // Outcomes are used up: the next one succeeds.
+    assert_eq!(post(&gateway, &id, "{}").await.status(), 202);
+    wait_for_state(&gateway, &id, KnownBackupState::Success).await;
+}
+
+#[tokio::test]
+async fn backup_timeout_deadline_turns_progress_to_timeout_but_backup_lands() {
+    let gateway = Gateway::start(Config {
+        accepted_ms: Some(10),
+        in_progress_ms: Some(150),
+        backup_timeout_unit_ms: Some(1),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("{}&BackupTimeout=40", backup_url(&gateway, PARTITION));
+    assert_eq!(client().post(url).send().await.unwrap().status(), 202);
+    wait_for_state(&gateway, PARTITION, KnownBackupState::Timeout).await;
+    assert!(
+        gateway.written_backups().is_empty(),
+        "not written yet at the deadline"
+    );
+    // Not busy any more once it timed out.
+    tokio::time::sleep(Duration::from_millis(160)).await;
+    let (_, info) = progress(&gateway, PARTITION).await;
+    assert_eq!(
+        state(&info),
+        KnownBackupState::Timeout.into(),
+        "progress keeps saying Timeout"
+    );
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert!(written[0].reported_timeout);
+}
+
+#[tokio::test]
+async fn not_found_and_not_enabled() {
+    let with_policy = Uuid::new_v4();
+    let without_policy = Uuid::new_v4();
+    let restoring = Uuid::new_v4();
+    let gateway = Gateway::start(Config {
+        partitions: vec![
+            PartitionConfig::new(with_policy),
+            PartitionConfig {
+                backup_policy: false,
+                ..PartitionConfig::new(without_policy)
+            },
+            PartitionConfig {
+                restore_in_progress: true,
+                ..PartitionConfig::new(restoring)
+            },
+        ],
+        ..fast()
+    })
+    .await
+    .unwrap();
+
+    let unknown = post(&gateway, &Uuid::new_v4().to_string(), "{}").await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        fabric_error(unknown).await.error.code,
+        known(KnownFabricErrorCodes::FabricEPartitionNotFound)
+    );
+    let response = client()
+        .get(progress_url(&gateway, &Uuid::new_v4().to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        fabric_error(response).await.error.code,
+        known(KnownFabricErrorCodes::FabricEPartitionNotFound)
+    );
+
+    let disabled = post(&gateway, &without_policy.to_string(), "{}").await;
+    assert_eq!(disabled.status(), 404);
+    assert_eq!(
+        fabric_error(disabled).await.error.code,
+        known(KnownFabricErrorCodes::FabricEBackupNotEnabled)
+    );
+    // Naming a storage makes the policy unnecessary.
+    assert_eq!(
+        post(&gateway, &without_policy.to_string(), SEED_BODIES[1])
+            .await
+            .status(),
+        202
+    );
+
+    let restore = post(&gateway, &restoring.to_string(), "{}").await;
+    assert_eq!(restore.status(), 409);
+    assert_eq!(
+        fabric_error(restore).await.error.code,
+        known(KnownFabricErrorCodes::FabricERestoreInProgress)
+    );
+
+    assert_eq!(
+        post(&gateway, &with_policy.to_string(), "{}")
+            .await
+            .status(),
+        202
+    );
+
+    // Unrouted paths and wrong methods.
+    let response = client()
+        .get(format!(
+            "{}/$/GetClusterManifest?api-version=6.0",
+            gateway.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let error = fabric_error(response).await;
+    assert!(
+        error
+            .error
+            .message
+            .unwrap()
+            .contains("/$/GetClusterManifest")
+    );
+    let response = client()
+        .get(backup_url(&gateway, &with_policy.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn encoded_dollar_is_accepted_and_target_is_journaled_verbatim() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let target =
+        format!("/Partitions/{PARTITION}/%24/Backup?api-version=6.4&BackupTimeout=3&timeout=60");
+    let response = client()
+        .post(format!("{}{target}", gateway.url()))
+        .header("x-test", "yes")
+        .body(SEED_BODIES[2])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let journal = gateway.journal();
+    assert_eq!(journal.len(), 1);
+    let recorded = &journal[0];
+    assert_eq!(recorded.method, "POST");
+    assert_eq!(recorded.target, target);
+    assert_eq!(recorded.header("X-Test"), Some("yes"));
+    assert!(recorded.header("host").is_some());
+    assert_eq!(
+        recorded.body_json().unwrap()["BackupStorage"]["ManagedIdentityType"],
+        "Cluster"
+    );
+}
+
+#[tokio::test]
+async fn error_faults_and_matching() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let other = Uuid::new_v4();
+    let codes = [
+        "FABRIC_E_NOT_READY",
+        "FABRIC_E_NOT_PRIMARY",
+        "FABRIC_E_SERVICE_OFFLINE",
+        "FABRIC_E_RECONFIGURATION_PENDING",
+        "FABRIC_E_NO_WRITE_QUORUM",
+    ];
+    for code in codes {
+        gateway.push_fault(Fault::transient(code).on(Operation::Backup));
+    }
+    // Progress requests are not matched by backup faults.
+    progress(&gateway, PARTITION).await;
+    for code in codes {
+        let response = post(&gateway, PARTITION, "{}").await;
+        assert_eq!(response.status(), 503);
+        let error = fabric_error(response).await;
+        assert!(matches!(
+            error.error.code,
+            FabricErrorCodes::KnownFabricErrorCodes(_)
+        ));
+        assert_eq!(serde_json::to_value(&error.error.code).unwrap(), code);
+    }
+    // Unknown codes, repeated N times, aimed at one partition.
+    gateway.push_fault(
+        Fault::fabric_error(500, "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR")
+            .for_partition(other)
+            .times(2),
+    );
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    for _ in 0..2 {
+        let response = post(&gateway, &other.to_string(), "{}").await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            fabric_error(response).await.error.code,
+            FabricErrorCodes::String("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR".to_owned())
+        );
+    }
+    assert_eq!(post(&gateway, &other.to_string(), "{}").await.status(), 202);
+    // A fault that applies forever.
+    let third = Uuid::new_v4().to_string();
+    gateway.push_fault(
+        Fault::fabric_error(504, "FABRIC_E_TIMEOUT")
+            .on(Operation::GetBackupProgress)
+            .always(),
+    );
+    for _ in 0..3 {
+        let response = client()
+            .get(progress_url(&gateway, &third))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 504);
+    }
+    // Exactly the POSTs above reached the server: 5 transient + 1 + 3.
+    let posts = gateway
+        .journal()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 9);
+}
+
+#[tokio::test]
+async fn body_shape_faults() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    gateway.push_fault(Fault::html(502));
+    let response = post(&gateway, PARTITION, "{}").await;
+    assert_eq!(response.status(), 502);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.text().await.unwrap().contains("<html>"));
+
+    gateway.push_fault(Fault::empty(500));
+    let response = post(&gateway, PARTITION, "{}").await;
+    assert_eq!(response.status(), 500);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    gateway.push_fault(Fault::empty(200).on(Operation::Backup));
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 200);
+
+    gateway.push_fault(
+        Fault::body(202, Some("application/json"), r#"{"unexpected":true}"#).after_processing(),
+    );
+    let response = post(&gateway, PARTITION, "{}").await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.text().await.unwrap(), r#"{"unexpected":true}"#);
+    // `after_processing` started the backup behind the odd response.
+    let (_, info) = progress(&gateway, PARTITION).await;
+    assert_ne!(state(&info), KnownBackupState::Invalid.into());
+
+    gateway.push_fault(Fault::backup_state("Paused").on(Operation::GetBackupProgress));
+    let (value, info) = progress(&gateway, PARTITION).await;
+    assert_eq!(value["BackupState"], "Paused");
+    assert_eq!(state(&info), BackupState::String("Paused".to_owned()));
+
+    gateway.push_fault(Fault::redirect("http://127.0.0.1:1/elsewhere"));
+    let response = post(&gateway, PARTITION, "{}").await;
+    assert_eq!(response.status(), 307);
+    assert_eq!(
+        response.headers()["location"],
+        "http://127.0.0.1:1/elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn delay_fault_delays_then_answers_normally() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    gateway.push_fault(Fault::delay(Duration::from_millis(150)));
+    let started = Instant::now();
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn closed_connection_with_and_without_accepting_the_backup() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    gateway.push_fault(Fault::close_connection());
+    let error = client()
+        .post(backup_url(&gateway, PARTITION))
+        .body("{}")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!error.is_status(), "{error}");
+    assert_eq!(gateway.journal().len(), 1, "the request reached the server");
+    let (_, info) = progress(&gateway, PARTITION).await;
+    assert_eq!(
+        state(&info),
+        KnownBackupState::Invalid.into(),
+        "nothing was accepted"
+    );
+
+    // The ambiguous failure: the backup was accepted, the client only sees a dropped connection.
+    gateway.push_fault(
+        Fault::close_connection()
+            .on(Operation::Backup)
+            .after_processing(),
+    );
+    assert!(
+        client()
+            .post(backup_url(&gateway, PARTITION))
+            .body("{}")
+            .send()
+            .await
+            .is_err()
+    );
+    wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+    assert_eq!(gateway.written_backups().len(), 1);
+
+    // Raw view: the server closes without a single byte.
+    gateway.push_fault(Fault::close_connection());
+    let bytes = raw(
+        &gateway,
+        &format!("GET /Partitions/{PARTITION}/$/GetBackupProgress?api-version=6.4 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    )
+    .await;
+    assert!(bytes.is_empty());
+}
+
+#[tokio::test]
+async fn truncated_body_announces_more_than_it_sends() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    gateway.push_fault(Fault::truncated(200, r#"{"BackupState":"Succ"#));
+    let bytes = raw(
+        &gateway,
+        &format!("GET /Partitions/{PARTITION}/$/GetBackupProgress?api-version=6.4 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    )
+    .await;
+    let text = String::from_utf8(bytes).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let declared: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    assert_eq!(body, r#"{"BackupState":"Succ"#);
+    assert!(declared > body.len());
+
+    gateway.push_fault(Fault::truncated(200, r#"{"BackupState":"Succ"#));
+    let response = client()
+        .get(progress_url(&gateway, PARTITION))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.bytes().await.is_err());
+}
+
+#[tokio::test]
+async fn config_faults_and_json_config() {
+    let config: Config = serde_json::from_value(json!({
+        "listen": "127.0.0.1:0",
+        "accepted_ms": 10,
+        "in_progress_ms": 20,
+        "backup_timeout_unit_ms": 60000,
+        "partitions": [
+            {"id": PARTITION, "outcomes": [{"kind": "Failure", "code": "E_UNEXPECTED", "message": "boom"}]},
+            {"id": "2b3c4d5e-0000-4000-8000-000000000001", "backup_policy": false}
+        ],
+        "faults": [
+            {"action": {"kind": "FabricError", "status": 503, "code": "FABRIC_E_NOT_READY"}, "operation": "Backup", "times": 1},
+            {"action": {"kind": "Html", "status": 502}, "partition": "2b3c4d5e-0000-4000-8000-000000000001", "times": null}
+        ]
+    }))
+    .unwrap();
+    let gateway = Gateway::start(config).await.unwrap();
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 503);
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let (_, info) = wait_for_state(&gateway, PARTITION, KnownBackupState::Failure).await;
+    assert_eq!(info.failure_error.unwrap().message.as_deref(), Some("boom"));
+    for _ in 0..2 {
+        assert_eq!(
+            post(&gateway, "2b3c4d5e-0000-4000-8000-000000000001", "{}")
+                .await
+                .status(),
+            502
+        );
+    }
+
+    let typo = serde_json::from_value::<Config>(json!({"acepted_ms": 1}));
+    assert!(typo.is_err(), "unknown fields are rejected");
+}
+
+#[tokio::test]
+async fn shutdown_releases_the_port_and_drop_stops_serving() {
+    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let addr = gateway.addr();
+    assert!(gateway.url().starts_with("http://127.0.0.1:") && !gateway.url().ends_with('/'));
+    gateway.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+
+    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let addr = gateway.addr();
+    drop(gateway);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[test]
+fn background_gateway_serves_without_a_runtime() {
+    use std::io::{Read, Write};
+    let gateway = sf_backup_testkit::start_in_background(Config::default()).unwrap();
+    assert!(gateway.url().starts_with("http://127.0.0.1:"));
+    let mut stream = std::net::TcpStream::connect(gateway.addr()).unwrap();
+    write!(
+        stream,
+        "POST /Partitions/{PARTITION}/$/Backup?api-version=6.4 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    assert_eq!(gateway.journal().len(), 1);
+    let addr = gateway.addr();
+    gateway.shutdown();
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}

@@ -386,3 +386,39 @@ impl ErrorCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_text() {
+        for code in [
+            "FABRIC_E_BACKUP_IN_PROGRESS",
+            "E_UNEXPECTED",
+            "FABRIC_E_SOMETHING_NEW",
+        ] {
+            let parsed: ErrorCode = code.parse().unwrap();
+            assert_eq!(parsed.as_str(), code);
+            assert_eq!(parsed.to_string(), code);
+        }
+        assert_eq!(
+            ErrorCode::from("FABRIC_E_NOT_PRIMARY"),
+            ErrorCode::NotPrimary
+        );
+        let known = types::FabricErrorCodes::KnownFabricErrorCodes(
+            types::KnownFabricErrorCodes::FabricEBackupInProgress,
+        );
+        assert_eq!(ErrorCode::from_api(&known), ErrorCode::BackupInProgress);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_in_messages() {
+        let error = Error::UnexpectedResponse {
+            status: StatusCode::BAD_GATEWAY,
+            reason: "r".to_owned(),
+            body: "x".repeat(10_000),
+        };
+        assert!(error.to_string().len() < 400);
+    }
+}

@@ -187,3 +187,77 @@ impl serde::Serialize for BackupProgress {
         self.wire.serialize(serializer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(json: serde_json::Value) -> BackupProgress {
+        BackupProgress::from_api(serde_json::from_value(json).unwrap())
+    }
+
+    #[test]
+    fn a_finished_backup_is_read_in_full() {
+        let wire = serde_json::json!({
+            "BackupState": "Success",
+            "TimeStampUtc": "2018-01-01T09:00:55Z",
+            "BackupId": "b9577400-1131-4f88-b309-2bb1e943322c",
+            "BackupLocation": "CalcApp\\CalcService\\1daae3f5\\2018-01-01 09.00.55.zip",
+            "EpochOfLastBackupRecord": {"DataLossVersion": "131462452931584510", "ConfigurationVersion": "8589934592"},
+            "LsnOfLastBackupRecord": "36"
+        });
+        let read = progress(wire.clone());
+        assert_eq!(read.state, BackupState::Success);
+        assert!(read.state.is_terminal());
+        assert_eq!(
+            read.time_stamp_utc.unwrap().to_rfc3339(),
+            "2018-01-01T09:00:55+00:00"
+        );
+        assert_eq!(
+            read.backup_id.unwrap().to_string(),
+            "b9577400-1131-4f88-b309-2bb1e943322c"
+        );
+        assert_eq!(
+            read.epoch,
+            Some(Epoch::new(131_462_452_931_584_510, 8_589_934_592))
+        );
+        assert_eq!(read.lsn, Some(36));
+        assert_eq!(read.failure, None);
+        // Serialises back to the wire shape.
+        assert_eq!(serde_json::to_value(&read).unwrap(), wire);
+    }
+
+    #[test]
+    fn unknown_states_are_kept_and_bad_numbers_read_as_none() {
+        let read = progress(serde_json::json!({
+            "BackupState": "Cancelled",
+            "EpochOfLastBackupRecord": {"DataLossVersion": "x", "ConfigurationVersion": "1"},
+            "LsnOfLastBackupRecord": "12abc",
+            "BackupLocation": ""
+        }));
+        assert_eq!(read.state, BackupState::Other("Cancelled".to_owned()));
+        assert_eq!(read.state.as_str(), "Cancelled");
+        assert_eq!(
+            (read.epoch, read.lsn, read.backup_location),
+            (None, None, None)
+        );
+        assert_eq!(progress(serde_json::json!({})).state, BackupState::Invalid);
+    }
+
+    #[test]
+    fn a_failure_carries_its_code_and_message() {
+        let read = progress(serde_json::json!({
+            "BackupState": "Failure",
+            "FailureError": {"Code": "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "Message": "upload failed"}
+        }));
+        let failure = read.failure.unwrap();
+        assert_eq!(
+            failure.code.as_str(),
+            "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"
+        );
+        assert_eq!(
+            failure.to_string(),
+            "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR: upload failed"
+        );
+    }
+}

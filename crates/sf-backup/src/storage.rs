@@ -388,3 +388,76 @@ impl fmt::Debug for BackupStorage {
         out.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wire(storage: &BackupStorage) -> serde_json::Value {
+        serde_json::to_value(storage.to_api().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn each_kind_serialises_as_the_documented_examples() {
+        assert_eq!(
+            wire(&BackupStorage::azure_blob_store(
+                "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>",
+                "BackupContainer"
+            )),
+            json!({
+                "StorageKind": "AzureBlobStore",
+                "ConnectionString": "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>",
+                "ContainerName": "BackupContainer"
+            })
+        );
+        assert_eq!(
+            wire(
+                &BackupStorage::file_share(r"\\myshare\backupshare")
+                    .primary_credentials(r"mydomain\backupaccount", "abcd1234")
+            ),
+            json!({
+                "StorageKind": "FileShare",
+                "Path": r"\\myshare\backupshare",
+                "PrimaryUserName": r"mydomain\backupaccount",
+                "PrimaryPassword": "abcd1234"
+            })
+        );
+        let location = "https://sample-dsms.dsms.core.winows.net/dsms/samplecredentiallocation/storageaccounts/samplestorageac/servicefabricbackup/samplebackup";
+        assert_eq!(
+            wire(&BackupStorage::dsms_azure_blob_store(
+                location,
+                "BackupContainer"
+            )),
+            json!({"StorageKind": "DsmsAzureBlobStore", "StorageCredentialsSourceLocation": location, "ContainerName": "BackupContainer"})
+        );
+        assert_eq!(
+            wire(
+                &BackupStorage::managed_identity_azure_blob_store(
+                    "https://a.blob.core.windows.net/",
+                    "c",
+                    ManagedIdentityType::Vmss
+                )
+                .friendly_name("mi")
+            ),
+            json!({
+                "StorageKind": "ManagedIdentityAzureBlobStore",
+                "BlobServiceUri": "https://a.blob.core.windows.net/",
+                "ContainerName": "c",
+                "ManagedIdentityType": "VMSS",
+                "FriendlyName": "mi"
+            })
+        );
+    }
+
+    #[test]
+    fn secondary_credentials_are_sent_beside_the_primary_ones() {
+        let storage = BackupStorage::file_share(r"\\s\b")
+            .primary_credentials("a", "pa")
+            .secondary_credentials("b", "pb");
+        let value = wire(&storage);
+        assert_eq!(value["SecondaryUserName"], "b");
+        assert_eq!(value["SecondaryPassword"], "pb");
+        assert_eq!(storage.kind(), "FileShare");
+    }
+}

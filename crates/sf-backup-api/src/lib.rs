@@ -43,7 +43,11 @@ use bytes::{Bytes, BytesMut};
 use progenitor_client::{ClientHooks, OperationInfo};
 
 impl ClientHooks for Client {
-    async fn pre<E>(&self, request: &mut reqwest::Request, _info: &OperationInfo) -> Result<(), Error<E>> {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
         request.headers_mut().remove("api-version");
         Ok(())
     }
@@ -99,7 +103,14 @@ impl ErrorResponse {
         }
         let body = body.freeze();
         let fabric_error = Self::decode(&body);
-        Self { status, headers, body, body_truncated, read_error, fabric_error }
+        Self {
+            status,
+            headers,
+            body,
+            body_truncated,
+            read_error,
+            fabric_error,
+        }
     }
 
     /// Decodes a FabricError body; `None` for anything else.

@@ -1597,6 +1597,36 @@ mod tests {
     }
 
     #[test]
+    fn parameter_bounds_and_defaults_are_judged_by_the_rust_type() {
+        let timeout = "        minimum: 1\n        maximum: 4294967295\n        default: 60\n";
+        let relaxed = live().replacen(
+            timeout,
+            "        minimum: 0\n        maximum: 65535\n        default: 30\n",
+            1,
+        );
+        assert_ne!(relaxed, live());
+        let r = report(&live(), &relaxed);
+        let by_what = |prefix: &str| -> Vec<&Change> {
+            r.changes
+                .iter()
+                .filter(|c| c.what.starts_with(&format!("parameter timeout: {prefix}")))
+                .collect()
+        };
+        // minimum 1 -> 0 turns NonZeroU64 into u64: a different argument type, once per operation.
+        let ty = by_what("optional NonZeroU64 -> optional u64");
+        assert_eq!(ty.len(), 2, "{r:?}");
+        assert!(ty.iter().all(|c| c.impact == Impact::Breaking));
+        // typify drops `maximum`, and the default is the server's: neither reaches the Rust signature.
+        for what in ["maximum 4294967295 -> 65535", "default 60 -> 30"] {
+            let found = by_what(what);
+            assert_eq!(found.len(), 2, "{what}: {r:?}");
+            assert!(found.iter().all(|c| c.impact == Impact::DocsOnly), "{what}");
+        }
+        // The minimum change is already covered by the type change, not reported twice.
+        assert!(by_what("minimum").is_empty(), "{r:?}");
+    }
+
+    #[test]
     fn making_a_property_required_is_breaking() {
         let changed = live().replacen(
             "      required:\n        - Code\n",
@@ -1630,8 +1660,28 @@ mod tests {
         let spec = live();
         let header = format!("// Spec SHA-256: {}\n", spec_sha256(&spec));
         assert_eq!(codegen_notice(&workspace_root(), &header, &spec), None);
-        let note = codegen_notice(&workspace_root(), &header, &format!("{spec}\n")).unwrap();
+        // The generated file came from the committed spec; the working spec is now the 9.0 fixture.
+        let Ok(committed) = git_show(&workspace_root(), "HEAD") else {
+            let note = codegen_notice(&workspace_root(), &header, &fixture("9.0")).unwrap();
+            // No git (a source tarball): said, and no base claimed.
+            assert!(
+                note.contains("spec-diff skipped") && !note.contains("base:"),
+                "{note}"
+            );
+            return;
+        };
+        let header = format!("// Spec SHA-256: {}\n", spec_sha256(&committed));
+        let note = codegen_notice(&workspace_root(), &header, &fixture("9.0")).unwrap();
         assert!(note.contains("changed since"), "{note}");
-        assert!(note.contains("base:") || note.contains("skipped"), "{note}");
+        // HEAD's spec is in the spec's history, so the exact base is found.
+        assert!(note.contains("whose hash matches the header"), "{note}");
+        assert!(
+            note.contains("spec-diff: 1 breaking, 0 additive, 0 docs-only"),
+            "{note}"
+        );
+        assert!(
+            note.contains("[breaking] schema KnownFabricErrorCodes: enum value added: FABRIC_E_CERTIFICATE_NOT_FOUND"),
+            "{note}"
+        );
     }
 }

@@ -247,19 +247,13 @@ impl State {
         }
     }
 
+    /// Scripting an outcome implies the partition exists, even when others were declared.
     pub fn script_outcome(&mut self, id: Uuid, outcome: Outcome) {
-        if !self.declared || self.partitions.contains_key(&id) {
-            self.partitions
-                .entry(id)
-                .or_insert_with(|| Partition::new(None))
-                .outcomes
-                .push_back(outcome);
-        } else {
-            // A scripted outcome implies the partition exists, even when others were declared.
-            let mut partition = Partition::new(None);
-            partition.outcomes.push_back(outcome);
-            self.partitions.insert(id, partition);
-        }
+        self.partitions
+            .entry(id)
+            .or_insert_with(|| Partition::new(None))
+            .outcomes
+            .push_back(outcome);
     }
 
     pub fn start_backup(

@@ -15,8 +15,9 @@ const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 
 fn fast() -> Config {
     Config {
-        accepted_ms: Some(40),
-        in_progress_ms: Some(80),
+        // Wide enough that a loaded machine still observes every phase.
+        accepted_ms: Some(150),
+        in_progress_ms: Some(150),
         ..Config::default()
     }
 }
@@ -399,7 +400,7 @@ async fn scripted_failure_and_timeouts() {
 async fn backup_timeout_deadline_turns_progress_to_timeout_but_backup_lands() {
     let gateway = Gateway::start(Config {
         accepted_ms: Some(10),
-        in_progress_ms: Some(150),
+        in_progress_ms: Some(500),
         backup_timeout_unit_ms: Some(1),
         ..Config::default()
     })
@@ -412,8 +413,8 @@ async fn backup_timeout_deadline_turns_progress_to_timeout_but_backup_lands() {
         gateway.written_backups().is_empty(),
         "not written yet at the deadline"
     );
-    // Not busy any more once it timed out.
-    tokio::time::sleep(Duration::from_millis(160)).await;
+    // Let the backup finish behind the reported timeout.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, info) = progress(&gateway, PARTITION).await;
     assert_eq!(
         state(&info),

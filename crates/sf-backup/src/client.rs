@@ -138,7 +138,6 @@ impl ClientBuilder {
                 .user_agent(USER_AGENT)
                 .connect_timeout(self.connect_timeout)
                 // No overall timeout here: each call gets a deadline derived from its own server timeout.
-                .tls_backend_preconfigured(tls_config()?)
                 .build()
                 .map_err(|error| Error::Client {
                     message: "could not build the HTTP client".to_owned(),
@@ -153,27 +152,6 @@ impl ClientBuilder {
             }),
         })
     }
-}
-
-/// rustls with the ring provider and the operating system's trust store. Built here rather than left to reqwest
-/// because reqwest is compiled without a default provider (see Cargo.toml), and because the client-certificate and
-/// thumbprint options secured clusters need are rustls settings reqwest does not expose.
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    let setup_error = |error: rustls::Error| Error::Client {
-        message: "could not set up TLS".to_owned(),
-        source: Some(Box::new(error)),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(setup_error)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(setup_error)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
 }
 
 fn normalise_endpoint(endpoint: &str) -> Result<String, Error> {

@@ -36,7 +36,7 @@
 //!
 //! # TLS
 //!
-//! `https` endpoints use rustls with the *ring* crypto provider and the operating system's trust store.
+//! `https` endpoints use rustls (aws-lc-rs provider) and the operating system's trust store.
 //! Secured clusters often use self-signed certificates and client certificates; until this crate offers those
 //! options, pass a configured `reqwest::Client` with [`ClientBuilder::http_client`].
 //!

@@ -1,6 +1,11 @@
 //! Shared helpers of the workspace tests: the documented examples of `spec/examples/`, loaded once, in one place.
 #![forbid(unsafe_code)]
 
+/// The README's Rust code blocks, compiled as doctests so the quickstart cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;

@@ -7,7 +7,10 @@ use sf_backup_api::types;
 use tracing::Instrument;
 
 use crate::client::SERVER_DEFAULT_TIMEOUT;
-use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
+use crate::{
+    BackupProgress, BackupStorage, Client, CompletedBackup, Error, PartitionId, WaitError,
+    WaitOptions,
+};
 
 /// The future an awaited request becomes. Boxed so the builders can implement [`IntoFuture`] on stable Rust.
 pub type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
@@ -142,6 +145,79 @@ impl BackupPartitionRequest {
         with_deadline(&client, server_timeout, call)
             .instrument(span)
             .await
+    }
+}
+
+impl BackupPartitionRequest {
+    /// Sends the request, then follows progress until this backup ends, and returns the backup that was written.
+    ///
+    /// What progress says before the request is read first: the service has no operation id and shows only the
+    /// latest backup, so a result counts as this backup's only when it is newer than that (another backup id or
+    /// a later time stamp) or follows a pending state seen after the request. The previous backup's result, which
+    /// progress may still show right after the request, is never reported as this one's.
+    ///
+    /// Progress is read after the request, then after [`WaitOptions::poll_interval`] (1 second by default), each
+    /// pause 1.5 times the one before up to [`WaitOptions::max_poll_interval`] (10 seconds). Failed reads that
+    /// may pass by themselves (503 and the transient codes, dropped connections, no answer in time) are retried as
+    /// [`WaitOptions::retry`] says. [`WaitOptions::on_progress`] sees each read, for a spinner.
+    ///
+    /// The backup request is sent exactly once. When it fails in a way that leaves open whether the service got
+    /// it (a connection dropped after sending, no answer in time, a gateway timeout), progress decides: a new
+    /// backup showing up means it was accepted and the wait goes on; otherwise the wait ends with
+    /// [`WaitError::Ambiguous`] after [`WaitOptions::ambiguous_grace`], without sending it again.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Request`] when the request was refused (such as 409 while another backup runs) or could not
+    /// be sent; [`WaitError::Failed`] and [`WaitError::TimedOut`] for the backup's own outcome (after a timeout
+    /// the backup may still have been written: see there); [`WaitError::DeadlineExceeded`] when
+    /// [`WaitOptions::wait_timeout`] passes first; [`WaitError::Ambiguous`] and
+    /// [`WaitError::ProgressUnavailable`] when the outcome could not be learnt.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use sf_backup::{BackupStorage, WaitError, WaitOptions};
+    ///
+    /// let options = WaitOptions::new()
+    ///     .wait_timeout(Duration::from_secs(20 * 60))
+    ///     .on_progress(|progress| eprintln!("backup: {}", progress.state));
+    /// match client
+    ///     .backup_partition(id)
+    ///     .storage(BackupStorage::azure_blob_store("DefaultEndpointsProtocol=https;...", "BackupContainer"))
+    ///     .wait(options)
+    ///     .await
+    /// {
+    ///     Ok(backup) => println!("backup {} written to {}", backup.backup_id, backup.location),
+    ///     Err(WaitError::TimedOut { .. }) => {
+    ///         eprintln!("timed out, but it may still have been written: check the storage");
+    ///     }
+    ///     Err(WaitError::Request(error)) if error.is_backup_in_progress() => {
+    ///         eprintln!("another backup or a restore is running; try again later");
+    ///     }
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait(self, options: WaitOptions) -> Result<CompletedBackup, WaitError> {
+        crate::wait::wait(self, options).await
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn partition_id(&self) -> PartitionId {
+        self.partition_id
+    }
+
+    /// Only the kind: the storage description holds secrets.
+    pub(crate) fn storage_kind(&self) -> Option<&'static str> {
+        self.storage.as_ref().map(BackupStorage::kind)
+    }
+
+    pub(crate) fn backup_timeout_setting(&self) -> Option<Duration> {
+        self.backup_timeout
     }
 }
 

@@ -27,7 +27,14 @@
 //!
 //! Arguments are checked before anything is sent ([`Error::InvalidInput`]). A Service Fabric error answer becomes
 //! [`Error::Service`] with its [`ErrorCode`]; helpers such as [`Error::is_backup_in_progress`] and
-//! [`Error::is_transient`] classify it. Nothing is retried automatically.
+//! [`Error::is_transient`] classify it. A single request is never retried automatically.
+//!
+//! # Waiting for the outcome
+//!
+//! [`BackupPartitionRequest::wait`] sends the backup request once, then follows progress until this backup
+//! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or timed out, the request was refused, the
+//! wait's deadline passed). It tells this backup's result from an earlier one's, retries failed progress reads
+//! ([`RetryPolicy`]) but never the backup request, and reports each state to [`WaitOptions::on_progress`].
 //!
 //! # Timeouts
 //!
@@ -36,10 +43,9 @@
 //!
 //! # TLS
 //!
-//! `https` endpoints use rustls (aws-lc-rs provider) and, by default, the operating system's trust store.
-//! Secured clusters usually want a client certificate and validate the cluster's own certificate by thumbprint
-//! or common name: see [Secured clusters](ClientBuilder#secured-clusters). Azure AD clusters take a bearer
-//! token from a [`TokenProvider`].
+//! `https` endpoints use rustls (aws-lc-rs provider) and the operating system's trust store.
+//! Secured clusters often use self-signed certificates and client certificates; until this crate offers those
+//! options, pass a configured `reqwest::Client` with [`ClientBuilder::http_client`].
 //!
 //! # Logging
 //!
@@ -47,7 +53,6 @@
 //! never appear in spans, `Debug` output or errors.
 #![forbid(unsafe_code)]
 
-mod auth;
 mod client;
 mod error;
 mod id;
@@ -56,10 +61,8 @@ mod request;
 mod retry;
 mod secret;
 mod storage;
-mod tls;
 mod wait;
 
-pub use auth::{TokenError, TokenFuture, TokenProvider};
 pub use client::{Client, ClientBuilder, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_MARGIN};
 pub use error::{Error, ErrorCode};
 pub use id::{ParsePartitionIdError, PartitionId};

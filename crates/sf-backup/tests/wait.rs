@@ -403,3 +403,30 @@ async fn the_wait_deadline_ends_the_wait_with_the_last_progress() {
     assert!(error.may_have_been_written());
     assert_eq!(count(&gateway.handle(), "POST"), 1);
 }
+
+#[tokio::test]
+async fn the_service_placeholders_while_pending_are_not_taken_for_a_result() {
+    let gateway = gateway_with(Config {
+        accepted_ms: Some(40),
+        in_progress_ms: Some(120),
+        pending_placeholders: true,
+        ..Config::default()
+    })
+    .await;
+    let client = Client::new(gateway.url()).unwrap();
+    let (seen, callback) = recorder();
+    let backup = client
+        .backup_partition(partition())
+        .wait(fast().on_progress(callback))
+        .await
+        .unwrap();
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+    let seen = seen.lock().unwrap();
+    let (last, pending) = seen.split_last().unwrap();
+    assert_eq!(last.state, BackupState::Success);
+    assert!(
+        pending
+            .iter()
+            .all(|p| !p.state.is_terminal() && p.backup_id.is_none())
+    );
+}

@@ -1,6 +1,8 @@
 //! Everything a gateway can be told up front: listener, timings, partitions, outcomes and faults.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -32,6 +34,87 @@ pub struct Config {
     pub partitions: Vec<PartitionConfig>,
     /// Faults queued before the first request, as if passed to `Gateway::push_fault` in this order.
     pub faults: Vec<Fault>,
+    /// Serve https with this certificate instead of plain http, optionally requiring client certificates.
+    pub tls: Option<TlsConfig>,
+}
+
+/// https serving: the gateway's certificate and, optionally, the CA that client certificates must chain to.
+///
+/// In the JSON config every field is a path to a PEM file:
+/// `"tls": {"certificate_chain": "server.pem", "private_key": "server.key", "client_ca": "clients-ca.pem"}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate chain, leaf first (PEM).
+    pub certificate_chain: PemSource,
+    /// The server certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PemSource,
+    /// When set, every client must present a certificate issued by one of these CAs (PEM); connections
+    /// without one fail in the TLS handshake and never reach the journal.
+    #[serde(default)]
+    pub client_ca: Option<PemSource>,
+}
+
+impl TlsConfig {
+    /// https with this certificate chain (leaf first) and private key, both PEM text.
+    pub fn from_pem(
+        certificate_chain: impl Into<Vec<u8>>,
+        private_key: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self {
+            certificate_chain: PemSource::Pem(certificate_chain.into()),
+            private_key: PemSource::Pem(private_key.into()),
+            client_ca: None,
+        }
+    }
+
+    /// Requires client certificates issued by the CA certificates in `ca_pem`.
+    #[must_use]
+    pub fn require_client_certificates(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.client_ca = Some(PemSource::Pem(ca_pem.into()));
+        self
+    }
+}
+
+/// PEM data, in memory or in a file. The JSON config holds file paths.
+#[derive(Clone, Deserialize)]
+#[serde(from = "PathBuf")]
+#[non_exhaustive]
+pub enum PemSource {
+    /// A PEM file, read when the gateway starts.
+    File(PathBuf),
+    /// PEM text.
+    Pem(Vec<u8>),
+}
+
+impl From<PathBuf> for PemSource {
+    fn from(path: PathBuf) -> Self {
+        Self::File(path)
+    }
+}
+
+impl PemSource {
+    pub(crate) fn read(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::File(path) => std::fs::read(path).map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            }),
+            Self::Pem(pem) => Ok(pem.clone()),
+        }
+    }
+}
+
+// In-memory PEM may be a private key: show only its size.
+impl fmt::Debug for PemSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Pem(pem) => write!(f, "Pem(<{} bytes>)", pem.len()),
+        }
+    }
 }
 
 impl Config {

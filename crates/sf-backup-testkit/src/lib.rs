@@ -47,6 +47,7 @@
 mod config;
 mod server;
 mod state;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,7 +58,9 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
-pub use config::{Config, Fault, FaultAction, Operation, Outcome, PartitionConfig};
+pub use config::{
+    Config, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
+};
 
 use server::Shared;
 use state::State;
@@ -116,20 +119,23 @@ pub struct WrittenBackup {
 pub struct GatewayHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    https: bool,
 }
 
 impl std::fmt::Debug for GatewayHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayHandle")
             .field("addr", &self.addr)
+            .field("https", &self.https)
             .finish_non_exhaustive()
     }
 }
 
 impl GatewayHandle {
-    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    /// The base URL, e.g. `http://127.0.0.1:41234` (`https://…` when serving TLS), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The bound address.
@@ -183,17 +189,24 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds `config.listen` (default `127.0.0.1:0`) and starts serving on the current tokio runtime.
+    /// Binds `config.listen` (default `127.0.0.1:0`) and starts serving on the current tokio runtime. Fails with
+    /// [`std::io::ErrorKind::InvalidInput`] when the [TLS settings](Config::tls) cannot be used.
     pub async fn start(config: Config) -> std::io::Result<Gateway> {
+        let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let listen = config
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(State::new(&config)));
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        let https = acceptor.is_some();
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), acceptor));
         Ok(Gateway {
-            handle: GatewayHandle { shared, addr },
+            handle: GatewayHandle {
+                shared,
+                addr,
+                https,
+            },
             task: Some(task),
         })
     }
@@ -252,7 +265,11 @@ impl Drop for Gateway {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -260,7 +277,21 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 Ok((stream, _)) => {
                     // Tests measure latency; Nagle would add tens of milliseconds to small responses.
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(server::serve_io(Arc::clone(&shared), stream));
+                    let shared = Arc::clone(&shared);
+                    match acceptor.clone() {
+                        None => {
+                            connections.spawn(server::serve_io(shared, stream));
+                        }
+                        Some(acceptor) => {
+                            connections.spawn(async move {
+                                // A failed handshake (unknown client certificate, client gave up on ours) ends
+                                // the connection before any request could be read, so the journal stays as is.
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    server::serve_io(shared, stream).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,

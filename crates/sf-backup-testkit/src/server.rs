@@ -45,7 +45,7 @@ impl Shared {
     }
 }
 
-/// Serves one connection over any byte stream. Generic so that a TLS acceptor can wrap the TCP stream later.
+/// Serves one connection over any byte stream: a TCP stream, or the TLS stream wrapping it.
 pub(crate) async fn serve_io<IO>(shared: Arc<Shared>, io: IO)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,

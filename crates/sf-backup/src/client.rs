@@ -1,8 +1,13 @@
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
+use reqwest::header::HeaderMap;
+
+use crate::auth::{Authorizer, Bearer, StaticToken, TokenProvider};
+use crate::tls::{IdentityInput, Input, TlsOptions};
+use crate::{Error, Secret};
 
 /// The address of a development cluster's HTTP gateway.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:19080";
@@ -38,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) api: sf_backup_api::Client,
     pub(crate) endpoint: String,
     pub(crate) timeout_margin: Duration,
+    /// Set when requests carry a bearer token; `api` is then only the client without one.
+    pub(crate) authorizer: Option<Authorizer>,
 }
 
 impl fmt::Debug for Client {
@@ -45,6 +52,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("endpoint", &self.inner.endpoint)
             .field("timeout_margin", &self.inner.timeout_margin)
+            .field("authorizer", &self.inner.authorizer)
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +73,14 @@ impl Client {
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
     }
+
+    /// The generated client for the next request: with a bearer token provider, one carrying a fresh token.
+    pub(crate) async fn api(&self) -> Result<sf_backup_api::Client, Error> {
+        match &self.inner.authorizer {
+            None => Ok(self.inner.api.clone()),
+            Some(authorizer) => authorizer.api().await,
+        }
+    }
 }
 
 /// Settings for a [`Client`].
@@ -79,6 +95,26 @@ impl Client {
 /// assert_eq!(client.endpoint(), "https://mycluster.example.com:19080");
 /// # Ok::<(), sf_backup::Error>(())
 /// ```
+///
+/// # Secured clusters
+///
+/// A secured cluster wants a client certificate, and its own certificate is usually validated by thumbprint or
+/// by common name rather than by host name, because it is often self-signed or issued for another name:
+///
+/// ```no_run
+/// let client = sf_backup::Client::builder()
+///     .endpoint("https://10.0.0.4:19080")
+///     .client_certificate_pem_file("admin.pem") // certificate and key, as `sfctl --pem`
+///     .server_certificate_thumbprint("8A3C2F00112233445566778899AABBCCDDEEFF00")
+///     .build()?;
+/// # Ok::<(), sf_backup::Error>(())
+/// ```
+///
+/// Certificate files are read and checked by [`ClientBuilder::build`], which reports a missing or malformed one
+/// as [`Error::InvalidInput`] without quoting its content. The server certificate is checked during the TLS
+/// handshake, before any request byte is sent; a rejected one fails the request with [`Error::Transport`] saying
+/// which certificate the server presented. `Debug` output of the builder and the client never shows keys,
+/// passwords or tokens.
 #[derive(Debug)]
 #[must_use]
 pub struct ClientBuilder {
@@ -86,6 +122,8 @@ pub struct ClientBuilder {
     http_client: Option<reqwest::Client>,
     timeout_margin: Duration,
     connect_timeout: Duration,
+    tls: TlsOptions,
+    bearer: Option<Bearer>,
 }
 
 impl Default for ClientBuilder {
@@ -95,6 +133,8 @@ impl Default for ClientBuilder {
             http_client: None,
             timeout_margin: DEFAULT_TIMEOUT_MARGIN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tls: TlsOptions::default(),
+            bearer: None,
         }
     }
 }
@@ -129,27 +169,197 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails with [`Error::InvalidInput`] for a bad endpoint.
+    /// Presents this client certificate: one PEM with the certificate (chain) and its unencrypted private key.
+    /// Replaces any client certificate set before.
+    pub fn client_certificate_pem(mut self, certificate_and_key: impl Into<Vec<u8>>) -> Self {
+        self.tls.identity = Some(IdentityInput::Pem(Input::Bytes(certificate_and_key.into())));
+        self
+    }
+
+    /// Presents this client certificate, given as separate PEMs for the certificate (chain) and its private key.
+    pub fn client_certificate_pem_parts(
+        mut self,
+        certificate: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.identity = Some(IdentityInput::PemParts {
+            certificates: Input::Bytes(certificate.into()),
+            key: Input::Bytes(key.into()),
+        });
+        self
+    }
+
+    /// Presents the client certificate in this PEM file, which holds the certificate (chain) and its unencrypted
+    /// private key (as `sfctl --pem`). Read by [`ClientBuilder::build`].
+    pub fn client_certificate_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.identity = Some(IdentityInput::Pem(Input::File(path.into())));
+        self
+    }
+
+    /// Presents the client certificate in `certificate_path` with the private key in `key_path`, both PEM (as
+    /// `sfctl --cert --key`). Read by [`ClientBuilder::build`].
+    pub fn client_certificate_pem_files(
+        mut self,
+        certificate_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls.identity = Some(IdentityInput::PemParts {
+            certificates: Input::File(certificate_path.into()),
+            key: Input::File(key_path.into()),
+        });
+        self
+    }
+
+    /// Presents the client certificate in a PKCS#12 (.pfx) file.
+    ///
+    /// Not supported by this client's TLS stack yet: [`ClientBuilder::build`] fails with [`Error::InvalidInput`]
+    /// naming the conversion to PEM (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`); then use
+    /// [`ClientBuilder::client_certificate_pem_file`].
+    pub fn client_certificate_pkcs12_file(
+        mut self,
+        path: impl Into<PathBuf>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        self.tls.identity = Some(IdentityInput::Pkcs12 {
+            archive: Input::File(path.into()),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// Trusts only the CA certificates in this PEM bundle (instead of the operating system's trust store) for
+    /// the usual validation by host name. Combined with [`server_certificate_issuer_thumbprint`]
+    /// (ClientBuilder::server_certificate_issuer_thumbprint), they are also candidate issuers of the cluster
+    /// certificate when the server does not send its issuer.
+    pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca_certificates = Some(Input::Bytes(pem.into()));
+        self
+    }
+
+    /// Like [`ClientBuilder::ca_certificates_pem`], from a PEM file (as `sfctl --ca`). Read by
+    /// [`ClientBuilder::build`].
+    pub fn ca_certificates_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_certificates = Some(Input::File(path.into()));
+        self
+    }
+
+    /// Accepts the server certificate with this thumbprint, whatever its name, issuer or validity dates (the
+    /// .NET client's `RemoteCertThumbprints`). SHA-1 as Service Fabric and Windows show it (40 hex digits) or
+    /// SHA-256 (64); case, spaces and colons do not matter. Call again to accept several certificates, for
+    /// example during a certificate rollover. The server must still prove it holds the certificate's key.
+    pub fn server_certificate_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
+        self.tls.thumbprints.push(thumbprint.as_ref().to_owned());
+        self
+    }
+
+    /// Accepts a currently valid server certificate whose subject common name is `common_name` (ignoring ASCII
+    /// case), whatever host name the endpoint uses (the .NET client's `RemoteCommonNames`). Call again to accept
+    /// several names.
+    ///
+    /// Without [`server_certificate_issuer_thumbprint`](ClientBuilder::server_certificate_issuer_thumbprint), a
+    /// self-signed certificate with that name is accepted, which anyone can make: add the issuer thumbprint, or
+    /// pin the certificate with [`server_certificate_thumbprint`](ClientBuilder::server_certificate_thumbprint).
+    pub fn server_certificate_common_name(mut self, common_name: impl Into<String>) -> Self {
+        self.tls.common_names.push(common_name.into());
+        self
+    }
+
+    /// Requires that a certificate accepted by common name was signed by a certificate with this thumbprint (the
+    /// .NET client's issuer thumbprints; same format as
+    /// [`server_certificate_thumbprint`](ClientBuilder::server_certificate_thumbprint)). The issuer is looked
+    /// for in the chain the server sends, in the [CA certificates](ClientBuilder::ca_certificates_pem), and is
+    /// the certificate itself when it is self-signed; its signature on the server certificate is verified. Call
+    /// again to accept several issuers.
+    pub fn server_certificate_issuer_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
+        self.tls
+            .issuer_thumbprints
+            .push(thumbprint.as_ref().to_owned());
+        self
+    }
+
+    /// Accepts ANY server certificate (as `sfctl --no-verify`). Anyone between you and the cluster can then read
+    /// and change the traffic, including storage secrets and tokens: use it only against a throw-away test
+    /// cluster, never in production. Prefer [`server_certificate_thumbprint`]
+    /// (ClientBuilder::server_certificate_thumbprint), which also accepts self-signed certificates.
+    pub fn danger_accept_invalid_server_certificates(mut self) -> Self {
+        self.tls.accept_any_server_certificate = true;
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request; for a token that never changes during the
+    /// client's life. See [`ClientBuilder::bearer_token_provider`] for tokens that expire.
+    pub fn bearer_token(mut self, token: impl Into<Secret>) -> Self {
+        self.bearer = Some(Bearer(Arc::new(StaticToken(token.into()))));
+        self
+    }
+
+    /// Asks `provider` for a token before every request and sends it as `Authorization: Bearer <token>`, so that
+    /// the provider can renew tokens before they expire (Azure AD / Entra ID clusters). A provider error fails
+    /// the request with [`Error::Client`] before anything is sent.
+    pub fn bearer_token_provider(mut self, provider: impl TokenProvider + 'static) -> Self {
+        self.bearer = Some(Bearer(Arc::new(provider)));
+        self
+    }
+
+    /// Builds the client. Fails with [`Error::InvalidInput`] for a bad endpoint or a certificate, key,
+    /// thumbprint or name that cannot be used.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = normalise_endpoint(&self.endpoint)?;
+        if self.http_client.is_some() && !(self.tls.is_empty() && self.bearer.is_none()) {
+            return Err(Error::invalid(
+                "HTTP client",
+                "TLS options and bearer tokens configure the HTTP client this builder makes, and your own was                  given",
+                "configure certificates and headers on your reqwest::Client, or drop http_client",
+            ));
+        }
+        let settings = HttpSettings {
+            connect_timeout: self.connect_timeout,
+            tls: self.tls.client_config()?,
+        };
         let http_client = match self.http_client {
             Some(http_client) => http_client,
-            None => reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(self.connect_timeout)
-                // No overall timeout here: each call gets a deadline derived from its own server timeout.
-                .build()
-                .map_err(|error| Error::Client {
-                    message: "could not build the HTTP client".to_owned(),
-                    source: Some(Box::new(error)),
-                })?,
+            None => settings.build(HeaderMap::new())?,
         };
+        let authorizer = self.bearer.map(|bearer| {
+            let endpoint = endpoint.clone();
+            Authorizer::new(bearer, move |headers| {
+                Ok(sf_backup_api::Client::new_with_client(
+                    &endpoint,
+                    settings.build(headers)?,
+                ))
+            })
+        });
         Ok(Client {
             inner: Arc::new(Inner {
                 api: sf_backup_api::Client::new_with_client(&endpoint, http_client),
                 endpoint,
                 timeout_margin: self.timeout_margin,
+                authorizer,
             }),
+        })
+    }
+}
+
+/// What it takes to make the reqwest client again, with other default headers.
+struct HttpSettings {
+    connect_timeout: Duration,
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl HttpSettings {
+    fn build(&self, headers: HeaderMap) -> Result<reqwest::Client, Error> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(self.connect_timeout)
+            .default_headers(headers);
+        // No overall timeout here: each call gets a deadline derived from its own server timeout.
+        if let Some(tls) = &self.tls {
+            // reqwest accepts only the rustls version it was built with; a mismatch fails this build.
+            builder = builder.tls_backend_preconfigured(tls.clone());
+        }
+        builder.build().map_err(|error| Error::Client {
+            message: "could not build the HTTP client".to_owned(),
+            source: Some(Box::new(error)),
         })
     }
 }

@@ -43,9 +43,10 @@
 //!
 //! # TLS
 //!
-//! `https` endpoints use rustls (aws-lc-rs provider) and the operating system's trust store.
-//! Secured clusters often use self-signed certificates and client certificates; until this crate offers those
-//! options, pass a configured `reqwest::Client` with [`ClientBuilder::http_client`].
+//! `https` endpoints use rustls (aws-lc-rs provider) and, by default, the operating system's trust store.
+//! Secured clusters usually want a client certificate and validate the cluster's own certificate by thumbprint
+//! or common name: see [Secured clusters](ClientBuilder#secured-clusters). Azure AD clusters take a bearer
+//! token from a [`TokenProvider`].
 //!
 //! # Logging
 //!
@@ -53,6 +54,7 @@
 //! never appear in spans, `Debug` output or errors.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod client;
 mod error;
 mod id;
@@ -61,8 +63,10 @@ mod request;
 mod retry;
 mod secret;
 mod storage;
+mod tls;
 mod wait;
 
+pub use auth::{TokenError, TokenFuture, TokenProvider};
 pub use client::{Client, ClientBuilder, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_MARGIN};
 pub use error::{Error, ErrorCode};
 pub use id::{ParsePartitionIdError, PartitionId};

@@ -127,8 +127,8 @@ impl BackupPartitionRequest {
         let call = async {
             // Exactly one attempt: a retry after a lost answer could queue a second backup.
             match client
-                .inner
-                .api
+                .api()
+                .await?
                 .backup_partition(
                     &uuid,
                     backup_timeout,
@@ -259,8 +259,8 @@ impl BackupProgressRequest {
         let uuid = *partition_id.as_uuid();
         let call = async {
             match client
-                .inner
-                .api
+                .api()
+                .await?
                 .get_partition_backup_progress(&uuid, types::ApiVersion::X64, server_timeout)
                 .await
             {

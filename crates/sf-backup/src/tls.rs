@@ -1,0 +1,658 @@
+//! TLS for secured clusters: client certificates and the ways Service Fabric clients validate the cluster's
+//! server certificate (by thumbprint, by common name with optional issuer thumbprints, or by a CA bundle).
+//!
+//! Everything here produces one `rustls::ClientConfig` handed to reqwest, so the server certificate is judged
+//! inside the TLS handshake: a rejected server never sees a request byte, and so never a storage secret or a
+//! bearer token.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::{Error, Secret};
+
+const PFX_HOW_TO_FIX: &str = "convert it to PEM with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` and pass \
+    cert.pem as the client certificate file (it then holds the private key unencrypted: keep it private)";
+
+/// PEM or DER data given directly or as a file to read when the client is built.
+#[derive(Clone)]
+pub(crate) enum Input {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+// Bytes may hold a private key; a path is harmless and helps to find a misconfiguration.
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(bytes) => write!(f, "<{} bytes>", bytes.len()),
+            Self::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl Input {
+    fn read(&self, what: &'static str) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+        match self {
+            Self::Bytes(bytes) => Ok(bytes.as_slice().into()),
+            Self::File(path) => std::fs::read(path).map(Into::into).map_err(|error| {
+                Error::invalid(
+                    what,
+                    format!("cannot read {} ({error})", path.display()),
+                    "pass the path of a readable file",
+                )
+            }),
+        }
+    }
+
+    fn file(&self) -> Option<&Path> {
+        match self {
+            Self::File(path) => Some(path),
+            Self::Bytes(_) => None,
+        }
+    }
+}
+
+/// Where the client certificate and its key come from.
+#[derive(Clone, Debug)]
+pub(crate) enum IdentityInput {
+    /// One PEM with the certificate chain and the key.
+    Pem(Input),
+    /// The chain and the key in separate PEMs.
+    PemParts { certificates: Input, key: Input },
+    /// A PKCS#12 (.pfx) archive.
+    Pkcs12 {
+        archive: Input,
+        #[expect(
+            dead_code,
+            reason = "kept for PKCS#12 decoding; today the archive is refused before use"
+        )]
+        password: Secret,
+    },
+}
+
+/// The TLS options of a [`ClientBuilder`](crate::ClientBuilder), unchecked until the client is built.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsOptions {
+    pub(crate) identity: Option<IdentityInput>,
+    pub(crate) ca_certificates: Option<Input>,
+    pub(crate) thumbprints: Vec<String>,
+    pub(crate) common_names: Vec<String>,
+    pub(crate) issuer_thumbprints: Vec<String>,
+    pub(crate) accept_any_server_certificate: bool,
+}
+
+impl TlsOptions {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.identity.is_none()
+            && self.ca_certificates.is_none()
+            && self.thumbprints.is_empty()
+            && self.common_names.is_empty()
+            && self.issuer_thumbprints.is_empty()
+            && !self.accept_any_server_certificate
+    }
+
+    /// The rustls configuration for these options; `None` when there are none (reqwest's defaults then apply).
+    pub(crate) fn client_config(&self) -> Result<Option<rustls::ClientConfig>, Error> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        // Named explicitly rather than installed process-wide, so that this crate never changes what other
+        // rustls users in the same program get.
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        let pinned = Pinned::parse(self)?;
+        let ca_certificates = match &self.ca_certificates {
+            Some(input) => Some(certificates_from_pem(
+                &input.read("CA certificates")?,
+                "CA certificates",
+                input.file(),
+            )?),
+            None => None,
+        };
+        let verifier: Arc<dyn ServerCertVerifier> = if self.accept_any_server_certificate {
+            if pinned.is_some() {
+                return Err(Error::invalid(
+                    "server certificate validation",
+                    "accepting any server certificate was combined with server thumbprints or common names",
+                    "choose one: remove danger_accept_invalid_server_certificates, or the thumbprints and names",
+                ));
+            }
+            Arc::new(ClusterVerifier {
+                policy: Policy::AcceptAny,
+                provider: Arc::clone(&provider),
+            })
+        } else if let Some(mut pinned) = pinned {
+            pinned.known_issuers = ca_certificates.unwrap_or_default();
+            Arc::new(ClusterVerifier {
+                policy: Policy::Pinned(pinned),
+                provider: Arc::clone(&provider),
+            })
+        } else if let Some(ca_certificates) = ca_certificates {
+            let mut roots = RootCertStore::empty();
+            for certificate in ca_certificates {
+                roots.add(certificate).map_err(|error| {
+                    Error::invalid(
+                        "CA certificates",
+                        format!("a certificate cannot be used as a trust anchor ({error})"),
+                        "pass the PEM certificates of the CAs that issued the cluster's certificate",
+                    )
+                })?;
+            }
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|error| {
+                    client_error("could not set up CA certificate validation", error)
+                })?
+        } else {
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(Arc::clone(&provider)).map_err(
+                    |error| {
+                        client_error("could not load the operating system's trust store", error)
+                    },
+                )?,
+            )
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| client_error("could not set up TLS", error))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let config = match &self.identity {
+            None => builder.with_no_client_auth(),
+            Some(identity) => {
+                let (certificates, key) = load_identity(identity)?;
+                builder
+                    .with_client_auth_cert(certificates, key)
+                    .map_err(|error| {
+                        Error::invalid(
+                            "client certificate",
+                            format!(
+                                "the certificate and private key cannot be used together ({error})"
+                            ),
+                            "pass the private key that belongs to the client certificate",
+                        )
+                    })?
+            }
+        };
+        Ok(Some(config))
+    }
+}
+
+fn client_error(message: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Client {
+        message: message.to_owned(),
+        source: Some(Box::new(error)),
+    }
+}
+
+fn certificates_from_pem(
+    pem: &[u8],
+    what: &'static str,
+    file: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let shown = file.map_or_else(
+        || "the PEM data".to_owned(),
+        |path| path.display().to_string(),
+    );
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| {
+            Error::invalid(
+                what,
+                format!("{shown} is not valid PEM ({error})"),
+                "pass PEM text with -----BEGIN CERTIFICATE----- blocks",
+            )
+        })?;
+    if certificates.is_empty() {
+        let how = if looks_binary(pem) {
+            // A .pfx or .cer (DER) file is the usual mistake: Windows exports those.
+            format!(
+                "it looks binary (DER or PKCS#12); for a .pfx, {PFX_HOW_TO_FIX}; for a DER .cer, convert it with \
+                 `openssl x509 -inform der -in cert.cer -out cert.pem`"
+            )
+        } else {
+            "pass PEM text with -----BEGIN CERTIFICATE----- blocks".to_owned()
+        };
+        return Err(Error::invalid(
+            what,
+            format!("{shown} holds no certificate"),
+            how,
+        ));
+    }
+    Ok(certificates)
+}
+
+fn looks_binary(data: &[u8]) -> bool {
+    data.first() == Some(&0x30)
+}
+
+fn load_identity(
+    identity: &IdentityInput,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    const WHAT: &str = "client certificate";
+    let (certificates, key) = match identity {
+        IdentityInput::Pkcs12 { archive, .. } => {
+            let shown = archive.file().map_or_else(
+                || "a PKCS#12 archive".to_owned(),
+                |path| path.display().to_string(),
+            );
+            return Err(Error::invalid(
+                WHAT,
+                format!(
+                    "{shown}: PKCS#12 (.pfx/.p12) is not supported by this client's TLS stack (rustls)"
+                ),
+                PFX_HOW_TO_FIX,
+            ));
+        }
+        IdentityInput::Pem(input) => {
+            let pem = input.read(WHAT)?;
+            (
+                certificates_from_pem(&pem, WHAT, input.file())?,
+                private_key_from_pem(&pem, input.file())?,
+            )
+        }
+        IdentityInput::PemParts { certificates, key } => (
+            certificates_from_pem(&certificates.read(WHAT)?, WHAT, certificates.file())?,
+            private_key_from_pem(&key.read("client certificate key")?, key.file())?,
+        ),
+    };
+    Ok((certificates, key))
+}
+
+fn private_key_from_pem(pem: &[u8], file: Option<&Path>) -> Result<PrivateKeyDer<'static>, Error> {
+    let shown = file.map_or_else(
+        || "the PEM data".to_owned(),
+        |path| path.display().to_string(),
+    );
+    // The parser's error never quotes the key material, but keep the message to what went wrong.
+    PrivateKeyDer::from_pem_slice(pem).map_err(|error| {
+        let how = if looks_binary(pem) {
+            PFX_HOW_TO_FIX.to_owned()
+        } else {
+            "pass an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE \
+             KEY); decrypt an encrypted one with `openssl pkey -in key.pem -out key-plain.pem`"
+                .to_owned()
+        };
+        let problem = match error {
+            rustls::pki_types::pem::Error::NoItemsFound => format!("{shown} holds no private key"),
+            other => format!("{shown}: the private key cannot be read ({other})"),
+        };
+        Error::invalid("client certificate key", problem, how)
+    })
+}
+
+/// A certificate thumbprint: SHA-1, as Service Fabric and Windows show it, or SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+enum Thumbprint {
+    Sha1(Vec<u8>),
+    Sha256(Vec<u8>),
+}
+
+impl Thumbprint {
+    fn parse(text: &str, what: &'static str) -> Result<Self, Error> {
+        // Spaces and colons are how tools group the bytes; U+200E is the invisible mark that Windows' certificate
+        // dialog puts in front of a thumbprint copied from it.
+        let hex: String = text
+            .chars()
+            .filter(|c| !(c.is_whitespace() || *c == ':' || *c == '\u{200e}'))
+            .collect();
+        let bytes = decode_hex(&hex);
+        match bytes {
+            Some(bytes) if bytes.len() == 20 => Ok(Self::Sha1(bytes)),
+            Some(bytes) if bytes.len() == 32 => Ok(Self::Sha256(bytes)),
+            _ => Err(Error::invalid(
+                what,
+                format!(
+                    "{text:?} is not a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint"
+                ),
+                "pass the thumbprint as Service Fabric shows it, such as 8A3C2F...; case, spaces and colons \
+                 do not matter",
+            )),
+        }
+    }
+
+    fn matches(&self, der: &[u8]) -> bool {
+        match self {
+            Self::Sha1(expected) => *expected == sha1(der),
+            Self::Sha256(expected) => *expected == sha256(der),
+        }
+    }
+}
+
+impl fmt::Debug for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, bytes) = match self {
+            Self::Sha1(bytes) => ("SHA-1", bytes),
+            Self::Sha256(bytes) => ("SHA-256", bytes),
+        };
+        write!(f, "{kind} {}", encode_hex(bytes))
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn sha1(data: &[u8]) -> Vec<u8> {
+    // SHA-1 only identifies a certificate the operator already chose, as Service Fabric does; it signs nothing.
+    ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .to_vec()
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// Validation by thumbprint or by common name, the way the .NET client's X509 credentials do it: the server's
+/// host name is not compared with the certificate, and a self-signed certificate is fine.
+#[derive(Debug)]
+struct Pinned {
+    thumbprints: Vec<Thumbprint>,
+    common_names: Vec<String>,
+    issuer_thumbprints: Vec<Thumbprint>,
+    /// Certificates from the CA bundle that may be the issuer an issuer thumbprint names.
+    known_issuers: Vec<CertificateDer<'static>>,
+}
+
+impl Pinned {
+    fn parse(options: &TlsOptions) -> Result<Option<Self>, Error> {
+        let parse_all = |texts: &[String], what| {
+            texts
+                .iter()
+                .map(|text| Thumbprint::parse(text, what))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let thumbprints = parse_all(&options.thumbprints, "server certificate thumbprint")?;
+        let issuer_thumbprints = parse_all(
+            &options.issuer_thumbprints,
+            "server certificate issuer thumbprint",
+        )?;
+        let mut common_names = Vec::new();
+        for name in &options.common_names {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(Error::invalid(
+                    "server certificate common name",
+                    "it is empty",
+                    "pass the CN of the cluster certificate, such as mycluster.westus.cloudapp.azure.com",
+                ));
+            }
+            common_names.push(name.to_owned());
+        }
+        if !issuer_thumbprints.is_empty() && common_names.is_empty() {
+            return Err(Error::invalid(
+                "server certificate issuer thumbprint",
+                "issuer thumbprints only qualify common names, and no common name was given",
+                "add the cluster certificate's common name, or pin the certificate itself by its thumbprint",
+            ));
+        }
+        if thumbprints.is_empty() && common_names.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            thumbprints,
+            common_names,
+            issuer_thumbprints,
+            known_issuers: Vec::new(),
+        }))
+    }
+
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        provider: &CryptoProvider,
+    ) -> Result<(), String> {
+        if self.thumbprints.iter().any(|t| t.matches(end_entity)) {
+            // A pinned certificate is trusted as it is, like the .NET client does: its validity dates and
+            // issuer do not matter, only that the peer holds its key (checked by the handshake signature).
+            return Ok(());
+        }
+        let described = describe(end_entity);
+        if self.common_names.is_empty() {
+            return Err(format!(
+                "the server certificate ({described}) matches none of the configured server thumbprints"
+            ));
+        }
+        let (_, parsed) = x509_parser::parse_x509_certificate(end_entity)
+            .map_err(|error| format!("the server certificate cannot be parsed ({error})"))?;
+        let name_matches = parsed.subject().iter_common_name().any(|cn| {
+            cn.as_str().is_ok_and(|cn| {
+                self.common_names
+                    .iter()
+                    .any(|name| name.eq_ignore_ascii_case(cn.trim()))
+            })
+        });
+        if !name_matches {
+            let what = if self.thumbprints.is_empty() {
+                "common names"
+            } else {
+                "thumbprints or common names"
+            };
+            return Err(format!(
+                "the server certificate ({described}) matches none of the configured server {what}"
+            ));
+        }
+        let now_asn1 = i64::try_from(now.as_secs())
+            .ok()
+            .and_then(|secs| x509_parser::time::ASN1Time::from_timestamp(secs).ok());
+        if !now_asn1.is_some_and(|now| parsed.validity().is_valid_at(now)) {
+            return Err(format!(
+                "the server certificate ({described}) is expired or not yet valid"
+            ));
+        }
+        if self.issuer_thumbprints.is_empty()
+            || self.signed_by_pinned_issuer(end_entity, intermediates, now, provider)
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "the server certificate ({described}) has a configured common name but was not issued by a \
+             certificate with one of the configured issuer thumbprints"
+        ))
+    }
+
+    /// Whether a certificate with a pinned issuer thumbprint (sent by the server, from the CA bundle, or the
+    /// server certificate itself when self-signed) really signed the server certificate. Matching the issuer's
+    /// name would not do: anyone can copy a CA's public certificate into the chain they send.
+    fn signed_by_pinned_issuer(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        provider: &CryptoProvider,
+    ) -> bool {
+        let Ok(parsed) = ParsedCertificate::try_from(end_entity) else {
+            return false;
+        };
+        std::iter::once(end_entity)
+            .chain(intermediates)
+            .chain(&self.known_issuers)
+            .filter(|candidate| self.issuer_thumbprints.iter().any(|t| t.matches(candidate)))
+            .any(|issuer| {
+                let mut roots = RootCertStore::empty();
+                roots.add(issuer.clone().into_owned()).is_ok()
+                    && verify_server_cert_signed_by_trust_anchor(
+                        &parsed,
+                        &roots,
+                        intermediates,
+                        now,
+                        provider.signature_verification_algorithms.all,
+                    )
+                    .is_ok()
+            })
+    }
+}
+
+/// SHA-1 thumbprint and subject, for messages that let an operator see which certificate the server sent.
+fn describe(certificate: &CertificateDer<'_>) -> String {
+    let thumbprint = encode_hex(&sha1(certificate));
+    match x509_parser::parse_x509_certificate(certificate) {
+        Ok((_, parsed)) => format!(
+            "SHA-1 thumbprint {thumbprint}, subject \"{}\"",
+            parsed.subject()
+        ),
+        Err(_) => format!("SHA-1 thumbprint {thumbprint}"),
+    }
+}
+
+#[derive(Debug)]
+enum Policy {
+    AcceptAny,
+    Pinned(Pinned),
+}
+
+#[derive(Debug)]
+struct ClusterVerifier {
+    policy: Policy,
+    provider: Arc<CryptoProvider>,
+}
+
+#[derive(Debug)]
+struct Rejected(String);
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl ServerCertVerifier for ClusterVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &self.policy {
+            Policy::AcceptAny => Ok(ServerCertVerified::assertion()),
+            Policy::Pinned(pinned) => pinned
+                .check(end_entity, intermediates, now, &self.provider)
+                .map(|()| ServerCertVerified::assertion())
+                .map_err(|message| {
+                    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                        Arc::new(Rejected(message)),
+                    )))
+                }),
+        }
+    }
+
+    // The handshake signatures prove that the server holds the key of the certificate accepted above; without
+    // them any server could replay a pinned certificate.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprints_ignore_case_spaces_colons_and_the_windows_mark() {
+        let sha1 = Thumbprint::parse("\u{200e}8a 3c:2F 00112233445566778899AABBCCDDEEFF0011", "t")
+            .unwrap();
+        assert!(matches!(sha1, Thumbprint::Sha1(ref b) if b.len() == 20 && b[0] == 0x8a));
+        let sha256 = Thumbprint::parse(&"ab".repeat(32), "t").unwrap();
+        assert!(matches!(sha256, Thumbprint::Sha256(_)));
+        for bad in [
+            "",
+            "xyz",
+            &"ab".repeat(19),
+            &"ab".repeat(21),
+            "é".repeat(40).as_str(),
+        ] {
+            let error = Thumbprint::parse(bad, "server certificate thumbprint").unwrap_err();
+            assert!(error.is_invalid_input(), "{bad}");
+            assert!(error.to_string().contains("server certificate thumbprint"));
+        }
+    }
+
+    #[test]
+    fn sha1_matches_a_known_digest() {
+        assert_eq!(
+            encode_hex(&sha1(b"abc")),
+            "A9993E364706816ABA3E25717850C26C9CD0D89D"
+        );
+    }
+
+    #[test]
+    fn pkcs12_names_the_conversion_command_and_not_the_password() {
+        let identity = IdentityInput::Pkcs12 {
+            archive: Input::File("cluster.pfx".into()),
+            password: Secret::new("pfx-password-123"),
+        };
+        let error = load_identity(&identity).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("openssl pkcs12 -in cert.pfx -out cert.pem -nodes"),
+            "{text}"
+        );
+        assert!(text.contains("cluster.pfx"), "{text}");
+        assert!(!text.contains("pfx-password-123"));
+        assert!(!format!("{identity:?}").contains("pfx-password-123"));
+    }
+
+    #[test]
+    fn binary_certificate_files_suggest_a_conversion() {
+        let error =
+            certificates_from_pem(&[0x30, 0x82, 0x01], "client certificate", None).unwrap_err();
+        assert!(error.to_string().contains("openssl"), "{error}");
+    }
+}

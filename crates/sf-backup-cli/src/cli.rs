@@ -1,0 +1,329 @@
+//! The command line as clap sees it. Cross-argument rules that depend on where a value came from (command line
+//! or environment) live in `storage.rs` and `connection.rs`, because clap counts an environment value as given.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sf_backup::PartitionId;
+
+/// The exit codes, shown after every `--help`: they are part of the interface scripts rely on.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  success
+  1  another failure (for example, the testkit could not listen)
+  2  invalid input; nothing was sent
+  3  the cluster answered with an error
+  4  the cluster could not be reached, did not answer in time, or TLS failed
+  5  the backup ended in Failure or Timeout (with --wait)
+  6  the wait deadline passed while the backup still ran (with --wait)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+const AFTER_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Secrets (--connection-string, --primary-password, --secondary-password) are better passed through
+SF_BACKUP_CONNECTION_STRING, SF_BACKUP_PRIMARY_PASSWORD and SF_BACKUP_SECONDARY_PASSWORD: command lines are
+visible to other users of the machine. They are never printed.
+
+Try it without a cluster:
+  sf-backup --testkit backup 1daae3f5-7fd6-42e9-b1ba-8c05f873994d --wait"
+);
+
+/// Back up Service Fabric partitions and follow their progress through a cluster's HTTP gateway.
+#[derive(Debug, Parser)]
+#[command(name = "sf-backup", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// How to reach the cluster.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the cluster and how to print results. Global: accepted before or after the subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectionArgs {
+    /// The cluster's HTTP gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "SF_ENDPOINT",
+        value_name = "URL",
+        default_value = sf_backup::DEFAULT_ENDPOINT
+    )]
+    pub endpoint: String,
+
+    /// Start the embedded fake gateway on a free loopback port and use it instead of a cluster.
+    #[arg(long, global = true)]
+    pub testkit: bool,
+
+    /// Client certificate and private key in one PEM file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pem: Option<PathBuf>,
+
+    /// Client certificate (PEM); use with --key.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Client certificate and key in a PKCS #12 file; its password comes from SF_PFX_PASSWORD.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pfx: Option<PathBuf>,
+
+    /// Trust the server certificates issued by this CA (PEM) in addition to the system's.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Accept the server certificate with this SHA-1 thumbprint (hex); repeatable.
+    #[arg(long = "server-cert-thumbprint", global = true, value_name = "HEX")]
+    pub server_cert_thumbprints: Vec<String>,
+
+    /// Accept a server certificate with this common name; repeatable.
+    #[arg(long = "server-cert-common-name", global = true, value_name = "NAME")]
+    pub server_cert_common_names: Vec<String>,
+
+    /// Do not verify the server certificate at all (insecure; for test clusters only).
+    #[arg(long, global = true)]
+    pub no_verify: bool,
+
+    /// Send the bearer token held in this environment variable (Azure AD clusters).
+    #[arg(long, global = true, value_name = "VAR")]
+    pub token_env: Option<String>,
+
+    /// How to print results and errors.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a backup of a stateful partition (POST /Partitions/{id}/$/Backup), and optionally wait for it.
+    #[command(after_help = EXIT_CODES)]
+    Backup(Box<BackupArgs>),
+    /// Show the progress of the partition's most recent backup (GET /Partitions/{id}/$/GetBackupProgress).
+    #[command(after_help = EXIT_CODES)]
+    Progress(ProgressArgs),
+    /// Run the fake Service Fabric gateway in the foreground until Ctrl-C.
+    Testkit(TestkitArgs),
+}
+
+/// `sf-backup backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The partition to back up (a UUID).
+    #[arg(value_name = "PARTITION_ID")]
+    pub partition_id: PartitionId,
+
+    /// How long the service lets the backup run before it reports Timeout (service default: 10).
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..=u64::MAX / 60))]
+    pub backup_timeout: Option<u64>,
+
+    /// How long the service may take to answer each request (service default: 60).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=4_294_967_295))]
+    pub timeout: Option<u64>,
+
+    /// Wait until the backup ends, showing its progress, and print its BackupId and location.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How often to ask for progress while waiting (fractions allowed).
+    #[arg(long, value_name = "SECONDS", requires = "wait", value_parser = parse_seconds)]
+    pub poll_interval: Option<Duration>,
+
+    /// Give up waiting after this long (fractions allowed); the backup goes on (exit code 6).
+    #[arg(long, value_name = "SECONDS", requires = "wait", value_parser = parse_seconds)]
+    pub wait_timeout: Option<Duration>,
+
+    /// Where to write the backup; without any of these the partition's backup policy decides. Last, because
+    /// its help heading applies to every option after it.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `sf-backup progress`.
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
+    /// The partition (a UUID).
+    #[arg(value_name = "PARTITION_ID")]
+    pub partition_id: PartitionId,
+
+    /// How long the service may take to answer (service default: 60).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=4_294_967_295))]
+    pub timeout: Option<u64>,
+}
+
+/// `sf-backup testkit`.
+#[derive(Debug, Args)]
+pub struct TestkitArgs {
+    /// Address to listen on; overrides `listen` of the config file [default: 127.0.0.1:19080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// The gateway's JSON configuration (see the sf-backup-testkit README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The backup storage options, named after the wire fields of BackupStorageDescription.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Storage")]
+pub struct StorageArgs {
+    /// The kind of storage; decides which of the options below apply.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub storage_kind: Option<StorageKind>,
+
+    /// AzureBlobStore: the storage account connection string (a secret).
+    #[arg(
+        long,
+        env = "SF_BACKUP_CONNECTION_STRING",
+        hide_env_values = true,
+        value_name = "STRING"
+    )]
+    pub connection_string: Option<String>,
+
+    /// AzureBlobStore, DsmsAzureBlobStore, ManagedIdentityAzureBlobStore: the blob container.
+    #[arg(long, value_name = "NAME")]
+    pub container_name: Option<String>,
+
+    /// FileShare: the UNC path of the share, such as \\server\share.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// FileShare: the user name of the primary credentials.
+    #[arg(long, value_name = "USER")]
+    pub primary_user_name: Option<String>,
+
+    /// FileShare: the password of the primary credentials (a secret).
+    #[arg(
+        long,
+        env = "SF_BACKUP_PRIMARY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub primary_password: Option<String>,
+
+    /// FileShare: the user name of the secondary credentials.
+    #[arg(long, value_name = "USER")]
+    pub secondary_user_name: Option<String>,
+
+    /// FileShare: the password of the secondary credentials (a secret).
+    #[arg(
+        long,
+        env = "SF_BACKUP_SECONDARY_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub secondary_password: Option<String>,
+
+    /// DsmsAzureBlobStore: the DSMS location the cluster fetches the storage credentials from.
+    #[arg(long, value_name = "URL")]
+    pub storage_credentials_source_location: Option<String>,
+
+    /// ManagedIdentityAzureBlobStore: the storage account's blob endpoint.
+    #[arg(long, value_name = "URI")]
+    pub blob_service_uri: Option<String>,
+
+    /// ManagedIdentityAzureBlobStore: which managed identity reaches the blob store.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub managed_identity_type: Option<IdentityType>,
+
+    /// Any kind: a display name for the storage.
+    #[arg(long, value_name = "NAME")]
+    pub friendly_name: Option<String>,
+
+    /// A BackupStorageDescription as JSON, exactly as on the wire, from a file or stdin (-). A whole
+    /// BackupPartitionDescription ({"BackupStorage": {...}} or {}) is accepted too. Excludes the options above.
+    #[arg(long, value_name = "FILE|-")]
+    pub storage_json: Option<PathBuf>,
+}
+
+/// `StorageKind` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum StorageKind {
+    /// A blob container reached with a connection string.
+    AzureBlobStore,
+    /// A file share every node can reach.
+    FileShare,
+    /// A blob container whose credentials come from DSMS.
+    DsmsAzureBlobStore,
+    /// A blob container reached with a managed identity.
+    ManagedIdentityAzureBlobStore,
+}
+
+impl StorageKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AzureBlobStore => "AzureBlobStore",
+            Self::FileShare => "FileShare",
+            Self::DsmsAzureBlobStore => "DsmsAzureBlobStore",
+            Self::ManagedIdentityAzureBlobStore => "ManagedIdentityAzureBlobStore",
+        }
+    }
+}
+
+/// `ManagedIdentityType` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IdentityType {
+    /// The cluster's managed identity.
+    #[value(name = "Cluster")]
+    Cluster,
+    /// The scale set's managed identity.
+    #[value(name = "VMSS")]
+    Vmss,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text.
+    Text,
+    /// One JSON object on stdout; errors as one JSON object on stderr.
+    Json,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("it must be more than 0 seconds".to_owned());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} seconds is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds_accept_fractions_and_reject_nonsense() {
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_seconds("3"), Ok(Duration::from_secs(3)));
+        for bad in ["0", "-1", "NaN", "inf", "soon", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

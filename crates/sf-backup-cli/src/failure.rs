@@ -1,0 +1,154 @@
+//! Why a run failed, its exit code, and how it is reported (text or one JSON object on stderr).
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+/// The documented exit codes (see the `--help` text in `cli.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Anything the other codes do not cover.
+    Other = 1,
+    /// Invalid input; nothing was sent.
+    InvalidInput = 2,
+    /// The cluster answered with an error.
+    ServiceError = 3,
+    /// The cluster could not be reached, did not answer in time, or TLS failed.
+    Unreachable = 4,
+    /// The backup ended in Failure or Timeout.
+    BackupFailed = 5,
+    /// The wait deadline passed while the backup still ran.
+    WaitTimedOut = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// A failed run, ready to be reported.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// The exit code.
+    #[serde(skip)]
+    pub exit: Exit,
+    /// A stable machine-readable category, such as `service` or `invalid_input`.
+    pub kind: &'static str,
+    /// The HTTP status of the cluster's answer, when there was one.
+    pub status: Option<u16>,
+    /// The Service Fabric error code, when there was one.
+    pub code: Option<String>,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl Failure {
+    /// Input the tool rejects before sending anything.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Exit::InvalidInput, "invalid_input", message)
+    }
+
+    /// An option this build cannot honour yet; refusing beats silently connecting without it.
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        Self::new(Exit::InvalidInput, "not_supported", message)
+    }
+
+    /// A failure without status or code.
+    pub fn new(exit: Exit, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            kind,
+            status: None,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Reports the failure on stderr, with every known secret removed.
+    pub fn report(&self, json: bool, redact: &Redactor) {
+        let line = if json {
+            let value = serde_json::json!({
+                "kind": self.kind,
+                "status": self.status,
+                "code": self.code,
+                "message": redact.apply(&self.message),
+                "exit_code": self.exit as u8,
+            });
+            value.to_string()
+        } else {
+            format!("error: {}", redact.apply(&self.message))
+        };
+        eprintln!("{line}");
+    }
+}
+
+impl From<sf_backup::Error> for Failure {
+    fn from(error: sf_backup::Error) -> Self {
+        use sf_backup::Error;
+        let (exit, kind) = match &error {
+            Error::InvalidInput { .. } => (Exit::InvalidInput, "invalid_input"),
+            // The HTTP client could not be set up (for example from the TLS settings): nothing was sent.
+            Error::Client { .. } => (Exit::InvalidInput, "client"),
+            Error::Service { .. } => (Exit::ServiceError, "service"),
+            Error::UnexpectedResponse { .. } => (Exit::ServiceError, "unexpected_response"),
+            Error::Transport { .. } => (Exit::Unreachable, "transport"),
+            Error::Timeout { .. } => (Exit::Unreachable, "timeout"),
+            _ => (Exit::Other, "other"),
+        };
+        Self {
+            exit,
+            kind,
+            status: error.status().map(|status| status.as_u16()),
+            code: error.code().map(|code| code.as_str().to_owned()),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Removes secret values from text before it is printed. The facade already keeps secrets out of its messages;
+/// this is the second line of defence for text the tool does not control (clap's errors echo arguments, serde's
+/// errors echo values).
+#[derive(Debug, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Very short values would blank out ordinary words of a message while protecting nothing worth protecting.
+    const MIN_LEN: usize = 4;
+
+    /// Remembers a secret value.
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() >= Self::MIN_LEN && !self.secrets.iter().any(|known| known == secret) {
+            self.secrets.push(secret.to_owned());
+            // Longest first, so a secret containing another is replaced whole.
+            self.secrets
+                .sort_by_key(|known| std::cmp::Reverse(known.len()));
+        }
+    }
+
+    /// `text` with every remembered secret replaced by `<redacted>`.
+    pub fn apply(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "<redacted>")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_replaced_longest_first() {
+        let mut redact = Redactor::default();
+        redact.add("abcd");
+        redact.add("abcd1234");
+        redact.add("x");
+        assert_eq!(
+            redact.apply("pw abcd1234 and abcd and x"),
+            "pw <redacted> and <redacted> and x"
+        );
+    }
+}

@@ -92,3 +92,75 @@ pub fn examples_of(schema: &str) -> Vec<Example> {
         .filter(|e| e.schema == schema)
         .collect()
 }
+
+/// Runs `$apply!(TypeName)` for every schema type the generated crate has, in one place, so the conformance dump
+/// and its tests cannot drift apart. A spec schema missing here is reported by `cargo xtask conformance`.
+macro_rules! for_each_generated_type {
+    ($apply:ident) => {
+        $apply!(ApiVersion);
+        $apply!(BackupPartitionDescription);
+        $apply!(BackupProgressInfo);
+        $apply!(BackupState);
+        $apply!(BackupStorageDescription);
+        $apply!(Epoch);
+        $apply!(FabricError);
+        $apply!(FabricErrorCodes);
+        $apply!(FabricErrorError);
+        $apply!(KnownBackupState);
+        $apply!(KnownFabricErrorCodes);
+        $apply!(ManagedIdentityType);
+    };
+}
+
+/// What `cargo xtask conformance` needs from the generated types, as JSON: `schemas` maps each type name to the
+/// JSON Schema schemars derives (OpenAPI 3.0 settings, so references read `#/components/schemas/X`), and
+/// `examples` maps each example file to `{"value": <the body deserialised into its type and serialised back>}` or
+/// `{"error": <why it did not deserialise>}`. `examples` holds (file, schema name, body).
+pub fn generated_types_dump_of(examples: &[(String, String, Value)]) -> Value {
+    use sf_backup_api::types;
+
+    let mut generator = schemars::r#gen::SchemaSettings::openapi3().into_generator();
+    macro_rules! register {
+        ($name:ident) => {
+            generator.subschema_for::<types::$name>();
+        };
+    }
+    for_each_generated_type!(register);
+    let schemas = serde_json::to_value(generator.definitions()).expect("schemas are JSON");
+
+    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(body: &Value) -> Value {
+        match serde_json::from_value::<T>(body.clone()) {
+            Ok(typed) => {
+                serde_json::json!({ "value": serde_json::to_value(typed).expect("serialises") })
+            }
+            Err(error) => serde_json::json!({ "error": error.to_string() }),
+        }
+    }
+    let mut results = serde_json::Map::new();
+    for (file, schema, body) in examples {
+        let mut result =
+            serde_json::json!({ "error": format!("no generated type is named {schema}") });
+        macro_rules! try_type {
+            ($name:ident) => {
+                if schema == stringify!($name) {
+                    result = round_trip::<types::$name>(body);
+                }
+            };
+        }
+        for_each_generated_type!(try_type);
+        results.insert(file.clone(), result);
+    }
+    serde_json::json!({ "schemas": schemas, "examples": results })
+}
+
+/// [`generated_types_dump_of`] the committed examples.
+pub fn generated_types_dump() -> Value {
+    let examples: Vec<(String, String, Value)> = examples()
+        .into_iter()
+        .map(|e| {
+            let body = e.body();
+            (e.file, e.schema, body)
+        })
+        .collect();
+    generated_types_dump_of(&examples)
+}

@@ -128,7 +128,9 @@ fn settings() -> GenerationSettings {
         .with_tag(TagStyle::Merged)
         // The api crate's hand-written hooks must exist; a missing impl is then one clear compile error.
         .with_hooks(HooksMode::Expected)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // Lets `cargo xtask conformance` compare the JSON Schema of the Rust types with the spec's schemas.
+        .with_derive("schemars::JsonSchema");
     settings
 }
 

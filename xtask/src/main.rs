@@ -1,6 +1,7 @@
 //! Maintainer tasks for the sf-backup workspace. Run through the cargo alias: `cargo xtask <task>`.
 
 mod codegen;
+mod conformance;
 mod spec_diff;
 
 use std::process::ExitCode;
@@ -13,7 +14,10 @@ tasks:
   spec-diff <OLD> <NEW> [--format text|json] [--deny-breaking]
                      classify what a spec change does to the generated Rust API (breaking, additive,
                      docs-only); each side is a fragment path or git:<rev> (the committed spec at <rev>);
-                     --deny-breaking exits non-zero when any change is breaking";
+                     --deny-breaking exits non-zero when any change is breaking
+  conformance        check the spec (OpenAPI 3.0, $refs, operationIds, the seed page's parameters), validate and
+                     round-trip the examples, compare the generated types' JSON Schema with the spec, check that
+                     the generated code is fresh; prints a table, exits non-zero on any failure";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
+        ["conformance"] => conformance::run(),
         ["spec-diff", rest @ ..] => spec_diff::run(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");

@@ -21,7 +21,8 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ApiVersion {
         #[serde(rename = "6.4")]
@@ -73,7 +74,15 @@ pub mod types {
     }
 
     ///What to back up to. Send `{}` to use the storage of the partition's backup policy.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct BackupPartitionDescription {
         #[serde(
             rename = "BackupStorage",
@@ -83,7 +92,15 @@ pub mod types {
     }
 
     ///The progress of a partition's most recent backup request. While it runs only `BackupState` is set; the service may fill placeholders (a 0001-01-01 time stamp, an all-zero id, LSN "0") before the backup has ended.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct BackupProgressInfo {
         ///The identity of the backup that was written.
         #[serde(
@@ -129,7 +146,14 @@ pub mod types {
     }
 
     ///The state of the backup request. Extensible: a state this document does not list is kept as text.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     #[serde(untagged)]
     pub enum BackupState {
         KnownBackupState(KnownBackupState),
@@ -143,7 +167,14 @@ pub mod types {
     }
 
     ///Describes the parameters for the backup storage. The `StorageKind` property tells which kind of storage it is and which other properties apply.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     #[serde(tag = "StorageKind")]
     pub enum BackupStorageDescription {
         /**AzureBlobStore
@@ -240,7 +271,15 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The configuration generation of the partition's replica set at the last record of the backup.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct Epoch {
         ///Grows whenever the replica set's configuration changes; an int64 carried as a JSON string.
         #[serde(
@@ -257,14 +296,28 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The body of an unsuccessful response; the HTTP status tells the class of failure.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct FabricError {
         #[serde(rename = "Error")]
         pub error: FabricErrorError,
     }
 
     ///The code of a Service Fabric error. Extensible: a code this document does not list is kept as text.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     #[serde(untagged)]
     pub enum FabricErrorCodes {
         KnownFabricErrorCodes(KnownFabricErrorCodes),
@@ -278,7 +331,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The error's code and a human readable message.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
     pub struct FabricErrorError {
         #[serde(rename = "Code")]
         pub code: FabricErrorCodes,
@@ -301,7 +361,8 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum KnownBackupState {
         Invalid,
@@ -371,7 +432,8 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum KnownFabricErrorCodes {
         #[serde(rename = "FABRIC_E_INVALID_PARTITION_KEY")]
@@ -960,7 +1022,8 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         Hash,
         Ord,
         PartialEq,
-        PartialOrd
+        PartialOrd,
+        schemars::JsonSchema
     )]
     pub enum ManagedIdentityType {
         Invalid,

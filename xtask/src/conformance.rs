@@ -1,0 +1,1223 @@
+//! `cargo xtask conformance`: checks that the spec, its examples, the seed page's parameter tables and the generated
+//! Rust types agree, and prints one table row per kind of check.
+//!
+//! The checks that need the generated types (example round-trips, the JSON Schema schemars derives) run in the
+//! `conformance-dump` binary of the workspace tests package, started with cargo: xtask itself does not depend on
+//! the api crate, so `cargo xtask codegen` still builds when the committed generated code does not compile.
+//!
+//! # Normalisation
+//!
+//! OpenAPI 3.0 schemas are not JSON Schema. Before the examples are validated (draft 2020-12, formats checked),
+//! each schema under `components/schemas` is translated:
+//! - `#/components/schemas/X` references become `#/$defs/X`, and siblings of a `$ref` are dropped (OpenAPI 3.0
+//!   ignores them; JSON Schema 2020-12 would apply them);
+//! - `nullable: true` adds `"null"` to `type` (and to `enum`), or wraps a type-less schema in `anyOf` with null;
+//! - boolean `exclusiveMinimum`/`exclusiveMaximum` become the numeric form of 2020-12;
+//! - an extensible enum, `oneOf: [{$ref: <known values enum>}, {type: string}]`, becomes `anyOf`: a known value
+//!   matches both branches, so under exact `oneOf` every known value would be rejected. The spec keeps `oneOf`
+//!   because typify turns only that into an untagged enum that keeps unknown values (with `anyOf`,
+//!   `cargo xtask spec-diff` reports BackupState and FabricErrorCodes becoming different Rust types);
+//! - a `oneOf` whose variants are told apart by a required one-value enum property (`StorageKind`) becomes an
+//!   `allOf` of one `if`/`then` per tag: equivalent, since the tags are distinct, and a validation error then
+//!   names the missing or misspelt property instead of "not valid under any of the schemas";
+//! - OpenAPI-only keywords (`discriminator`, `xml`, `externalDocs`, `example`) are dropped;
+//! - objects with `properties` and no `additionalProperties` are closed, so an example with a misspelt property
+//!   fails instead of passing silently (the spec uses no `allOf`, which closing would break; if one appears the
+//!   objects stay open).
+//!
+//! Before the spec's schemas are compared with schemars's (generated with its OpenAPI 3.0 settings), both sides are
+//! reduced to a summary that keeps what the Rust types must get right and drops what schemars cannot know:
+//! properties with their type, format or referenced schema; required sets; enum values in order; the variants of a
+//! `oneOf` (schemars writes `anyOf` for an untagged enum), keyed by their `StorageKind` tag when every variant has
+//! one. Descriptions, titles and defaults are dropped; so is `nullable`, which schemars sets on every `Option`
+//! field while the spec expresses optionality by leaving the property out of `required`; a lone `allOf` around a
+//! `$ref` (schemars's way to put `nullable` beside a reference) is unwrapped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Map, Value, json};
+
+use crate::codegen::{self, SPEC_PATH, workspace_root};
+
+/// The seed page's parameter tables, transcribed by hand, relative to the workspace root.
+pub const SEED_PARAMETERS_PATH: &str = "spec/conformance/seed-parameters.json";
+const EXAMPLES_DIR: &str = "spec/examples";
+const SCHEMA_PREFIX: &str = "#/components/schemas/";
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The outcome of one kind of check: how many things it looked at, and what was wrong with them.
+#[derive(Debug)]
+pub struct Check {
+    /// Short name shown in the table.
+    pub name: &'static str,
+    /// What one counted item is, e.g. `$ref`.
+    pub unit: &'static str,
+    /// How many items were checked.
+    pub checked: usize,
+    /// One line per problem; empty when the check passed.
+    pub failures: Vec<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, unit: &'static str) -> Self {
+        Check {
+            name,
+            unit,
+            checked: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, problem: impl Into<String>) {
+        self.failures.push(problem.into());
+    }
+
+    /// Whether nothing was wrong.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// One documented example: its file name, the schema it is an instance of, and its body.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// File name under `spec/examples/`.
+    pub file: String,
+    /// Schema name under `components/schemas`.
+    pub schema: String,
+    /// The body.
+    pub body: Value,
+}
+
+/// Runs every check, prints the table, and fails when any check failed.
+pub fn run() -> Result<(), String> {
+    let root = workspace_root();
+    let spec_text = read(&root.join(SPEC_PATH))?;
+    let seed = read(&root.join(SEED_PARAMETERS_PATH))?;
+    let examples = load_examples(&root.join(EXAMPLES_DIR))?;
+
+    let mut checks = spec_checks(&spec_text, &seed, &examples);
+    let doc: Option<Value> = serde_yaml_ng::from_str(&spec_text).ok();
+    match (doc, generated_types_dump(&root)) {
+        (Some(doc), Ok(dump)) => {
+            checks.push(check_round_trips(&examples, &dump));
+            checks.push(check_schemars_agreement(&doc, &dump));
+        }
+        (_, Err(error)) => {
+            let mut check = Check::new("generated types", "dump");
+            check.fail(error);
+            checks.push(check);
+        }
+        (None, Ok(_)) => {} // The document check already reports unreadable YAML.
+    }
+    let mut fresh = Check::new("generated code is fresh", "file");
+    fresh.checked = 1;
+    if let Err(report) = codegen::run(true) {
+        fresh.fail(report);
+    }
+    checks.push(fresh);
+
+    print!("{}", table(&checks));
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{failed} of {} conformance checks failed",
+            checks.len()
+        ))
+    }
+}
+
+/// The table printed by `run`: one row per check, then each failure.
+pub fn table(checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = format!("{:width$}  result  checked\n", "check");
+    for check in checks {
+        let result = if check.passed() { "ok" } else { "FAILED" };
+        out.push_str(&format!(
+            "{:width$}  {result:6}  {} {}{}\n",
+            check.name,
+            check.checked,
+            check.unit,
+            if check.checked == 1 { "" } else { "s" },
+        ));
+    }
+    for check in checks.iter().filter(|c| !c.passed()) {
+        out.push_str(&format!("\n{}:\n", check.name));
+        for failure in &check.failures {
+            out.push_str(&format!("  - {failure}\n"));
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads `index.json` and every example it lists.
+pub fn load_examples(dir: &Path) -> Result<Vec<Example>, String> {
+    let index: Value = serde_json::from_str(&read(&dir.join("index.json"))?)
+        .map_err(|e| format!("{EXAMPLES_DIR}/index.json: {e}"))?;
+    let entries = index
+        .as_array()
+        .ok_or(format!("{EXAMPLES_DIR}/index.json is not an array"))?;
+    let listed: BTreeSet<&str> = entries.iter().filter_map(|e| e["file"].as_str()).collect();
+    // A file nobody lists would never be validated.
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let name = entry.map_err(|e| e.to_string())?.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".json") && name != "index.json" && !listed.contains(name.as_ref()) {
+            return Err(format!("{EXAMPLES_DIR}/{name} is not listed in index.json"));
+        }
+    }
+    entries
+        .iter()
+        .map(|entry| {
+            let (Some(file), Some(schema)) = (entry["file"].as_str(), entry["schema"].as_str())
+            else {
+                return Err(format!("index.json entry without file or schema: {entry}"));
+            };
+            let body = serde_json::from_str(&read(&dir.join(file))?)
+                .map_err(|e| format!("{EXAMPLES_DIR}/{file}: {e}"))?;
+            Ok(Example {
+                file: file.to_owned(),
+                schema: schema.to_owned(),
+                body,
+            })
+        })
+        .collect()
+}
+
+/// The checks that need only the spec text, the seed transcription and the examples.
+pub fn spec_checks(spec_text: &str, seed: &str, examples: &[Example]) -> Vec<Check> {
+    let mut document = Check::new("OpenAPI 3.0 document", "operation");
+    let doc: Value = match serde_yaml_ng::from_str(spec_text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            document.fail(format!("{SPEC_PATH} is not valid YAML: {e}"));
+            return vec![document];
+        }
+    };
+    check_document(&doc, &mut document);
+    let seed = serde_json::from_str::<Value>(seed);
+    let mut checks = vec![document, check_refs(&doc), check_operation_ids(&doc)];
+    checks.push(match seed {
+        Ok(seed) => check_seed_parameters(&doc, &seed),
+        Err(e) => {
+            let mut check = Check::new("parameters match the seed page", "table row");
+            check.fail(format!("{SEED_PARAMETERS_PATH}: {e}"));
+            check
+        }
+    });
+    checks.push(check_examples_validate(&doc, examples));
+    checks
+}
+
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                found.push((method.to_uppercase(), path.clone(), operation));
+            }
+        }
+    }
+    found
+}
+
+fn check_document(doc: &Value, check: &mut Check) {
+    match doc["openapi"].as_str() {
+        Some(v) if v.starts_with("3.0.") => {}
+        other => check.fail(format!("`openapi` is {other:?}, not 3.0.x")),
+    }
+    if let Err(e) = serde_json::from_value::<openapiv3::OpenAPI>(doc.clone()) {
+        check.fail(format!("not an OpenAPI 3.0 document: {e}"));
+    }
+    check.checked = operations(doc).len();
+    if check.checked == 0 {
+        check.fail("the document has no operation");
+    }
+}
+
+fn check_refs(doc: &Value) -> Check {
+    let mut check = Check::new("every $ref resolves", "$ref");
+    let mut refs = Vec::new();
+    collect_refs(doc, "", &mut refs);
+    check.checked = refs.len();
+    for (at, target) in refs {
+        let resolved = target
+            .strip_prefix('#')
+            .filter(|pointer| pointer.is_empty() || pointer.starts_with('/'))
+            .and_then(|pointer| doc.pointer(pointer));
+        if resolved.is_none() {
+            check.fail(format!(
+                "{at}: $ref {target:?} does not resolve in the document"
+            ));
+        }
+    }
+    check
+}
+
+fn collect_refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if key == "$ref" {
+                    out.push((here, child.as_str().unwrap_or("(not a string)").to_owned()));
+                } else {
+                    collect_refs(child, &here, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                collect_refs(child, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_operation_ids(doc: &Value) -> Check {
+    let mut check = Check::new("operationIds are unique", "operation");
+    let mut seen: BTreeMap<&str, String> = BTreeMap::new();
+    for (method, path, operation) in operations(doc) {
+        check.checked += 1;
+        match operation["operationId"].as_str() {
+            None | Some("") => check.fail(format!("{method} {path} has no operationId")),
+            Some(id) => {
+                if let Some(first) = seen.insert(id, format!("{method} {path}")) {
+                    check.fail(format!(
+                        "operationId {id} is used by {first} and {method} {path}"
+                    ));
+                }
+            }
+        }
+    }
+    check
+}
+
+/// Follows a chain of local `$ref`s to the value they name.
+fn resolve<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
+    for _ in 0..32 {
+        match value["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+            Some(pointer) => match doc.pointer(pointer) {
+                Some(target) => value = target,
+                None => return &Value::Null,
+            },
+            None => return value,
+        }
+    }
+    &Value::Null
+}
+
+/// The facts the seed page's tables give about a parameter, read from the spec in the fixture's vocabulary.
+fn parameter_facts(doc: &Value, parameter: &Value) -> Map<String, Value> {
+    let schema = resolve(doc, &parameter["schema"]);
+    let mut facts = Map::new();
+    facts.insert("name".into(), parameter["name"].clone());
+    facts.insert("in".into(), parameter["in"].clone());
+    facts.insert(
+        "required".into(),
+        Value::Bool(parameter["required"].as_bool().unwrap_or(false)),
+    );
+    for key in ["type", "format", "default", "minimum", "maximum"] {
+        if let Some(value) = schema.get(key) {
+            facts.insert(key.into(), value.clone());
+        }
+    }
+    facts
+}
+
+fn check_seed_parameters(doc: &Value, seed: &Value) -> Check {
+    let mut check = Check::new("parameters match the seed page", "table row");
+    let Some(expected_ops) = seed["operations"].as_object() else {
+        check.fail(format!("{SEED_PARAMETERS_PATH} has no `operations` object"));
+        return check;
+    };
+    let spec_ops = operations(doc);
+    for (_, path, operation) in &spec_ops {
+        let id = operation["operationId"].as_str().unwrap_or("");
+        if !expected_ops.contains_key(id) {
+            check.fail(format!(
+                "operation {id} ({path}) is not in {SEED_PARAMETERS_PATH}: transcribe its parameter table"
+            ));
+        }
+    }
+    for (id, expected) in expected_ops {
+        let Some((method, path, operation)) = spec_ops
+            .iter()
+            .find(|(_, _, op)| op["operationId"].as_str() == Some(id))
+        else {
+            check.fail(format!("operation {id} is missing from the spec"));
+            continue;
+        };
+        if expected["method"].as_str() != Some(method) || expected["path"].as_str() != Some(path) {
+            check.fail(format!(
+                "{id}: the spec has {method} {path}, the seed page {} {}",
+                expected["method"], expected["path"]
+            ));
+        }
+        let item_params = doc["paths"][path.as_str()]["parameters"].as_array();
+        let actual: Vec<Map<String, Value>> = item_params
+            .into_iter()
+            .flatten()
+            .chain(operation["parameters"].as_array().into_iter().flatten())
+            .map(|p| parameter_facts(doc, resolve(doc, p)))
+            .collect();
+        let wanted: Vec<&Map<String, Value>> = expected["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .collect();
+        for want in &wanted {
+            check.checked += 1;
+            let name = want
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("(unnamed)");
+            let Some(have) = actual
+                .iter()
+                .find(|a| a.get("name").and_then(Value::as_str) == Some(name))
+            else {
+                check.fail(format!("{id}: parameter {name} is missing from the spec"));
+                continue;
+            };
+            let keys: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+            for key in keys {
+                if want.get(key) != have.get(key) {
+                    check.fail(format!(
+                        "{id}: parameter {name}: `{key}` is {} in the spec but {} on the seed page",
+                        show(have.get(key)),
+                        show(want.get(key))
+                    ));
+                }
+            }
+        }
+        for have in &actual {
+            if !wanted.iter().any(|w| w.get("name") == have.get("name")) {
+                check.fail(format!(
+                    "{id}: parameter {} is in the spec but not on the seed page",
+                    show(have.get("name"))
+                ));
+            }
+        }
+        let body = resolve(doc, &operation["requestBody"]);
+        let body_facts = (!body.is_null()).then(|| {
+            let schema = body["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .map(|r| r.trim_start_matches(SCHEMA_PREFIX).to_owned());
+            json!({ "schema": schema, "required": body["required"].as_bool().unwrap_or(false) })
+        });
+        let want_body = expected.get("body").cloned();
+        if body_facts.is_some() || want_body.is_some() {
+            check.checked += 1;
+            if body_facts != want_body {
+                check.fail(format!(
+                    "{id}: request body is {} in the spec but {} on the seed page",
+                    show(body_facts.as_ref()),
+                    show(want_body.as_ref())
+                ));
+            }
+        }
+    }
+    check
+}
+
+fn show(value: Option<&Value>) -> String {
+    value.map_or_else(|| "absent".to_owned(), Value::to_string)
+}
+
+/// The spec's `components/schemas`, translated to JSON Schema 2020-12 `$defs` (see the module docs).
+pub fn json_schema_defs(doc: &Value) -> Map<String, Value> {
+    let close_objects = !spec_uses_all_of(doc);
+    doc.pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, schema)| (name.clone(), to_json_schema(schema, close_objects)))
+        .collect()
+}
+
+fn spec_uses_all_of(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key("allOf") || map.values().any(spec_uses_all_of),
+        Value::Array(items) => items.iter().any(spec_uses_all_of),
+        _ => false,
+    }
+}
+
+fn to_json_schema(schema: &Value, close_objects: bool) -> Value {
+    let Some(map) = schema.as_object() else {
+        return schema.clone();
+    };
+    if let Some(target) = map.get("$ref").and_then(Value::as_str) {
+        let target = match target.strip_prefix(SCHEMA_PREFIX) {
+            Some(name) => format!("#/$defs/{name}"),
+            None => target.to_owned(),
+        };
+        return json!({ "$ref": target });
+    }
+    let mut out = Map::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "discriminator" | "xml" | "externalDocs" | "example" | "nullable" => {}
+            "properties" => {
+                let properties = value
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), to_json_schema(v, close_objects)))
+                    .collect();
+                out.insert(key.clone(), Value::Object(properties));
+            }
+            "items" | "not" | "additionalProperties" if value.is_object() => {
+                out.insert(key.clone(), to_json_schema(value, close_objects));
+            }
+            "oneOf" | "anyOf" | "allOf" => {
+                let variants: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| to_json_schema(v, close_objects))
+                    .collect();
+                if key == "oneOf"
+                    && let Some(tag) = discriminating_tag(&variants)
+                {
+                    out.insert("allOf".into(), tagged_union(&tag, variants));
+                    continue;
+                }
+                let key = if key == "oneOf" && is_extensible_enum(value) {
+                    "anyOf".to_owned()
+                } else {
+                    key.clone()
+                };
+                out.insert(key, Value::Array(variants));
+            }
+            "exclusiveMinimum" | "exclusiveMaximum" => {
+                let bound = if key == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
+                if value.as_bool() == Some(true)
+                    && let Some(limit) = map.get(bound)
+                {
+                    out.insert(key.clone(), limit.clone());
+                }
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    for (key, bound) in [
+        ("exclusiveMinimum", "minimum"),
+        ("exclusiveMaximum", "maximum"),
+    ] {
+        if out.get(key).is_some_and(Value::is_number) && map.get(key).is_some_and(Value::is_boolean)
+        {
+            out.remove(bound);
+        }
+    }
+    if close_objects && out.contains_key("properties") && !out.contains_key("additionalProperties")
+    {
+        out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    if map.get("nullable").and_then(Value::as_bool) == Some(true) {
+        return nullable(out);
+    }
+    Value::Object(out)
+}
+
+/// The property that tells the variants of a `oneOf` apart: required in every variant and a one-value enum there.
+fn discriminating_tag(variants: &[Value]) -> Option<String> {
+    let first = variants.first()?;
+    let mut candidates = first["properties"].as_object()?.keys();
+    candidates
+        .find(|name| {
+            variants.iter().all(|v| {
+                v["required"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!(name)))
+                    && v["properties"][name]["enum"]
+                        .as_array()
+                        .is_some_and(|e| e.len() == 1)
+            })
+        })
+        .cloned()
+}
+
+/// `oneOf` over variants with distinct tags, as one `if`/`then` per tag plus the set of tags, so a validation error
+/// names the property of the variant the instance claims to be instead of "not valid under any of the schemas".
+fn tagged_union(tag: &str, variants: Vec<Value>) -> Value {
+    let tags: Vec<Value> = variants
+        .iter()
+        .map(|v| v["properties"][tag]["enum"][0].clone())
+        .collect();
+    let mut parts = vec![json!({
+        "type": "object",
+        "required": [tag],
+        "properties": { tag: { "enum": tags } },
+    })];
+    for (variant, value) in variants.into_iter().zip(&tags) {
+        parts.push(json!({
+            "if": { "properties": { tag: { "const": value } }, "required": [tag] },
+            "then": variant,
+        }));
+    }
+    Value::Array(parts)
+}
+
+/// `[{$ref: ...}, {type: string}]` in either order, the string branch with no constraint of its own.
+fn is_extensible_enum(variants: &Value) -> bool {
+    let Some([a, b]) = variants.as_array().map(Vec::as_slice) else {
+        return false;
+    };
+    let plain_string = |v: &Value| {
+        v.get("type") == Some(&json!("string"))
+            && ["enum", "format", "pattern", "const"]
+                .iter()
+                .all(|k| v.get(k).is_none())
+    };
+    let reference = |v: &Value| v.get("$ref").is_some();
+    (reference(a) && plain_string(b)) || (plain_string(a) && reference(b))
+}
+
+fn nullable(mut schema: Map<String, Value>) -> Value {
+    match schema.get("type").cloned() {
+        Some(Value::String(t)) => {
+            schema.insert("type".into(), json!([t, "null"]));
+            if let Some(Value::Array(values)) = schema.get_mut("enum") {
+                values.push(Value::Null);
+            }
+            Value::Object(schema)
+        }
+        _ => json!({ "anyOf": [Value::Object(schema), { "type": "null" }] }),
+    }
+}
+
+fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
+    let mut check = Check::new("examples validate against the spec", "example");
+    let defs = json_schema_defs(doc);
+    for example in examples {
+        check.checked += 1;
+        if !defs.contains_key(&example.schema) {
+            check.fail(format!(
+                "{}: schema {} is not in components/schemas",
+                example.file, example.schema
+            ));
+            continue;
+        }
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$defs": defs,
+            "$ref": format!("#/$defs/{}", example.schema),
+        });
+        let validator = match jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+        {
+            Ok(validator) => validator,
+            Err(e) => {
+                check.fail(format!(
+                    "{}: the translated schema {} is invalid: {e}",
+                    example.file, example.schema
+                ));
+                continue;
+            }
+        };
+        for error in validator.iter_errors(&example.body) {
+            check.fail(format!(
+                "{} does not match {}: at `{}`: {error}",
+                example.file,
+                example.schema,
+                error.instance_path()
+            ));
+        }
+    }
+    check
+}
+
+/// Builds and runs the `conformance-dump` binary of the tests package: the schemars schemas of the generated
+/// types and every example re-serialised through them.
+fn generated_types_dump(root: &Path) -> Result<Value, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "sf-backup-workspace-tests",
+            "--bin",
+            "conformance-dump",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "conformance-dump failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("conformance-dump output: {e}"))
+}
+
+/// Every example, deserialised into its generated type and serialised back (by the dump), equals its file.
+pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
+    let mut check = Check::new("examples round-trip through the types", "example");
+    for example in examples {
+        check.checked += 1;
+        let result = &dump["examples"][&example.file];
+        match (result.get("value"), result.get("error")) {
+            (Some(value), _) if *value == example.body => {}
+            (Some(value), _) => check.fail(format!(
+                "{} changes through {}: {} became {value}",
+                example.file, example.schema, example.body
+            )),
+            (None, Some(error)) => check.fail(format!(
+                "{} does not deserialise into {}: {}",
+                example.file,
+                example.schema,
+                error.as_str().unwrap_or_default()
+            )),
+            (None, None) => check.fail(format!(
+                "{}: the dump has no result for it (is {} in the dump's type list?)",
+                example.file, example.schema
+            )),
+        }
+    }
+    check
+}
+
+/// The JSON Schema schemars derives for each generated type agrees with the spec's schema of the same name.
+pub fn check_schemars_agreement(doc: &Value, dump: &Value) -> Check {
+    let mut check = Check::new("schemars schemas agree with the spec", "schema");
+    let spec = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let derived = dump["schemas"].as_object().cloned().unwrap_or_default();
+    for (name, schema) in &spec {
+        check.checked += 1;
+        let Some(rust) = derived.get(name) else {
+            check.fail(format!(
+                "{name}: no generated type's schema in the dump (add the type to the dump's list)"
+            ));
+            continue;
+        };
+        let (want, have) = (summarise(schema), summarise(rust));
+        if want != have {
+            for difference in differences(&want, &have, name) {
+                check.fail(difference);
+            }
+        }
+    }
+    for name in derived.keys().filter(|n| !spec.contains_key(*n)) {
+        check.fail(format!(
+            "{name}: a generated type with no schema of that name in the spec"
+        ));
+    }
+    check
+}
+
+/// The parts of a schema the Rust types must get right (see the module docs).
+pub fn summarise(schema: &Value) -> Value {
+    let Some(map) = schema.as_object() else {
+        return schema.clone();
+    };
+    if let Some(Value::Array(parts)) = map.get("allOf")
+        && parts.len() == 1
+    {
+        return summarise(&parts[0]);
+    }
+    if let Some(target) = map.get("$ref").and_then(Value::as_str) {
+        let name = target.rsplit('/').next().unwrap_or(target);
+        return json!({ "ref": name });
+    }
+    if let Some(values) = map.get("enum") {
+        return json!({ "enum": values });
+    }
+    if let Some(Value::Array(variants)) = map.get("oneOf").or_else(|| map.get("anyOf")) {
+        let tag = |v: &Value| {
+            let tag = v.pointer("/properties/StorageKind/enum")?.as_array()?;
+            (tag.len() == 1).then(|| tag[0].as_str().map(str::to_owned))?
+        };
+        if variants.iter().all(|v| tag(v).is_some()) {
+            let tagged: Map<String, Value> = variants
+                .iter()
+                .map(|v| (tag(v).unwrap_or_default(), summarise(v)))
+                .collect();
+            return json!({ "tagged by StorageKind": tagged });
+        }
+        let mut union: Vec<Value> = variants.iter().map(summarise).collect();
+        union.sort_by_key(Value::to_string);
+        return json!({ "one of": union });
+    }
+    if map.contains_key("properties") || map.get("type") == Some(&json!("object")) {
+        let properties: Map<String, Value> = map
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), summarise(v)))
+            .collect();
+        let required: BTreeSet<&str> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        return json!({ "properties": properties, "required": required });
+    }
+    json!({ "type": map.get("type"), "format": map.get("format") })
+}
+
+/// Names each place where two summaries differ, with its path.
+fn differences(want: &Value, have: &Value, at: &str) -> Vec<String> {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) if w.keys().eq(h.keys()) => w
+            .iter()
+            .flat_map(|(k, v)| differences(v, &h[k], &format!("{at}.{k}")))
+            .collect(),
+        (Value::Object(w), Value::Object(h)) => {
+            let only = |a: &Map<String, Value>, b: &Map<String, Value>| {
+                a.keys()
+                    .filter(|k| !b.contains_key(*k))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            vec![format!(
+                "{at}: only in the spec: {:?}; only in the Rust type: {:?}",
+                only(w, h),
+                only(h, w)
+            )]
+        }
+        _ if want == have => Vec::new(),
+        _ => vec![format!("{at}: the spec says {want}, the Rust type {have}")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> std::path::PathBuf {
+        workspace_root()
+    }
+
+    fn spec() -> String {
+        read(&root().join(SPEC_PATH)).unwrap()
+    }
+
+    fn seed() -> String {
+        read(&root().join(SEED_PARAMETERS_PATH)).unwrap()
+    }
+
+    fn examples() -> Vec<Example> {
+        load_examples(&root().join(EXAMPLES_DIR)).unwrap()
+    }
+
+    fn doc(text: &str) -> Value {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+
+    /// The failures of the named check, after asserting that every other check passed.
+    fn only_failure(checks: &[Check], name: &str) -> Vec<String> {
+        for check in checks.iter().filter(|c| c.name != name) {
+            assert!(
+                check.passed(),
+                "{} failed too: {:?}",
+                check.name,
+                check.failures
+            );
+        }
+        let check = checks.iter().find(|c| c.name == name).unwrap();
+        assert!(!check.passed(), "{name} passed on broken input");
+        check.failures.clone()
+    }
+
+    #[test]
+    fn the_committed_spec_passes_every_spec_check_with_real_counts() {
+        let checks = spec_checks(&spec(), &seed(), &examples());
+        for check in &checks {
+            assert!(check.passed(), "{}: {:?}", check.name, check.failures);
+        }
+        let counts: BTreeMap<&str, usize> = checks.iter().map(|c| (c.name, c.checked)).collect();
+        assert_eq!(counts["OpenAPI 3.0 document"], 2);
+        assert_eq!(counts["operationIds are unique"], 2);
+        assert_eq!(
+            counts["parameters match the seed page"], 8,
+            "7 parameters and 1 body"
+        );
+        assert_eq!(counts["examples validate against the spec"], 7);
+        assert!(counts["every $ref resolves"] >= 15);
+    }
+
+    #[test]
+    fn a_document_that_is_not_openapi_3_0_fails() {
+        let broken = spec().replacen("openapi: 3.0.3", "openapi: 3.1.0", 1);
+        let failures = only_failure(
+            &spec_checks(&broken, &seed(), &examples()),
+            "OpenAPI 3.0 document",
+        );
+        assert!(
+            failures.iter().any(|f| f.contains("not 3.0.x")),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn a_dangling_ref_fails_and_is_named() {
+        let broken = spec().replacen(
+            "$ref: \"#/components/schemas/Epoch\"",
+            "$ref: \"#/components/schemas/Epoc\"",
+            1,
+        );
+        let checks = spec_checks(&broken, &seed(), &examples());
+        let refs = checks
+            .iter()
+            .find(|c| c.name == "every $ref resolves")
+            .unwrap();
+        assert_eq!(refs.failures.len(), 1, "{:?}", refs.failures);
+        assert!(
+            refs.failures[0].contains("EpochOfLastBackupRecord")
+                && refs.failures[0].contains("Epoc\""),
+            "{:?}",
+            refs.failures
+        );
+    }
+
+    #[test]
+    fn a_duplicate_operation_id_fails() {
+        let broken = spec().replacen(
+            "operationId: GetPartitionBackupProgress",
+            "operationId: BackupPartition",
+            1,
+        );
+        let checks = spec_checks(&broken, &seed(), &examples());
+        let ids = checks
+            .iter()
+            .find(|c| c.name == "operationIds are unique")
+            .unwrap();
+        assert!(
+            ids.failures
+                .iter()
+                .any(|f| f.contains("operationId BackupPartition is used by")),
+            "{:?}",
+            ids.failures
+        );
+    }
+
+    #[test]
+    fn each_parameter_fact_is_compared_with_the_seed_page() {
+        for (from, to, expected) in [
+            (
+                "        default: 10\n",
+                "        default: 15\n",
+                "BackupTimeout: `default` is 15",
+            ),
+            (
+                "        maximum: 4294967295\n",
+                "",
+                "timeout: `maximum` is absent",
+            ),
+            (
+                "        minimum: 1\n",
+                "        minimum: 0\n",
+                "timeout: `minimum` is 0",
+            ),
+            (
+                "        format: int64\n",
+                "        format: int32\n",
+                "timeout: `format`",
+            ),
+            (
+                "      name: BackupTimeout\n      in: query\n",
+                "      name: BackupTimeout\n      in: header\n",
+                "`in` is \"header\"",
+            ),
+            (
+                "      name: api-version\n      in: query\n      required: true\n",
+                "      name: api-version\n      in: query\n      required: false\n",
+                "api-version: `required`",
+            ),
+            (
+                "      default: \"6.4\"\n",
+                "      default: \"6.5\"\n",
+                "api-version: `default`",
+            ),
+            (
+                "        format: uuid\n    BackupTimeout:",
+                "    BackupTimeout:",
+                "partitionId: `format` is absent",
+            ),
+            (
+                "      name: timeout\n",
+                "      name: Timeout\n",
+                "parameter timeout is missing",
+            ),
+            (
+                "        required: false\n        content:",
+                "        required: true\n        content:",
+                "request body",
+            ),
+        ] {
+            let broken = spec().replacen(from, to, 1);
+            assert_ne!(broken, spec(), "{from:?} is not in the spec");
+            let failures = only_failure(
+                &spec_checks(&broken, &seed(), &examples()),
+                "parameters match the seed page",
+            );
+            assert!(
+                failures.iter().any(|f| f.contains(expected)),
+                "{expected}: {failures:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_operation_missing_from_the_transcription_fails() {
+        let mut seed: Value = serde_json::from_str(&seed()).unwrap();
+        seed["operations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("GetPartitionBackupProgress");
+        let failures = only_failure(
+            &spec_checks(&spec(), &seed.to_string(), &examples()),
+            "parameters match the seed page",
+        );
+        assert!(
+            failures[0].contains("GetPartitionBackupProgress"),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn broken_examples_fail_validation_and_are_named() {
+        type Mutation = fn(&mut Value);
+        let cases: [(&str, Mutation, &str); 6] = [
+            (
+                "backup-partition-azure-blob-store.json",
+                |b| {
+                    b["BackupStorage"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("ContainerName");
+                },
+                "ContainerName",
+            ),
+            (
+                "backup-partition-azure-blob-store.json",
+                |b| {
+                    b["BackupStorage"]["StorageKind"] = json!("AzureBlob");
+                },
+                "StorageKind",
+            ),
+            (
+                "backup-partition-file-share.json",
+                |b| {
+                    b["BackupStorage"]["PrimaryUserNmae"] = json!("x");
+                },
+                "PrimaryUserNmae",
+            ),
+            (
+                "backup-partition-managed-identity-azure-blob-store.json",
+                |b| {
+                    b["BackupStorage"]["ManagedIdentityType"] = json!("Vmss");
+                },
+                "ManagedIdentityType",
+            ),
+            (
+                "backup-progress-info.json",
+                |b| {
+                    b["BackupId"] = json!("not-a-uuid");
+                },
+                "BackupId",
+            ),
+            (
+                "fabric-error.json",
+                |b| {
+                    b["Error"].as_object_mut().unwrap().remove("Code");
+                },
+                "Code",
+            ),
+        ];
+        for (file, mutate, named) in cases {
+            let mut examples = examples();
+            let example = examples.iter_mut().find(|e| e.file == file).unwrap();
+            mutate(&mut example.body);
+            let failures = only_failure(
+                &spec_checks(&spec(), &seed(), &examples),
+                "examples validate against the spec",
+            );
+            assert!(
+                failures.iter().all(|f| f.starts_with(file))
+                    && failures.iter().any(|f| f.contains(named)),
+                "{file} / {named}: {failures:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalisation_translates_nullable_refs_and_exclusive_bounds() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "a": { "type": "string", "nullable": true, "enum": ["x"] },
+                "b": { "$ref": "#/components/schemas/B", "description": "ignored in 3.0" },
+                "c": { "type": "integer", "minimum": 1, "exclusiveMinimum": true },
+                "d": { "oneOf": [{ "type": "string" }], "nullable": true, "discriminator": { "propertyName": "k" } }
+            }
+        });
+        assert_eq!(
+            to_json_schema(&schema, true),
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "a": { "type": ["string", "null"], "enum": ["x", null] },
+                    "b": { "$ref": "#/$defs/B" },
+                    "c": { "type": "integer", "exclusiveMinimum": 1 },
+                    "d": { "anyOf": [{ "oneOf": [{ "type": "string" }] }, { "type": "null" }] }
+                }
+            })
+        );
+    }
+
+    /// The dump as the tests package produces it, from the real generated types.
+    fn dump() -> Value {
+        sf_backup_workspace_tests::generated_types_dump()
+    }
+
+    #[test]
+    fn the_generated_types_agree_with_the_committed_spec() {
+        let schemars = check_schemars_agreement(&doc(&spec()), &dump());
+        assert!(schemars.passed(), "{:?}", schemars.failures);
+        assert_eq!(schemars.checked, 12);
+        let round_trips = check_round_trips(&examples(), &dump());
+        assert!(round_trips.passed(), "{:?}", round_trips.failures);
+        assert_eq!(round_trips.checked, 7);
+    }
+
+    #[test]
+    fn a_spec_schema_the_types_disagree_with_fails_schemars_agreement() {
+        for (from, to, expected) in [
+            // A property the Rust type does not have.
+            (
+                "        DataLossVersion:\n",
+                "        DataLossVersions:\n",
+                "Epoch.properties",
+            ),
+            // A required set that differs.
+            (
+                "          required:\n            - StorageKind\n            - Path\n",
+                "          required:\n            - StorageKind\n",
+                "FileShare.required",
+            ),
+            // An enum value.
+            (
+                "        - VMSS\n",
+                "        - Vmss\n",
+                "ManagedIdentityType.enum",
+            ),
+            // A storage kind tag.
+            (
+                "                - DsmsAzureBlobStore\n",
+                "                - DsmsBlobStore\n",
+                "tagged by StorageKind",
+            ),
+            // A format.
+            (
+                "          type: string\n          format: date-time\n",
+                "          type: string\n",
+                "TimeStampUtc",
+            ),
+        ] {
+            let broken = spec().replacen(from, to, 1);
+            assert_ne!(broken, spec(), "{from:?} is not in the spec");
+            let check = check_schemars_agreement(&doc(&broken), &dump());
+            assert!(
+                check.failures.iter().any(|f| f.contains(expected)),
+                "{expected}: {:?}",
+                check.failures
+            );
+        }
+        let extra = spec().replacen(
+            "    Epoch:\n",
+            "    Extra:\n      type: string\n    Epoch:\n",
+            1,
+        );
+        let check = check_schemars_agreement(&doc(&extra), &dump());
+        assert_eq!(check.failures.len(), 1, "{:?}", check.failures);
+        assert!(
+            check.failures[0].starts_with("Extra: no generated type"),
+            "{:?}",
+            check.failures
+        );
+    }
+
+    #[test]
+    fn an_example_the_types_change_or_reject_fails_the_round_trip() {
+        let mut examples = examples();
+        // The generated types drop a property they do not know, and reject a FabricError without its `Error`.
+        examples[1].body["BackupStorage"]["Unknown"] = json!(1);
+        let error = examples
+            .iter_mut()
+            .find(|e| e.schema == "FabricError")
+            .unwrap();
+        error.body = json!({ "Message": "no Error object" });
+        let as_tuples: Vec<(String, String, Value)> = examples
+            .iter()
+            .map(|e| (e.file.clone(), e.schema.clone(), e.body.clone()))
+            .collect();
+        let dump = sf_backup_workspace_tests::generated_types_dump_of(&as_tuples);
+        let check = check_round_trips(&examples, &dump);
+        assert_eq!(check.failures.len(), 2, "{:?}", check.failures);
+        assert!(
+            check.failures[0].contains("changes through"),
+            "{:?}",
+            check.failures
+        );
+        assert!(
+            check.failures[1].contains("fabric-error.json does not deserialise"),
+            "{:?}",
+            check.failures
+        );
+    }
+
+    #[test]
+    fn a_failed_check_shows_in_the_table() {
+        let mut stale = Check::new("generated code is fresh", "file");
+        stale.checked = 1;
+        stale.fail("crates/sf-backup-api/src/generated.rs differs from what the spec generates");
+        let mut ok = Check::new("every $ref resolves", "$ref");
+        ok.checked = 3;
+        let text = table(&[ok, stale]);
+        assert!(
+            text.contains("every $ref resolves      ok      3 $refs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("generated code is fresh  FAILED  1 file"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  - crates/sf-backup-api/src/generated.rs differs"),
+            "{text}"
+        );
+    }
+}

@@ -79,21 +79,31 @@ pub struct ConnectionArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
-    /// Client certificate and key in a PKCS #12 file; its password comes from SF_PFX_PASSWORD.
+    /// Client certificate and key in a PKCS #12 file; its password comes from SF_PFX_PASSWORD. (The library
+    /// cannot read PKCS #12 yet and says how to convert the file to PEM.)
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx: Option<PathBuf>,
 
-    /// Trust the server certificates issued by this CA (PEM) in addition to the system's.
+    /// Trust only the CA certificates in this PEM bundle (instead of the system's) to verify the server.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
 
-    /// Accept the server certificate with this SHA-1 thumbprint (hex); repeatable.
+    /// Accept the server certificate with this thumbprint (SHA-1 or SHA-256, hex), whatever its name; repeatable.
     #[arg(long = "server-cert-thumbprint", global = true, value_name = "HEX")]
     pub server_cert_thumbprints: Vec<String>,
 
-    /// Accept a server certificate with this common name; repeatable.
+    /// Accept a valid server certificate with this common name, whatever the host name; repeatable.
     #[arg(long = "server-cert-common-name", global = true, value_name = "NAME")]
     pub server_cert_common_names: Vec<String>,
+
+    /// Require that a certificate accepted by common name was issued by the certificate with this thumbprint;
+    /// repeatable.
+    #[arg(
+        long = "server-cert-issuer-thumbprint",
+        global = true,
+        value_name = "HEX"
+    )]
+    pub server_cert_issuer_thumbprints: Vec<String>,
 
     /// Do not verify the server certificate at all (insecure; for test clusters only).
     #[arg(long, global = true)]

@@ -4,7 +4,10 @@ use sf_backup::Client;
 use sf_backup_testkit::{BackgroundGateway, Config};
 
 use crate::cli::ConnectionArgs;
-use crate::failure::{Exit, Failure};
+use crate::failure::{Exit, Failure, Redactor};
+
+/// Where `--pfx` takes its password from; never a flag, so that it stays out of process listings.
+pub const PFX_PASSWORD_ENV: &str = "SF_PFX_PASSWORD";
 
 /// A client, and the embedded gateway it talks to when `--testkit` asked for one (dropping it stops the gateway).
 pub struct Connection {
@@ -24,7 +27,38 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
             "--testkit and --endpoint exclude each other: --testkit starts its own gateway",
         ));
     }
-    let unsupported: Vec<&str> = [
+    let security = security_flags(args);
+    if args.testkit && !security.is_empty() {
+        return Err(Failure::invalid(format!(
+            "{} cannot be used with --testkit: the embedded gateway speaks plain http without authentication",
+            security.join(", ")
+        )));
+    }
+    let identities: Vec<&str> = [
+        (args.pem.is_some(), "--pem"),
+        (args.cert.is_some() || args.key.is_some(), "--cert/--key"),
+        (args.pfx.is_some(), "--pfx"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if identities.len() > 1 {
+        return Err(Failure::invalid(format!(
+            "{} exclude each other: give one client certificate",
+            identities.join(" and ")
+        )));
+    }
+    match (&args.cert, &args.key) {
+        (Some(_), None) => return Err(Failure::invalid("--cert needs --key (its private key)")),
+        (None, Some(_)) => return Err(Failure::invalid("--key needs --cert (its certificate)")),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The security options given, by flag name.
+fn security_flags(args: &ConnectionArgs) -> Vec<&'static str> {
+    [
         (args.pem.is_some(), "--pem"),
         (args.cert.is_some(), "--cert"),
         (args.key.is_some(), "--key"),
@@ -38,28 +72,25 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
             !args.server_cert_common_names.is_empty(),
             "--server-cert-common-name",
         ),
+        (
+            !args.server_cert_issuer_thumbprints.is_empty(),
+            "--server-cert-issuer-thumbprint",
+        ),
         (args.no_verify, "--no-verify"),
         (args.token_env.is_some(), "--token-env"),
     ]
     .into_iter()
     .filter_map(|(given, name)| given.then_some(name))
-    .collect();
-    if !unsupported.is_empty() {
-        return Err(Failure::not_supported(format!(
-            "{} not supported yet: this build of the sf-backup library has no TLS client certificate, server \
-             certificate or token options, and connecting without them would not be what you asked for",
-            if unsupported.len() == 1 {
-                format!("{} is", unsupported[0])
-            } else {
-                format!("{} are", unsupported.join(", "))
-            }
-        )));
-    }
-    Ok(())
+    .collect()
 }
 
-/// Connects: starts the embedded gateway when asked, then builds the client.
-pub fn connect(args: &ConnectionArgs, announce: bool) -> Result<Connection, Failure> {
+/// Connects: starts the embedded gateway when asked, then builds the client. The bearer token and the PKCS #12
+/// password are added to `redact`.
+pub fn connect(
+    args: &ConnectionArgs,
+    announce: bool,
+    redact: &mut Redactor,
+) -> Result<Connection, Failure> {
     let (endpoint, testkit) = if args.testkit {
         let gateway = sf_backup_testkit::start_in_background(demo_config()).map_err(|error| {
             Failure::new(
@@ -78,7 +109,52 @@ pub fn connect(args: &ConnectionArgs, announce: bool) -> Result<Connection, Fail
     } else {
         (args.endpoint.clone(), None)
     };
-    let client = Client::builder().endpoint(endpoint).build()?;
+    let mut builder = Client::builder().endpoint(endpoint);
+    if let Some(pem) = &args.pem {
+        builder = builder.client_certificate_pem_file(pem);
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        builder = builder.client_certificate_pem_files(cert, key);
+    }
+    if let Some(pfx) = &args.pfx {
+        // A PKCS #12 file may have an empty password, so an unset variable is not an error by itself.
+        let password = std::env::var(PFX_PASSWORD_ENV).unwrap_or_default();
+        redact.add(&password);
+        builder = builder.client_certificate_pkcs12_file(pfx, password);
+    }
+    if let Some(ca) = &args.ca {
+        builder = builder.ca_certificates_pem_file(ca);
+    }
+    for thumbprint in &args.server_cert_thumbprints {
+        builder = builder.server_certificate_thumbprint(thumbprint);
+    }
+    for name in &args.server_cert_common_names {
+        builder = builder.server_certificate_common_name(name);
+    }
+    for thumbprint in &args.server_cert_issuer_thumbprints {
+        builder = builder.server_certificate_issuer_thumbprint(thumbprint);
+    }
+    if args.no_verify {
+        builder = builder.danger_accept_invalid_server_certificates();
+    }
+    if let Some(var) = &args.token_env {
+        let token = match std::env::var(var) {
+            Ok(token) if !token.trim().is_empty() => token,
+            Ok(_) => {
+                return Err(Failure::invalid(format!(
+                    "--token-env {var}: the environment variable is empty"
+                )));
+            }
+            Err(_) => {
+                return Err(Failure::invalid(format!(
+                    "--token-env {var}: the environment variable is not set (or not UTF-8)"
+                )));
+            }
+        };
+        redact.add(&token);
+        builder = builder.bearer_token(token);
+    }
+    let client = builder.build()?;
     Ok(Connection { client, testkit })
 }
 

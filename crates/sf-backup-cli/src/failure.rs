@@ -49,11 +49,6 @@ impl Failure {
         Self::new(Exit::InvalidInput, "invalid_input", message)
     }
 
-    /// An option this build cannot honour yet; refusing beats silently connecting without it.
-    pub fn not_supported(message: impl Into<String>) -> Self {
-        Self::new(Exit::InvalidInput, "not_supported", message)
-    }
-
     /// A failure without status or code.
     pub fn new(exit: Exit, kind: &'static str, message: impl Into<String>) -> Self {
         Self {

@@ -78,12 +78,12 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
                 storage.validate()?;
             }
             connection::check(&cli.connection, on_command_line("endpoint"))?;
-            let connection = connection::connect(&cli.connection, !json)?;
+            let connection = connection::connect(&cli.connection, !json, redact)?;
             backup(&connection, &args, storage, json)
         }
         Command::Progress(args) => {
             connection::check(&cli.connection, on_command_line("endpoint"))?;
-            let connection = connection::connect(&cli.connection, !json)?;
+            let connection = connection::connect(&cli.connection, !json, redact)?;
             progress(&connection, &args, json)
         }
     }

@@ -431,3 +431,30 @@ pub enum FaultAction {
         location: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_paths_come_from_json_and_in_memory_keys_are_not_shown() {
+        let config: Config = serde_json::from_str(
+            r#"{"tls": {"certificate_chain": "server.pem", "private_key": "server.key", "client_ca": "ca.pem"}}"#,
+        )
+        .unwrap();
+        let tls = config.tls.unwrap();
+        assert!(
+            matches!(&tls.certificate_chain, PemSource::File(path) if path.ends_with("server.pem"))
+        );
+        assert!(matches!(&tls.client_ca, Some(PemSource::File(path)) if path.ends_with("ca.pem")));
+        let without_ca: TlsConfig =
+            serde_json::from_str(r#"{"certificate_chain": "a", "private_key": "b"}"#).unwrap();
+        assert!(without_ca.client_ca.is_none());
+        assert!(
+            serde_json::from_str::<TlsConfig>(r#"{"certificate_chain": "a", "key": "b"}"#).is_err()
+        );
+
+        let in_memory = TlsConfig::from_pem("CERT", "-----BEGIN PRIVATE KEY-----secret");
+        assert!(!format!("{in_memory:?}").contains("secret"));
+    }
+}

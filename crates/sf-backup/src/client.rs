@@ -228,8 +228,8 @@ impl ClientBuilder {
     }
 
     /// Trusts only the CA certificates in this PEM bundle (instead of the operating system's trust store) for
-    /// the usual validation by host name. Combined with [`server_certificate_issuer_thumbprint`]
-    /// (ClientBuilder::server_certificate_issuer_thumbprint), they are also candidate issuers of the cluster
+    /// the usual validation by host name. Combined with
+    /// [`ClientBuilder::server_certificate_issuer_thumbprint`], they are also candidate issuers of the cluster
     /// certificate when the server does not send its issuer.
     pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.ca_certificates = Some(Input::Bytes(pem.into()));
@@ -279,8 +279,8 @@ impl ClientBuilder {
 
     /// Accepts ANY server certificate (as `sfctl --no-verify`). Anyone between you and the cluster can then read
     /// and change the traffic, including storage secrets and tokens: use it only against a throw-away test
-    /// cluster, never in production. Prefer [`server_certificate_thumbprint`]
-    /// (ClientBuilder::server_certificate_thumbprint), which also accepts self-signed certificates.
+    /// cluster, never in production. Prefer [`ClientBuilder::server_certificate_thumbprint`], which also accepts
+    /// self-signed certificates.
     pub fn danger_accept_invalid_server_certificates(mut self) -> Self {
         self.tls.accept_any_server_certificate = true;
         self

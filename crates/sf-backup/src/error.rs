@@ -190,7 +190,8 @@ impl Error {
 
     pub(crate) fn transport(source: reqwest::Error) -> Self {
         // Builder and connect errors happen before the first request byte is written.
-        let may_have_reached_server = !(source.is_connect() || source.is_builder());
+        let may_have_reached_server =
+            !(source.is_connect() || source.is_builder() || client_certificate_refused(&source));
         Self::Transport {
             may_have_reached_server,
             source,
@@ -274,6 +275,35 @@ fn body_excerpt(body: &str) -> String {
         excerpt.push('…');
     }
     format!(": {excerpt}")
+}
+
+/// With TLS 1.3 the server judges the client certificate after the client has finished its handshake and may
+/// have written the request; a certificate alert then means the server discarded it unread.
+fn client_certificate_refused(error: &reqwest::Error) -> bool {
+    use rustls::AlertDescription as Alert;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(alert)) = tls {
+            return matches!(
+                alert,
+                Alert::CertificateRequired
+                    | Alert::BadCertificate
+                    | Alert::UnknownCA
+                    | Alert::CertificateUnknown
+                    | Alert::UnsupportedCertificate
+                    | Alert::CertificateExpired
+                    | Alert::CertificateRevoked
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// reqwest's own message is generic ("error sending request"); the cause (refused, reset, certificate) is deeper.

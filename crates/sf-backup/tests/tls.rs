@@ -125,7 +125,17 @@ async fn progress(client: &Client) -> Result<(), Error> {
 async fn assert_refused(client: &Client, gateway: &Gateway, expected: &[&str]) -> String {
     let error = progress(client).await.unwrap_err();
     let text = error.to_string();
-    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    // Refused in the handshake, so certainly not processed: safe to fix the settings and try again.
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                may_have_reached_server: false,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     for part in expected {
         assert!(text.contains(part), "{part:?} not in {text}");
     }
@@ -196,8 +206,12 @@ async fn a_missing_or_foreign_client_certificate_is_refused() {
         .server_certificate_thumbprint(server.sha1())
         .build()
         .unwrap();
-    let text = assert_refused(&without, &gateway, &[]).await;
-    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert_refused(
+        &without,
+        &gateway,
+        &["could not connect", "CertificateRequired"],
+    )
+    .await;
 
     let stranger = Ca::new("another CA").issue("admin", &[]);
     let foreign = builder(&gateway)
@@ -205,11 +219,7 @@ async fn a_missing_or_foreign_client_certificate_is_refused() {
         .client_certificate_pem(stranger.identity_pem())
         .build()
         .unwrap();
-    let text = assert_refused(&foreign, &gateway, &[]).await;
-    assert!(
-        text.to_lowercase().contains("unknown ca") || text.contains("UnknownCA"),
-        "{text}"
-    );
+    assert_refused(&foreign, &gateway, &["could not connect", "UnknownCA"]).await;
 }
 
 #[tokio::test]

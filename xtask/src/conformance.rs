@@ -657,6 +657,7 @@ fn generated_types_dump(root: &Path) -> Result<Value, String> {
         .args([
             "run",
             "--quiet",
+            "--locked",
             "--package",
             "sf-backup-workspace-tests",
             "--bin",

@@ -4,6 +4,7 @@
 //!
 //! Extension point: the CLI's rows go in [`cli_rows`] as [`Input::Cli`] (its arguments, without the endpoint), run
 //! through the same harness once the `sf-backup` binary exists; the gateway's URL is appended as `--endpoint`.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

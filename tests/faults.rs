@@ -1,6 +1,7 @@
 //! Server misbehaviour, one row per kind: the testkit gateway misbehaves once, and the facade must turn it into the
 //! right typed outcome with the HTTP status kept, without panicking, and without ever sending the backup POST
 //! twice (a repeated POST could queue a second backup).
+#![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,7 @@
 //! - arbitrary JSON never panics the response parsers: `sf_backup_api::ErrorResponse::decode`, and the facade's
 //!   progress parsing, fed through the testkit;
 //! - `Debug` output of any storage value (and of a request holding it) never shows a secret it holds.
+#![forbid(unsafe_code)]
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};

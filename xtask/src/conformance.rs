@@ -1200,6 +1200,23 @@ mod tests {
         );
     }
 
+    /// The freshness row is `codegen::run(true)`, which compares the committed file with `codegen::generate` of the
+    /// spec on disk; here the same comparison on an edited spec, which must come out stale.
+    #[test]
+    fn a_spec_edit_makes_the_committed_code_stale() {
+        let committed = read(&root().join(codegen::GENERATED_PATH)).unwrap();
+        let version =
+            codegen::progenitor_version(&read(&root().join("Cargo.lock")).unwrap()).unwrap();
+        assert_eq!(codegen::generate(&spec(), &version).unwrap(), committed);
+        let edited = spec().replacen(
+            "        - Cluster\n",
+            "        - Cluster\n        - UserAssigned\n",
+            1,
+        );
+        assert_ne!(edited, spec());
+        assert_ne!(codegen::generate(&edited, &version).unwrap(), committed);
+    }
+
     #[test]
     fn a_failed_check_shows_in_the_table() {
         let mut stale = Check::new("generated code is fresh", "file");

@@ -1,5 +1,6 @@
 //! Maintainer tasks for the sf-backup workspace. Run through the cargo alias: `cargo xtask <task>`.
 
+mod bench_build;
 mod codegen;
 mod conformance;
 mod spec_diff;
@@ -9,6 +10,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
+  bench-build [--codegen-runs N] [--codegen-only]
+                     clean debug build times of sf-backup against a progenitor::generate_api! crate on the same
+                     spec and against its dependencies alone (ratios), then the time of codegen (median) and a
+                     check that it is deterministic; see BENCHMARKS.md
   codegen            regenerate crates/sf-backup-api/src/generated.rs from the spec
   codegen --check    fail, with a diff, when the committed generated code is stale or edited
   spec-diff <OLD> <NEW> [--format text|json] [--deny-breaking]
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["conformance"] => conformance::run(),
+        ["bench-build", rest @ ..] => bench_build::run(rest),
         ["spec-diff", rest @ ..] => spec_diff::run(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");

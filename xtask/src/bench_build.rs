@@ -1,0 +1,361 @@
+//! `cargo xtask bench-build`: what a clean debug build of `sf-backup` costs a user, against the two alternatives
+//! that matter, and how long `cargo xtask codegen` takes.
+//!
+//! - (a) `cargo build -p sf-backup` in this workspace: the committed generated code.
+//! - (b) a scratch crate that runs `progenitor::generate_api!` on the same spec: what committing the code avoids.
+//! - (c) a scratch crate with an empty lib and only the external dependencies of sf-backup (and of sf-backup-api,
+//!   its generated-code crate): the floor no client of this API can go below with these dependencies.
+//!
+//! Each build gets a fresh target directory under a temporary folder; the registry is shared and the builds run
+//! `--offline` after one `cargo fetch`, so no figure includes a download. Scratch crates start from a copy of the
+//! workspace Cargo.lock, so the crates they share with (a) resolve to the same versions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::codegen;
+
+/// The progenitor release the macro crate uses: the one the committed code was generated with.
+const PROGENITOR: &str = "=0.15.1";
+const DEFAULT_CODEGEN_RUNS: usize = 21;
+
+const USAGE: &str = "usage: cargo xtask bench-build [--codegen-runs N] [--codegen-only]";
+
+/// Runs the task; `args` follow `bench-build`.
+pub fn run(args: &[&str]) -> Result<(), String> {
+    let mut codegen_runs = DEFAULT_CODEGEN_RUNS;
+    let mut builds = true;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--codegen-runs" => {
+                codegen_runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n >= 2)
+                    .ok_or("--codegen-runs takes a number of at least 2")?;
+            }
+            "--codegen-only" => builds = false,
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+
+    let root = codegen::workspace_root();
+    if builds {
+        build_costs(&root)?;
+        println!();
+    }
+    codegen_cost(&root, codegen_runs)
+}
+
+/// One clean build's outcome.
+struct Build {
+    wall: Duration,
+    /// Units cargo compiled (its `Compiling` lines): crates, plus build scripts counted once per package.
+    compiled: usize,
+}
+
+fn build_costs(root: &Path) -> Result<(), String> {
+    let scratch = TempDir::new("sf-backup-bench-build")?;
+    let lock = root.join("Cargo.lock");
+
+    let macro_crate = scratch.path().join("macro-crate");
+    write_crate(
+        &macro_crate,
+        "bench-build-macro",
+        &macro_dependencies(),
+        &macro_lib(&root.join(codegen::SPEC_PATH)),
+        &lock,
+    )?;
+    let floor_crate = scratch.path().join("floor-crate");
+    write_crate(
+        &floor_crate,
+        "bench-build-floor",
+        &floor_dependencies(root)?,
+        "//! Empty: only the dependencies are built.\n",
+        &lock,
+    )?;
+
+    // Downloads (if any) happen here, never inside a timed build.
+    for dir in [root, macro_crate.as_path(), floor_crate.as_path()] {
+        cargo(dir, &["fetch"])?;
+    }
+
+    println!("clean debug builds, each in a fresh target directory (registry shared, --offline):");
+    let a = timed_build(root, &["-p", "sf-backup"], &scratch.path().join("target-a"))?;
+    report("(a) sf-backup (committed generated code)", &a);
+    let b = timed_build(&macro_crate, &[], &scratch.path().join("target-b"))?;
+    report("(b) progenitor::generate_api! on the same spec", &b);
+    let c = timed_build(&floor_crate, &[], &scratch.path().join("target-c"))?;
+    report("(c) floor: sf-backup's external dependencies only", &c);
+
+    let ratio = |x: &Build, y: &Build| x.wall.as_secs_f64() / y.wall.as_secs_f64();
+    println!(
+        "a/b = {:.2}   (target <= 0.50)\na/c = {:.2}   (target <= 1.20)",
+        ratio(&a, &b),
+        ratio(&a, &c)
+    );
+    Ok(())
+}
+
+fn report(label: &str, build: &Build) {
+    println!(
+        "  {label:<52} {:>7.1} s  {:>4} units compiled",
+        build.wall.as_secs_f64(),
+        build.compiled
+    );
+}
+
+/// The macro crate's dependencies: what the generated code refers to, with the features it needs.
+fn macro_dependencies() -> String {
+    format!(
+        r#"progenitor = "{PROGENITOR}"
+progenitor-client = "{PROGENITOR}"
+reqwest = {{ version = "0.13", default-features = false, features = ["json", "query"] }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+uuid = {{ version = "1", features = ["serde", "v4"] }}
+chrono = {{ version = "0.4", default-features = false, features = ["serde", "std", "clock"] }}
+# The generated types derive JsonSchema, as sf-backup-api's do.
+schemars = {{ version = "0.8", features = ["uuid1", "chrono"] }}
+"#
+    )
+}
+
+/// The same generator settings as `cargo xtask codegen`, except the hooks: the committed code expects a
+/// hand-written `ClientHooks` impl, which the macro crate does not need to be a fair build-cost comparison.
+fn macro_lib(spec: &Path) -> String {
+    format!(
+        "//! The client generated at build time.\n\
+         progenitor::generate_api!(\n    \
+             spec = {:?},\n    \
+             interface = Positional,\n    \
+             tags = Merged,\n    \
+             derives = [PartialEq, schemars::JsonSchema],\n\
+         );\n",
+        spec.display().to_string()
+    )
+}
+
+/// sf-backup's normal dependencies as `cargo metadata` reports them, with each path dependency (sf-backup-api)
+/// replaced by its own normal dependencies, merged per crate (features united, default features if any asks).
+fn floor_dependencies(root: &Path) -> Result<String, String> {
+    let output = cargo_output(
+        root,
+        &[
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ],
+    )?;
+    let metadata: Value =
+        serde_json::from_str(&output).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?;
+    let package = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .ok_or_else(|| format!("cargo metadata: no package {name}"))
+    };
+
+    // name -> (version requirement, default features, features)
+    let mut merged: std::collections::BTreeMap<String, (String, bool, Vec<String>)> =
+        Default::default();
+    let mut pending = vec!["sf-backup".to_owned()];
+    while let Some(name) = pending.pop() {
+        for dep in package(&name)?["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if !dep["kind"].is_null() || dep["optional"] == true {
+                continue; // dev and build dependencies are not part of a user's build
+            }
+            let dep_name = dep["name"].as_str().unwrap_or_default().to_owned();
+            if dep["path"].is_string() {
+                pending.push(dep_name);
+                continue;
+            }
+            let entry = merged
+                .entry(dep_name)
+                .or_insert_with(|| (dep["req"].as_str().unwrap_or("*").to_owned(), false, vec![]));
+            entry.1 |= dep["uses_default_features"] != false;
+            for feature in dep["features"].as_array().into_iter().flatten() {
+                let feature = feature.as_str().unwrap_or_default().to_owned();
+                if !entry.2.contains(&feature) {
+                    entry.2.push(feature);
+                }
+            }
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(name, (req, default, features))| {
+            format!(
+                "{name} = {{ version = {req:?}, default-features = {default}, features = {features:?} }}\n"
+            )
+        })
+        .collect())
+}
+
+fn write_crate(
+    dir: &Path,
+    name: &str,
+    dependencies: &str,
+    lib: &str,
+    lock: &Path,
+) -> Result<(), String> {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).map_err(|e| format!("cannot create {}: {e}", src.display()))?;
+    let manifest = format!(
+        "[package]\nname = {name:?}\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         # Not part of the sf-backup workspace above it (if the temporary folder is inside it).\n\
+         [workspace]\n\n[dependencies]\n{dependencies}"
+    );
+    write(&dir.join("Cargo.toml"), &manifest)?;
+    write(&src.join("lib.rs"), lib)?;
+    std::fs::copy(lock, dir.join("Cargo.lock"))
+        .map(drop)
+        .map_err(|e| format!("cannot copy Cargo.lock: {e}"))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn timed_build(dir: &Path, args: &[&str], target_dir: &Path) -> Result<Build, String> {
+    let mut command = cargo_command(dir);
+    command
+        .args(["build", "--offline", "--target-dir"])
+        .arg(target_dir)
+        .args(args);
+    let start = Instant::now();
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let wall = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "cargo build in {} failed:\n{stderr}",
+            dir.display()
+        ));
+    }
+    let compiled = stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Compiling "))
+        .count();
+    Ok(Build { wall, compiled })
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> Result<(), String> {
+    cargo_output(dir, args).map(drop)
+}
+
+fn cargo_output(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let output = cargo_command(dir)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo {} in {} failed:\n{}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The cargo that runs this task, without the settings `cargo run` passed down that would change a build
+/// (a target directory in the environment would override nothing, as `--target-dir` wins, but is dropped anyway
+/// so a reader of this code need not know that).
+fn cargo_command(dir: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_TERM_COLOR", "never");
+    command
+}
+
+/// Times [`codegen::generate`] in this process (warm: the spec is read once, the first run is not counted), and
+/// checks that two runs give the same bytes.
+fn codegen_cost(root: &Path, runs: usize) -> Result<(), String> {
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let spec = read(root.join(codegen::SPEC_PATH))?;
+    let version = codegen::progenitor_version(&read(root.join("Cargo.lock"))?)?;
+
+    let first = codegen::generate(&spec, &version)?;
+    let mut times = Vec::with_capacity(runs);
+    let mut outputs_match = true;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let output = codegen::generate(&spec, &version)?;
+        times.push(start.elapsed());
+        outputs_match &= output == first;
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let fresh = read(root.join(codegen::GENERATED_PATH))? == first;
+    println!(
+        "cargo xtask codegen (codegen::generate in-process, warm, {runs} runs): median {:.1} ms, \
+         min {:.1} ms, max {:.1} ms   (target < 50 ms)",
+        ms(median),
+        ms(times[0]),
+        ms(times[times.len() - 1])
+    );
+    println!(
+        "deterministic: {}   committed {} matches: {}",
+        if outputs_match {
+            "yes, every run byte-identical"
+        } else {
+            "NO"
+        },
+        codegen::GENERATED_PATH,
+        if fresh { "yes" } else { "no" }
+    );
+    if !outputs_match {
+        return Err("codegen::generate gave different bytes on two runs".into());
+    }
+    Ok(())
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A temporary folder removed when dropped, so the gigabytes of target directories never outlive the task.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        // A folder left by a killed run with the same process id would skew nothing but waste space.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

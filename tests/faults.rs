@@ -313,12 +313,6 @@ async fn run_row(row: Row) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-/// Rows the facade fails today, kept out of the main table so that CI stays green, and run by
-/// `rows_blocked_by_known_facade_bugs` (ignored) until the facade is fixed; then move them back.
-/// - the 307 row: the facade's reqwest client follows redirects, so a 307 re-sends the backup POST (two POSTs
-///   reach the gateway). Fix in `ClientBuilder::build`: `.redirect(reqwest::redirect::Policy::none())`.
-const KNOWN_FACADE_BUGS: &[&str] = &["307 redirect of the backup POST"];
-
 async fn run_table(rows: Vec<Row>) {
     assert!(!rows.is_empty());
     // Rows are independent (one gateway each), so they run at once: the slow row sets the pace.
@@ -340,25 +334,7 @@ async fn run_table(rows: Vec<Row>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_server_misbehaviour_becomes_the_right_typed_outcome() {
-    let rows: Vec<Row> = rows()
-        .into_iter()
-        .filter(|row| !KNOWN_FACADE_BUGS.contains(&row.name))
-        .collect();
+    let rows = rows();
     assert!(rows.len() >= 12, "only {} rows", rows.len());
-    run_table(rows).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known facade bugs, see KNOWN_FACADE_BUGS"]
-async fn rows_blocked_by_known_facade_bugs() {
-    let rows: Vec<Row> = rows()
-        .into_iter()
-        .filter(|row| KNOWN_FACADE_BUGS.contains(&row.name))
-        .collect();
-    assert_eq!(
-        rows.len(),
-        KNOWN_FACADE_BUGS.len(),
-        "a known bug names no row"
-    );
     run_table(rows).await;
 }

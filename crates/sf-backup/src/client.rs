@@ -150,7 +150,8 @@ impl ClientBuilder {
 
     /// Uses your own HTTP client, for a proxy, extra root certificates or other settings this builder does not
     /// offer. Its user agent, timeouts and TLS settings are then yours: [`ClientBuilder::connect_timeout`] does
-    /// not apply. Do not give it an overall timeout shorter than the server timeout of your requests.
+    /// not apply. Do not give it an overall timeout shorter than the server timeout of your requests, and turn
+    /// its redirects off (`reqwest::redirect::Policy::none()`): a followed redirect sends a backup request twice.
     pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
         self.http_client = Some(http_client);
         self
@@ -351,6 +352,8 @@ impl HttpSettings {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(self.connect_timeout)
+            // A followed redirect would send the backup POST a second time; the gateway never redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers);
         // No overall timeout here: each call gets a deadline derived from its own server timeout.
         if let Some(tls) = &self.tls {

@@ -1,0 +1,1230 @@
+//! The built `sf-backup` binary against the testkit gateway: every documented request on the wire, every storage
+//! kind, every exit code, JSON output, secrets kept out of every output, secured connections.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sf_backup_testkit::{
+    BackgroundGateway, Config, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
+    start_in_background,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
+const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+/// Variables the binary reads; cleared so that the developer's environment cannot change a test's outcome.
+const ENV: [&str; 5] = [
+    "SF_ENDPOINT",
+    "SF_BACKUP_CONNECTION_STRING",
+    "SF_BACKUP_PRIMARY_PASSWORD",
+    "SF_BACKUP_SECONDARY_PASSWORD",
+    "SF_PFX_PASSWORD",
+];
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    fn stdout_json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", self.stdout))
+    }
+
+    fn stderr_json(&self) -> Value {
+        serde_json::from_str(&self.stderr)
+            .unwrap_or_else(|e| panic!("stderr is not one JSON value ({e}): {}", self.stderr))
+    }
+
+    #[track_caller]
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+    let mut command = Command::new(BIN);
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn sf_backup(args: &[&str]) -> Run {
+    run(args, &[], None)
+}
+
+/// A gateway whose backups end quickly, for `--wait`.
+fn gateway() -> BackgroundGateway {
+    start_in_background(Config {
+        accepted_ms: Some(20),
+        in_progress_ms: Some(60),
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+fn posts(gateway: &BackgroundGateway) -> Vec<RecordedRequest> {
+    gateway
+        .journal()
+        .into_iter()
+        .filter(|request| request.method == "POST")
+        .collect()
+}
+
+/// The one backup request the gateway received.
+#[track_caller]
+fn the_post(gateway: &BackgroundGateway) -> RecordedRequest {
+    let mut posts = posts(gateway);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    posts.remove(0)
+}
+
+/// A partition id no other run of this test binary uses.
+fn fresh_partition() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/examples")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The documented backup requests: (file, documented target, body).
+fn documented_backups() -> Vec<(String, String, Value)> {
+    let index = read_json(&examples_dir().join("index.json"));
+    index
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|example| example["schema"] == "BackupPartitionDescription")
+        .map(|example| {
+            let file = example["file"].as_str().unwrap().to_owned();
+            let request = example["request"].as_str().unwrap();
+            let url = request.strip_prefix("POST ").expect("a POST");
+            let after_scheme = url.split_once("://").unwrap().1;
+            let target = after_scheme[after_scheme.find('/').unwrap()..].to_owned();
+            let body = read_json(&examples_dir().join(&file));
+            (file, target, body)
+        })
+        .collect()
+}
+
+/// The flags that reproduce each documented body.
+fn flags_for(file: &str) -> Vec<&'static str> {
+    match file {
+        "backup-partition.json" => vec![],
+        "backup-partition-azure-blob-store.json" => vec![
+            "--storage-kind",
+            "AzureBlobStore",
+            "--connection-string",
+            "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>",
+            "--container-name",
+            "BackupContainer",
+        ],
+        "backup-partition-managed-identity-azure-blob-store.json" => vec![
+            "--storage-kind",
+            "ManagedIdentityAzureBlobStore",
+            "--blob-service-uri",
+            "https://managedidentitytest.blob.core.windows.net/",
+            "--container-name",
+            "BackupContainer",
+            "--managed-identity-type",
+            "Cluster",
+        ],
+        "backup-partition-file-share.json" => vec![
+            "--storage-kind",
+            "FileShare",
+            "--path",
+            r"\\myshare\backupshare",
+            "--primary-user-name",
+            r"mydomain\backupaccount",
+            "--primary-password",
+            "abcd1234",
+        ],
+        "backup-partition-dsms-azure-blob-store.json" => vec![
+            "--storage-kind",
+            "DsmsAzureBlobStore",
+            "--storage-credentials-source-location",
+            "https://sample-dsms.dsms.core.winows.net/dsms/samplecredentiallocation/storageaccounts/samplestorageac/servicefabricbackup/samplebackup",
+            "--container-name",
+            "BackupContainer",
+        ],
+        other => panic!("no flags are written for example {other}"),
+    }
+}
+
+#[track_caller]
+fn assert_documented(request: &RecordedRequest, target: &str, body: &Value, what: &str) {
+    assert_eq!(request.target, target, "{what}");
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/json"),
+        "{what}"
+    );
+    assert_eq!(request.body_json().as_ref(), Some(body), "{what}");
+}
+
+#[test]
+fn every_documented_backup_request_is_reproduced_with_flags() {
+    let examples = documented_backups();
+    assert_eq!(examples.len(), 5);
+    for (file, target, body) in &examples {
+        let gateway = gateway();
+        let url = gateway.url();
+        let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
+        args.extend(flags_for(file));
+        sf_backup(&args).expect(0);
+        assert_documented(&the_post(&gateway), target, body, file);
+    }
+}
+
+#[test]
+fn every_documented_backup_request_is_reproduced_with_storage_json() {
+    for (file, target, body) in &documented_backups() {
+        // The documented file as it is (a whole BackupPartitionDescription), from stdin.
+        let gateway = gateway();
+        let url = gateway.url();
+        let text = body.to_string();
+        run(
+            &[
+                "--endpoint",
+                &url,
+                "backup",
+                PARTITION,
+                "--storage-json",
+                "-",
+            ],
+            &[],
+            Some(&text),
+        )
+        .expect(0);
+        assert_documented(&the_post(&gateway), target, body, file);
+
+        // Only the BackupStorageDescription, from a file.
+        if let Some(storage) = body.get("BackupStorage") {
+            let gateway = start_in_background(Config::default()).unwrap();
+            let url = gateway.url();
+            let dir = TempDir::new();
+            let path = dir.write("storage.json", &storage.to_string());
+            sf_backup(&[
+                "backup",
+                PARTITION,
+                "--endpoint",
+                &url,
+                "--storage-json",
+                path.to_str().unwrap(),
+            ])
+            .expect(0);
+            assert_documented(&the_post(&gateway), target, body, file);
+        }
+    }
+}
+
+/// Flags, environment, and the BackupStorage the body should hold.
+type StorageCase<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], Value);
+
+#[test]
+fn every_storage_kind_with_its_optional_fields() {
+    let cases: Vec<StorageCase<'_>> = vec![
+        (
+            vec![
+                "--storage-kind",
+                "AzureBlobStore",
+                "--container-name",
+                "c",
+                "--friendly-name",
+                "nightly",
+            ],
+            &[("SF_BACKUP_CONNECTION_STRING", "AccountKey=from-env")],
+            json!({"StorageKind": "AzureBlobStore", "ConnectionString": "AccountKey=from-env", "ContainerName": "c", "FriendlyName": "nightly"}),
+        ),
+        (
+            vec![
+                "--storage-kind",
+                "FileShare",
+                "--path",
+                r"\\s\b",
+                "--primary-user-name",
+                "p",
+                "--secondary-user-name",
+                "s",
+                "--secondary-password",
+                "second-pw",
+            ],
+            &[("SF_BACKUP_PRIMARY_PASSWORD", "first-pw")],
+            json!({"StorageKind": "FileShare", "Path": r"\\s\b", "PrimaryUserName": "p", "PrimaryPassword": "first-pw",
+                   "SecondaryUserName": "s", "SecondaryPassword": "second-pw"}),
+        ),
+        (
+            vec![
+                "--storage-kind",
+                "DsmsAzureBlobStore",
+                "--storage-credentials-source-location",
+                "https://dsms/loc",
+                "--container-name",
+                "c",
+            ],
+            // An exported connection string does not belong to this kind: it is ignored, not an error.
+            &[("SF_BACKUP_CONNECTION_STRING", "AccountKey=unused")],
+            json!({"StorageKind": "DsmsAzureBlobStore", "StorageCredentialsSourceLocation": "https://dsms/loc", "ContainerName": "c"}),
+        ),
+        (
+            vec![
+                "--storage-kind",
+                "ManagedIdentityAzureBlobStore",
+                "--blob-service-uri",
+                "https://a.blob.core.windows.net/",
+                "--container-name",
+                "c",
+                "--managed-identity-type",
+                "VMSS",
+                "--friendly-name",
+                "mi",
+            ],
+            &[],
+            json!({"StorageKind": "ManagedIdentityAzureBlobStore", "BlobServiceUri": "https://a.blob.core.windows.net/",
+                   "ContainerName": "c", "ManagedIdentityType": "VMSS", "FriendlyName": "mi"}),
+        ),
+    ];
+    for (flags, env, storage) in cases {
+        let gateway = gateway();
+        let url = gateway.url();
+        let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
+        args.extend(&flags);
+        run(&args, env, None).expect(0);
+        assert_eq!(
+            the_post(&gateway).body_json(),
+            Some(json!({ "BackupStorage": storage })),
+            "{flags:?}"
+        );
+    }
+}
+
+#[test]
+fn invalid_input_exits_2_and_sends_nothing() {
+    let gateway = gateway();
+    let url = gateway.url();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["backup", "not-a-uuid"], "PARTITION_ID"),
+        (vec!["backup", PARTITION, "--timeout", "0"], "--timeout"),
+        (
+            vec!["backup", PARTITION, "--backup-timeout", "0"],
+            "--backup-timeout",
+        ),
+        (
+            vec!["backup", PARTITION, "--container-name", "c"],
+            "needs --storage-kind",
+        ),
+        (
+            vec![
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "FileShare",
+                "--path",
+                "p",
+                "--container-name",
+                "c",
+            ],
+            "--container-name does not apply to --storage-kind FileShare",
+        ),
+        (
+            vec![
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "AzureBlobStore",
+                "--container-name",
+                "c",
+            ],
+            "needs --connection-string",
+        ),
+        (
+            vec![
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "ManagedIdentityAzureBlobStore",
+                "--blob-service-uri",
+                "not a uri",
+                "--container-name",
+                "c",
+                "--managed-identity-type",
+                "Cluster",
+            ],
+            "blob service URI",
+        ),
+        (
+            vec![
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "FileShare",
+                "--path",
+                "p",
+                "--primary-user-name",
+                "u",
+            ],
+            "--primary-password",
+        ),
+        (
+            vec![
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "FileShare",
+                "--path",
+                " ",
+            ],
+            "file share path",
+        ),
+        (
+            vec!["backup", PARTITION, "--storage-json", "-", "--path", "p"],
+            "cannot be combined with --storage-json",
+        ),
+        (vec!["backup", PARTITION, "--poll-interval", "1"], "--wait"),
+        (
+            vec!["backup", PARTITION, "--wait", "--wait-timeout", "0"],
+            "--wait-timeout",
+        ),
+        (
+            vec!["--cert", "c.pem", "progress", PARTITION],
+            "--cert needs --key",
+        ),
+        (
+            vec![
+                "--pem", "a.pem", "--cert", "c.pem", "--key", "k.pem", "progress", PARTITION,
+            ],
+            "exclude each other",
+        ),
+        (
+            vec!["--pem", "/nonexistent/client.pem", "progress", PARTITION],
+            "client certificate",
+        ),
+        (
+            vec!["--server-cert-thumbprint", "xyz", "progress", PARTITION],
+            "thumbprint",
+        ),
+        (
+            vec![
+                "--token-env",
+                "SF_BACKUP_CLI_TEST_UNSET",
+                "progress",
+                PARTITION,
+            ],
+            "SF_BACKUP_CLI_TEST_UNSET",
+        ),
+        (vec!["--output", "yaml", "progress", PARTITION], "yaml"),
+    ];
+    for (mut args, expected) in cases {
+        args.splice(0..0, ["--endpoint", url.as_str()]);
+        let result = sf_backup(&args);
+        result.expect(2);
+        assert!(
+            result.stderr.contains(expected),
+            "{args:?}: {}",
+            result.stderr
+        );
+    }
+    let result = sf_backup(&["--endpoint", "ftp://nowhere", "progress", PARTITION]);
+    result.expect(2);
+    assert!(result.stderr.contains("endpoint"), "{}", result.stderr);
+    let result = sf_backup(&["--testkit", "--endpoint", &url, "progress", PARTITION]);
+    result.expect(2);
+    assert!(gateway.journal().is_empty(), "{:#?}", gateway.journal());
+}
+
+#[test]
+fn storage_json_is_checked_before_sending() {
+    let gateway = gateway();
+    let url = gateway.url();
+    for (json, expected) in [
+        (
+            r#"{"StorageKind":"FileShare","Path":"p","FriendlyNmae":"x"}"#,
+            "FriendlyNmae",
+        ),
+        (r#"{"StorageKind":"Tape"}"#, "Tape"),
+        (
+            r#"{"StorageKind":"AzureBlobStore","ConnectionString":"","ContainerName":"c"}"#,
+            "connection string",
+        ),
+        (
+            r#"{"StorageKind":"ManagedIdentityAzureBlobStore","BlobServiceUri":"https://a/","ContainerName":"c","ManagedIdentityType":"Invalid"}"#,
+            "Invalid",
+        ),
+        ("not json", "JSON"),
+    ] {
+        let result = run(
+            &[
+                "--endpoint",
+                &url,
+                "backup",
+                PARTITION,
+                "--storage-json",
+                "-",
+            ],
+            &[],
+            Some(json),
+        );
+        result.expect(2);
+        assert!(
+            result.stderr.contains(expected),
+            "{json}: {}",
+            result.stderr
+        );
+    }
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "backup",
+        PARTITION,
+        "--storage-json",
+        "/nonexistent/storage.json",
+    ]);
+    result.expect(2);
+    assert!(gateway.journal().is_empty());
+}
+
+#[test]
+fn a_cluster_error_exits_3_with_status_and_code() {
+    let gateway = gateway();
+    let url = gateway.url();
+    gateway
+        .push_fault(Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup));
+    let result = sf_backup(&["--endpoint", &url, "backup", PARTITION]);
+    result.expect(3);
+    assert!(
+        result.stderr.contains("FABRIC_E_BACKUP_IN_PROGRESS"),
+        "{}",
+        result.stderr
+    );
+    assert!(result.stdout.is_empty());
+
+    gateway
+        .push_fault(Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup));
+    let result = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
+    result.expect(3);
+    let error = result.stderr_json();
+    assert_eq!(error["kind"], "service");
+    assert_eq!(error["status"], 409);
+    assert_eq!(error["code"], "FABRIC_E_BACKUP_IN_PROGRESS");
+    assert_eq!(error["exit_code"], 3);
+    assert!(error["message"].as_str().unwrap().contains("409"));
+    assert!(result.stdout.is_empty());
+
+    // A proxy's HTML page is an answer too, without a Service Fabric code.
+    gateway.push_fault(Fault::html(503).on(Operation::GetBackupProgress));
+    let result = sf_backup(&["--endpoint", &url, "progress", PARTITION, "--output=json"]);
+    result.expect(3);
+    let error = result.stderr_json();
+    assert_eq!(
+        (error["kind"].as_str(), error["status"].as_u64()),
+        (Some("unexpected_response"), Some(503))
+    );
+    assert_eq!(error["code"], Value::Null);
+}
+
+#[test]
+fn an_unreachable_cluster_exits_4() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    sf_backup(&["--endpoint", &endpoint, "backup", PARTITION]).expect(4);
+    let result = sf_backup(&[
+        "--endpoint",
+        &endpoint,
+        "--output",
+        "json",
+        "progress",
+        PARTITION,
+    ]);
+    result.expect(4);
+    assert_eq!(result.stderr_json()["kind"], "transport");
+
+    // The same endpoint from the environment.
+    run(
+        &["progress", PARTITION],
+        &[("SF_ENDPOINT", &endpoint)],
+        None,
+    )
+    .expect(4);
+}
+
+#[test]
+fn wait_reports_the_backup_and_its_progress() {
+    let gateway = gateway();
+    let url = gateway.url();
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "backup",
+        PARTITION,
+        "--wait",
+        "--poll-interval",
+        "0.02",
+    ]);
+    result.expect(0);
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert!(
+        result.stdout.contains(&written[0].backup_id.to_string()),
+        "{}",
+        result.stdout
+    );
+    assert!(
+        result.stdout.contains(&written[0].location),
+        "{}",
+        result.stdout
+    );
+    // Not a terminal: plain progress lines on stderr.
+    assert!(result.stderr.contains("Success"), "{}", result.stderr);
+
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "--output",
+        "json",
+        "backup",
+        PARTITION,
+        "--wait",
+        "--poll-interval",
+        "0.02",
+    ]);
+    result.expect(0);
+    let outcome = result.stdout_json();
+    let written = gateway.written_backups();
+    assert_eq!(outcome["outcome"], "Success");
+    assert_eq!(outcome["partition_id"], PARTITION);
+    assert_eq!(
+        outcome["backup"]["backup_id"],
+        written[1].backup_id.to_string()
+    );
+    assert_eq!(outcome["backup"]["location"], written[1].location.as_str());
+    assert_eq!(outcome["progress"]["BackupState"], "Success");
+    assert_eq!(
+        outcome["progress"]["BackupId"],
+        written[1].backup_id.to_string()
+    );
+    assert!(
+        result.stderr.is_empty(),
+        "JSON mode keeps stderr for errors: {}",
+        result.stderr
+    );
+}
+
+#[test]
+fn a_failed_or_timed_out_backup_exits_5() {
+    let gateway = gateway();
+    let url = gateway.url();
+    let id = PARTITION.parse().unwrap();
+    gateway.handle().script_outcome(
+        id,
+        Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "upload failed"),
+    );
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "--output",
+        "json",
+        "backup",
+        PARTITION,
+        "--wait",
+        "--poll-interval",
+        "0.02",
+    ]);
+    result.expect(5);
+    let outcome = result.stdout_json();
+    assert_eq!(outcome["outcome"], "Failure");
+    assert_eq!(
+        outcome["progress"]["FailureError"]["Code"],
+        "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"
+    );
+    let error = result.stderr_json();
+    assert_eq!(error["kind"], "backup_failed");
+    assert_eq!(error["code"], "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR");
+
+    gateway.handle().script_outcome(id, Outcome::Timeout);
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "backup",
+        PARTITION,
+        "--wait",
+        "--poll-interval",
+        "0.02",
+    ]);
+    result.expect(5);
+    assert!(
+        result.stderr.contains("backup timeout"),
+        "{}",
+        result.stderr
+    );
+}
+
+#[test]
+fn a_wait_deadline_exits_6_while_the_backup_runs() {
+    let gateway = start_in_background(Config {
+        in_progress_ms: Some(30_000),
+        ..Config::default()
+    })
+    .unwrap();
+    let url = gateway.url();
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "--output",
+        "json",
+        "backup",
+        PARTITION,
+        "--wait",
+        "--poll-interval",
+        "0.05",
+        "--wait-timeout",
+        "0.4",
+    ]);
+    result.expect(6);
+    assert_eq!(result.stdout_json()["outcome"], "WaitTimeout");
+    assert_eq!(result.stdout_json()["may_have_been_written"], true);
+    assert_eq!(result.stderr_json()["kind"], "wait_timeout");
+}
+
+#[test]
+fn progress_is_printed_as_on_the_wire() {
+    let gateway = gateway();
+    let url = gateway.url();
+    let before = sf_backup(&[
+        "--endpoint",
+        &url,
+        "progress",
+        PARTITION,
+        "--output",
+        "json",
+    ]);
+    before.expect(0);
+    assert_eq!(before.stdout_json(), json!({"BackupState": "Invalid"}));
+
+    let accepted = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
+    accepted.expect(0);
+    assert_eq!(
+        accepted.stdout_json(),
+        json!({"partition_id": PARTITION, "accepted": true, "storage_kind": null})
+    );
+    let id = PARTITION.parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gateway.written_backups().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
+    let result = sf_backup(&[
+        "--endpoint",
+        &url,
+        "progress",
+        PARTITION,
+        "--output",
+        "json",
+    ]);
+    result.expect(0);
+    assert_eq!(result.stdout_json(), wire);
+
+    let text = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
+    text.expect(0);
+    let written = &gateway.written_backups()[0];
+    assert!(text.stdout.contains("Success"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains(&written.backup_id.to_string()),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains(&written.location), "{}", text.stdout);
+}
+
+#[test]
+fn secrets_never_appear_in_any_output() {
+    const CONNECTION: &str = "AccountKey=cli-secret-connection";
+    const PRIMARY: &str = "cli-secret-primary";
+    const SECONDARY: &str = "cli-secret-secondary";
+    let gateway = gateway();
+    let url = gateway.url();
+    let azure = [
+        "--storage-kind",
+        "AzureBlobStore",
+        "--connection-string",
+        CONNECTION,
+        "--container-name",
+        "c",
+    ];
+    let share = [
+        "--storage-kind",
+        "FileShare",
+        "--path",
+        "p",
+        "--primary-user-name",
+        "u",
+        "--primary-password",
+        PRIMARY,
+        "--secondary-user-name",
+        "v",
+        "--secondary-password",
+        SECONDARY,
+    ];
+    let mut runs = Vec::new();
+    for output in ["text", "json"] {
+        for storage in [&azure[..], &share[..]] {
+            // A partition per run: a wait must not start while the previous run's backup is pending.
+            let ids: Vec<String> = (0..7).map(|_| fresh_partition()).collect();
+            let base = |i: usize| {
+                [
+                    "--endpoint",
+                    url.as_str(),
+                    "--output",
+                    output,
+                    "backup",
+                    ids[i].as_str(),
+                ]
+            };
+            // Success, with and without waiting.
+            runs.push(sf_backup(&[&base(0)[..], storage].concat()));
+            runs.push(sf_backup(
+                &[
+                    &base(1)[..],
+                    storage,
+                    &["--wait", "--poll-interval", "0.02"],
+                ]
+                .concat(),
+            ));
+            // The cluster refuses.
+            gateway.push_fault(
+                Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup),
+            );
+            runs.push(sf_backup(&[&base(2)[..], storage].concat()));
+            // Invalid input: a flag of another kind, a usage error, an empty required value, a repeated flag.
+            runs.push(sf_backup(
+                &[&base(3)[..], storage, &["--blob-service-uri", "https://x/"]].concat(),
+            ));
+            runs.push(sf_backup(
+                &[&base(4)[..], storage, &["--no-such-flag", CONNECTION]].concat(),
+            ));
+            runs.push(sf_backup(
+                &[&base(5)[..], storage, &["--friendly-name", " "]].concat(),
+            ));
+            runs.push(sf_backup(&[&base(6)[..], storage, storage].concat()));
+        }
+        // From the environment, also for a kind that does not use them.
+        let env = [
+            ("SF_BACKUP_CONNECTION_STRING", CONNECTION),
+            ("SF_BACKUP_PRIMARY_PASSWORD", PRIMARY),
+            ("SF_BACKUP_SECONDARY_PASSWORD", SECONDARY),
+        ];
+        runs.push(run(
+            &[
+                "--endpoint",
+                &url,
+                "--output",
+                output,
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "AzureBlobStore",
+            ],
+            &env,
+            None,
+        ));
+        runs.push(run(
+            &[
+                "--endpoint",
+                &url,
+                "--output",
+                output,
+                "backup",
+                PARTITION,
+                "--storage-kind",
+                "AzureBlobStore",
+                "--container-name",
+                "c",
+            ],
+            &env,
+            None,
+        ));
+        runs.push(run(
+            &["--endpoint", &url, "--output", output, "backup", "--help"],
+            &env,
+            None,
+        ));
+        // In JSON on stdin, with an error after it.
+        let storage = json!({"StorageKind": "AzureBlobStore", "ConnectionString": CONNECTION, "ContainerName": 7}).to_string();
+        runs.push(run(
+            &[
+                "--endpoint",
+                &url,
+                "--output",
+                output,
+                "backup",
+                PARTITION,
+                "--storage-json",
+                "-",
+            ],
+            &[],
+            Some(&storage),
+        ));
+    }
+    for result in &runs {
+        let all = result.all();
+        for secret in [CONNECTION, PRIMARY, SECONDARY] {
+            assert!(
+                !all.contains(secret),
+                "{secret} leaked (exit {}):\n{all}",
+                result.code
+            );
+        }
+    }
+    // The secrets did reach the cluster, so the runs above exercised them.
+    assert!(
+        posts(&gateway)
+            .iter()
+            .any(|request| String::from_utf8_lossy(&request.body).contains(CONNECTION))
+    );
+    assert!(runs.iter().any(|result| result.code == 0));
+    assert!(runs.iter().any(|result| result.code == 2));
+    assert!(runs.iter().any(|result| result.code == 3));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["backup", "--help"],
+        &["progress", "--help"],
+    ] {
+        let result = sf_backup(args);
+        result.expect(0);
+        for line in [
+            "Exit codes:",
+            "2  invalid input",
+            "3  the cluster answered",
+            "4  the cluster could not be reached",
+            "5  the backup ended in Failure or Timeout",
+            "6  the wait deadline",
+        ] {
+            assert!(
+                result.stdout.contains(line),
+                "{args:?} lacks {line:?}:\n{}",
+                result.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn testkit_flag_runs_a_whole_backup_without_a_cluster() {
+    let result = sf_backup(&["--testkit", "backup", PARTITION, "--wait"]);
+    result.expect(0);
+    assert!(result.stdout.contains("BackupId:"), "{}", result.stdout);
+    assert!(result.stdout.contains("Location:"), "{}", result.stdout);
+    for state in ["Accepted", "BackupInProgress", "Success"] {
+        assert!(result.stderr.contains(state), "{state}: {}", result.stderr);
+    }
+}
+
+#[test]
+fn testkit_subcommand_serves_until_stopped() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["testkit", "--listen", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains(&listen), "{line}");
+    let endpoint = format!("http://{listen}");
+    let result = sf_backup(&["--endpoint", &endpoint, "progress", PARTITION]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    result.expect(0);
+    assert!(result.stdout.contains("Invalid"), "{}", result.stdout);
+}
+
+mod secured {
+    //! https with a client certificate and the server validated by thumbprint or common name.
+
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use sha2::{Digest, Sha256};
+
+    struct Pem {
+        certificate: String,
+        key: String,
+        thumbprint: String,
+    }
+
+    fn make(
+        common_name: &str,
+        ca: Option<&Issuer<'static, KeyPair>>,
+    ) -> (Pem, CertificateParams, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let certificate = match ca {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        let thumbprint = Sha256::digest(certificate.der())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let pem = Pem {
+            certificate: certificate.pem(),
+            key: key.serialize_pem(),
+            thumbprint,
+        };
+        (pem, params, key)
+    }
+
+    struct Cluster {
+        gateway: BackgroundGateway,
+        server: Pem,
+        dir: TempDir,
+    }
+
+    /// A gateway serving https with a self-signed certificate named `sf-cluster`, requiring client
+    /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one.
+    fn cluster() -> Cluster {
+        let (server, ..) = make("sf-cluster", None);
+        let (ca, mut ca_params, ca_key) = make("sf-client-ca", None);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_certificate = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let (client, ..) = make("sf-admin", Some(&issuer));
+        drop(ca);
+        let tls = TlsConfig::from_pem(server.certificate.clone(), server.key.clone())
+            .require_client_certificates(ca_certificate.pem());
+        let gateway = start_in_background(Config {
+            tls: Some(tls),
+            ..Config::default()
+        })
+        .unwrap();
+        let dir = TempDir::new();
+        dir.write(
+            "client.pem",
+            &format!("{}{}", client.certificate, client.key),
+        );
+        dir.write("client.crt", &client.certificate);
+        dir.write("client.key", &client.key);
+        dir.write("server.crt", &server.certificate);
+        Cluster {
+            gateway,
+            server,
+            dir,
+        }
+    }
+
+    impl Cluster {
+        fn endpoint(&self) -> String {
+            self.gateway.url().replace("http://", "https://")
+        }
+
+        fn file(&self, name: &str) -> String {
+            self.dir.path.join(name).to_str().unwrap().to_owned()
+        }
+    }
+
+    #[test]
+    fn client_certificates_and_server_validation() {
+        let cluster = cluster();
+        let endpoint = cluster.endpoint();
+        let pem = cluster.file("client.pem");
+        let (crt, key) = (cluster.file("client.crt"), cluster.file("client.key"));
+        let thumbprint = cluster.server.thumbprint.as_str();
+        let other = "cd".repeat(32);
+        let accepted: Vec<Vec<&str>> = vec![
+            vec!["--pem", &pem, "--server-cert-thumbprint", thumbprint],
+            // Another thumbprint first, as during a certificate rollover.
+            vec![
+                "--cert",
+                &crt,
+                "--key",
+                &key,
+                "--server-cert-thumbprint",
+                &other,
+                "--server-cert-thumbprint",
+                thumbprint,
+            ],
+            vec!["--pem", &pem, "--no-verify"],
+        ];
+        for flags in accepted {
+            sf_backup(
+                &[
+                    &["--endpoint", endpoint.as_str()],
+                    &flags[..],
+                    &["progress", PARTITION],
+                ]
+                .concat(),
+            )
+            .expect(0);
+        }
+        let wrong_thumbprint = "ab".repeat(32);
+        let refused: Vec<Vec<&str>> = vec![
+            // The server certificate is self-signed: the system's trust store does not know it.
+            vec!["--pem", &pem],
+            vec!["--pem", &pem, "--server-cert-thumbprint", &wrong_thumbprint],
+            // The server wants a client certificate.
+            vec!["--server-cert-thumbprint", thumbprint],
+        ];
+        for flags in refused {
+            let result = sf_backup(
+                &[
+                    &["--endpoint", endpoint.as_str()],
+                    &flags[..],
+                    &["--output", "json", "progress", PARTITION],
+                ]
+                .concat(),
+            );
+            result.expect(4);
+            assert_eq!(result.stderr_json()["kind"], "transport", "{flags:?}");
+        }
+        assert!(
+            cluster.gateway.journal().len() == 3,
+            "only the accepted connections reach the gateway: {:#?}",
+            cluster.gateway.journal()
+        );
+    }
+
+    #[test]
+    fn a_bearer_token_is_sent_and_never_shown() {
+        let gateway = gateway();
+        let url = gateway.url();
+        let token = "cli-secret-token-value";
+        let env = [("SF_BACKUP_CLI_TEST_TOKEN", token)];
+        let result = run(
+            &[
+                "--endpoint",
+                &url,
+                "--token-env",
+                "SF_BACKUP_CLI_TEST_TOKEN",
+                "backup",
+                PARTITION,
+            ],
+            &env,
+            None,
+        );
+        result.expect(0);
+        assert_eq!(
+            the_post(&gateway).header("authorization"),
+            Some(format!("Bearer {token}").as_str())
+        );
+        gateway.push_fault(
+            Fault::fabric_error(401, "FABRIC_E_UNAUTHORIZED").on(Operation::GetBackupProgress),
+        );
+        let result = run(
+            &[
+                "--endpoint",
+                &url,
+                "--token-env",
+                "SF_BACKUP_CLI_TEST_TOKEN",
+                "--output",
+                "json",
+                "progress",
+                PARTITION,
+            ],
+            &env,
+            None,
+        );
+        result.expect(3);
+        assert!(!result.all().contains(token));
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "sf-backup-cli-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self { path }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -351,6 +351,10 @@ async fn wait_in_span(
         Err(error) => return Err(error.into()),
     };
 
+    let mut attribution = Attribution::new(&baseline);
+    if ambiguous.is_none() {
+        attribution.request_accepted();
+    }
     let mut poller = Poller {
         client,
         partition_id,
@@ -358,7 +362,7 @@ async fn wait_in_span(
         max_interval: options.max_poll_interval.max(options.poll_interval),
         retry: options.retry,
         on_progress: options.on_progress,
-        attribution: Attribution::new(&baseline),
+        attribution,
         last: None,
     };
 
@@ -580,6 +584,14 @@ impl Attribution {
         }
     }
 
+    /// Records a 202 for our request. The service refuses a backup while another one runs (409), so a 202 proves
+    /// that a backup pending at the baseline had ended before ours was queued, and progress, which shows the
+    /// latest request only, now reports ours. Without this, a fast backup of ours could be set aside as the
+    /// earlier backup's result and the wait would run into its deadline.
+    fn request_accepted(&mut self) {
+        self.previous_may_be_pending = false;
+    }
+
     /// Whether what was seen shows that the service accepted a backup after the baseline.
     fn accepted(&self) -> bool {
         self.armed
@@ -695,7 +707,7 @@ mod tests {
     }
 
     #[test]
-    fn when_a_backup_was_pending_before_its_result_is_not_taken_for_ours() {
+    fn when_a_backup_was_pending_and_our_request_is_unconfirmed_its_result_is_not_ours_yet() {
         let mut attribution = Attribution::new(&pending("BackupInProgress"));
         // Still the earlier backup, as far as anyone can tell.
         assert_eq!(
@@ -709,6 +721,16 @@ mod tests {
         );
         assert_eq!(attribution.observe(&pending("Accepted")), Verdict::NotYet);
         assert!(attribution.accepted());
+        assert_eq!(
+            attribution.observe(&success(NEW, "2024-01-01T00:02:00Z")),
+            Verdict::Ours
+        );
+    }
+
+    #[test]
+    fn after_a_202_the_first_result_is_ours_even_when_a_backup_was_pending_before() {
+        let mut attribution = Attribution::new(&pending("BackupInProgress"));
+        attribution.request_accepted();
         assert_eq!(
             attribution.observe(&success(NEW, "2024-01-01T00:02:00Z")),
             Verdict::Ours

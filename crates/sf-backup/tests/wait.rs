@@ -430,3 +430,20 @@ async fn the_service_placeholders_while_pending_are_not_taken_for_a_result() {
             .all(|p| !p.state.is_terminal() && p.backup_id.is_none())
     );
 }
+
+#[tokio::test]
+async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result() {
+    let gateway = gateway().await;
+    // The read before the request sees an earlier backup still running; it ends before ours is accepted.
+    gateway.push_fault(Fault::backup_state("BackupInProgress").on(Operation::GetBackupProgress));
+    let client = Client::new(gateway.url()).unwrap();
+    let backup = client
+        .backup_partition(partition())
+        .wait(fast().wait_timeout(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert_eq!(backup.backup_id, written[0].backup_id);
+    assert_eq!(count(&gateway.handle(), "POST"), 1);
+}

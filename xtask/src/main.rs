@@ -10,7 +10,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  bench-build [--codegen-runs N] [--codegen-only]
+  bench-build [--repeat N] [--codegen-runs N] [--codegen-only]
                      clean debug build times of sf-backup against a progenitor::generate_api! crate on the same
                      spec and against its dependencies alone (ratios), then the time of codegen (median) and a
                      check that it is deterministic; see BENCHMARKS.md

@@ -9,8 +9,8 @@
 //! `generated_client` (sf-backup-api alone), `generated_client_with_deadline` (plus the facade's timer) and
 //! `facade` (plus validation, the storage conversion, the tracing span and the boxed future).
 //!
-//! Run: `cargo bench -p sf-backup --bench request_overhead`. Before measuring, one request of each kind is captured
-//! and compared, so the two sides are known to send the same request (method, target, headers, body).
+//! Run: `cargo bench -p sf-backup --bench request_overhead`. Before measuring, one request of each client is captured
+//! and compared, so all of them are known to send the same request (method, target, headers, body).
 
 use std::time::Duration;
 

@@ -1,21 +1,41 @@
-//! How answers and failures map to `sf_backup::Error`, against canned HTTP responses.
-
-mod support;
+//! How answers and failures map to `sf_backup::Error`, against the testkit gateway and its faults.
 
 use std::time::{Duration, Instant};
 
-use sf_backup::{BackupState, Error, ErrorCode, StatusCode};
-use support::{Responder, partition};
+use sf_backup::{BackupState, Client, Error, ErrorCode, PartitionId, StatusCode};
+use sf_backup_testkit::{Config, Fault, FaultAction, Gateway, Operation, PartitionConfig};
+
+const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+
+fn partition() -> PartitionId {
+    PARTITION.parse().unwrap()
+}
+
+async fn gateway() -> Gateway {
+    Gateway::start(Config::default()).await.unwrap()
+}
+
+fn client(gateway: &Gateway) -> Client {
+    Client::new(gateway.url()).unwrap()
+}
+
+fn posts(gateway: &Gateway) -> usize {
+    gateway
+        .journal()
+        .iter()
+        .filter(|request| request.method == "POST")
+        .count()
+}
 
 #[tokio::test]
 async fn a_fabric_error_with_a_known_code_becomes_a_service_error() {
-    let server = Responder::json(
-        "409 Conflict",
-        r#"{"Error":{"Code":"FABRIC_E_BACKUP_IN_PROGRESS","Message":"A backup is already in progress."}}"#,
-    )
-    .await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(Fault::new(FaultAction::FabricError {
+        status: 409,
+        code: "FABRIC_E_BACKUP_IN_PROGRESS".to_owned(),
+        message: Some("A backup is already in progress.".to_owned()),
+    }));
+    let error = client(&gateway)
         .backup_partition(partition())
         .await
         .unwrap_err();
@@ -42,13 +62,12 @@ async fn a_fabric_error_with_a_known_code_becomes_a_service_error() {
 
 #[tokio::test]
 async fn an_unknown_code_is_kept_verbatim() {
-    let server = Responder::json(
-        "500 Internal Server Error",
-        r#"{"Error":{"Code":"FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR","Message":"copier failed"}}"#,
-    )
-    .await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(Fault::fabric_error(
+        500,
+        "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR",
+    ));
+    let error = client(&gateway)
         .backup_partition(partition())
         .await
         .unwrap_err();
@@ -66,80 +85,58 @@ async fn an_unknown_code_is_kept_verbatim() {
 
 #[tokio::test]
 async fn not_found_and_not_enabled_are_told_apart() {
-    let missing = Responder::json(
-        "404 Not Found",
-        r#"{"Error":{"Code":"FABRIC_E_PARTITION_NOT_FOUND"}}"#,
-    )
-    .await;
-    let error = missing
-        .client()
-        .backup_progress(partition())
-        .await
-        .unwrap_err();
+    // The gateway's own refusals: once a partition is declared, any other UUID is 404
+    // FABRIC_E_PARTITION_NOT_FOUND; a declared partition without a backup policy is 404
+    // FABRIC_E_BACKUP_NOT_ENABLED for a backup that names no storage.
+    let gateway = Gateway::start(Config {
+        partitions: vec![PartitionConfig {
+            backup_policy: false,
+            ..PartitionConfig::new(PARTITION.parse().unwrap())
+        }],
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&gateway);
+    let undeclared: PartitionId = "0c6f9a52-2d3e-4b1f-9a7e-5c8d2b4e6f10".parse().unwrap();
+    let error = client.backup_progress(undeclared).await.unwrap_err();
     assert!(error.is_not_found());
     assert!(!error.is_backup_not_enabled());
 
-    let disabled = Responder::json(
-        "404 Not Found",
-        r#"{"Error":{"Code":"FABRIC_E_BACKUP_NOT_ENABLED"}}"#,
-    )
-    .await;
-    let error = disabled
-        .client()
-        .backup_partition(partition())
-        .await
-        .unwrap_err();
+    let error = client.backup_partition(partition()).await.unwrap_err();
     assert!(error.is_backup_not_enabled());
     assert!(!error.is_not_found());
 }
 
 #[tokio::test]
 async fn transient_codes_and_service_timeouts_are_classified() {
-    for code in [
+    let gateway = gateway().await;
+    let client = client(&gateway);
+    let codes = [
         "FABRIC_E_NOT_READY",
         "FABRIC_E_NOT_PRIMARY",
         "FABRIC_E_SERVICE_OFFLINE",
         "FABRIC_E_RECONFIGURATION_PENDING",
         "FABRIC_E_NO_WRITE_QUORUM",
-    ] {
-        let server = Responder::json(
-            "503 Service Unavailable",
-            &format!(r#"{{"Error":{{"Code":"{code}"}}}}"#),
-        )
-        .await;
-        let error = server
-            .client()
-            .backup_partition(partition())
-            .await
-            .unwrap_err();
+    ];
+    for (sent, code) in codes.into_iter().enumerate() {
+        gateway.push_fault(Fault::transient(code).on(Operation::Backup));
+        let error = client.backup_partition(partition()).await.unwrap_err();
         assert!(error.is_transient(), "{code}");
-        // Never retried: one connection, one request.
-        assert_eq!(server.accepted(), 1, "{code}");
+        // Never retried: one more request per call.
+        assert_eq!(posts(&gateway), sent + 1, "{code}");
     }
-    let server = Responder::json(
-        "504 Gateway Timeout",
-        r#"{"Error":{"Code":"FABRIC_E_TIMEOUT"}}"#,
-    )
-    .await;
-    let error = server
-        .client()
-        .backup_partition(partition())
-        .await
-        .unwrap_err();
+    gateway.push_fault(Fault::fabric_error(504, "FABRIC_E_TIMEOUT").on(Operation::Backup));
+    let error = client.backup_partition(partition()).await.unwrap_err();
     assert!(error.is_timeout());
     assert_eq!(error.code(), Some(&ErrorCode::Timeout));
 }
 
 #[tokio::test]
 async fn an_html_503_keeps_its_status_and_body() {
-    let server = Responder::start(Some((
-        "503 Service Unavailable",
-        "text/html",
-        "<html><body>Service Unavailable</body></html>",
-    )))
-    .await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(Fault::html(503));
+    let error = client(&gateway)
         .backup_partition(partition())
         .await
         .unwrap_err();
@@ -151,14 +148,14 @@ async fn an_html_503_keeps_its_status_and_body() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(error.is_transient());
-    assert_eq!(server.accepted(), 1);
+    assert_eq!(gateway.journal().len(), 1);
 }
 
 #[tokio::test]
 async fn an_empty_500_is_an_unexpected_response() {
-    let server = Responder::json("500 Internal Server Error", "").await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(Fault::empty(500));
+    let error = client(&gateway)
         .backup_progress(partition())
         .await
         .unwrap_err();
@@ -178,9 +175,11 @@ async fn an_empty_500_is_an_unexpected_response() {
 
 #[tokio::test]
 async fn a_200_to_the_backup_request_is_unexpected() {
-    let server = Responder::json("200 OK", "{}").await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(
+        Fault::body(200, Some("application/json; charset=utf-8"), "{}").on(Operation::Backup),
+    );
+    let error = client(&gateway)
         .backup_partition(partition())
         .await
         .unwrap_err();
@@ -192,9 +191,12 @@ async fn a_200_to_the_backup_request_is_unexpected() {
 
 #[tokio::test]
 async fn a_progress_body_that_is_not_json_is_unexpected() {
-    let server = Responder::json("200 OK", "<html>").await;
-    let error = server
-        .client()
+    let gateway = gateway().await;
+    gateway.push_fault(
+        Fault::body(200, Some("application/json; charset=utf-8"), "<html>")
+            .on(Operation::GetBackupProgress),
+    );
+    let error = client(&gateway)
         .backup_progress(partition())
         .await
         .unwrap_err();
@@ -205,50 +207,52 @@ async fn a_progress_body_that_is_not_json_is_unexpected() {
 
 #[tokio::test]
 async fn a_202_is_success_and_the_request_carries_only_what_was_set() {
-    let server = Responder::start(Some(("202 Accepted", "text/plain", ""))).await;
-    let client = server.client();
+    let gateway = gateway().await;
+    let client = client(&gateway);
     client.backup_partition(partition()).await.unwrap();
+    // A second partition: the gateway rightly refuses a second backup of a partition whose first one is still
+    // running (409 FABRIC_E_BACKUP_IN_PROGRESS).
+    const OTHER: &str = "0c6f9a52-2d3e-4b1f-9a7e-5c8d2b4e6f10";
     client
-        .backup_partition(partition())
+        .backup_partition(OTHER.parse().unwrap())
         .backup_timeout(Duration::from_secs(90))
         .timeout(Duration::from_millis(29_500))
         .send()
         .await
         .unwrap();
-    let requests = server.requests();
-    let first_line = |request: &str| request.lines().next().unwrap().to_owned();
+    let journal = gateway.journal();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(journal[0].method, "POST");
     assert_eq!(
-        first_line(&requests[0]),
-        format!(
-            "POST /Partitions/{}/$/Backup?api-version=6.4 HTTP/1.1",
-            support::PARTITION
-        )
+        journal[0].target,
+        format!("/Partitions/{PARTITION}/$/Backup?api-version=6.4")
     );
-    assert!(requests[0].ends_with("\r\n\r\n{}"), "{}", requests[0]);
-    assert!(
-        requests[0]
-            .to_ascii_lowercase()
-            .contains("user-agent: sf-backup/")
-    );
+    assert_eq!(journal[0].body, b"{}", "{:?}", journal[0]);
+    let user_agent = journal[0].header("user-agent").unwrap_or_default();
+    assert!(user_agent.starts_with("sf-backup/"), "{user_agent}");
+    assert_eq!(journal[1].method, "POST");
     assert_eq!(
-        first_line(&requests[1]),
-        format!(
-            "POST /Partitions/{}/$/Backup?BackupTimeout=2&api-version=6.4&timeout=30 HTTP/1.1",
-            support::PARTITION
-        )
+        journal[1].target,
+        format!("/Partitions/{OTHER}/$/Backup?BackupTimeout=2&api-version=6.4&timeout=30")
     );
 }
 
 #[tokio::test]
 async fn progress_placeholders_read_as_none() {
-    let server = Responder::json(
-        "200 OK",
-        r#"{"BackupState":"BackupInProgress","TimeStampUtc":"0001-01-01T00:00:00Z",
+    // The body verbatim, as the service sends it while a backup runs: the testkit's `pending_placeholders` omit
+    // the all-zero epoch and the null FailureError, which the client must read as `None` too.
+    let gateway = gateway().await;
+    gateway.push_fault(
+        Fault::body(
+            200,
+            Some("application/json; charset=utf-8"),
+            r#"{"BackupState":"BackupInProgress","TimeStampUtc":"0001-01-01T00:00:00Z",
             "BackupId":"00000000-0000-0000-0000-000000000000","LsnOfLastBackupRecord":"0",
             "EpochOfLastBackupRecord":{"DataLossVersion":"0","ConfigurationVersion":"0"},"FailureError":null}"#,
-    )
-    .await;
-    let progress = server.client().backup_progress(partition()).await.unwrap();
+        )
+        .on(Operation::GetBackupProgress),
+    );
+    let progress = client(&gateway).backup_progress(partition()).await.unwrap();
     assert_eq!(progress.state, BackupState::BackupInProgress);
     assert!(!progress.state.is_terminal());
     assert_eq!(
@@ -261,19 +265,21 @@ async fn progress_placeholders_read_as_none() {
         ),
         (None, None, None, None, &None)
     );
-    let request = &server.requests()[0];
-    assert!(request.starts_with(&format!(
-        "GET /Partitions/{}/$/GetBackupProgress?api-version=6.4 ",
-        support::PARTITION
-    )));
+    let journal = gateway.journal();
+    assert_eq!(journal[0].method, "GET");
+    assert_eq!(
+        journal[0].target,
+        format!("/Partitions/{PARTITION}/$/GetBackupProgress?api-version=6.4")
+    );
 }
 
 #[tokio::test]
 async fn a_connection_refused_is_a_transport_error_that_never_reached_the_server() {
+    // No server: a port that was just free and is closed again refuses the connection.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client = sf_backup::Client::new(format!("http://{addr}")).unwrap();
+    let client = Client::new(format!("http://{addr}")).unwrap();
     let error = client.backup_partition(partition()).await.unwrap_err();
     assert!(
         matches!(
@@ -290,9 +296,11 @@ async fn a_connection_refused_is_a_transport_error_that_never_reached_the_server
 
 #[tokio::test]
 async fn the_client_deadline_is_the_server_timeout_plus_the_margin() {
-    let server = Responder::start(None).await;
-    let client = sf_backup::Client::builder()
-        .endpoint(server.endpoint())
+    // The gateway holds the request far longer than the client's 1.2 s deadline.
+    let gateway = gateway().await;
+    gateway.push_fault(Fault::delay(Duration::from_secs(60)));
+    let client = Client::builder()
+        .endpoint(gateway.url())
         .timeout_margin(Duration::from_millis(200))
         .build()
         .unwrap();

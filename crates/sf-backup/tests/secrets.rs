@@ -1,9 +1,12 @@
 //! Secrets never show in `Debug`, `Display` or error text.
 
-mod support;
+use sf_backup::{BackupStorage, Client, PartitionId, Secret};
 
-use sf_backup::{BackupStorage, Client, Secret};
-use support::partition;
+const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+
+fn partition() -> PartitionId {
+    PARTITION.parse().unwrap()
+}
 
 const CONNECTION_STRING: &str =
     "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=S3CRET-KEY==";

@@ -1,11 +1,19 @@
-//! Every invalid input fails before a request is made: the loopback listener never sees a connection.
-
-mod support;
+//! Every invalid input fails before a request is made: the testkit gateway's journal stays empty.
 
 use std::time::Duration;
 
 use sf_backup::{BackupStorage, Client, Error, ManagedIdentityType, PartitionId};
-use support::{Responder, partition};
+use sf_backup_testkit::{Config, Gateway};
+
+const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+
+fn partition() -> PartitionId {
+    PARTITION.parse().unwrap()
+}
+
+async fn gateway() -> Gateway {
+    Gateway::start(Config::default()).await.unwrap()
+}
 
 fn assert_invalid(error: &Error, what: &str) {
     match error {
@@ -30,7 +38,7 @@ fn bad_partition_ids_name_the_value_and_the_expected_form() {
         assert_invalid(&Error::from(error), "partition id");
     }
     let id: PartitionId = "1DAAE3F5-7FD6-42E9-B1BA-8C05F873994D".parse().unwrap();
-    assert_eq!(id.to_string(), support::PARTITION);
+    assert_eq!(id.to_string(), PARTITION);
     assert_eq!(PartitionId::from(*id.as_uuid()), id);
 }
 
@@ -50,8 +58,8 @@ fn bad_endpoints_fail_when_the_client_is_built() {
 
 #[tokio::test]
 async fn out_of_range_server_timeouts_send_nothing() {
-    let server = Responder::json("202 Accepted", "").await;
-    let client = server.client();
+    let gateway = gateway().await;
+    let client = Client::new(gateway.url()).unwrap();
     for bad in [Duration::ZERO, Duration::from_secs(4_294_967_296)] {
         let error = client
             .backup_partition(partition())
@@ -66,13 +74,13 @@ async fn out_of_range_server_timeouts_send_nothing() {
             .unwrap_err();
         assert_invalid(&error, "server timeout");
     }
-    assert_eq!(server.accepted(), 0);
+    assert!(gateway.journal().is_empty());
 }
 
 #[tokio::test]
 async fn invalid_storage_sends_nothing() {
-    let server = Responder::json("202 Accepted", "").await;
-    let client = server.client();
+    let gateway = gateway().await;
+    let client = Client::new(gateway.url()).unwrap();
     let cases = [
         (
             BackupStorage::azure_blob_store("", "BackupContainer"),
@@ -149,31 +157,28 @@ async fn invalid_storage_sends_nothing() {
             .unwrap_err();
         assert_invalid(&error, what);
     }
-    assert_eq!(server.accepted(), 0);
+    assert!(gateway.journal().is_empty());
 }
 
 #[tokio::test]
 async fn valid_storage_is_sent() {
-    let server = Responder::json("202 Accepted", "").await;
+    let gateway = gateway().await;
     let storage = BackupStorage::managed_identity_azure_blob_store(
         "https://managedidentitytest.blob.core.windows.net/",
         "BackupContainer",
         ManagedIdentityType::Cluster,
     );
     storage.validate().unwrap();
-    server
-        .client()
+    Client::new(gateway.url())
+        .unwrap()
         .backup_partition(partition())
         .storage(storage)
         .await
         .unwrap();
-    assert_eq!(server.accepted(), 1);
-    let body = server.requests()[0]
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let journal = gateway.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].method, "POST");
+    let body = journal[0].body_json().expect("a JSON body");
     assert_eq!(
         body,
         serde_json::json!({"BackupStorage": {

@@ -75,10 +75,12 @@ impl Client {
     }
 
     /// The generated client for the next request: with a bearer token provider, one carrying a fresh token.
-    pub(crate) async fn api(&self) -> Result<sf_backup_api::Client, Error> {
+    /// Borrowed when there is no provider, because cloning it (its base URL is a `String`) costs an allocation
+    /// per request (see BENCHMARKS.md).
+    pub(crate) async fn api(&self) -> Result<std::borrow::Cow<'_, sf_backup_api::Client>, Error> {
         match &self.inner.authorizer {
-            None => Ok(self.inner.api.clone()),
-            Some(authorizer) => authorizer.api().await,
+            None => Ok(std::borrow::Cow::Borrowed(&self.inner.api)),
+            Some(authorizer) => authorizer.api().await.map(std::borrow::Cow::Owned),
         }
     }
 }

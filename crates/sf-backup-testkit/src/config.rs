@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to bind. `None` binds `127.0.0.1:0` (a free port; read it back with `Gateway::addr`).
+    /// Address to bind. `None` binds `127.0.0.1:0` (a free port; read it back with `GatewayHandle::addr`).
     pub listen: Option<SocketAddr>,
     /// How long a new backup stays `Accepted` before it turns `BackupInProgress`, in milliseconds (default 50).
     pub accepted_ms: Option<u64>,
@@ -32,7 +32,7 @@ pub struct Config {
     /// The cluster's partitions. Empty (the default) means every UUID names a partition with a backup policy;
     /// once any is declared, other UUIDs get 404 `FABRIC_E_PARTITION_NOT_FOUND`.
     pub partitions: Vec<PartitionConfig>,
-    /// Faults queued before the first request, as if passed to `Gateway::push_fault` in this order.
+    /// Faults queued before the first request, as if passed to `GatewayHandle::push_fault` in this order.
     pub faults: Vec<Fault>,
     /// Serve https with this certificate instead of plain http, optionally requiring client certificates.
     pub tls: Option<TlsConfig>,
@@ -193,7 +193,7 @@ pub enum Outcome {
     /// written.
     Timeout,
     /// `Timeout` like [`Outcome::Timeout`], yet the backup is written: the seed page's "though the operation
-    /// returns back timeout, the backup actually goes through" case. See `Gateway::written_backups`.
+    /// returns back timeout, the backup actually goes through" case. See `GatewayHandle::written_backups`.
     TimeoutButWritten,
 }
 

@@ -10,7 +10,7 @@
 //! Requests are validated like the real service does (api-version `6.4`, `timeout` in 1..=4294967295, a positive
 //! `BackupTimeout`, a UUID partition id, a body that is empty, `{}` or a valid `BackupPartitionDescription`);
 //! an invalid one gets 400 `E_INVALIDARG` with a message naming the field. Every request, faulted or rejected
-//! or not, is kept in a [journal](Gateway::journal). [Faults](Fault) script what real clusters and the proxies in
+//! or not, is kept in a [journal](GatewayHandle::journal). [Faults](Fault) script what real clusters and the proxies in
 //! front of them do: error statuses with known or unknown codes, HTML or empty bodies, delays, dropped
 //! connections (optionally after the backup was accepted), truncated bodies, unknown states, redirects.
 //!
@@ -216,36 +216,6 @@ impl Gateway {
         self.handle.clone()
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
-    pub fn url(&self) -> String {
-        self.handle.url()
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.handle.addr()
-    }
-
-    /// Every request received so far, in arrival order, including faulted and rejected ones.
-    pub fn journal(&self) -> Vec<RecordedRequest> {
-        self.handle.journal()
-    }
-
-    /// Queues a fault; it applies to the next matching request(s), first queued first applied.
-    pub fn push_fault(&self, fault: Fault) {
-        self.handle.push_fault(fault);
-    }
-
-    /// Appends `outcome` to the outcomes of `partition`'s next backups. See [`GatewayHandle::script_outcome`].
-    pub fn script_outcome(&self, partition: Uuid, outcome: Outcome) {
-        self.handle.script_outcome(partition, outcome);
-    }
-
-    /// The backups written to storage so far. See [`GatewayHandle::written_backups`].
-    pub fn written_backups(&self) -> Vec<WrittenBackup> {
-        self.handle.written_backups()
-    }
-
     /// Stops accepting, closes every connection and waits until the listener is released.
     pub async fn shutdown(mut self) {
         if let Some(task) = self.task.take() {
@@ -253,6 +223,15 @@ impl Gateway {
             // The only possible error is the cancellation just requested.
             let _ = task.await;
         }
+    }
+}
+
+/// Inspecting and scripting go through the gateway's [`GatewayHandle`], so both offer the same methods.
+impl std::ops::Deref for Gateway {
+    type Target = GatewayHandle;
+
+    fn deref(&self) -> &GatewayHandle {
+        &self.handle
     }
 }
 
@@ -357,34 +336,18 @@ impl BackgroundGateway {
         self.handle.clone()
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
-    pub fn url(&self) -> String {
-        self.handle.url()
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.handle.addr()
-    }
-
-    /// Every request received so far, in arrival order, including faulted and rejected ones.
-    pub fn journal(&self) -> Vec<RecordedRequest> {
-        self.handle.journal()
-    }
-
-    /// Queues a fault; it applies to the next matching request(s), first queued first applied.
-    pub fn push_fault(&self, fault: Fault) {
-        self.handle.push_fault(fault);
-    }
-
-    /// The backups written to storage so far. See [`GatewayHandle::written_backups`].
-    pub fn written_backups(&self) -> Vec<WrittenBackup> {
-        self.handle.written_backups()
-    }
-
     /// Stops the gateway and joins its thread.
     pub fn shutdown(self) {
         drop(self);
+    }
+}
+
+/// Inspecting and scripting go through the gateway's [`GatewayHandle`], so both offer the same methods.
+impl std::ops::Deref for BackgroundGateway {
+    type Target = GatewayHandle;
+
+    fn deref(&self) -> &GatewayHandle {
+        &self.handle
     }
 }
 

@@ -79,8 +79,8 @@ pub struct ConnectionArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
-    /// Client certificate and key in a PKCS #12 file; its password comes from SF_PFX_PASSWORD. (The library
-    /// cannot read PKCS #12 yet and says how to convert the file to PEM.)
+    /// Client certificate and key in a PKCS #12 (.pfx/.p12) file; its password comes from SF_PFX_PASSWORD
+    /// (unset: no password).
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx: Option<PathBuf>,
 

@@ -1016,6 +1016,24 @@ mod secured {
         certificate: String,
         key: String,
         thumbprint: String,
+        der: Vec<u8>,
+    }
+
+    /// What `client.pfx` is exported with.
+    const PFX_PASSWORD: &str = "cli-pfx-password";
+
+    /// The certificate and its key as a PKCS #12 archive, as Windows exports client certificates.
+    fn pfx(pem: &Pem, password: &str) -> Vec<u8> {
+        use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+        let key = KeyPair::from_pem(&pem.key).unwrap().serialize_der();
+        let chain = PrivateKeyChain::new(
+            pem.thumbprint.as_str(),
+            PrivateKey::from_der(&key).unwrap(),
+            [Certificate::from_der(&pem.der).unwrap()],
+        );
+        let mut store = KeyStore::new();
+        store.add_entry("sf-admin", KeyStoreEntry::PrivateKeyChain(chain));
+        store.writer(password).write().unwrap()
     }
 
     fn make(
@@ -1040,6 +1058,7 @@ mod secured {
             certificate: certificate.pem(),
             key: key.serialize_pem(),
             thumbprint,
+            der: certificate.der().to_vec(),
         };
         (pem, params, key)
     }
@@ -1051,7 +1070,8 @@ mod secured {
     }
 
     /// A gateway serving https with a self-signed certificate named `sf-cluster`, requiring client
-    /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one.
+    /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one,
+    /// and so does `client.pfx` (with [`PFX_PASSWORD`]).
     fn cluster() -> Cluster {
         let (server, ..) = make("sf-cluster", None);
         let (ca, mut ca_params, ca_key) = make("sf-client-ca", None);
@@ -1075,6 +1095,7 @@ mod secured {
         dir.write("client.crt", &client.certificate);
         dir.write("client.key", &client.key);
         dir.write("server.crt", &server.certificate);
+        std::fs::write(dir.path.join("client.pfx"), pfx(&client, PFX_PASSWORD)).unwrap();
         Cluster {
             gateway,
             server,
@@ -1151,6 +1172,40 @@ mod secured {
             "only the accepted connections reach the gateway: {:#?}",
             cluster.gateway.journal()
         );
+    }
+
+    #[test]
+    fn a_pfx_client_certificate_with_its_password_from_the_environment() {
+        let cluster = cluster();
+        let endpoint = cluster.endpoint();
+        let pfx = cluster.file("client.pfx");
+        let args = [
+            "--endpoint",
+            &endpoint,
+            "--pfx",
+            &pfx,
+            "--server-cert-thumbprint",
+            &cluster.server.thumbprint,
+            "--output",
+            "json",
+            "progress",
+            PARTITION,
+        ];
+        run(&args, &[("SF_PFX_PASSWORD", PFX_PASSWORD)], None).expect(0);
+        assert_eq!(cluster.gateway.journal().len(), 1);
+
+        let wrong = "cli-wrong-pfx-password";
+        let result = run(&args, &[("SF_PFX_PASSWORD", wrong)], None);
+        result.expect(2);
+        assert!(result.stderr.contains("password"), "{}", result.stderr);
+        assert!(
+            !result.all().contains(wrong) && !result.all().contains(PFX_PASSWORD),
+            "{}",
+            result.all()
+        );
+        // Without the variable the file is opened with no password, which is just as wrong here.
+        run(&args, &[], None).expect(2);
+        assert_eq!(cluster.gateway.journal().len(), 1, "refused before sending");
     }
 
     #[test]

@@ -213,11 +213,13 @@ impl ClientBuilder {
         self
     }
 
-    /// Presents the client certificate in a PKCS#12 (.pfx) file.
-    ///
-    /// Not supported by this client's TLS stack yet: [`ClientBuilder::build`] fails with [`Error::InvalidInput`]
-    /// naming the conversion to PEM (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`); then use
-    /// [`ClientBuilder::client_certificate_pem_file`].
+    /// Presents the client certificate in a PKCS#12 (.pfx or .p12) file, as Windows and the Azure portal export
+    /// cluster client certificates, with the password it was exported with (empty when it has none). The first
+    /// private key in the file is used, with the certificate chain the file stores for it. Read by
+    /// [`ClientBuilder::build`], which fails with [`Error::InvalidInput`] when the file cannot be read, the
+    /// password is wrong, or the file holds no private key; for a file encrypted with an algorithm this client
+    /// cannot read, that error names the conversion to PEM (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)
+    /// for [`ClientBuilder::client_certificate_pem_file`]. The password is never shown, not even by `Debug`.
     pub fn client_certificate_pkcs12_file(
         mut self,
         path: impl Into<PathBuf>,

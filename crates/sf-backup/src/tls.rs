@@ -13,14 +13,18 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::{Error, Secret};
 
-const PFX_HOW_TO_FIX: &str = "convert it to PEM with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` and pass \
-    cert.pem as the client certificate file (it then holds the private key unencrypted: keep it private)";
+const PFX_HOW_TO_FIX: &str = "convert it to PEM with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` (add \
+    `-legacy` for old RC2 or RC4 files with OpenSSL 3) and pass cert.pem as the client certificate file (it then holds \
+    the private key unencrypted: keep it private)";
+
+const PFX_GIVEN_AS_PEM: &str =
+    "pass a .pfx or .p12 file with `client_certificate_pkcs12_file` and its password instead";
 
 /// PEM or DER data given directly or as a file to read when the client is built.
 #[derive(Clone)]
@@ -69,14 +73,7 @@ pub(crate) enum IdentityInput {
     /// The chain and the key in separate PEMs.
     PemParts { certificates: Input, key: Input },
     /// A PKCS#12 (.pfx) archive.
-    Pkcs12 {
-        archive: Input,
-        #[expect(
-            dead_code,
-            reason = "kept for PKCS#12 decoding; today the archive is refused before use"
-        )]
-        password: Secret,
-    },
+    Pkcs12 { archive: Input, password: Secret },
 }
 
 /// The TLS options of a [`ClientBuilder`](crate::ClientBuilder), unchecked until the client is built.
@@ -215,8 +212,8 @@ fn certificates_from_pem(
         let how = if looks_binary(pem) {
             // A .pfx or .cer (DER) file is the usual mistake: Windows exports those.
             format!(
-                "it looks binary (DER or PKCS#12); for a .pfx, {PFX_HOW_TO_FIX}; for a DER .cer, convert it with \
-                 `openssl x509 -inform der -in cert.cer -out cert.pem`"
+                "it looks binary (DER or PKCS#12); for a .pfx, {PFX_GIVEN_AS_PEM}; for a DER .cer, convert it \
+                 with `openssl x509 -inform der -in cert.cer -out cert.pem`"
             )
         } else {
             "pass PEM text with -----BEGIN CERTIFICATE----- blocks".to_owned()
@@ -239,18 +236,8 @@ fn load_identity(
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
     const WHAT: &str = "client certificate";
     let (certificates, key) = match identity {
-        IdentityInput::Pkcs12 { archive, .. } => {
-            let shown = archive.file().map_or_else(
-                || "a PKCS#12 archive".to_owned(),
-                |path| path.display().to_string(),
-            );
-            return Err(Error::invalid(
-                WHAT,
-                format!(
-                    "{shown}: PKCS#12 (.pfx/.p12) is not supported by this client's TLS stack (rustls)"
-                ),
-                PFX_HOW_TO_FIX,
-            ));
+        IdentityInput::Pkcs12 { archive, password } => {
+            pkcs12_identity(&archive.read(WHAT)?, password, archive.file())?
         }
         IdentityInput::Pem(input) => {
             let pem = input.read(WHAT)?;
@@ -267,6 +254,79 @@ fn load_identity(
     Ok((certificates, key))
 }
 
+/// The first private key in a PKCS#12 archive with the certificate chain the archive links to it, as a
+/// Windows certificate export or `openssl pkcs12 -export` writes them.
+fn pkcs12_identity(
+    data: &[u8],
+    password: &Secret,
+    file: Option<&Path>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    use p12_keystore::error::Error as Pkcs12Error;
+    const WHAT: &str = "client certificate";
+    let shown = file.map_or_else(
+        || "the PKCS#12 archive".to_owned(),
+        |path| path.display().to_string(),
+    );
+    // Relaxed keeps a key whose certificate is missing, so that such a file gets its own message below.
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        data,
+        password.expose_secret(),
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|error| {
+        // The decoder's messages name what failed (a tag, an algorithm), never the password or decrypted bytes,
+        // so they can be shown.
+        let (problem, how) = match error {
+            Pkcs12Error::MacError(_) | Pkcs12Error::UnpadError => (
+                format!("{shown} cannot be opened with this password (or the file is damaged)"),
+                "pass the password the certificate was exported with".to_owned(),
+            ),
+            Pkcs12Error::UnsupportedEncryptionScheme
+            | Pkcs12Error::UnsupportedMacAlgorithm
+            | Pkcs12Error::UnsupportedContentType
+            | Pkcs12Error::UnsupportedCertificateType
+            | Pkcs12Error::Pkcs5Error(_) => (
+                format!("{shown} uses a PKCS#12 algorithm this client cannot read ({error})"),
+                PFX_HOW_TO_FIX.to_owned(),
+            ),
+            _ if data.trim_ascii_start().starts_with(b"-----BEGIN") => (
+                format!("{shown} is PEM text, not a PKCS#12 (.pfx/.p12) file"),
+                "pass it with `client_certificate_pem_file` instead".to_owned(),
+            ),
+            other => (
+                format!("{shown} is not a readable PKCS#12 (.pfx/.p12) file ({other})"),
+                format!(
+                    "export the certificate with its private key as .pfx; if this is one, {PFX_HOW_TO_FIX}"
+                ),
+            ),
+        };
+        Error::invalid(WHAT, problem, how)
+    })?;
+    let export_with_key = "export the certificate again with its private key (Windows: \"Yes, export the \
+        private key\"; OpenSSL: `openssl pkcs12 -export -inkey key.pem -in cert.pem -out cert.pfx`)";
+    let Some((_, chain)) = store.private_key_chain() else {
+        return Err(Error::invalid(
+            WHAT,
+            format!("{shown} holds no private key"),
+            export_with_key,
+        ));
+    };
+    if chain.certs().is_empty() {
+        return Err(Error::invalid(
+            WHAT,
+            format!("{shown} holds a private key but not its certificate"),
+            export_with_key,
+        ));
+    }
+    let certificates = chain
+        .certs()
+        .iter()
+        .map(|certificate| CertificateDer::from(certificate.as_der().to_vec()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+    Ok((certificates, key))
+}
+
 fn private_key_from_pem(pem: &[u8], file: Option<&Path>) -> Result<PrivateKeyDer<'static>, Error> {
     let shown = file.map_or_else(
         || "the PEM data".to_owned(),
@@ -275,7 +335,7 @@ fn private_key_from_pem(pem: &[u8], file: Option<&Path>) -> Result<PrivateKeyDer
     // The parser's error never quotes the key material, but keep the message to what went wrong.
     PrivateKeyDer::from_pem_slice(pem).map_err(|error| {
         let how = if looks_binary(pem) {
-            PFX_HOW_TO_FIX.to_owned()
+            PFX_GIVEN_AS_PEM.to_owned()
         } else {
             "pass an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE \
              KEY); decrypt an encrypted one with `openssl pkey -in key.pem -out key-plain.pem`"
@@ -639,20 +699,30 @@ mod tests {
     }
 
     #[test]
-    fn pkcs12_names_the_conversion_command_and_not_the_password() {
+    fn unreadable_pkcs12_files_name_the_file_and_not_the_password() {
         let identity = IdentityInput::Pkcs12 {
-            archive: Input::File("cluster.pfx".into()),
+            archive: Input::File("/nonexistent/cluster.pfx".into()),
             password: Secret::new("pfx-password-123"),
         };
         let error = load_identity(&identity).unwrap_err();
-        let text = error.to_string();
+        let text = format!("{error} {error:?}");
+        assert!(error.is_invalid_input(), "{text}");
+        assert!(text.contains("/nonexistent/cluster.pfx"), "{text}");
+        assert!(!text.contains("pfx-password-123"));
+        assert!(!format!("{identity:?}").contains("pfx-password-123"));
+    }
+
+    #[test]
+    fn data_that_is_not_pkcs12_still_suggests_the_openssl_conversion() {
+        let password = Secret::new("pfx-password-123");
+        let error = pkcs12_identity(&[0x30, 0x82, 0x01], &password, None).unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(error.is_invalid_input(), "{text}");
         assert!(
             text.contains("openssl pkcs12 -in cert.pfx -out cert.pem -nodes"),
             "{text}"
         );
-        assert!(text.contains("cluster.pfx"), "{text}");
         assert!(!text.contains("pfx-password-123"));
-        assert!(!format!("{identity:?}").contains("pfx-password-123"));
     }
 
     #[test]

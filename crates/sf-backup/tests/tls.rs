@@ -4,6 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use p12_keystore::{
+    Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+    PrivateKeyChain,
+};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use sf_backup::{Client, ClientBuilder, Error, PartitionId, Secret, TokenError};
 use sf_backup_testkit::{Config, Gateway, TlsConfig};
@@ -31,6 +35,34 @@ impl Cert {
 
     fn identity_pem(&self) -> String {
         format!("{}{}", self.pem, self.key)
+    }
+
+    fn p12_certificate(&self) -> Certificate {
+        Certificate::from_der(&self.der).unwrap()
+    }
+
+    /// This certificate and its key as a PKCS#12 archive, followed in the chain by `issuers`.
+    fn pfx(&self, issuers: &[&Cert], password: &str, legacy: bool) -> Vec<u8> {
+        let key = KeyPair::from_pem(&self.key).unwrap().serialize_der();
+        let chain = PrivateKeyChain::new(
+            self.sha1(),
+            PrivateKey::from_der(&key).unwrap(),
+            std::iter::once(self)
+                .chain(issuers.iter().copied())
+                .map(Cert::p12_certificate),
+        );
+        let mut store = KeyStore::new();
+        store.add_entry("admin", KeyStoreEntry::PrivateKeyChain(chain));
+        let writer = store.writer(password);
+        // What older Windows versions export by default, still common for cluster certificates.
+        let writer = if legacy {
+            writer
+                .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+                .mac_algorithm(MacAlgorithm::HmacSha1)
+        } else {
+            writer
+        };
+        writer.write().unwrap()
     }
 }
 
@@ -172,8 +204,7 @@ async fn client_certificate_files_are_read_at_build() {
     let server = self_signed("cluster.example", &["cluster.example"]);
     let gateway = https_gateway(server.pem.clone(), &server.key, Some(&clients.cert)).await;
     let admin = clients.issue("admin", &[]);
-    let dir = std::env::temp_dir().join(format!("sf-backup-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("pem-files");
     let (combined, cert, key) = (
         dir.join("admin.pem"),
         dir.join("admin.crt"),
@@ -193,6 +224,95 @@ async fn client_certificate_files_are_read_at_build() {
             .unwrap();
         progress(&client).await.unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A directory of this test's own, for certificate files that the builder reads.
+fn temp_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sf-backup-tls-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_pkcs12_client_certificate_is_accepted() {
+    let clients = Ca::new("clients CA");
+    let server = self_signed("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(server.pem.clone(), &server.key, Some(&clients.cert)).await;
+    let admin = clients.issue("admin", &[]);
+    let dir = temp_dir("pfx-accepted");
+    let (modern, legacy, unprotected) = (
+        dir.join("admin.pfx"),
+        dir.join("admin-legacy.p12"),
+        dir.join("admin-no-password.pfx"),
+    );
+    std::fs::write(&modern, admin.pfx(&[&clients.cert], "pfx-pass", false)).unwrap();
+    std::fs::write(&legacy, admin.pfx(&[], "pfx-pass", true)).unwrap();
+    std::fs::write(&unprotected, admin.pfx(&[], "", false)).unwrap();
+
+    for (path, password) in [
+        (&modern, "pfx-pass"),
+        (&legacy, "pfx-pass"),
+        (&unprotected, ""),
+    ] {
+        let client = builder(&gateway)
+            .server_certificate_thumbprint(server.sha1())
+            .client_certificate_pkcs12_file(path, password)
+            .build()
+            .unwrap();
+        progress(&client).await.unwrap();
+    }
+    assert_eq!(gateway.journal().len(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_pkcs12_file_with_a_wrong_password_or_no_key_fails_at_build() {
+    let clients = Ca::new("clients CA");
+    let server = self_signed("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(server.pem.clone(), &server.key, Some(&clients.cert)).await;
+    let admin = clients.issue("admin", &[]);
+    let dir = temp_dir("pfx-refused");
+    let (pfx, no_key) = (dir.join("admin.pfx"), dir.join("certificate-only.pfx"));
+    std::fs::write(&pfx, admin.pfx(&[], "right-pfx-pass", false)).unwrap();
+    let mut certificate_only = KeyStore::new();
+    certificate_only.add_entry("admin", KeyStoreEntry::Certificate(admin.p12_certificate()));
+    std::fs::write(
+        &no_key,
+        certificate_only.writer("right-pfx-pass").write().unwrap(),
+    )
+    .unwrap();
+
+    let build = |path: &std::path::Path, password: &str| {
+        builder(&gateway)
+            .server_certificate_thumbprint(server.sha1())
+            .client_certificate_pkcs12_file(path, password)
+            .build()
+            .unwrap_err()
+    };
+    let error = build(&pfx, "wrong-pfx-pass");
+    let text = format!("{error} {error:?}");
+    assert!(error.is_invalid_input(), "{text}");
+    assert!(
+        text.contains("password") && text.contains("admin.pfx"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-pfx-pass") && !text.contains("right-pfx-pass"),
+        "{text}"
+    );
+
+    let error = build(&no_key, "right-pfx-pass");
+    let text = format!("{error} {error:?}");
+    assert!(error.is_invalid_input(), "{text}");
+    assert!(
+        text.contains("certificate-only.pfx holds no private key"),
+        "{text}"
+    );
+    assert!(text.contains("export"), "{text}");
+    assert!(!text.contains("right-pfx-pass"), "{text}");
+
+    assert_eq!(gateway.journal().len(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -500,14 +620,16 @@ fn bad_certificate_settings_fail_at_build_without_quoting_secrets() {
     assert!(error.to_string().contains("no certificate"), "{error}");
     assert!(!format!("{error} {error:?}").contains(&admin.key[40..80]));
 
-    let error =
-        build(Client::builder().client_certificate_pkcs12_file("cluster.pfx", "pfx-password"));
-    assert!(
-        error
-            .to_string()
-            .contains("openssl pkcs12 -in cert.pfx -out cert.pem -nodes"),
-        "{error}"
+    let error = build(
+        Client::builder()
+            .client_certificate_pkcs12_file("/nonexistent/cluster.pfx", "pfx-password"),
     );
+    let text = format!("{error} {error:?}");
+    assert!(
+        error.is_invalid_input() && text.contains("/nonexistent/cluster.pfx"),
+        "{text}"
+    );
+    assert!(!text.contains("pfx-password"), "{text}");
 
     let error = build(Client::builder().server_certificate_thumbprint("12:34"));
     assert!(error.to_string().contains("thumbprint"), "{error}");

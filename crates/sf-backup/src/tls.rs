@@ -13,7 +13,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -254,8 +254,27 @@ fn load_identity(
     Ok((certificates, key))
 }
 
+/// Without the `pkcs12` feature a .pfx file is refused with the conversion to PEM that works without it.
+#[cfg(not(feature = "pkcs12"))]
+fn pkcs12_identity(
+    _data: &[u8],
+    _password: &Secret,
+    file: Option<&Path>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let shown = file.map_or_else(
+        || "the PKCS#12 archive".to_owned(),
+        |path| path.display().to_string(),
+    );
+    Err(Error::invalid(
+        "client certificate",
+        format!("{shown} cannot be read: this build of sf-backup has its `pkcs12` feature off"),
+        format!("enable the feature, or {PFX_HOW_TO_FIX}"),
+    ))
+}
+
 /// The first private key in a PKCS#12 archive with the certificate chain the archive links to it, as a
 /// Windows certificate export or `openssl pkcs12 -export` writes them.
+#[cfg(feature = "pkcs12")]
 fn pkcs12_identity(
     data: &[u8],
     password: &Secret,
@@ -323,7 +342,9 @@ fn pkcs12_identity(
         .iter()
         .map(|certificate| CertificateDer::from(certificate.as_der().to_vec()))
         .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+    let key = PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        chain.key().as_der().to_vec(),
+    ));
     Ok((certificates, key))
 }
 

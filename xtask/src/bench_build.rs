@@ -263,15 +263,28 @@ fn floor_dependencies(root: &Path) -> Result<String, String> {
         Default::default();
     let mut pending = vec!["sf-backup".to_owned()];
     while let Some(name) = pending.pop() {
-        for dep in package(&name)?["dependencies"]
+        let package = package(&name)?;
+        // An optional dependency is in a user's build when a default feature turns it on (sf-backup's `pkcs12`).
+        let default_features: Vec<&str> = package["features"]["default"]
             .as_array()
             .into_iter()
             .flatten()
-        {
-            if !dep["kind"].is_null() || dep["optional"] == true {
+            .filter_map(Value::as_str)
+            .collect();
+        let on_by_default = |dep: &str| {
+            default_features.iter().any(|feature| {
+                package["features"][*feature]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|enables| enables.as_str() == Some(&format!("dep:{dep}")))
+            })
+        };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default().to_owned();
+            if !dep["kind"].is_null() || (dep["optional"] == true && !on_by_default(&dep_name)) {
                 continue; // dev and build dependencies are not part of a user's build
             }
-            let dep_name = dep["name"].as_str().unwrap_or_default().to_owned();
             if dep["path"].is_string() {
                 pending.push(dep_name);
                 continue;
@@ -471,5 +484,22 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_holds_what_a_default_build_of_sf_backup_compiles() {
+        let floor = floor_dependencies(&codegen::workspace_root()).unwrap();
+        // A direct dependency, one of sf-backup-api's, and the optional one the default `pkcs12` feature enables.
+        for name in ["reqwest =", "progenitor-client =", "p12-keystore ="] {
+            assert!(floor.contains(name), "{name} missing from:\n{floor}");
+        }
+        // Dev-dependencies are not part of a user's build.
+        assert!(!floor.contains("rcgen ="), "{floor}");
+        assert!(!floor.contains("sf-backup-testkit"), "{floor}");
     }
 }

@@ -51,6 +51,45 @@ impl ClientHooks for Client {
         request.headers_mut().remove("api-version");
         Ok(())
     }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client().execute(request).await?;
+        if info.operation_id == "get_partition_backup_progress"
+            && response.status() == reqwest::StatusCode::OK
+        {
+            return empty_progress_as_null(response).await;
+        }
+        Ok(response)
+    }
+}
+
+/// The service answers progress with the JSON `null` before any backup was requested (spec/README.md); a proxy,
+/// or a service built the ASP.NET Core way, may send an empty 200 instead, which JSON cannot decode. Both mean
+/// "no backup requested", so an empty or all-whitespace body reaches the generated decoder as `null`. A body with
+/// a declared non-zero length passes through untouched; others (at most a few hundred bytes) are read here.
+async fn empty_progress_as_null(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    if response.content_length().is_some_and(|length| length > 0) {
+        return Ok(response);
+    }
+    let status = response.status();
+    let version = response.version();
+    let mut headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        headers.remove(reqwest::header::CONTENT_LENGTH);
+        Bytes::from_static(b"null")
+    } else {
+        body
+    };
+    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
 }
 
 /// An error response (HTTP 4xx or 5xx) read into memory: status, headers, the body's first
@@ -116,5 +155,66 @@ impl ErrorResponse {
     /// Decodes a FabricError body; `None` for anything else.
     pub fn decode(body: &[u8]) -> Option<types::FabricError> {
         serde_json::from_slice(body).ok()
+    }
+}
+
+/// A secret string of the spec (`format: password`: a storage connection string, a file share password).
+///
+/// It travels as the plain JSON string the service expects, but its `Debug` output is `<redacted>`, so printing a
+/// generated request type (which derives `Debug`) never shows it. Read the value deliberately with
+/// [`SecretString::expose`].
+///
+/// ```
+/// let secret = sf_backup_api::SecretString::from("AccountKey=abc");
+/// assert_eq!(format!("{secret:?}"), "<redacted>");
+/// assert_eq!(serde_json::to_string(&secret).unwrap(), "\"AccountKey=abc\"");
+/// assert_eq!(secret.expose(), "AccountKey=abc");
+/// ```
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret in clear, for the few places that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The secret in clear, by value.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl schemars::JsonSchema for SecretString {
+    fn schema_name() -> String {
+        "SecretString".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            format: Some("password".to_owned()),
+            ..Default::default()
+        }
+        .into()
     }
 }

@@ -67,6 +67,11 @@ pub struct ConnectionArgs {
     #[arg(long, global = true)]
     pub testkit: bool,
 
+    /// With --testkit: answer like the Backup Restore Service's code (`service`) or like the REST page
+    /// (`documented`).
+    #[arg(long, global = true, value_name = "DIALECT", default_value = "service", value_parser = parse_dialect)]
+    pub testkit_dialect: sf_backup_testkit::Dialect,
+
     /// Client certificate and private key in one PEM file.
     #[arg(long, global = true, value_name = "FILE")]
     pub pem: Option<PathBuf>,
@@ -186,6 +191,15 @@ pub struct TestkitArgs {
     /// The gateway's JSON configuration (see the sf-backup-testkit README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Answer like the Backup Restore Service's code (`service`) or like the REST page (`documented`);
+    /// overrides `dialect` of the config file [default: service].
+    #[arg(long, value_name = "DIALECT", value_parser = parse_dialect)]
+    pub dialect: Option<sf_backup_testkit::Dialect>,
+}
+
+fn parse_dialect(name: &str) -> Result<sf_backup_testkit::Dialect, String> {
+    name.parse()
 }
 
 /// The backup storage options, named after the wire fields of BackupStorageDescription.

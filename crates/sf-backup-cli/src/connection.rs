@@ -92,13 +92,14 @@ pub fn connect(
     redact: &mut Redactor,
 ) -> Result<Connection, Failure> {
     let (endpoint, testkit) = if args.testkit {
-        let gateway = sf_backup_testkit::start_in_background(demo_config()).map_err(|error| {
-            Failure::new(
-                Exit::Other,
-                "testkit",
-                format!("cannot start the embedded test gateway: {error}"),
-            )
-        })?;
+        let gateway = sf_backup_testkit::start_in_background(demo_config(args.testkit_dialect))
+            .map_err(|error| {
+                Failure::new(
+                    Exit::Other,
+                    "testkit",
+                    format!("cannot start the embedded test gateway: {error}"),
+                )
+            })?;
         if announce {
             eprintln!(
                 "Using the embedded test gateway at {} (a fake cluster: nothing is really backed up).",
@@ -158,10 +159,11 @@ pub fn connect(
     Ok(Connection { client, testkit })
 }
 
-/// Slow enough that a person sees each state go by, fast enough for a demo; with the placeholders a real cluster
-/// sends while a backup is pending.
-fn demo_config() -> Config {
+/// Slow enough that a person sees each state go by, fast enough for a demo; in the service's dialect unless asked
+/// otherwise, and with placeholders while a backup is pending in the documented one too.
+fn demo_config(dialect: sf_backup_testkit::Dialect) -> Config {
     Config {
+        dialect,
         accepted_ms: Some(400),
         in_progress_ms: Some(1200),
         pending_placeholders: true,

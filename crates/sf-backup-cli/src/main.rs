@@ -180,6 +180,9 @@ fn run_testkit(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {
             })?
         }
     };
+    if let Some(dialect) = args.dialect {
+        config.dialect = dialect;
+    }
     // The real gateway's port, so the documented URLs work against the fake.
     config.listen = args
         .listen

@@ -2,15 +2,31 @@
 
 use std::fmt::Write as _;
 
-use sf_backup::{BackupProgress, PartitionId};
+use sf_backup::{BackupProgress, BackupState, PartitionId};
 
 /// Progress as readable lines; only the fields the service filled in.
 pub fn progress_text(progress: &BackupProgress) -> String {
     let mut text = String::new();
+    if progress.state == BackupState::NotRequested {
+        return "State:          no backup requested yet (the service has no on-demand backup of this partition \
+                on record)\n"
+            .to_owned();
+    }
     let mut line = |label: &str, value: &dyn std::fmt::Display| {
         // Writing to a String cannot fail.
         let _ = writeln!(text, "{label:<16}{value}");
     };
+    let nothing_else = progress.backup_id.is_none()
+        && progress.time_stamp_utc.is_none()
+        && progress.backup_location.is_none()
+        && progress.failure.is_none();
+    if progress.state == BackupState::Invalid && nothing_else {
+        line(
+            "State:",
+            &"Invalid (no backup requested yet, or none the service knows of)",
+        );
+        return text;
+    }
     line("State:", &progress.state);
     if let Some(id) = &progress.backup_id {
         line("Backup id:", id);

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use sf_backup::{BackupStorage, ManagedIdentityType};
-use sf_backup_api::types;
+use sf_backup_api::{SecretString, types};
 
 use crate::cli::{IdentityType, StorageArgs, StorageKind};
 use crate::failure::{Failure, Redactor};
@@ -321,7 +321,7 @@ fn from_wire(wire: types::BackupStorageDescription) -> Result<BackupStorage, Str
             container_name,
             friendly_name,
         } => with_name(
-            BackupStorage::azure_blob_store(connection_string, container_name),
+            BackupStorage::azure_blob_store(connection_string.into_inner(), container_name),
             friendly_name,
         ),
         Wire::FileShare {
@@ -343,12 +343,18 @@ fn from_wire(wire: types::BackupStorageDescription) -> Result<BackupStorage, Str
                         .replace("--secondary-password", "SecondaryPassword")
                 })
             };
-            if let Some((user, password)) = pair("primary", primary_user_name, primary_password)? {
+            if let Some((user, password)) = pair(
+                "primary",
+                primary_user_name,
+                primary_password.map(SecretString::into_inner),
+            )? {
                 share = share.primary_credentials(user, password);
             }
-            if let Some((user, password)) =
-                pair("secondary", secondary_user_name, secondary_password)?
-            {
+            if let Some((user, password)) = pair(
+                "secondary",
+                secondary_user_name,
+                secondary_password.map(SecretString::into_inner),
+            )? {
                 share = share.secondary_credentials(user, password);
             }
             with_name(share, friendly_name)

@@ -9,14 +9,17 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// How a [`Gateway`](crate::Gateway) behaves. Every field is optional; `Config::default()` is a gateway on
-/// `127.0.0.1:<free port>` where every UUID is a partition with a backup policy and every backup succeeds after
-/// 50 ms in `Accepted` and 200 ms in `BackupInProgress`.
+/// `127.0.0.1:<free port>` that answers in the [service's dialect](Dialect::Service), where every UUID is a
+/// partition with a backup policy and every backup succeeds after 50 ms in `Accepted` and 200 ms in
+/// `BackupInProgress`.
 ///
 /// The binary reads the same structure from a JSON file (`--config FILE`); field names are the snake_case names
 /// below and unknown fields are rejected so that a typo does not silently fall back to a default.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Which shapes the answers take: the Backup Restore Service's own (the default) or the REST page's.
+    pub dialect: Dialect,
     /// Address to bind. `None` binds `127.0.0.1:0` (a free port; read it back with `GatewayHandle::addr`).
     pub listen: Option<SocketAddr>,
     /// How long a new backup stays `Accepted` before it turns `BackupInProgress`, in milliseconds (default 50).
@@ -26,8 +29,9 @@ pub struct Config {
     /// The real length of one `BackupTimeout` minute, in milliseconds (default 60000). Shrink it to make the
     /// `BackupTimeout` deadline bite in a test: with `1`, `BackupTimeout=100` is a 100 ms deadline.
     pub backup_timeout_unit_ms: Option<u64>,
-    /// Fill the placeholders the real service sends while a backup is pending (a 0001-01-01 `TimeStampUtc`, an
-    /// all-zero `BackupId`, `LsnOfLastBackupRecord` "0"). Off by default: then only `BackupState` is set.
+    /// In the [documented dialect](Dialect::Documented) only: fill placeholders while a backup is pending (a
+    /// 0001-01-01 `TimeStampUtc`, an all-zero `BackupId`, `LsnOfLastBackupRecord` "0"). Off by default: then only
+    /// `BackupState` is set, as the REST page says. The service dialect always sends every field.
     pub pending_placeholders: bool,
     /// The cluster's partitions. Empty (the default) means every UUID names a partition with a backup policy;
     /// once any is declared, other UUIDs get 404 `FABRIC_E_PARTITION_NOT_FOUND`.
@@ -153,6 +157,11 @@ pub struct PartitionConfig {
     /// Service name used in `BackupLocation` (default `FakeService`).
     #[serde(default)]
     pub service: Option<String>,
+    /// How far the clock of the node holding this partition's primary is from the gateway's, in milliseconds
+    /// (negative: behind). Backups stamp their `TimeStampUtc` with it, so a newer backup can carry an earlier
+    /// time than the previous one, as after a primary move between nodes whose clocks disagree.
+    #[serde(default)]
+    pub node_clock_offset_ms: i64,
 }
 
 fn yes() -> bool {
@@ -169,7 +178,59 @@ impl PartitionConfig {
             outcomes: Vec::new(),
             application: None,
             service: None,
+            node_clock_offset_ms: 0,
         }
+    }
+}
+
+/// The shapes a gateway answers with.
+///
+/// The REST page and the spec describe one set of shapes; the Backup Restore Service's code sends another
+/// (`../shared/notes/backup-restore-service.md`, read from its source). A client must handle both, so every
+/// behaviour test runs against both; see the crate's README for one example answer per state.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// What the service's code sends: progress `null` before any on-demand backup; every progress field written,
+    /// with placeholders (year-1 time, nil id, `null`s, LSN `0`) where there is no value; the LSN as a JSON number;
+    /// time stamps in whole seconds from the partition's node clock; Failure and Timeout without a time stamp;
+    /// an undefined error code as an integer; error bodies labelled `text/plain`; any api-version from 6.4 up.
+    #[default]
+    Service,
+    /// What the REST page documents: progress `{"BackupState":"Invalid"}` before any backup; only the fields that
+    /// have a value; the LSN and epoch as strings; time stamps with fractions; error bodies as
+    /// `application/json`; api-version exactly `6.4`.
+    Documented,
+}
+
+impl Dialect {
+    /// Both dialects, for tests that must pass against each.
+    pub const ALL: [Dialect; 2] = [Dialect::Service, Dialect::Documented];
+
+    /// `service` or `documented`, as in the JSON config and the binary's `--dialect` flag.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Service => "service",
+            Dialect::Documented => "documented",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("unknown dialect {name:?}: use `service` or `documented`"))
     }
 }
 
@@ -241,6 +302,10 @@ pub struct Fault {
     /// connection, yet the backup was accepted. Ignored for [`FaultAction::Delay`].
     #[serde(default)]
     pub process: bool,
+    /// Let this many matching requests through untouched before the fault applies (default 0), e.g. to fail
+    /// only the third progress read.
+    #[serde(default)]
+    pub skip: u32,
 }
 
 fn once() -> Option<u32> {
@@ -256,6 +321,7 @@ impl Fault {
             partition: None,
             times: Some(1),
             process: false,
+            skip: 0,
         }
     }
 
@@ -321,6 +387,15 @@ impl Fault {
         })
     }
 
+    /// The Backup Restore Service's primary moves: from the first matching request on, every request (whatever
+    /// its operation or partition) gets 503 `FABRIC_E_NOT_PRIMARY` for `duration`; then the gateway answers
+    /// normally again.
+    pub fn primary_move(duration: Duration) -> Self {
+        Fault::new(FaultAction::PrimaryMove {
+            ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
     /// 307 to `location`.
     pub fn redirect(location: impl Into<String>) -> Self {
         Fault::new(FaultAction::Redirect {
@@ -350,6 +425,12 @@ impl Fault {
     /// Every matching request, until the gateway stops.
     pub fn always(mut self) -> Self {
         self.times = None;
+        self
+    }
+
+    /// Let the first `n` matching requests through untouched (see [`Fault::skip`]).
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
         self
     }
 
@@ -422,6 +503,11 @@ pub enum FaultAction {
     BackupState {
         /// The state text, e.g. `"Paused"`.
         state: String,
+    },
+    /// 503 `FABRIC_E_NOT_PRIMARY` to every request for `ms` milliseconds from the first matching one.
+    PrimaryMove {
+        /// How long the service has no primary, in milliseconds.
+        ms: u64,
     },
     /// A redirect.
     Redirect {

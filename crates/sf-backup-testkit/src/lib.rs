@@ -53,13 +53,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sf_backup_api::types::{BackupProgressInfo, BackupStorageDescription, Epoch};
+use sf_backup_api::types::{BackupStorageDescription, Epoch};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
 pub use config::{
-    Config, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
+    Config, Dialect, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
 };
 
 use server::Shared;
@@ -175,9 +175,22 @@ impl GatewayHandle {
         self.shared.lock().written_backups()
     }
 
-    /// What `GetBackupProgress` would answer for `partition` now; `None` if the partition does not exist.
-    pub fn progress(&self, partition: Uuid) -> Option<BackupProgressInfo> {
-        self.shared.lock().progress(partition)
+    /// What `GetBackupProgress` would answer for `partition` now, as JSON in the gateway's dialect (`null` in the
+    /// service's dialect before any backup); `None` if the partition does not exist.
+    pub fn progress(&self, partition: Uuid) -> Option<serde_json::Value> {
+        let body = self.shared.lock().progress(partition)?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// The dialect this gateway answers in.
+    pub fn dialect(&self) -> Dialect {
+        self.shared.lock().dialect
+    }
+
+    /// Sets the clock of the node holding `partition`'s primary to the gateway's clock plus `offset` (negative:
+    /// behind), for backups requested from now on: their `TimeStampUtc` comes from that clock.
+    pub fn set_node_clock_offset(&self, partition: Uuid, offset: chrono::Duration) {
+        self.shared.lock().set_node_clock_offset(partition, offset);
     }
 }
 

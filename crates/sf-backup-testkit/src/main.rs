@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sf_backup_testkit::{Config, Gateway};
+use sf_backup_testkit::{Config, Dialect, Gateway};
 
 /// A fake Service Fabric HTTP gateway for the backup operations (api-version 6.4).
 #[derive(Parser, Debug)]
@@ -17,6 +17,10 @@ struct Args {
     /// JSON configuration file (see the crate README).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Answer like the Backup Restore Service's code (`service`) or like the REST page (`documented`);
+    /// overrides `dialect` from the config file.
+    #[arg(long, value_parser = |name: &str| name.parse::<Dialect>())]
+    dialect: Option<Dialect>,
 }
 
 #[tokio::main]
@@ -35,6 +39,9 @@ async fn main() -> ExitCode {
             }
         },
     };
+    if let Some(dialect) = args.dialect {
+        config.dialect = dialect;
+    }
     // The real gateway's port, so demos work against the documented URLs.
     config.listen = args
         .listen

@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
 use crate::RecordedRequest;
-use crate::config::{Fault, FaultAction, Operation};
-use crate::state::{State, error};
+use crate::config::{Dialect, Fault, FaultAction, Operation};
+use crate::state::{ServiceErrorBody, ServiceFabricError, State, error};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -151,10 +151,18 @@ async fn handle(
     let partition = route
         .as_ref()
         .and_then(|r| r.raw_partition().parse::<Uuid>().ok());
-    let fault = {
+    let (fault, dialect) = {
         let mut state = shared.lock();
         state.journal.push(recorded);
-        state.take_fault(operation, partition)
+        let now = std::time::Instant::now();
+        if state.primary_moving_until.is_some_and(|until| now < until) {
+            return Ok(not_primary(state.dialect));
+        }
+        let fault = state.take_fault(operation, partition);
+        if let Some(FaultAction::PrimaryMove { ms }) = fault.as_ref().map(|f| &f.action) {
+            state.primary_moving_until = Some(now + Duration::from_millis(*ms));
+        }
+        (fault, state.dialect)
     };
     let Some(fault) = fault else {
         return Ok(respond(&shared, &recorded_view(&parts, &body)));
@@ -166,7 +174,17 @@ async fn handle(
     if fault.process {
         let _ = respond(&shared, &recorded_view(&parts, &body));
     }
-    fault_response(&fault)
+    fault_response(dialect, &fault)
+}
+
+/// What a request meets while the Backup Restore Service has no primary.
+fn not_primary(dialect: Dialect) -> Response<ResponseBody> {
+    fabric_error(
+        dialect,
+        503,
+        "FABRIC_E_NOT_PRIMARY",
+        "The operation failed because this replica is not the primary.".to_owned(),
+    )
 }
 
 /// The parts of a request the handlers look at.
@@ -189,7 +207,7 @@ fn recorded_view<'a>(parts: &'a hyper::http::request::Parts, body: &'a Bytes) ->
 fn respond(shared: &Shared, req: &View<'_>) -> Response<ResponseBody> {
     match handle_api(shared, req) {
         Ok(response) => response,
-        Err(rejection) => rejection.into_response(),
+        Err(rejection) => rejection.into_response(shared.lock().dialect),
     }
 }
 
@@ -211,8 +229,8 @@ impl Rejection {
         }
     }
 
-    fn into_response(self) -> Response<ResponseBody> {
-        let mut response = fabric_error(self.status, self.code, self.message);
+    fn into_response(self, dialect: Dialect) -> Response<ResponseBody> {
+        let mut response = fabric_error(dialect, self.status, self.code, self.message);
         if let Some(allow) = self.allow
             && let Ok(value) = HeaderValue::from_str(allow.as_str())
         {
@@ -223,6 +241,7 @@ impl Rejection {
 }
 
 fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>, Rejection> {
+    let dialect = shared.lock().dialect;
     let Some(route) = route(req.path) else {
         return Err(Rejection {
             status: 404,
@@ -251,7 +270,7 @@ fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>,
         ))
     })?;
     let query = Query::parse(req.query)?;
-    query.api_version()?;
+    query.api_version(dialect)?;
     query.timeout()?;
     match route {
         Route::Backup(_) => {
@@ -269,7 +288,11 @@ fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>,
             Ok(empty(202))
         }
         Route::Progress(_) => match shared.lock().progress(id) {
-            Some(progress) => Ok(json(200, &progress)),
+            Some(body) => Ok(with_body(
+                200,
+                Some("application/json; charset=utf-8"),
+                body,
+            )),
             None => Err(Rejection {
                 status: 404,
                 code: "FABRIC_E_PARTITION_NOT_FOUND",
@@ -303,9 +326,17 @@ impl Query {
         Ok(first)
     }
 
-    fn api_version(&self) -> Result<(), Rejection> {
+    /// The documented contract is exactly `6.4`; the service parses a double and takes anything from 6.4 up
+    /// (`OperationBase.cs`: `doubleApiVersion >= MinApiVersion`), so `7` and `8.2` pass and `6.2-preview` fails.
+    fn api_version(&self, dialect: Dialect) -> Result<(), Rejection> {
         match self.get("api-version")? {
             Some("6.4") => Ok(()),
+            Some(other)
+                if dialect == Dialect::Service
+                    && other.trim().parse::<f64>().is_ok_and(|v| v >= 6.4) =>
+            {
+                Ok(())
+            }
             Some(other) => Err(Rejection::invalid(format!(
                 "api-version must be \"6.4\", got {other:?}"
             ))),
@@ -429,22 +460,54 @@ fn json<T: serde::Serialize>(code: u16, value: &T) -> Response<ResponseBody> {
     }
 }
 
-fn fabric_error(code: u16, error_code: &str, message: String) -> Response<ResponseBody> {
-    json(
-        code,
-        &FabricError {
-            error: error(error_code, message),
-        },
-    )
+/// An error answer. The service serialises `{"Error": …}` into a `StringContent`, which labels it
+/// `text/plain; charset=utf-8`, writes an undefined code as its integer, and adds `X-ServiceFabric:
+/// ResourceNotFound` to a 404; the documented dialect sends FabricError as `application/json`.
+fn fabric_error(
+    dialect: Dialect,
+    code: u16,
+    error_code: &str,
+    message: String,
+) -> Response<ResponseBody> {
+    match dialect {
+        Dialect::Documented => json(
+            code,
+            &FabricError {
+                error: error(error_code, message),
+            },
+        ),
+        Dialect::Service => {
+            let body = ServiceErrorBody {
+                error: ServiceFabricError::new(error_code, message),
+            };
+            let mut response = with_body(
+                code,
+                Some("text/plain; charset=utf-8"),
+                serde_json::to_vec(&body).unwrap_or_default(),
+            );
+            if code == 404 {
+                response.headers_mut().insert(
+                    "x-servicefabric",
+                    HeaderValue::from_static("ResourceNotFound"),
+                );
+            }
+            response
+        }
+    }
 }
 
-fn fault_response(fault: &Fault) -> Result<Response<ResponseBody>, CloseConnection> {
+fn fault_response(
+    dialect: Dialect,
+    fault: &Fault,
+) -> Result<Response<ResponseBody>, CloseConnection> {
     Ok(match &fault.action {
+        FaultAction::PrimaryMove { .. } => not_primary(dialect),
         FaultAction::FabricError {
             status,
             code,
             message,
         } => fabric_error(
+            dialect,
             *status,
             code,
             message

@@ -6,14 +6,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use sf_backup_api::types::{
     BackupProgressInfo, BackupState, BackupStorageDescription, Epoch, FabricErrorCodes,
-    FabricErrorError, KnownBackupState,
+    FabricErrorError, Int64Text, KnownBackupState,
 };
 use uuid::Uuid;
 
-use crate::config::{Config, Fault, Outcome, PartitionConfig};
+use crate::config::{Config, Dialect, Fault, Outcome, PartitionConfig};
 use crate::{RecordedRequest, WrittenBackup};
 
 /// Parses a code so that a code the spec lists becomes the known variant, as a client would see it.
@@ -55,7 +55,8 @@ struct Run {
     location: String,
     storage: Option<BackupStorageDescription>,
     lsn: u64,
-    epoch: Epoch,
+    /// The partition's node clock, relative to the gateway's, when the backup was requested.
+    clock_offset: chrono::Duration,
 }
 
 impl Run {
@@ -103,19 +104,191 @@ impl Run {
         }
     }
 
-    fn wall(&self, after: Duration) -> DateTime<Utc> {
-        self.accepted_wall + chrono::Duration::from_std(after).unwrap_or_default()
+    /// The time `after` the request on the partition's node clock; whole seconds in the service's dialect, whose
+    /// converter writes `yyyy-MM-dd'T'HH:mm:ssZ`.
+    fn stamp(&self, after: Duration, dialect: Dialect) -> DateTime<Utc> {
+        let at = self.accepted_wall
+            + chrono::Duration::from_std(after).unwrap_or_default()
+            + self.clock_offset;
+        match dialect {
+            Dialect::Service => at.with_nanosecond(0).unwrap_or(at),
+            Dialect::Documented => at,
+        }
     }
 
-    fn progress(&self, now: Instant, placeholders: bool) -> BackupProgressInfo {
+    fn snapshot(&self, now: Instant) -> Snapshot<'_> {
+        match self.phase(now) {
+            Phase::Accepted => Snapshot::Pending(KnownBackupState::Accepted),
+            Phase::InProgress => Snapshot::Pending(KnownBackupState::BackupInProgress),
+            Phase::Success(at) => Snapshot::Success { run: self, at },
+            Phase::Failure(at, failure) => Snapshot::Failure {
+                run: self,
+                at,
+                failure,
+            },
+            Phase::Timeout(at) => Snapshot::Timeout { run: self, at },
+        }
+    }
+}
+
+/// What progress says about a partition, before it is put into one dialect's shape.
+enum Snapshot<'a> {
+    NotRequested,
+    Pending(KnownBackupState),
+    Success {
+        run: &'a Run,
+        at: Duration,
+    },
+    Failure {
+        run: &'a Run,
+        at: Duration,
+        failure: FabricErrorError,
+    },
+    Timeout {
+        run: &'a Run,
+        at: Duration,
+    },
+}
+
+/// The epoch every fake backup records (the seed page's example values).
+const DATA_LOSS_VERSION: i64 = 131_462_452_931_584_510;
+const CONFIGURATION_VERSION: i64 = 8_589_934_592;
+
+fn documented_epoch() -> Epoch {
+    Epoch {
+        data_loss_version: Some(Int64Text::String(DATA_LOSS_VERSION.to_string())),
+        configuration_version: Some(Int64Text::String(CONFIGURATION_VERSION.to_string())),
+    }
+}
+
+/// The service's `Timeout` message (`StringResources.BackupTimeout` in its resx).
+const SERVICE_TIMEOUT_MESSAGE: &str = "The Request for backup has timeout";
+/// The on-demand backup docs' `Timeout` message.
+const DOCUMENTED_TIMEOUT_MESSAGE: &str = "The request of backup has timed out.";
+/// `default(DateTime)` as the service's converter writes it on a UTC node.
+const NO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The service's progress view (`BackupRestoreTypes/BackupProgress.cs`): every member is written, nulls included,
+/// in declaration order; the LSN is a plain `long` (a JSON number) while the epoch's versions go through
+/// `LongToStringConverter` (strings).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceProgress {
+    backup_state: String,
+    time_stamp_utc: String,
+    backup_id: Uuid,
+    backup_location: Option<String>,
+    epoch_of_last_backup_record: Option<ServiceEpoch>,
+    lsn_of_last_backup_record: u64,
+    failure_error: Option<ServiceFabricError>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceEpoch {
+    data_loss_version: String,
+    configuration_version: String,
+}
+
+/// The service's FabricError: `Code` through `StringEnumConverter`, which writes a value that is not a defined
+/// `FABRIC_ERROR_CODE` name as its integer.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ServiceFabricError {
+    code: serde_json::Value,
+    message: String,
+}
+
+impl ServiceFabricError {
+    pub(crate) fn new(code: &str, message: impl Into<String>) -> Self {
+        let code = match code.parse::<i64>() {
+            Ok(number) => serde_json::Value::from(number),
+            Err(_) => serde_json::Value::from(code),
+        };
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn from_api(error: &FabricErrorError) -> Self {
+        let code = match &error.code {
+            FabricErrorCodes::KnownFabricErrorCodes(known) => known.to_string(),
+            FabricErrorCodes::String(code) => code.clone(),
+            FabricErrorCodes::Int64(number) => number.to_string(),
+        };
+        Self::new(&code, error.message.clone().unwrap_or_default())
+    }
+}
+
+/// `{"Error": …}`, as the service's `FabricErrorError.ToHttpResponseMessage` serialises it.
+#[derive(serde::Serialize)]
+pub(crate) struct ServiceErrorBody {
+    #[serde(rename = "Error")]
+    pub error: ServiceFabricError,
+}
+
+impl Snapshot<'_> {
+    fn render(self, dialect: Dialect, placeholders: bool) -> Vec<u8> {
+        let bytes = match dialect {
+            Dialect::Service => serde_json::to_vec(&self.service()),
+            Dialect::Documented => serde_json::to_vec(&self.documented(placeholders)),
+        };
+        // Plain data always serialises.
+        bytes.unwrap_or_default()
+    }
+
+    fn service(self) -> Option<ServiceProgress> {
+        let pending = |state: &str, failure_error| ServiceProgress {
+            backup_state: state.to_owned(),
+            time_stamp_utc: NO_TIME.to_owned(),
+            backup_id: Uuid::nil(),
+            backup_location: None,
+            epoch_of_last_backup_record: None,
+            lsn_of_last_backup_record: 0,
+            failure_error,
+        };
+        Some(match self {
+            Snapshot::NotRequested => return None,
+            Snapshot::Pending(state) => pending(&state.to_string(), None),
+            Snapshot::Success { run, at } => ServiceProgress {
+                backup_state: "Success".to_owned(),
+                time_stamp_utc: run
+                    .stamp(at, Dialect::Service)
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
+                backup_id: run.backup_id,
+                backup_location: Some(run.location.clone()),
+                epoch_of_last_backup_record: Some(ServiceEpoch {
+                    data_loss_version: DATA_LOSS_VERSION.to_string(),
+                    configuration_version: CONFIGURATION_VERSION.to_string(),
+                }),
+                lsn_of_last_backup_record: run.lsn,
+                failure_error: None,
+            },
+            // The stored time of a Failure or Timeout is not copied to the view.
+            Snapshot::Failure { failure, .. } => {
+                pending("Failure", Some(ServiceFabricError::from_api(&failure)))
+            }
+            Snapshot::Timeout { .. } => pending(
+                "Timeout",
+                Some(ServiceFabricError::new(
+                    "FABRIC_E_TIMEOUT",
+                    SERVICE_TIMEOUT_MESSAGE,
+                )),
+            ),
+        })
+    }
+
+    fn documented(self, placeholders: bool) -> BackupProgressInfo {
         let state = |s: KnownBackupState| Some(BackupState::from(s));
         let pending = |s| {
             if placeholders {
                 BackupProgressInfo {
                     backup_state: state(s),
                     backup_id: Some(Uuid::nil()),
-                    time_stamp_utc: "0001-01-01T00:00:00Z".parse().ok(),
-                    lsn_of_last_backup_record: Some("0".to_owned()),
+                    time_stamp_utc: NO_TIME.parse().ok(),
+                    lsn_of_last_backup_record: Some(Int64Text::String("0".to_owned())),
                     ..BackupProgressInfo::default()
                 }
             } else {
@@ -125,31 +298,33 @@ impl Run {
                 }
             }
         };
-        match self.phase(now) {
-            Phase::Accepted => pending(KnownBackupState::Accepted),
-            Phase::InProgress => pending(KnownBackupState::BackupInProgress),
-            Phase::Success(at) => BackupProgressInfo {
+        match self {
+            // The REST page documents no answer for a partition never backed up; this gateway has long said
+            // `Invalid`, the state of "no backup known".
+            Snapshot::NotRequested => BackupProgressInfo {
+                backup_state: state(KnownBackupState::Invalid),
+                ..BackupProgressInfo::default()
+            },
+            Snapshot::Pending(s) => pending(s),
+            Snapshot::Success { run, at } => BackupProgressInfo {
                 backup_state: state(KnownBackupState::Success),
-                backup_id: Some(self.backup_id),
-                backup_location: Some(self.location.clone()),
-                epoch_of_last_backup_record: Some(self.epoch.clone()),
-                lsn_of_last_backup_record: Some(self.lsn.to_string()),
-                time_stamp_utc: Some(self.wall(at)),
+                backup_id: Some(run.backup_id),
+                backup_location: Some(run.location.clone()),
+                epoch_of_last_backup_record: Some(documented_epoch()),
+                lsn_of_last_backup_record: Some(Int64Text::String(run.lsn.to_string())),
+                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
                 failure_error: None,
             },
-            Phase::Failure(at, failure) => BackupProgressInfo {
+            Snapshot::Failure { run, at, failure } => BackupProgressInfo {
                 backup_state: state(KnownBackupState::Failure),
-                time_stamp_utc: Some(self.wall(at)),
+                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
                 failure_error: Some(failure),
                 ..BackupProgressInfo::default()
             },
-            Phase::Timeout(at) => BackupProgressInfo {
+            Snapshot::Timeout { run, at } => BackupProgressInfo {
                 backup_state: state(KnownBackupState::Timeout),
-                time_stamp_utc: Some(self.wall(at)),
-                failure_error: Some(error(
-                    "FABRIC_E_TIMEOUT",
-                    "The backup did not complete within BackupTimeout.",
-                )),
+                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
+                failure_error: Some(error("FABRIC_E_TIMEOUT", DOCUMENTED_TIMEOUT_MESSAGE)),
                 ..BackupProgressInfo::default()
             },
         }
@@ -162,6 +337,7 @@ struct Partition {
     outcomes: VecDeque<Outcome>,
     application: String,
     service: String,
+    clock_offset: chrono::Duration,
     runs: Vec<Run>,
 }
 
@@ -179,6 +355,9 @@ impl Partition {
             service: config
                 .and_then(|c| c.service.clone())
                 .unwrap_or_else(|| "FakeService".to_owned()),
+            clock_offset: chrono::Duration::milliseconds(
+                config.map_or(0, |c| c.node_clock_offset_ms),
+            ),
             runs: Vec::new(),
         }
     }
@@ -186,6 +365,9 @@ impl Partition {
 
 /// Everything mutable behind the gateway's lock.
 pub(crate) struct State {
+    pub dialect: Dialect,
+    /// Until then every request gets 503 `FABRIC_E_NOT_PRIMARY` (a [`crate::Fault::primary_move`]).
+    pub primary_moving_until: Option<Instant>,
     declared: bool,
     accepted: Duration,
     in_progress: Duration,
@@ -199,6 +381,8 @@ pub(crate) struct State {
 impl State {
     pub fn new(config: &Config) -> Self {
         State {
+            dialect: config.dialect,
+            primary_moving_until: None,
             declared: !config.partitions.is_empty(),
             accepted: config.accepted(),
             in_progress: config.in_progress(),
@@ -232,10 +416,19 @@ impl State {
         operation: Option<crate::Operation>,
         partition: Option<Uuid>,
     ) -> Option<Fault> {
-        let index = self
-            .faults
-            .iter()
-            .position(|f| f.matches(operation, partition))?;
+        let mut found = None;
+        for (index, fault) in self.faults.iter_mut().enumerate() {
+            if !fault.matches(operation, partition) {
+                continue;
+            }
+            if fault.skip > 0 {
+                fault.skip -= 1;
+                continue;
+            }
+            found = Some(index);
+            break;
+        }
+        let index = found?;
         let fault = &mut self.faults[index];
         match fault.times {
             None => Some(fault.clone()),
@@ -263,7 +456,12 @@ impl State {
         backup_timeout_minutes: u64,
     ) -> Result<(), Refusal> {
         let now = Instant::now();
-        let (accepted, in_progress, unit) = (self.accepted, self.in_progress, self.timeout_unit);
+        let (accepted, in_progress, unit, dialect) = (
+            self.accepted,
+            self.in_progress,
+            self.timeout_unit,
+            self.dialect,
+        );
         let Some(partition) = self.partition(id) else {
             return Err(Refusal {
                 status: 404,
@@ -301,7 +499,9 @@ impl State {
         let outcome = partition.outcomes.pop_front().unwrap_or(Outcome::Success);
         let accepted_wall = Utc::now();
         let finish_after = accepted + in_progress;
-        let stamp = (accepted_wall + chrono::Duration::from_std(finish_after).unwrap_or_default())
+        let stamp = (accepted_wall
+            + chrono::Duration::from_std(finish_after).unwrap_or_default()
+            + partition.clock_offset)
             .format("%Y-%m-%d %H.%M.%S");
         let sequence = partition.runs.len() as u64 + 1;
         partition.runs.push(Run {
@@ -310,40 +510,52 @@ impl State {
             accepted_wall,
             in_progress_after: accepted,
             finish_after,
+            // The service's deadline runs from the POST (`RequestDateTime`), queueing included.
             deadline_after: unit
                 .saturating_mul(u32::try_from(backup_timeout_minutes).unwrap_or(u32::MAX)),
             outcome,
+            // The service's replica writes Windows paths; the REST page shows none, so the documented dialect keeps
+            // forward slashes.
             location: format!(
-                "{}/{}/{id}/{stamp}.zip",
-                partition.application, partition.service
+                "{app}{sep}{svc}{sep}{id}{sep}{stamp}.zip",
+                app = partition.application,
+                svc = partition.service,
+                sep = match dialect {
+                    Dialect::Service => '\\',
+                    Dialect::Documented => '/',
+                },
             ),
             storage,
             // Grows with every backup, as a replica's log would between two backups.
             lsn: 261 + 100 * sequence,
-            epoch: Epoch {
-                data_loss_version: Some("131462452931584510".to_owned()),
-                configuration_version: Some("8589934592".to_owned()),
-            },
+            clock_offset: partition.clock_offset,
         });
         Ok(())
     }
 
-    /// `None` when the partition does not exist.
-    pub fn progress(&mut self, id: Uuid) -> Option<BackupProgressInfo> {
-        let placeholders = self.placeholders;
+    /// Sets the clock offset of the node holding `id`'s primary, for backups requested from now on.
+    pub fn set_node_clock_offset(&mut self, id: Uuid, offset: chrono::Duration) {
+        self.partitions
+            .entry(id)
+            .or_insert_with(|| Partition::new(None))
+            .clock_offset = offset;
+    }
+
+    /// The progress body in the gateway's dialect; `None` when the partition does not exist.
+    pub fn progress(&mut self, id: Uuid) -> Option<Vec<u8>> {
+        let (placeholders, dialect) = (self.placeholders, self.dialect);
         let partition = self.partition(id)?;
-        Some(match partition.runs.last() {
-            Some(run) => run.progress(Instant::now(), placeholders),
-            // No backup was ever requested: the service knows of no backup, which it reports as `Invalid`.
-            None => BackupProgressInfo {
-                backup_state: Some(KnownBackupState::Invalid.into()),
-                ..BackupProgressInfo::default()
-            },
-        })
+        let now = Instant::now();
+        let snapshot = match partition.runs.last() {
+            Some(run) => run.snapshot(now),
+            None => Snapshot::NotRequested,
+        };
+        Some(snapshot.render(dialect, placeholders))
     }
 
     pub fn written_backups(&self) -> Vec<WrittenBackup> {
         let now = Instant::now();
+        let dialect = self.dialect;
         let mut written: Vec<(Instant, WrittenBackup)> = self
             .partitions
             .iter()
@@ -360,8 +572,8 @@ impl State {
                             location: run.location.clone(),
                             storage: run.storage.clone(),
                             lsn: run.lsn.to_string(),
-                            epoch: run.epoch.clone(),
-                            time_stamp_utc: run.wall(after),
+                            epoch: documented_epoch(),
+                            time_stamp_utc: run.stamp(after, dialect),
                             reported_timeout: matches!(run.phase(now), Phase::Timeout(_)),
                         },
                     )

@@ -329,6 +329,7 @@ async fn backup_goes_accepted_in_progress_success() {
         i.lsn_of_last_backup_record
             .as_ref()
             .unwrap()
+            .to_string()
             .parse::<u64>()
             .unwrap()
     };

@@ -413,6 +413,8 @@ impl ErrorCode {
                 Self::from(known.to_string().as_str())
             }
             types::FabricErrorCodes::String(other) => Self::from(other.as_str()),
+            // An HRESULT the service had no name for: kept as the decimal number it sent.
+            types::FabricErrorCodes::Int64(number) => Self::Other(number.to_string()),
         }
     }
 }

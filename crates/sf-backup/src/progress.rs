@@ -9,12 +9,14 @@ use crate::ErrorCode;
 /// The progress of the most recent backup requested for a partition, from
 /// [`Client::backup_progress`](crate::Client::backup_progress).
 ///
-/// The service fills placeholders while a backup has not ended (a 0001-01-01 time stamp, an all-zero backup id,
-/// LSN `0`); they read as `None` here. Numbers the service sends as text are read leniently: one that does not
-/// parse reads as `None`, never as an error.
+/// The service fills placeholders where it has no value (any 0001-01-01 time stamp, an all-zero backup id,
+/// LSN `0`, an all-zero epoch); they read as `None` here. Numbers are read whether the service sends them as JSON
+/// numbers (as its code does for the LSN) or as text (as the REST page documents); text that does not parse reads
+/// as `None`, never as an error. Before any on-demand backup was requested the service answers `null`: that reads
+/// as [`BackupState::NotRequested`] with every other field `None`.
 ///
-/// `Serialize` writes the `BackupProgressInfo` JSON object as the service sent it (placeholders included), so a
-/// tool can print progress "as on the wire".
+/// `Serialize` writes the `BackupProgressInfo` JSON object as the service sent it (placeholders included, `null`
+/// for no request), so a tool can print progress "as on the wire".
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct BackupProgress {
@@ -32,7 +34,7 @@ pub struct BackupProgress {
     pub lsn: Option<i64>,
     /// Why the backup failed, when it did.
     pub failure: Option<BackupFailure>,
-    wire: types::BackupProgressInfo,
+    wire: Option<types::BackupProgressInfo>,
 }
 
 /// The configuration generation of a partition's replica set.
@@ -79,6 +81,9 @@ impl fmt::Display for BackupFailure {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BackupState {
+    /// No on-demand backup was ever requested for the partition: the service answered `null` (or an empty body).
+    /// Not a state the service names; [`BackupState::as_str`] gives `NotRequested`.
+    NotRequested,
     /// The service reported `Invalid`, or no state at all.
     Invalid,
     /// The request was accepted; the backup has not started.
@@ -99,6 +104,7 @@ impl BackupState {
     /// The state as the service writes it.
     pub fn as_str(&self) -> &str {
         match self {
+            Self::NotRequested => "NotRequested",
             Self::Invalid => "Invalid",
             Self::Accepted => "Accepted",
             Self::BackupInProgress => "BackupInProgress",
@@ -136,8 +142,20 @@ impl fmt::Display for BackupState {
 }
 
 impl BackupProgress {
-    pub(crate) fn from_api(wire: types::BackupProgressInfo) -> Self {
-        let state = match &wire.backup_state {
+    pub(crate) fn from_api(wire: Option<types::BackupProgressInfo>) -> Self {
+        let Some(info) = &wire else {
+            return Self {
+                state: BackupState::NotRequested,
+                time_stamp_utc: None,
+                backup_id: None,
+                backup_location: None,
+                epoch: None,
+                lsn: None,
+                failure: None,
+                wire,
+            };
+        };
+        let state = match &info.backup_state {
             Some(types::BackupState::KnownBackupState(known)) => {
                 BackupState::from(known.to_string().as_str())
             }
@@ -145,23 +163,23 @@ impl BackupProgress {
             None => BackupState::Invalid,
         };
         // The service's "no value yet" is DateTime's minimum in .NET: 0001-01-01T00:00:00Z.
-        let time_stamp_utc = wire.time_stamp_utc.filter(|time| time.year() > 1);
-        let backup_id = wire.backup_id.filter(|id| !id.is_nil());
-        let backup_location = wire
+        let time_stamp_utc = info.time_stamp_utc.filter(|time| time.year() > 1);
+        let backup_id = info.backup_id.filter(|id| !id.is_nil());
+        let backup_location = info
             .backup_location
             .clone()
             .filter(|location| !location.trim().is_empty());
-        let epoch = wire.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
-            let data_loss_version = lenient_i64(epoch.data_loss_version.as_deref())?;
-            let configuration_version = lenient_i64(epoch.configuration_version.as_deref())?;
+        let epoch = info.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
+            let data_loss_version = lenient_i64(epoch.data_loss_version.as_ref())?;
+            let configuration_version = lenient_i64(epoch.configuration_version.as_ref())?;
             // Both zero is the placeholder of a backup that has not ended; real epochs start above it.
             (data_loss_version != 0 || configuration_version != 0).then_some(Epoch {
                 data_loss_version,
                 configuration_version,
             })
         });
-        let lsn = lenient_i64(wire.lsn_of_last_backup_record.as_deref()).filter(|lsn| *lsn > 0);
-        let failure = wire.failure_error.as_ref().map(|error| BackupFailure {
+        let lsn = lenient_i64(info.lsn_of_last_backup_record.as_ref()).filter(|lsn| *lsn > 0);
+        let failure = info.failure_error.as_ref().map(|error| BackupFailure {
             code: ErrorCode::from_api(&error.code),
             message: error.message.clone().unwrap_or_default(),
         });
@@ -178,8 +196,11 @@ impl BackupProgress {
     }
 }
 
-fn lenient_i64(text: Option<&str>) -> Option<i64> {
-    text?.trim().parse().ok()
+fn lenient_i64(number: Option<&types::Int64Text>) -> Option<i64> {
+    match number? {
+        types::Int64Text::Int64(number) => Some(*number),
+        types::Int64Text::String(text) => text.trim().parse().ok(),
+    }
 }
 
 impl serde::Serialize for BackupProgress {

@@ -223,7 +223,7 @@ impl BackupStorage {
                     ));
                 }
                 types::BackupStorageDescription::AzureBlobStore {
-                    connection_string: connection_string.expose_secret().to_owned(),
+                    connection_string: connection_string.expose_secret().into(),
                     container_name: required("container name", container_name)?,
                     friendly_name,
                 }
@@ -285,7 +285,7 @@ fn required(what: &'static str, value: &str) -> Result<String, Error> {
     Ok(value.to_owned())
 }
 
-type WireCredentials = (Option<String>, Option<String>);
+type WireCredentials = (Option<String>, Option<sf_backup_api::SecretString>);
 
 fn credentials(
     which: &'static str,
@@ -303,7 +303,7 @@ fn credentials(
     }
     Ok((
         Some(credentials.user_name.clone()),
-        Some(credentials.password.expose_secret().to_owned()),
+        Some(credentials.password.expose_secret().into()),
     ))
 }
 

@@ -77,8 +77,8 @@ pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
 pub use wait::{
-    CompletedBackup, DEFAULT_AMBIGUOUS_GRACE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,
-    WaitError, WaitOptions,
+    BackupWait, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE, DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL, Requested, WaitError, WaitOptions,
 };
 
 impl From<ParsePartitionIdError> for Error {

@@ -3,14 +3,13 @@ use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use sf_backup_api::types;
 use tracing::Instrument;
 
 use crate::client::SERVER_DEFAULT_TIMEOUT;
-use crate::{
-    BackupProgress, BackupStorage, Client, CompletedBackup, Error, PartitionId, WaitError,
-    WaitOptions,
-};
+use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
 /// The future an awaited request becomes. Boxed so the builders can implement [`IntoFuture`] on stable Rust.
 pub type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
@@ -105,6 +104,22 @@ impl BackupPartitionRequest {
 
     /// Sends the request; the same as awaiting it. `Ok` means the service accepted the backup (HTTP 202).
     pub async fn send(self) -> Result<(), Error> {
+        self.send_before(None).await
+    }
+
+    /// Checks every argument as [`send`](Self::send) would, without sending anything.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if let Some(storage) = &self.storage {
+            storage.to_api()?;
+        }
+        server_timeout(self.timeout)?;
+        Ok(())
+    }
+
+    /// Sends the request once. The answer deadline (server timeout plus margin) is cut short at `cap`, the end
+    /// of a wait; the bearer token is obtained before the deadline starts, so a slow token provider never turns
+    /// a request that was not sent into one that may have reached the service.
+    pub(crate) async fn send_before(self, cap: Option<Instant>) -> Result<(), Error> {
         let Self {
             client,
             partition_id,
@@ -124,83 +139,28 @@ impl BackupPartitionRequest {
             storage_kind = storage.as_ref().map(BackupStorage::kind),
         );
         let uuid = *partition_id.as_uuid();
-        let call = async {
-            // Exactly one attempt: a retry after a lost answer could queue a second backup.
-            match client
-                .api()
-                .await?
-                .backup_partition(
-                    &uuid,
-                    backup_timeout,
-                    types::ApiVersion::X64,
-                    server_timeout,
-                    &body,
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(error) => Err(Error::from_api(error).await),
-            }
-        };
-        with_deadline(&client, server_timeout, call)
-            .instrument(span)
-            .await
-    }
-}
-
-impl BackupPartitionRequest {
-    /// Sends the request, then follows progress until this backup ends, and returns the backup that was written.
-    ///
-    /// What progress says before the request is read first: the service has no operation id and shows only the
-    /// latest backup, so a result counts as this backup's only when it is newer than that (another backup id or
-    /// a later time stamp) or follows a pending state seen after the request. The previous backup's result, which
-    /// progress may still show right after the request, is never reported as this one's.
-    ///
-    /// Progress is read after the request, then after [`WaitOptions::poll_interval`] (1 second by default), each
-    /// pause 1.5 times the one before up to [`WaitOptions::max_poll_interval`] (10 seconds). Failed reads that
-    /// may pass by themselves (503 and the transient codes, dropped connections, no answer in time) are retried as
-    /// [`WaitOptions::retry`] says. [`WaitOptions::on_progress`] sees each read, for a spinner.
-    ///
-    /// The backup request is sent exactly once. When it fails in a way that leaves open whether the service got
-    /// it (a connection dropped after sending, no answer in time, a gateway timeout), progress decides: a new
-    /// backup showing up means it was accepted and the wait goes on; otherwise the wait ends with
-    /// [`WaitError::Ambiguous`] after [`WaitOptions::ambiguous_grace`], without sending it again.
-    ///
-    /// # Errors
-    ///
-    /// [`WaitError::Request`] when the request was refused (such as 409 while another backup runs) or could not
-    /// be sent; [`WaitError::Failed`] and [`WaitError::TimedOut`] for the backup's own outcome (after a timeout
-    /// the backup may still have been written: see there); [`WaitError::DeadlineExceeded`] when
-    /// [`WaitOptions::wait_timeout`] passes first; [`WaitError::Ambiguous`] and
-    /// [`WaitError::ProgressUnavailable`] when the outcome could not be learnt.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    /// use sf_backup::{BackupStorage, WaitError, WaitOptions};
-    ///
-    /// let options = WaitOptions::new()
-    ///     .wait_timeout(Duration::from_secs(20 * 60))
-    ///     .on_progress(|progress| eprintln!("backup: {}", progress.state));
-    /// match client
-    ///     .backup_partition(id)
-    ///     .storage(BackupStorage::azure_blob_store("DefaultEndpointsProtocol=https;...", "BackupContainer"))
-    ///     .wait(options)
-    ///     .await
-    /// {
-    ///     Ok(backup) => println!("backup {} written to {}", backup.backup_id, backup.location),
-    ///     Err(WaitError::TimedOut { .. }) => {
-    ///         eprintln!("timed out, but it may still have been written: check the storage");
-    ///     }
-    ///     Err(WaitError::Request(error)) if error.is_backup_in_progress() => {
-    ///         eprintln!("another backup or a restore is running; try again later");
-    ///     }
-    ///     Err(error) => return Err(error.into()),
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn wait(self, options: WaitOptions) -> Result<CompletedBackup, WaitError> {
-        crate::wait::wait(self, options).await
+        async {
+            let api = client.api().await?;
+            let call = async {
+                // Exactly one attempt: a retry after a lost answer could queue a second backup.
+                match api
+                    .backup_partition(
+                        &uuid,
+                        backup_timeout,
+                        types::ApiVersion::X64,
+                        server_timeout,
+                        &body,
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(Error::from_api(error).await),
+                }
+            };
+            with_deadline(&client, server_timeout, cap, call).await
+        }
+        .instrument(span)
+        .await
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -218,6 +178,10 @@ impl BackupPartitionRequest {
 
     pub(crate) fn backup_timeout_setting(&self) -> Option<Duration> {
         self.backup_timeout
+    }
+
+    pub(crate) fn server_timeout_setting(&self) -> Option<Duration> {
+        self.timeout
     }
 }
 
@@ -249,6 +213,12 @@ impl BackupProgressRequest {
 
     /// Sends the request; the same as awaiting it.
     pub async fn send(self) -> Result<BackupProgress, Error> {
+        self.send_before(None).await
+    }
+
+    /// Sends the request with its answer deadline cut short at `cap`; see
+    /// [`BackupPartitionRequest::send_before`].
+    pub(crate) async fn send_before(self, cap: Option<Instant>) -> Result<BackupProgress, Error> {
         let Self {
             client,
             partition_id,
@@ -257,20 +227,21 @@ impl BackupProgressRequest {
         let server_timeout = server_timeout(timeout)?;
         let span = tracing::debug_span!("sf_backup", operation = "backup_progress", partition_id = %partition_id);
         let uuid = *partition_id.as_uuid();
-        let call = async {
-            match client
-                .api()
-                .await?
-                .get_partition_backup_progress(&uuid, types::ApiVersion::X64, server_timeout)
-                .await
-            {
-                Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
-                Err(error) => Err(Error::from_api(error).await),
-            }
-        };
-        with_deadline(&client, server_timeout, call)
-            .instrument(span)
-            .await
+        async {
+            let api = client.api().await?;
+            let call = async {
+                match api
+                    .get_partition_backup_progress(&uuid, types::ApiVersion::X64, server_timeout)
+                    .await
+                {
+                    Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
+                    Err(error) => Err(Error::from_api(error).await),
+                }
+            };
+            with_deadline(&client, server_timeout, cap, call).await
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -284,16 +255,21 @@ impl IntoFuture for BackupProgressRequest {
 }
 
 /// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
-/// including reading an error body, gets a deadline of its own server timeout plus the client's margin.
+/// including reading an error body, gets a deadline of its own server timeout plus the client's margin, cut
+/// short at `cap` when a wait ends sooner.
 async fn with_deadline<T>(
     client: &Client,
     server_timeout: Option<NonZeroU64>,
+    cap: Option<Instant>,
     call: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     let server = server_timeout.map_or(SERVER_DEFAULT_TIMEOUT, |secs| {
         Duration::from_secs(secs.get())
     });
-    let deadline = server.saturating_add(client.inner.timeout_margin);
+    let mut deadline = server.saturating_add(client.inner.timeout_margin);
+    if let Some(cap) = cap {
+        deadline = deadline.min(cap.saturating_duration_since(Instant::now()));
+    }
     let result = match tokio::time::timeout(deadline, call).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout { after: deadline }),

@@ -1,13 +1,18 @@
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, ErrorCode};
 
-/// How [`wait`](crate::BackupPartitionRequest::wait) repeats a progress read that failed for a reason that is
-/// usually temporary: bounded exponential backoff with jitter.
+/// How a wait ([`wait`](crate::BackupPartitionRequest::wait), [`follow_backup`](crate::Client::follow_backup))
+/// repeats a progress read that failed for a reason that passes by itself: exponential backoff with jitter, for
+/// as long as the wait's deadline allows.
 ///
 /// The `n`-th retry (counting from 0) waits a random time between half and all of
-/// `initial_backoff × 2ⁿ`, capped at `max_backoff`; after `max_retries` retries in a row the read's error is
-/// reported. The jitter keeps many waiting clients from hitting a recovering cluster in step.
+/// `initial_backoff × 2ⁿ`, capped at `max_backoff` and at the time left. Retried: connection failures, no answer
+/// in time, HTTP 502, 503 and 504, and the codes of a moving primary or an overloaded service
+/// (`FABRIC_E_TIMEOUT`, `FABRIC_E_COMMUNICATION_ERROR`, `FABRIC_E_NOT_PRIMARY`, `FABRIC_E_NOT_READY`,
+/// `FABRIC_E_RECONFIGURATION_PENDING`, `FABRIC_E_NO_WRITE_QUORUM`, `FABRIC_E_SERVICE_OFFLINE`). The jitter keeps
+/// many waiting clients from hitting a recovering cluster in step. [`RetryPolicy::max_retries`] adds a cap on
+/// the count, for callers that would rather fail fast.
 ///
 /// Only reads are retried. The backup request itself is never sent twice, whatever the policy says.
 ///
@@ -25,16 +30,16 @@ use crate::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct RetryPolicy {
-    max_retries: u32,
+    max_retries: Option<u32>,
     initial_backoff: Duration,
     max_backoff: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 5 retries, starting at 200 ms, at most 5 seconds apart.
+    /// Retries until the wait's deadline, starting at 200 ms, at most 5 seconds apart.
     fn default() -> Self {
         Self {
-            max_retries: 5,
+            max_retries: None,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
         }
@@ -47,9 +52,10 @@ impl RetryPolicy {
         Self::default().max_retries(0)
     }
 
-    /// How many times in a row a failed read is repeated before its error is reported (default 5).
+    /// At most this many retries in a row before the read's error is reported (default: no cap; the wait's
+    /// deadline bounds the retries).
     pub fn max_retries(mut self, max_retries: u32) -> Self {
-        self.max_retries = max_retries;
+        self.max_retries = Some(max_retries);
         self
     }
 
@@ -67,7 +73,7 @@ impl RetryPolicy {
 
     /// Whether a read that failed `retries_so_far` times in a row with `error` should be repeated.
     pub(crate) fn should_retry_read(&self, retries_so_far: u32, error: &Error) -> bool {
-        retries_so_far < self.max_retries && is_retryable_read(error)
+        self.max_retries.is_none_or(|max| retries_so_far < max) && is_retryable_read(error)
     }
 
     /// The jittered pause before retry number `retry` (0 for the first).
@@ -82,9 +88,32 @@ impl RetryPolicy {
 }
 
 /// A read has no side effect, so unlike [`Error::is_transient`] (which must stay safe for the backup request) a
-/// dropped connection or a missing answer is worth another attempt too.
+/// dropped connection, a missing answer and a gateway timeout are worth another attempt too. The Backup Restore
+/// Service maps a moving primary to 503 and its own timeouts to 504 (`FabricError.ErrorCodeToHttpStatusCode`).
 fn is_retryable_read(error: &Error) -> bool {
-    error.is_transient() || matches!(error, Error::Transport { .. } | Error::Timeout { .. })
+    use reqwest::StatusCode;
+    if error.is_transient() || matches!(error, Error::Transport { .. } | Error::Timeout { .. }) {
+        return true;
+    }
+    let gateway_status = error.status().is_some_and(|status| {
+        matches!(
+            status,
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        )
+    });
+    let transient_code = error.code().is_some_and(|code| {
+        matches!(
+            code,
+            ErrorCode::Timeout
+                | ErrorCode::CommunicationError
+                | ErrorCode::NotPrimary
+                | ErrorCode::NotReady
+                | ErrorCode::ReconfigurationPending
+                | ErrorCode::NoWriteQuorum
+                | ErrorCode::ServiceOffline
+        )
+    });
+    gateway_status || transient_code
 }
 
 /// A random duration between half of `base` and `base`: "equal jitter", which spreads clients out while keeping

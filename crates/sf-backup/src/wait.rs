@@ -1,4 +1,9 @@
+use std::collections::VecDeque;
 use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,21 +20,24 @@ use crate::{
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The default longest pause between two progress reads.
 pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
-/// The default time [`wait`](BackupPartitionRequest::wait) watches progress after an ambiguous failure of the
-/// backup request before it gives up with [`WaitError::Ambiguous`].
+/// The shortest pause between two progress reads that [`WaitOptions`] accepts: a shorter one would poll the
+/// cluster's gateway without pause.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// The default time a wait watches progress after an ambiguous failure of the backup request before it gives up
+/// with [`WaitError::Ambiguous`].
 pub const DEFAULT_AMBIGUOUS_GRACE: Duration = Duration::from_secs(15);
 
 /// Each pause between polls is this much longer than the one before, up to the maximum.
 const POLL_GROWTH: f64 = 1.5;
 /// The service's `BackupTimeout` when the request sets none.
 const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// The backup timeout only starts once the service picks the request up, and progress needs a moment to say
-/// `Timeout`, so the default wait outlasts it by this much.
+/// Progress needs a moment to say `Timeout` once the backup timeout passed, so the default wait outlasts the
+/// backup timeout by this much.
 const DEFAULT_WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 type ProgressCallback = Box<dyn FnMut(&BackupProgress) + Send>;
 
-/// How [`BackupPartitionRequest::wait`] polls for the outcome.
+/// How a wait ([`BackupPartitionRequest::wait`], [`Client::follow_backup`]) polls for the outcome.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,7 +47,7 @@ type ProgressCallback = Box<dyn FnMut(&BackupProgress) + Send>;
 ///     .poll_interval(Duration::from_millis(500))
 ///     .max_poll_interval(Duration::from_secs(5))
 ///     .wait_timeout(Duration::from_secs(30 * 60))
-///     .retry(RetryPolicy::default().max_retries(8))
+///     .retry(RetryPolicy::default().max_backoff(Duration::from_secs(10)))
 ///     .on_progress(|progress| eprintln!("backup: {}", progress.state));
 /// # let _ = options;
 /// ```
@@ -84,13 +92,14 @@ impl fmt::Debug for WaitOptions {
 
 impl WaitOptions {
     /// The defaults: poll after 1 second, then 1.5 times longer each time up to 10 seconds; retry failed reads
-    /// with [`RetryPolicy::default`]; give up after the backup timeout plus 5 minutes.
+    /// with [`RetryPolicy::default`] until the wait's deadline; give up after the backup timeout plus 5 minutes.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The pause after the first progress read ([`DEFAULT_POLL_INTERVAL`] when not set). Each later pause is 1.5
-    /// times the one before, up to [`max_poll_interval`](Self::max_poll_interval).
+    /// times the one before, up to [`max_poll_interval`](Self::max_poll_interval). Below [`MIN_POLL_INTERVAL`]
+    /// the wait refuses to start ([`WaitError::Request`] with [`Error::InvalidInput`]).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
@@ -102,18 +111,20 @@ impl WaitOptions {
         self
     }
 
-    /// How long to wait, counted from the call, before giving up with [`WaitError::DeadlineExceeded`] while the
-    /// backup still runs. It does not cut the backup request itself short (that request has its own
-    /// [timeout](BackupPartitionRequest::timeout)); it bounds the polling after it. When not set: the request's
-    /// [backup timeout](BackupPartitionRequest::backup_timeout) (the service's default is 10 minutes) plus 5
-    /// minutes, because the service's clock starts only when it picks the request up.
+    /// How long the whole wait may last, counted from the call: the progress read before the backup request,
+    /// the request itself, every poll and every retry fit inside it, whatever the server does. When it passes
+    /// the wait ends with [`WaitError::WaitTimedOut`]; a backup that was requested goes on at the service.
+    ///
+    /// When not set: the request's [backup timeout](BackupPartitionRequest::backup_timeout) (the service's
+    /// default is 10 minutes) plus 5 minutes.
     pub fn wait_timeout(mut self, wait_timeout: Duration) -> Self {
         self.wait_timeout = Some(wait_timeout);
         self
     }
 
     /// After the backup request failed in a way that leaves open whether the service received it, how long to
-    /// watch progress for a sign that it did ([`DEFAULT_AMBIGUOUS_GRACE`] when not set).
+    /// watch progress for a sign that it did ([`DEFAULT_AMBIGUOUS_GRACE`] when not set; never past the wait's
+    /// deadline).
     pub fn ambiguous_grace(mut self, grace: Duration) -> Self {
         self.ambiguous_grace = grace;
         self
@@ -125,17 +136,31 @@ impl WaitOptions {
         self
     }
 
-    /// Called with every progress read after the backup request that can describe this backup: the pending
-    /// states (`Accepted`, `BackupInProgress`, or states this crate does not know) and finally its result. A
-    /// result that belongs to an earlier backup is not passed on. Meant for a spinner or a log line; it runs on
-    /// the waiting task, so keep it quick.
+    /// Called with every progress read that describes this backup: the pending states (`Accepted`,
+    /// `BackupInProgress`, or states this crate does not know) and finally its result. It runs on the waiting
+    /// task, so keep it quick. To drive a progress display without a `'static` callback, read the
+    /// [`BackupWait`] as a [`Stream`](futures_core::Stream) instead.
     pub fn on_progress(mut self, callback: impl FnMut(&BackupProgress) + Send + 'static) -> Self {
         self.on_progress = Some(Box::new(callback));
         self
     }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.poll_interval < MIN_POLL_INTERVAL {
+            return Err(Error::invalid(
+                "poll interval",
+                format!(
+                    "{:?} is shorter than the minimum of {MIN_POLL_INTERVAL:?}",
+                    self.poll_interval
+                ),
+                "poll at most every 10 milliseconds; a few seconds suit a real cluster",
+            ));
+        }
+        Ok(())
+    }
 }
 
-/// A backup that was written, as [`BackupPartitionRequest::wait`] reports it.
+/// A backup that was written, as a wait reports it.
 ///
 /// `Serialize` writes snake_case fields (`backup_id`, `location`, `epoch` with `data_loss_version` and
 /// `configuration_version`, `lsn`, `finished_at` in RFC 3339), for a tool's JSON output.
@@ -151,7 +176,7 @@ pub struct CompletedBackup {
     pub epoch: Option<Epoch>,
     /// The log sequence number of the last record in the backup, when the service reported it.
     pub lsn: Option<i64>,
-    /// When the backup ended, by the service's clock.
+    /// When the backup ended, by the clock of the node that wrote it.
     pub finished_at: DateTime<Utc>,
 }
 
@@ -173,19 +198,35 @@ fn serialize_epoch<S: serde::Serializer>(
     )
 }
 
-/// Why [`BackupPartitionRequest::wait`] did not return a [`CompletedBackup`].
+/// Whether, and how surely, the backup request reached the service: what a caller needs before it starts
+/// another backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Requested {
+    /// The backup request was not sent (or was refused): this call started no backup.
+    No,
+    /// The request was sent, but its answer was lost (the connection dropped after sending, no answer in time):
+    /// a backup may have started.
+    Maybe,
+    /// The service accepted the request (HTTP 202), or progress showed that it did.
+    Yes,
+}
+
+/// Why a wait did not return a [`CompletedBackup`].
 ///
-/// Whether a backup may exist afterwards differs by variant; [`WaitError::may_have_been_written`] sums it up.
+/// [`WaitError::backup_requested`] tells whether a backup from this call may exist or run on, and
+/// [`WaitError::may_have_been_written`] whether one may be in storage.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
-    /// The backup request was refused, or could not be sent, or the progress read before it failed: no backup
-    /// was started by this call. A refusal because another backup or a restore runs is
-    /// [`Error::is_backup_in_progress`] (HTTP 409).
+    /// The backup request was refused, could not be sent, or the progress read before it failed: this call
+    /// started no backup. A refusal because another backup runs is [`Error::is_backup_in_progress`] (HTTP 409).
     #[error(transparent)]
     Request(#[from] Error),
 
-    /// The backup ended with `Failure`; nothing was written.
+    /// The backup ended with `Failure`; nothing was written. The failure is the service's own: fix its cause (the
+    /// message says which) before requesting another backup.
     #[error("the backup failed: {}", failure_text(failure.as_ref()))]
     Failed {
         /// The service's code and message, when it sent them.
@@ -194,45 +235,50 @@ pub enum WaitError {
         progress: Box<BackupProgress>,
     },
 
-    /// The backup did not end within its backup timeout: progress says `Timeout`.
+    /// The service reported `Timeout`: the backup did not end within its
+    /// [backup timeout](BackupPartitionRequest::backup_timeout), which runs from the request, queueing included.
     ///
-    /// The service starts the backup timeout when it accepts the request and reports `Timeout` when it passes,
-    /// but it does not stop the backup: one that finishes later is still written to storage while progress keeps
-    /// saying `Timeout` (the REST reference: "though the operation returns back timeout, the backup actually goes
-    /// through"). So a backup may exist although this error says it timed out. Look for it in the storage
-    /// before starting another one, or retry with a larger
-    /// [`backup_timeout`](BackupPartitionRequest::backup_timeout).
+    /// The service does not stop the backup at that point: one that finishes later is still written to storage
+    /// while progress keeps saying `Timeout` (the REST reference: "though the operation returns back timeout, the
+    /// backup actually goes through"). Look for it in the storage before starting another one, or request the
+    /// next one with a larger backup timeout.
     #[error(
-        "the backup did not end within its backup timeout (progress says Timeout); it may still have been \
+        "the service reported Timeout: the backup did not end within its backup timeout; it may still have been \
          written to storage, as the service keeps going after reporting Timeout: check the storage before \
-         starting another backup, or retry with a larger backup timeout"
+         starting another backup, or raise the backup timeout"
     )]
-    TimedOut {
+    BackupTimedOut {
         /// The progress that reported the timeout.
         progress: Box<BackupProgress>,
     },
 
-    /// The wait's own deadline ([`WaitOptions::wait_timeout`]) passed before this backup's result showed. The
-    /// backup was requested and may still run and succeed; follow it with
-    /// [`Client::backup_progress`], and do not request another one before it ends.
+    /// The wait's own deadline ([`WaitOptions::wait_timeout`]) passed first. When the backup was
+    /// [requested](Self::backup_requested), it may still run and succeed: follow it with
+    /// [`Client::follow_backup`] rather than requesting another one.
     #[error(
-        "stopped waiting after {waited:?}; the backup was requested and may still be running (last progress: {})",
-        progress_text(last_progress.as_deref())
+        "stopped waiting after {waited:?} (the wait timeout); {}",
+        match requested {
+            Requested::No => "no backup was requested".to_owned(),
+            Requested::Maybe => format!("the backup request's answer was lost, so a backup may be running (last progress: {})", progress_text(last_progress.as_deref())),
+            Requested::Yes => format!("the backup was requested and may still be running (last progress: {})", progress_text(last_progress.as_deref())),
+        }
     )]
-    DeadlineExceeded {
+    WaitTimedOut {
         /// How long the wait lasted.
         waited: Duration,
-        /// The last progress read, if any.
+        /// Whether the backup request reached the service.
+        requested: Requested,
+        /// The last progress read that describes this backup, if any.
         last_progress: Option<Box<BackupProgress>>,
     },
 
     /// The backup request failed in a way that leaves open whether the service received it (the connection
-    /// dropped after sending, no answer in time, a gateway timeout), and progress showed no sign of a new backup
-    /// within [`WaitOptions::ambiguous_grace`]. The request was not sent again, since that could start a second
-    /// backup. Read the partition's progress with [`Client::backup_progress`] before requesting another backup.
+    /// dropped after sending, no answer in time, a gateway timeout), and progress did not change within
+    /// [`WaitOptions::ambiguous_grace`]. The request was not sent again, since that could start a second backup.
+    /// Read the partition's progress ([`Client::follow_backup`]) before requesting another backup.
     #[error(
-        "the backup request may or may not have reached the service ({source}), and progress showed no new \
-         backup within {grace:?}; it was not sent again: read the partition's backup progress before retrying \
+        "the backup request may or may not have reached the service ({source}), and progress did not change \
+         within {grace:?}; it was not sent again: read the partition's backup progress before retrying \
          (last progress: {})",
         progress_text(last_progress.as_deref())
     )]
@@ -246,8 +292,8 @@ pub enum WaitError {
         last_progress: Option<Box<BackupProgress>>,
     },
 
-    /// The backup was requested, but its progress could not be read (after the retries of
-    /// [`WaitOptions::retry`]); it may still run and succeed.
+    /// The backup was requested, but its progress could not be read for a reason that does not pass by itself
+    /// (transient failures are retried until the deadline); it may still run and succeed.
     #[error("the backup was requested, but its progress could not be read: {source}")]
     ProgressUnavailable {
         /// The failure of the last progress read.
@@ -265,6 +311,10 @@ pub enum WaitError {
         /// The progress as read.
         progress: Box<BackupProgress>,
     },
+
+    /// [`Client::follow_backup`] found no backup to follow: none was ever requested for the partition.
+    #[error("no backup was ever requested for this partition, so there is none to follow")]
+    NothingToFollow,
 }
 
 fn failure_text(failure: Option<&BackupFailure>) -> String {
@@ -280,12 +330,12 @@ impl WaitError {
     pub fn last_progress(&self) -> Option<&BackupProgress> {
         match self {
             Self::Failed { progress, .. }
-            | Self::TimedOut { progress }
+            | Self::BackupTimedOut { progress }
             | Self::IncompleteSuccess { progress, .. } => Some(progress),
-            Self::DeadlineExceeded { last_progress, .. }
+            Self::WaitTimedOut { last_progress, .. }
             | Self::Ambiguous { last_progress, .. }
             | Self::ProgressUnavailable { last_progress, .. } => last_progress.as_deref(),
-            Self::Request(_) => None,
+            Self::Request(_) | Self::NothingToFollow => None,
         }
     }
 
@@ -297,107 +347,613 @@ impl WaitError {
         }
     }
 
-    /// Whether a backup from this call may exist in storage despite the error: after [`WaitError::TimedOut`],
-    /// [`WaitError::DeadlineExceeded`], [`WaitError::Ambiguous`], [`WaitError::ProgressUnavailable`] and
-    /// [`WaitError::IncompleteSuccess`]. Check before requesting another backup.
+    /// Whether the backup request reached the service: [`Requested::No`] means this call started no backup
+    /// and it is safe to try again; otherwise a backup may run or exist.
+    pub fn backup_requested(&self) -> Requested {
+        match self {
+            Self::Request(_) | Self::NothingToFollow => Requested::No,
+            Self::WaitTimedOut { requested, .. } => *requested,
+            Self::Ambiguous { .. } => Requested::Maybe,
+            Self::Failed { .. }
+            | Self::BackupTimedOut { .. }
+            | Self::ProgressUnavailable { .. }
+            | Self::IncompleteSuccess { .. } => Requested::Yes,
+        }
+    }
+
+    /// Whether a backup was (or may have been) requested and its outcome is unknown: the wait ended before it did
+    /// ([`WaitError::WaitTimedOut`] after the request), or it could not be learnt ([`WaitError::Ambiguous`],
+    /// [`WaitError::ProgressUnavailable`]). Follow that backup before requesting another.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            Self::WaitTimedOut { requested, .. } => *requested != Requested::No,
+            Self::Ambiguous { .. } | Self::ProgressUnavailable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a backup from this call may exist in storage despite the error: after
+    /// [`WaitError::BackupTimedOut`], [`WaitError::IncompleteSuccess`], and whenever
+    /// [the outcome is unknown](Self::outcome_unknown). Check before requesting another backup.
     pub fn may_have_been_written(&self) -> bool {
-        !matches!(self, Self::Request(_) | Self::Failed { .. })
+        self.outcome_unknown()
+            || matches!(
+                self,
+                Self::BackupTimedOut { .. } | Self::IncompleteSuccess { .. }
+            )
     }
 }
 
-/// The work behind [`BackupPartitionRequest::wait`].
-pub(crate) async fn wait(
-    request: BackupPartitionRequest,
-    options: WaitOptions,
-) -> Result<CompletedBackup, WaitError> {
-    let span = tracing::info_span!(
-        "sf_backup_wait",
-        partition_id = %request.partition_id(),
-        storage_kind = request.storage_kind(),
-    );
-    wait_in_span(request, options).instrument(span).await
+/// Shared between a running wait and the [`BackupWait`] that drives it.
+#[derive(Default)]
+struct Shared {
+    /// Whether the caller reads the stream; otherwise nothing is queued, so an awaited wait keeps no history.
+    streaming: bool,
+    queue: VecDeque<BackupProgress>,
+    requested: Option<Requested>,
+    last: Option<BackupProgress>,
 }
 
-async fn wait_in_span(
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Shared>>);
+
+impl Events {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn progress(&self, progress: &BackupProgress) {
+        let mut shared = self.lock();
+        if shared.streaming {
+            shared.queue.push_back(progress.clone());
+        }
+        shared.last = Some(progress.clone());
+    }
+
+    fn requested(&self, requested: Requested) {
+        self.lock().requested = Some(requested);
+    }
+}
+
+type WaitFuture = Pin<Box<dyn Future<Output = Result<CompletedBackup, WaitError>> + Send>>;
+
+/// A wait for a backup's outcome, from [`BackupPartitionRequest::wait`] or [`Client::follow_backup`].
+///
+/// Await it for the outcome, or read it as a [`Stream`](futures_core::Stream) of the progress that describes
+/// this backup (its pending states, then its result) and then take [`BackupWait::outcome`]: the azure_core
+/// `Poller` idiom, so a progress display needs no `'static` callback. Nothing happens until it is awaited or
+/// polled; dropping it stops the wait (a backup already requested goes on at the service).
+///
+/// ```no_run
+/// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::future::poll_fn;
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use sf_backup::WaitOptions;
+///
+/// let mut wait = client.backup_partition(id).wait(WaitOptions::new());
+/// while let Some(progress) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+///     eprintln!("backup: {}", progress.state);
+/// }
+/// let backup = wait.outcome().await?;
+/// println!("{} written to {}", backup.backup_id, backup.location);
+/// # Ok(()) }
+/// ```
+#[must_use = "a wait does nothing until it is awaited or polled"]
+pub struct BackupWait {
+    events: Events,
+    future: Option<WaitFuture>,
+    outcome: Option<Result<CompletedBackup, WaitError>>,
+}
+
+impl fmt::Debug for BackupWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupWait")
+            .field("requested", &self.requested())
+            .field("finished", &self.outcome.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackupWait {
+    fn new(
+        events: Events,
+        future: impl Future<Output = Result<CompletedBackup, WaitError>> + Send + 'static,
+    ) -> Self {
+        Self {
+            events,
+            future: Some(Box::pin(future)),
+            outcome: None,
+        }
+    }
+
+    /// Whether the backup request has reached the service so far: `None` before it was sent (or when following a
+    /// backup requested elsewhere). For a caller that stops waiting early (Ctrl-C) and must say what it left.
+    pub fn requested(&self) -> Option<Requested> {
+        self.events.lock().requested
+    }
+
+    /// The last progress read that describes this backup.
+    pub fn last_progress(&self) -> Option<BackupProgress> {
+        self.events.lock().last.clone()
+    }
+
+    /// The outcome: runs the wait to its end (or returns the end the stream already reached).
+    pub async fn outcome(mut self) -> Result<CompletedBackup, WaitError> {
+        if let Some(outcome) = self.outcome.take() {
+            return outcome;
+        }
+        match self.future.take() {
+            Some(future) => future.await,
+            // The outcome was taken already; a second call cannot happen through this by-value API.
+            None => unreachable!("a BackupWait's outcome is taken once"),
+        }
+    }
+}
+
+impl IntoFuture for BackupWait {
+    type Output = Result<CompletedBackup, WaitError>;
+    type IntoFuture = WaitFuture;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.outcome())
+    }
+}
+
+impl futures_core::Stream for BackupWait {
+    type Item = BackupProgress;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BackupProgress>> {
+        let this = self.get_mut();
+        this.events.lock().streaming = true;
+        loop {
+            if let Some(progress) = this.events.lock().queue.pop_front() {
+                return Poll::Ready(Some(progress));
+            }
+            let Some(future) = this.future.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match future.as_mut().poll(cx) {
+                Poll::Ready(outcome) => {
+                    this.future = None;
+                    this.outcome = Some(outcome);
+                }
+                Poll::Pending => {
+                    if this.events.lock().queue.is_empty() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl BackupPartitionRequest {
+    /// Sends the request once, then follows progress until this backup ends: await the returned
+    /// [`BackupWait`] for the backup that was written, or read it as a stream of progress first.
+    ///
+    /// **Attribution.** Progress shows only the partition's latest backup request, without an operation id. The
+    /// service answers 202 only after it has stored the new request's status, and progress is read from the same
+    /// primary, so after a 202 every state read describes this request: its first result is this backup's.
+    /// Only when the answer to the request was lost (a connection dropped after sending, no answer in time, a
+    /// gateway timeout) does the wait compare with what progress said before the request: any change (state,
+    /// backup id, failure, time stamp, location) shows that the request arrived; no change within
+    /// [`WaitOptions::ambiguous_grace`] ends the wait with [`WaitError::Ambiguous`]. The request is never sent
+    /// again.
+    ///
+    /// **One deadline.** [`WaitOptions::wait_timeout`] bounds everything: the progress read before the request,
+    /// the request, every poll and every retry; each answer deadline is cut to the time left. Failed progress
+    /// reads that pass by themselves (connection failures, no answer, 502/503/504, and the codes of a moving
+    /// primary or an overloaded service) are retried with jittered backoff until the deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Request`] when nothing was started (the request was refused, such as 409 while another
+    /// backup runs, or could not be sent, or an argument is invalid); [`WaitError::Failed`] and
+    /// [`WaitError::BackupTimedOut`] for the backup's own outcome (after a timeout the backup may still have been
+    /// written: see there); [`WaitError::WaitTimedOut`] when the wait timeout passes first;
+    /// [`WaitError::Ambiguous`] and [`WaitError::ProgressUnavailable`] when the outcome could not be learnt.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use sf_backup::{BackupStorage, WaitError, WaitOptions};
+    ///
+    /// let options = WaitOptions::new().wait_timeout(Duration::from_secs(20 * 60));
+    /// match client
+    ///     .backup_partition(id)
+    ///     .storage(BackupStorage::azure_blob_store("DefaultEndpointsProtocol=https;...", "BackupContainer"))
+    ///     .wait(options)
+    ///     .await
+    /// {
+    ///     Ok(backup) => println!("backup {} written to {}", backup.backup_id, backup.location),
+    ///     Err(WaitError::BackupTimedOut { .. }) => {
+    ///         eprintln!("timed out, but it may still have been written: check the storage");
+    ///     }
+    ///     Err(WaitError::Request(error)) if error.is_backup_in_progress() => {
+    ///         eprintln!("another backup is running; try again later");
+    ///     }
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn wait(self, options: WaitOptions) -> BackupWait {
+        let events = Events::default();
+        let span = tracing::info_span!(
+            "sf_backup_wait",
+            partition_id = %self.partition_id(),
+            storage_kind = self.storage_kind(),
+        );
+        let future = run(self, options, events.clone()).instrument(span);
+        BackupWait::new(events, future)
+    }
+}
+
+impl Client {
+    /// Follows the partition's current backup to its end, without requesting one: after Ctrl-C, a lost
+    /// terminal, or a backup started elsewhere. When the latest backup has already ended, its result is the
+    /// outcome at once; when none was ever requested, [`WaitError::NothingToFollow`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
+    /// let backup = client.follow_backup(id, sf_backup::WaitOptions::new()).await?;
+    /// println!("{} written to {}", backup.backup_id, backup.location);
+    /// # Ok(()) }
+    /// ```
+    pub fn follow_backup(&self, partition_id: PartitionId, options: WaitOptions) -> BackupWait {
+        let events = Events::default();
+        let span = tracing::info_span!("sf_backup_follow", partition_id = %partition_id);
+        let future = follow(self.clone(), partition_id, options, events.clone()).instrument(span);
+        BackupWait::new(events, future)
+    }
+}
+
+/// The wait's clock and the reads inside it.
+struct Reader {
+    client: Client,
+    partition_id: PartitionId,
+    server_timeout: Option<Duration>,
+    retry: RetryPolicy,
+    started: Instant,
+    deadline: Instant,
+}
+
+/// Why a read (with its retries) produced no progress.
+enum ReadFailure {
+    /// The wait's deadline passed.
+    Deadline,
+    /// A failure that does not pass by itself, or the last one when the retry policy's cap was reached.
+    Failed(Error),
+}
+
+impl Reader {
+    fn new(client: Client, partition_id: PartitionId, options: &WaitOptions, timeout: Duration) -> Self {
+        let started = Instant::now();
+        Self {
+            client,
+            partition_id,
+            server_timeout: None,
+            retry: options.retry.clone(),
+            started,
+            // Durations too large for the clock mean "no deadline" in practice: a century.
+            deadline: started
+                .checked_add(timeout)
+                .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600)),
+        }
+    }
+
+    fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Reads progress, retrying failures that pass by themselves until the deadline.
+    async fn read(&self) -> Result<BackupProgress, ReadFailure> {
+        let mut retries = 0u32;
+        loop {
+            if self.expired() {
+                return Err(ReadFailure::Deadline);
+            }
+            let mut request = self.client.backup_progress(self.partition_id);
+            if let Some(timeout) = self.server_timeout {
+                request = request.timeout(timeout);
+            }
+            match request.send_before(Some(self.deadline)).await {
+                Ok(progress) => return Ok(progress),
+                Err(_) if self.expired() => return Err(ReadFailure::Deadline),
+                Err(error) if self.retry.should_retry_read(retries, &error) => {
+                    let pause = self.retry.backoff(retries);
+                    retries = retries.saturating_add(1);
+                    tracing::warn!(%error, retry = retries, ?pause, "progress read failed; retrying");
+                    self.sleep(pause).await;
+                }
+                Err(error) => return Err(ReadFailure::Failed(error)),
+            }
+        }
+    }
+
+    /// Sleeps, but never past the deadline.
+    async fn sleep(&self, pause: Duration) {
+        let until = Instant::now()
+            .checked_add(pause)
+            .map_or(self.deadline, |until| until.min(self.deadline));
+        tokio::time::sleep_until(until).await;
+    }
+
+    fn timed_out(&self, requested: Requested, last: Option<BackupProgress>) -> WaitError {
+        let waited = self.started.elapsed();
+        tracing::warn!(?waited, ?requested, "the wait timeout passed");
+        WaitError::WaitTimedOut {
+            waited,
+            requested,
+            last_progress: last.map(Box::new),
+        }
+    }
+}
+
+/// Which progress belongs to this wait's backup.
+#[derive(Debug)]
+enum Attribution {
+    /// The service accepted our request (or progress proved it did): every state read now is ours.
+    Ours,
+    /// The request's answer was lost: only a change from `baseline` shows that it arrived. While `baseline` was
+    /// an earlier backup still pending, its own end is such a change; that end becomes the new baseline.
+    Unconfirmed { baseline: BackupProgress },
+}
+
+impl Attribution {
+    /// Whether `progress` describes our backup; updates what "not ours" looks like.
+    fn observe(&mut self, progress: &BackupProgress) -> bool {
+        let Self::Unconfirmed { baseline } = self else {
+            return true;
+        };
+        if !changed(progress, baseline) {
+            return false;
+        }
+        let earlier_was_pending = is_pending(&baseline.state);
+        if earlier_was_pending && progress.state.is_terminal() {
+            // The earlier backup ended; ours (if it arrived) is queued behind it.
+            *baseline = progress.clone();
+            return false;
+        }
+        *self = Self::Ours;
+        true
+    }
+}
+
+fn is_pending(state: &BackupState) -> bool {
+    !state.is_terminal() && !matches!(state, BackupState::NotRequested | BackupState::Invalid)
+}
+
+/// Any difference at all, never time order alone: clocks of different nodes disagree, Failure and Timeout
+/// carry no time stamp, and two results in the same second share one.
+fn changed(progress: &BackupProgress, baseline: &BackupProgress) -> bool {
+    progress.state != baseline.state
+        || progress.backup_id != baseline.backup_id
+        || progress.failure != baseline.failure
+        || progress.time_stamp_utc != baseline.time_stamp_utc
+        || progress.backup_location != baseline.backup_location
+}
+
+async fn run(
     request: BackupPartitionRequest,
-    options: WaitOptions,
+    mut options: WaitOptions,
+    events: Events,
 ) -> Result<CompletedBackup, WaitError> {
-    let started = Instant::now();
-    let wait_timeout = options.wait_timeout.unwrap_or_else(|| {
+    options.check()?;
+    request.check()?;
+    let timeout = options.wait_timeout.unwrap_or_else(|| {
         request
             .backup_timeout_setting()
             .unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT)
             .saturating_add(DEFAULT_WAIT_MARGIN)
     });
-    let deadline = started
-        .checked_add(wait_timeout)
-        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
-    let client = request.client().clone();
-    let partition_id = request.partition_id();
+    let mut reader = Reader::new(
+        request.client().clone(),
+        request.partition_id(),
+        &options,
+        timeout,
+    );
+    reader.server_timeout = request.server_timeout_setting();
 
-    // Progress only shows the partition's latest backup, so what it says now is what "not ours" looks like.
-    let baseline = read_progress(&client, partition_id, &options.retry).await?;
+    // What progress says before the request: needed only if the request's answer is lost.
+    let baseline = match reader.read().await {
+        Ok(progress) => progress,
+        Err(ReadFailure::Deadline) => return Err(reader.timed_out(Requested::No, None)),
+        Err(ReadFailure::Failed(error)) => return Err(WaitError::Request(error)),
+    };
     tracing::debug!(state = %baseline.state, "progress before the backup request");
 
-    let ambiguous = match request.send().await {
+    let (attribution, ambiguous) = match request.send_before(Some(reader.deadline)).await {
         Ok(()) => {
             tracing::info!("backup accepted");
-            None
+            events.requested(Requested::Yes);
+            (Attribution::Ours, None)
         }
         Err(error) if may_have_started(&error) => {
             tracing::warn!(%error, "the backup request may have reached the service; not sending it again");
-            Some(error)
+            events.requested(Requested::Maybe);
+            if reader.expired() {
+                return Err(reader.timed_out(Requested::Maybe, None));
+            }
+            (Attribution::Unconfirmed { baseline }, Some(error))
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            events.requested(Requested::No);
+            return Err(error.into());
+        }
     };
 
-    let mut attribution = Attribution::new(&baseline);
-    if ambiguous.is_none() {
-        attribution.request_accepted();
-    }
-    let mut poller = Poller {
-        client,
-        partition_id,
-        interval: options.poll_interval,
-        max_interval: options.max_poll_interval.max(options.poll_interval),
-        retry: options.retry,
-        on_progress: options.on_progress,
-        attribution,
-        last: None,
-    };
-
+    let mut poller = Poller::new(reader, &mut options, attribution, events);
     if let Some(source) = ambiguous {
-        let grace = options.ambiguous_grace;
         let grace_end = Instant::now()
-            .checked_add(grace)
-            .map_or(deadline, |end| end.min(deadline));
-        match tokio::time::timeout_at(grace_end, poller.run(Until::Accepted)).await {
-            Ok(Ok(Some(result))) => return finish(result),
-            Ok(Ok(None)) => {
-                tracing::info!("progress shows the backup was accepted");
-            }
-            Ok(Err(read_error)) => {
+            .checked_add(options.ambiguous_grace)
+            .map_or(poller.reader.deadline, |end| end.min(poller.reader.deadline));
+        match poller.until_ours(grace_end).await {
+            Settled::Ours(Some(result)) => return finish(result),
+            Settled::Ours(None) => tracing::info!("progress shows the backup was accepted"),
+            Settled::Failed(read_error) => {
                 tracing::warn!(error = %read_error, "progress could not be read to settle an ambiguous request");
-                return Err(poller.ambiguous(source, grace));
+                return Err(poller.ambiguous(source, options.ambiguous_grace));
             }
-            Err(_) => return Err(poller.ambiguous(source, grace)),
+            Settled::Deadline if poller.reader.expired() => {
+                return Err(poller.reader.timed_out(Requested::Maybe, poller.last));
+            }
+            Settled::Deadline => return Err(poller.ambiguous(source, options.ambiguous_grace)),
+        }
+        poller.events.requested(Requested::Yes);
+    }
+    poller.until_result().await
+}
+
+async fn follow(
+    client: Client,
+    partition_id: PartitionId,
+    mut options: WaitOptions,
+    events: Events,
+) -> Result<CompletedBackup, WaitError> {
+    options.check()?;
+    let timeout = options
+        .wait_timeout
+        .unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT.saturating_add(DEFAULT_WAIT_MARGIN));
+    let reader = Reader::new(client, partition_id, &options, timeout);
+    let mut poller = Poller::new(reader, &mut options, Attribution::Ours, events);
+    // The first read decides whether there is anything to follow.
+    match poller.reader.read().await {
+        // `Invalid` is how the documented shapes say "no backup known"; the service itself answers `null`.
+        Ok(progress)
+            if matches!(
+                progress.state,
+                BackupState::NotRequested | BackupState::Invalid
+            ) =>
+        {
+            return Err(WaitError::NothingToFollow);
+        }
+        Ok(progress) => {
+            poller.seen(&progress);
+            if progress.state.is_terminal() {
+                return finish(progress);
+            }
+        }
+        Err(ReadFailure::Deadline) => return Err(poller.reader.timed_out(Requested::Yes, None)),
+        Err(ReadFailure::Failed(error)) => return Err(WaitError::Request(error)),
+    }
+    poller.pause().await;
+    poller.until_result().await
+}
+
+/// How polling for the first sign of an unconfirmed request ended.
+enum Settled {
+    /// Progress changed: the request arrived. `Some` when the change was already its result.
+    Ours(Option<BackupProgress>),
+    /// The grace (or the wait's deadline) passed.
+    Deadline,
+    /// Progress could not be read.
+    Failed(Error),
+}
+
+struct Poller {
+    reader: Reader,
+    interval: Duration,
+    max_interval: Duration,
+    on_progress: Option<ProgressCallback>,
+    attribution: Attribution,
+    events: Events,
+    last: Option<BackupProgress>,
+}
+
+impl Poller {
+    fn new(
+        reader: Reader,
+        options: &mut WaitOptions,
+        attribution: Attribution,
+        events: Events,
+    ) -> Self {
+        Self {
+            reader,
+            interval: options.poll_interval,
+            max_interval: options.max_poll_interval.max(options.poll_interval),
+            on_progress: options.on_progress.take(),
+            attribution,
+            events,
+            last: None,
         }
     }
 
-    match tokio::time::timeout_at(deadline, poller.run(Until::Result)).await {
-        Ok(Ok(Some(result))) => finish(result),
-        Ok(Ok(None)) => unreachable!("polling until a result returns one or fails"),
-        Ok(Err(source)) => Err(WaitError::ProgressUnavailable {
+    /// Reports a read that describes our backup.
+    fn seen(&mut self, progress: &BackupProgress) {
+        if self.last.as_ref().is_none_or(|last| last.state != progress.state) {
+            tracing::info!(state = %progress.state, "backup progress changed");
+        }
+        self.events.progress(progress);
+        if let Some(callback) = self.on_progress.as_mut() {
+            callback(progress);
+        }
+        self.last = Some(progress.clone());
+    }
+
+    async fn pause(&mut self) {
+        self.reader.sleep(self.interval).await;
+        self.interval = self.interval.mul_f64(POLL_GROWTH).min(self.max_interval);
+    }
+
+    /// Polls until progress shows that the unconfirmed request arrived, or `until` passes.
+    async fn until_ours(&mut self, until: Instant) -> Settled {
+        loop {
+            if Instant::now() >= until {
+                return Settled::Deadline;
+            }
+            match tokio::time::timeout_at(until, self.reader.read()).await {
+                Err(_) | Ok(Err(ReadFailure::Deadline)) => return Settled::Deadline,
+                Ok(Err(ReadFailure::Failed(error))) => return Settled::Failed(error),
+                Ok(Ok(progress)) => {
+                    if self.attribution.observe(&progress) {
+                        self.seen(&progress);
+                        let terminal = progress.state.is_terminal();
+                        return Settled::Ours(terminal.then_some(progress));
+                    }
+                    // Not ours, but what the caller should see if the request stays unconfirmed.
+                    self.last = Some(progress);
+                }
+            }
+            let pause_end = Instant::now()
+                .checked_add(self.interval)
+                .map_or(until, |end| end.min(until));
+            tokio::time::sleep_until(pause_end).await;
+            self.interval = self.interval.mul_f64(POLL_GROWTH).min(self.max_interval);
+        }
+    }
+
+    /// Polls until our backup's result.
+    async fn until_result(mut self) -> Result<CompletedBackup, WaitError> {
+        loop {
+            match self.reader.read().await {
+                Ok(progress) => {
+                    if self.attribution.observe(&progress) {
+                        self.seen(&progress);
+                        if progress.state.is_terminal() {
+                            return finish(progress);
+                        }
+                    }
+                }
+                Err(ReadFailure::Deadline) => {
+                    return Err(self.reader.timed_out(Requested::Yes, self.last));
+                }
+                Err(ReadFailure::Failed(source)) => {
+                    return Err(WaitError::ProgressUnavailable {
+                        source,
+                        last_progress: self.last.map(Box::new),
+                    });
+                }
+            }
+            self.pause().await;
+        }
+    }
+
+    fn ambiguous(&mut self, source: Error, grace: Duration) -> WaitError {
+        WaitError::Ambiguous {
             source,
-            last_progress: poller.last.map(Box::new),
-        }),
-        Err(_) => {
-            let waited = started.elapsed();
-            tracing::warn!(?waited, "the wait deadline passed before the backup ended");
-            Err(WaitError::DeadlineExceeded {
-                waited,
-                last_progress: poller.last.map(Box::new),
-            })
+            grace,
+            last_progress: self.last.take().map(Box::new),
         }
     }
 }
@@ -462,181 +1018,12 @@ fn finish(progress: BackupProgress) -> Result<CompletedBackup, WaitError> {
             })
         }
         _ => {
-            tracing::warn!("backup timed out; it may still be written");
-            Err(WaitError::TimedOut {
+            tracing::warn!("the service reported Timeout; the backup may still be written");
+            Err(WaitError::BackupTimedOut {
                 progress: Box::new(progress),
             })
         }
     }
-}
-
-/// Reads progress, retrying failures that may pass by themselves.
-async fn read_progress(
-    client: &Client,
-    partition_id: PartitionId,
-    retry: &RetryPolicy,
-) -> Result<BackupProgress, Error> {
-    let mut retries = 0;
-    loop {
-        match client.backup_progress(partition_id).await {
-            Ok(progress) => return Ok(progress),
-            Err(error) if retry.should_retry_read(retries, &error) => {
-                let pause = retry.backoff(retries);
-                retries += 1;
-                tracing::warn!(%error, retry = retries, ?pause, "progress read failed; retrying");
-                tokio::time::sleep(pause).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Until {
-    /// Stop at the first sign that the service accepted our request.
-    Accepted,
-    /// Stop at this backup's result.
-    Result,
-}
-
-struct Poller {
-    client: Client,
-    partition_id: PartitionId,
-    interval: Duration,
-    max_interval: Duration,
-    retry: RetryPolicy,
-    on_progress: Option<ProgressCallback>,
-    attribution: Attribution,
-    last: Option<BackupProgress>,
-}
-
-impl Poller {
-    /// Polls until `until`; returns this backup's terminal progress, or `None` when stopping at acceptance.
-    async fn run(&mut self, until: Until) -> Result<Option<BackupProgress>, Error> {
-        loop {
-            let progress = read_progress(&self.client, self.partition_id, &self.retry).await?;
-            let changed = self
-                .last
-                .as_ref()
-                .is_none_or(|last| last.state != progress.state);
-            let verdict = self.attribution.observe(&progress);
-            if changed {
-                tracing::info!(state = %progress.state, "backup progress changed");
-            } else {
-                tracing::debug!(state = %progress.state, "backup progress");
-            }
-            let describes_ours = verdict == Verdict::Ours || !progress.state.is_terminal();
-            if describes_ours && let Some(callback) = self.on_progress.as_mut() {
-                callback(&progress);
-            }
-            self.last = Some(progress);
-            if verdict == Verdict::Ours {
-                return Ok(self.last.clone());
-            }
-            if until == Until::Accepted && self.attribution.accepted() {
-                return Ok(None);
-            }
-            tokio::time::sleep(self.interval).await;
-            self.interval = self.interval.mul_f64(POLL_GROWTH).min(self.max_interval);
-        }
-    }
-
-    fn ambiguous(&mut self, source: Error, grace: Duration) -> WaitError {
-        WaitError::Ambiguous {
-            source,
-            grace,
-            last_progress: self.last.take().map(Box::new),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    /// Terminal progress of the backup this wait requested.
-    Ours,
-    /// Pending, or a result of an earlier backup.
-    NotYet,
-}
-
-/// Tells this backup's result from an earlier backup's. Progress has no operation id and shows only the latest
-/// backup request, and right after the request it may still show the previous result, so a result counts as
-/// ours only when it is newer than what was seen before the request or follows a pending state that cannot be
-/// the earlier backup's.
-#[derive(Debug)]
-struct Attribution {
-    /// The newest result known or suspected to be an earlier backup's.
-    previous: Option<BackupProgress>,
-    /// Set when the baseline showed a backup still pending: the service accepted ours only because that one
-    /// ended in between, so until its result shows, pending states and the first result may still be its own.
-    previous_may_be_pending: bool,
-    /// A pending state was seen that can only be ours, so the next new result is ours.
-    armed: bool,
-}
-
-impl Attribution {
-    fn new(baseline: &BackupProgress) -> Self {
-        let terminal = baseline.state.is_terminal();
-        Self {
-            previous: terminal.then(|| baseline.clone()),
-            // `Invalid` means no backup was ever requested; an unknown state may be a pending one.
-            previous_may_be_pending: !terminal && baseline.state != BackupState::Invalid,
-            armed: false,
-        }
-    }
-
-    /// Records a 202 for our request. The service refuses a backup while another one runs (409), so a 202 proves
-    /// that a backup pending at the baseline had ended before ours was queued, and progress, which shows the
-    /// latest request only, now reports ours. Without this, a fast backup of ours could be set aside as the
-    /// earlier backup's result and the wait would run into its deadline.
-    fn request_accepted(&mut self) {
-        self.previous_may_be_pending = false;
-    }
-
-    /// Whether what was seen shows that the service accepted a backup after the baseline.
-    fn accepted(&self) -> bool {
-        self.armed
-    }
-
-    fn observe(&mut self, progress: &BackupProgress) -> Verdict {
-        if !progress.state.is_terminal() {
-            if matches!(
-                progress.state,
-                BackupState::Accepted | BackupState::BackupInProgress
-            ) && !self.previous_may_be_pending
-            {
-                self.armed = true;
-            }
-            return Verdict::NotYet;
-        }
-        let ours = match &self.previous {
-            Some(previous) => is_newer(progress, previous),
-            None => !self.previous_may_be_pending,
-        };
-        if ours {
-            self.armed = true;
-            return Verdict::Ours;
-        }
-        if self.previous.is_none() {
-            // The earlier backup's end; from now on a pending state or another result is ours.
-            self.previous = Some(progress.clone());
-            self.previous_may_be_pending = false;
-        }
-        Verdict::NotYet
-    }
-}
-
-/// Whether terminal `progress` is a later result than `previous`. A pending state in between is not enough on
-/// its own: a lagging read could show the previous result again afterwards.
-fn is_newer(progress: &BackupProgress, previous: &BackupProgress) -> bool {
-    if let (Some(now), Some(before)) = (progress.time_stamp_utc, previous.time_stamp_utc)
-        && now != before
-    {
-        return now > before;
-    }
-    progress.state != previous.state
-        || progress.backup_id != previous.backup_id
-        || progress.backup_location != previous.backup_location
-        || progress.time_stamp_utc != previous.time_stamp_utc
 }
 
 #[cfg(test)]
@@ -660,81 +1047,69 @@ mod tests {
         }))
     }
 
+    fn failure(code: &str) -> BackupProgress {
+        progress(serde_json::json!({
+            "BackupState": "Failure",
+            "TimeStampUtc": "0001-01-01T00:00:00Z",
+            "FailureError": {"Code": code, "Message": "upload failed"}
+        }))
+    }
+
     const OLD: &str = "11111111-1111-4111-8111-111111111111";
     const NEW: &str = "22222222-2222-4222-8222-222222222222";
 
     #[test]
-    fn the_previous_result_shown_after_the_request_is_not_ours() {
-        let old = success(OLD, "2024-01-01T00:00:00Z");
-        let mut attribution = Attribution::new(&old);
-        assert_eq!(attribution.observe(&old), Verdict::NotYet);
-        assert!(!attribution.accepted());
-        assert_eq!(attribution.observe(&pending("Accepted")), Verdict::NotYet);
-        assert!(attribution.accepted());
-        // A lagging read repeating the old result still does not count.
-        assert_eq!(attribution.observe(&old), Verdict::NotYet);
-        assert_eq!(
-            attribution.observe(&success(NEW, "2024-01-01T00:05:00Z")),
-            Verdict::Ours
-        );
+    fn after_a_202_every_read_is_ours_even_an_identical_failure() {
+        let mut attribution = Attribution::Ours;
+        assert!(attribution.observe(&failure("E_FAIL")));
+        assert!(attribution.observe(&failure("E_FAIL")));
     }
 
     #[test]
-    fn a_newer_result_counts_without_a_pending_state_seen_and_an_older_one_never() {
-        let old = success(OLD, "2024-01-01T00:00:00Z");
-        let mut attribution = Attribution::new(&old);
-        assert_eq!(
-            attribution.observe(&success(NEW, "2023-12-31T00:00:00Z")),
-            Verdict::NotYet
-        );
-        let failure = progress(serde_json::json!({
-            "BackupState": "Failure",
-            "TimeStampUtc": "2024-01-01T00:01:00Z",
-            "FailureError": {"Code": "E_FAIL"}
-        }));
-        assert_eq!(attribution.observe(&failure), Verdict::Ours);
+    fn unconfirmed_any_change_counts_never_time_order() {
+        let old = success(OLD, "2024-01-01T00:00:10Z");
+        let mut attribution = Attribution::Unconfirmed {
+            baseline: old.clone(),
+        };
+        assert!(!attribution.observe(&old));
+        // A newer backup stamped by a node whose clock is behind is still a change.
+        assert!(attribution.observe(&success(NEW, "2024-01-01T00:00:05Z")));
+        assert!(matches!(attribution, Attribution::Ours));
+
+        // Two results in the same second differ by id.
+        let mut attribution = Attribution::Unconfirmed {
+            baseline: old.clone(),
+        };
+        assert!(attribution.observe(&success(NEW, "2024-01-01T00:00:10Z")));
+
+        // A failure with no time stamp after a failure with another code.
+        let mut attribution = Attribution::Unconfirmed {
+            baseline: failure("E_FAIL"),
+        };
+        assert!(!attribution.observe(&failure("E_FAIL")));
+        assert!(attribution.observe(&failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR")));
     }
 
     #[test]
-    fn with_no_backup_before_any_result_is_ours() {
-        let mut attribution = Attribution::new(&pending("Invalid"));
-        assert_eq!(attribution.observe(&pending("Invalid")), Verdict::NotYet);
-        assert!(!attribution.accepted());
-        assert_eq!(
-            attribution.observe(&success(NEW, "2024-01-01T00:00:00Z")),
-            Verdict::Ours
-        );
+    fn unconfirmed_behind_a_pending_backup_its_end_is_not_ours() {
+        let mut attribution = Attribution::Unconfirmed {
+            baseline: pending("BackupInProgress"),
+        };
+        assert!(!attribution.observe(&pending("BackupInProgress")));
+        let theirs = success(OLD, "2024-01-01T00:00:00Z");
+        assert!(!attribution.observe(&theirs));
+        assert!(!attribution.observe(&theirs));
+        assert!(attribution.observe(&pending("Accepted")));
+        assert!(attribution.observe(&success(NEW, "2024-01-01T00:02:00Z")));
     }
 
     #[test]
-    fn when_a_backup_was_pending_and_our_request_is_unconfirmed_its_result_is_not_ours_yet() {
-        let mut attribution = Attribution::new(&pending("BackupInProgress"));
-        // Still the earlier backup, as far as anyone can tell.
-        assert_eq!(
-            attribution.observe(&pending("BackupInProgress")),
-            Verdict::NotYet
-        );
-        assert!(!attribution.accepted());
-        assert_eq!(
-            attribution.observe(&success(OLD, "2024-01-01T00:00:00Z")),
-            Verdict::NotYet
-        );
-        assert_eq!(attribution.observe(&pending("Accepted")), Verdict::NotYet);
-        assert!(attribution.accepted());
-        assert_eq!(
-            attribution.observe(&success(NEW, "2024-01-01T00:02:00Z")),
-            Verdict::Ours
-        );
-    }
-
-    #[test]
-    fn after_a_202_the_first_result_is_ours_even_when_a_backup_was_pending_before() {
-        let mut attribution = Attribution::new(&pending("BackupInProgress"));
-        attribution.request_accepted();
-        assert_eq!(
-            attribution.observe(&success(NEW, "2024-01-01T00:02:00Z")),
-            Verdict::Ours
-        );
+    fn unconfirmed_with_no_backup_before_any_state_is_ours() {
+        let mut attribution = Attribution::Unconfirmed {
+            baseline: BackupProgress::from_api(None),
+        };
+        assert!(!attribution.observe(&BackupProgress::from_api(None)));
+        assert!(attribution.observe(&pending("Accepted")));
     }
 
     #[test]
@@ -745,7 +1120,7 @@ mod tests {
             "BackupLocation": "app/svc/x.zip",
             "TimeStampUtc": "2024-01-01T00:00:00Z",
             "EpochOfLastBackupRecord": {"DataLossVersion": "2", "ConfigurationVersion": "3"},
-            "LsnOfLastBackupRecord": "36"
+            "LsnOfLastBackupRecord": 36
         })))
         .unwrap();
         assert_eq!(
@@ -776,6 +1151,36 @@ mod tests {
             }
         ));
         assert!(error.may_have_been_written());
+        assert_eq!(error.backup_requested(), Requested::Yes);
+    }
+
+    #[test]
+    fn what_each_error_says_about_the_request() {
+        let timed_out = |requested| WaitError::WaitTimedOut {
+            waited: Duration::from_secs(1),
+            requested,
+            last_progress: None,
+        };
+        assert!(!timed_out(Requested::No).outcome_unknown());
+        assert!(!timed_out(Requested::No).may_have_been_written());
+        assert!(timed_out(Requested::No).to_string().contains("no backup was requested"));
+        assert!(timed_out(Requested::Maybe).outcome_unknown());
+        assert!(timed_out(Requested::Yes).outcome_unknown());
+        let failed = finish(failure("E_FAIL")).unwrap_err();
+        assert_eq!(failed.backup_requested(), Requested::Yes);
+        assert!(!failed.outcome_unknown() && !failed.may_have_been_written());
+        let refused = WaitError::Request(Error::invalid("x", "y", "z"));
+        assert_eq!(refused.backup_requested(), Requested::No);
+    }
+
+    #[test]
+    fn poll_intervals_below_the_floor_are_refused() {
+        let error = WaitOptions::new()
+            .poll_interval(Duration::from_nanos(1))
+            .check()
+            .unwrap_err();
+        assert!(error.to_string().contains("poll interval"), "{error}");
+        assert!(WaitOptions::new().poll_interval(MIN_POLL_INTERVAL).check().is_ok());
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! `backup_partition(..).wait(..)` against the testkit gateway: outcomes, attribution of results to the right
-//! backup, retries of progress reads, ambiguous request failures and the wait's own deadline.
+//! Waiting for a backup's outcome against the testkit gateway, in both of its dialects (the Backup Restore
+//! Service's own shapes and the documented ones): outcomes, attribution of results to the right backup, retries
+//! of progress reads within one deadline, ambiguous request failures, the progress stream and following a backup
+//! that was requested elsewhere.
 
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_core::Stream;
+use rstest::rstest;
 use sf_backup::{
-    BackupProgress, BackupState, Client, ErrorCode, PartitionId, RetryPolicy, WaitError,
-    WaitOptions,
+    BackupProgress, BackupState, Client, ErrorCode, PartitionId, Requested, RetryPolicy, Secret,
+    TokenError, WaitError, WaitOptions,
 };
-use sf_backup_testkit::{Config, Fault, Gateway, GatewayHandle, Operation, Outcome};
+use sf_backup_testkit::{Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome};
 use uuid::Uuid;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
@@ -22,8 +28,9 @@ fn uuid() -> Uuid {
 }
 
 /// Short phases so that the suite runs in a few seconds, yet long enough to be seen by a 10–50 ms poll.
-async fn gateway() -> Gateway {
+async fn gateway(dialect: Dialect) -> Gateway {
     gateway_with(Config {
+        dialect,
         accepted_ms: Some(40),
         in_progress_ms: Some(120),
         ..Config::default()
@@ -69,9 +76,20 @@ fn count(gateway: &GatewayHandle, method: &str) -> usize {
         .count()
 }
 
+/// What a never-requested partition reads as: `null` in the service's shapes, `Invalid` in the documented ones.
+fn no_backup_state(dialect: Dialect) -> BackupState {
+    match dialect {
+        Dialect::Service => BackupState::NotRequested,
+        _ => BackupState::Invalid,
+    }
+}
+
+#[rstest]
 #[tokio::test]
-async fn a_successful_backup_is_reported_with_what_was_written() {
-    let gateway = gateway().await;
+async fn a_successful_backup_is_reported_with_what_was_written(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
     let (seen, callback) = recorder();
     // Spawning proves the future is Send, as a CLI running it on a multi-threaded runtime needs.
@@ -107,13 +125,39 @@ async fn a_successful_backup_is_reported_with_what_was_written() {
             .any(|s| matches!(s, BackupState::Accepted | BackupState::BackupInProgress)),
         "the callback sees the pending states: {states:?}"
     );
-    let json = serde_json::to_value(&backup).unwrap();
-    assert_eq!(json["backup_id"], backup.backup_id.to_string());
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_failed_backup_carries_the_service_code_and_message() {
-    let gateway = gateway().await;
+async fn the_wait_is_a_stream_of_this_backups_progress_then_its_outcome(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let client = Client::new(gateway.url()).unwrap();
+    let mut wait = client.backup_partition(partition()).wait(fast());
+    assert_eq!(wait.requested(), None, "nothing happens before it is polled");
+    let mut states = Vec::new();
+    while let Some(progress) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+        states.push(progress.state);
+    }
+    assert_eq!(wait.requested(), Some(Requested::Yes));
+    let backup = wait.outcome().await.unwrap();
+    assert_eq!(states.last(), Some(&BackupState::Success), "{states:?}");
+    assert!(
+        states[..states.len() - 1]
+            .iter()
+            .all(|s| matches!(s, BackupState::Accepted | BackupState::BackupInProgress)),
+        "{states:?}"
+    );
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_failed_backup_carries_the_service_code_and_message(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.handle().script_outcome(
         uuid(),
         Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copier died"),
@@ -139,9 +183,120 @@ async fn a_failed_backup_carries_the_service_code_and_message() {
     assert!(gateway.written_backups().is_empty());
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_timed_out_backup_is_a_timeout_error() {
-    let gateway = gateway().await;
+async fn an_hresult_without_a_name_is_kept_as_its_number(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway
+        .handle()
+        .script_outcome(uuid(), Outcome::failure("-2147017731", "native failure"));
+    let client = Client::new(gateway.url()).unwrap();
+    let error = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap_err();
+    let WaitError::Failed { failure, .. } = &error else {
+        panic!("expected a failure, got {error:?}");
+    };
+    assert_eq!(
+        failure.as_ref().unwrap().code,
+        ErrorCode::Other("-2147017731".to_owned())
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    for _ in 0..2 {
+        gateway
+            .handle()
+            .script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
+    }
+    let client = Client::new(gateway.url()).unwrap();
+    let first = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap_err();
+    assert!(matches!(first, WaitError::Failed { .. }), "{first:?}");
+
+    // The second failure is identical on the wire (in the service's shapes it has no time stamp); after the
+    // 202 it is ours all the same.
+    let started = Instant::now();
+    let second = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap_err();
+    assert!(matches!(second, WaitError::Failed { .. }), "{second:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(count(&gateway.handle(), "POST"), 2);
+}
+
+#[rstest]
+#[tokio::test]
+async fn two_backups_ending_in_the_same_second_are_told_apart(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(Config {
+        dialect,
+        accepted_ms: Some(10),
+        in_progress_ms: Some(20),
+        ..Config::default()
+    })
+    .await;
+    let client = Client::new(gateway.url()).unwrap();
+    let first = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    let second = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 2);
+    assert_eq!(first.backup_id, written[0].backup_id);
+    assert_eq!(second.backup_id, written[1].backup_id);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_newer_backup_stamped_by_a_node_whose_clock_is_behind_is_ours(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let client = Client::new(gateway.url()).unwrap();
+    let first = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    // The primary moved to a node an hour behind.
+    gateway.set_node_clock_offset(uuid(), chrono::Duration::hours(-1));
+    let second = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    assert!(second.finished_at < first.finished_at);
+    assert_eq!(second.backup_id, gateway.written_backups()[1].backup_id);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_timed_out_backup_is_reported_as_the_services_timeout(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.handle().script_outcome(uuid(), Outcome::Timeout);
     let client = Client::new(gateway.url()).unwrap();
     let error = client
@@ -149,14 +304,21 @@ async fn a_timed_out_backup_is_a_timeout_error() {
         .wait(fast())
         .await
         .unwrap_err();
-    assert!(matches!(error, WaitError::TimedOut { .. }), "{error:?}");
+    assert!(matches!(error, WaitError::BackupTimedOut { .. }), "{error:?}");
     assert_eq!(error.last_progress().unwrap().state, BackupState::Timeout);
+    assert_eq!(
+        error.last_progress().unwrap().failure.as_ref().unwrap().code,
+        ErrorCode::Timeout
+    );
     assert!(gateway.written_backups().is_empty());
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written() {
-    let gateway = gateway().await;
+async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway
         .handle()
         .script_outcome(uuid(), Outcome::TimeoutButWritten);
@@ -166,20 +328,24 @@ async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written() {
         .wait(fast())
         .await
         .unwrap_err();
-    assert!(matches!(error, WaitError::TimedOut { .. }), "{error:?}");
+    assert!(matches!(error, WaitError::BackupTimedOut { .. }), "{error:?}");
     assert!(error.may_have_been_written());
     let message = error.to_string();
     assert!(message.contains("may still have been written"), "{message}");
-    assert!(message.contains("larger backup timeout"), "{message}");
+    assert!(message.contains("raise the backup timeout"), "{message}");
     // The corner case the error warns about: the backup is in storage all the same.
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert!(written[0].reported_timeout);
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_refused_request_is_a_request_error_while_another_backup_runs() {
+async fn a_refused_request_is_a_request_error_while_another_backup_runs(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let gateway = gateway_with(Config {
+        dialect,
         accepted_ms: Some(40),
         in_progress_ms: Some(30_000),
         ..Config::default()
@@ -196,74 +362,28 @@ async fn a_refused_request_is_a_request_error_while_another_backup_runs() {
         .unwrap_err();
     let request_error = error.request_error().expect("a request error");
     assert!(request_error.is_backup_in_progress(), "{error}");
+    assert_eq!(error.backup_requested(), Requested::No);
     assert!(!error.may_have_been_written());
     assert_eq!(count(&gateway.handle(), "POST"), 2);
     assert!(seen.lock().unwrap().is_empty(), "nothing of ours to report");
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_previous_success_still_shown_after_the_request_is_not_taken_for_ours() {
-    let gateway = gateway().await;
+async fn transient_failures_of_progress_reads_are_retried(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let handle = gateway.handle();
-    let client = Client::new(gateway.url()).unwrap();
-    let first = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
-
-    // A service that has not switched yet: the read before the request and the first two after it still show
-    // the first backup's Success.
-    let stale = serde_json::to_string(&handle.progress(uuid()).unwrap()).unwrap();
+    // The second read after the request, and the two after it, fail with 503.
     handle.push_fault(
-        Fault::body(200, Some("application/json"), stale)
+        Fault::transient("FABRIC_E_NOT_READY")
             .on(Operation::GetBackupProgress)
+            .after(2)
             .times(3),
     );
-    let (seen, callback) = recorder();
-    let second = client
-        .backup_partition(partition())
-        .wait(fast().on_progress(callback))
-        .await
-        .unwrap();
-
-    let written = gateway.written_backups();
-    assert_eq!(written.len(), 2);
-    assert_ne!(first.backup_id, second.backup_id);
-    assert_eq!(first.backup_id, written[0].backup_id);
-    assert_eq!(second.backup_id, written[1].backup_id);
-    assert_eq!(second.location, written[1].location);
-    let seen = seen.lock().unwrap();
-    assert!(
-        seen.iter().all(|p| p.backup_id != Some(first.backup_id)),
-        "the callback never reports the earlier backup's result"
-    );
-}
-
-#[tokio::test]
-async fn transient_failures_of_progress_reads_are_retried() {
-    let gateway = gateway().await;
-    let handle = gateway.handle();
     let client = Client::new(gateway.url()).unwrap();
-    let (seen, mut record) = recorder();
-    // Once polling runs, three reads in a row fail with 503.
-    let faults = handle.clone();
-    let callback = move |progress: &BackupProgress| {
-        if faults
-            .journal()
-            .iter()
-            .filter(|r| r.method == "GET")
-            .count()
-            == 2
-        {
-            faults.push_fault(
-                Fault::transient("FABRIC_E_NOT_READY")
-                    .on(Operation::GetBackupProgress)
-                    .times(3),
-            );
-        }
-        record(progress);
-    };
+    let (seen, callback) = recorder();
     let backup = client
         .backup_partition(partition())
         .wait(fast().on_progress(callback))
@@ -277,28 +397,69 @@ async fn transient_failures_of_progress_reads_are_retried() {
     assert_eq!(count(&handle, "POST"), 1);
 }
 
+#[rstest]
 #[tokio::test]
-async fn progress_reads_that_keep_failing_end_the_wait_with_the_last_error() {
-    let gateway = gateway().await;
-    let handle = gateway.handle();
+async fn one_gateway_timeout_on_a_progress_read_is_retried(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway.push_fault(
+        Fault::fabric_error(504, "FABRIC_E_TIMEOUT")
+            .on(Operation::GetBackupProgress)
+            .after(2),
+    );
     let client = Client::new(gateway.url()).unwrap();
-    let faults = handle.clone();
-    let options = fast()
-        .retry(
-            RetryPolicy::default()
-                .max_retries(2)
-                .initial_backoff(Duration::from_millis(5)),
-        )
-        .on_progress(move |_| {
-            faults.push_fault(
-                Fault::transient("FABRIC_E_SERVICE_OFFLINE")
-                    .on(Operation::GetBackupProgress)
-                    .always(),
-            );
-        });
+    let backup = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+    assert_eq!(count(&gateway.handle(), "POST"), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_primary_move_of_several_seconds_is_waited_out(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    // Longer than the five retries of old, which ended a ten-minute wait after about 5 s of 503s.
+    let outage = Duration::from_secs(6);
+    gateway.push_fault(
+        Fault::primary_move(outage)
+            .on(Operation::GetBackupProgress)
+            .after(1),
+    );
+    let client = Client::new(gateway.url()).unwrap();
+    let started = Instant::now();
+    let backup = client
+        .backup_partition(partition())
+        .wait(fast().wait_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= outage);
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+    assert_eq!(count(&gateway.handle(), "POST"), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn progress_reads_that_fail_for_good_end_the_wait_with_the_error(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let handle = gateway.handle();
+    handle.push_fault(
+        Fault::fabric_error(500, "E_UNEXPECTED")
+            .on(Operation::GetBackupProgress)
+            .after(2)
+            .always(),
+    );
+    let client = Client::new(gateway.url()).unwrap();
     let error = client
         .backup_partition(partition())
-        .wait(options)
+        .wait(fast())
         .await
         .unwrap_err();
     let WaitError::ProgressUnavailable {
@@ -308,17 +469,51 @@ async fn progress_reads_that_keep_failing_end_the_wait_with_the_last_error() {
     else {
         panic!("expected ProgressUnavailable, got {error:?}");
     };
-    assert_eq!(source.code(), Some(&ErrorCode::ServiceOffline));
+    assert_eq!(source.code(), Some(&ErrorCode::Unexpected));
     assert!(last_progress.is_some());
-    assert!(error.may_have_been_written());
-    // The read before the request, the one the callback saw, then one attempt and two retries.
+    assert!(error.outcome_unknown() && error.may_have_been_written());
+    // The read before the request, the one that succeeded after it, then one failed attempt: 500 is not retried.
+    assert_eq!(count(&handle, "GET"), 3);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_retry_cap_ends_retries_before_the_deadline(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let handle = gateway.handle();
+    handle.push_fault(
+        Fault::transient("FABRIC_E_SERVICE_OFFLINE")
+            .on(Operation::GetBackupProgress)
+            .after(2)
+            .always(),
+    );
+    let client = Client::new(gateway.url()).unwrap();
+    let options = fast().retry(
+        RetryPolicy::default()
+            .max_retries(2)
+            .initial_backoff(Duration::from_millis(5)),
+    );
+    let error = client
+        .backup_partition(partition())
+        .wait(options)
+        .await
+        .unwrap_err();
+    let WaitError::ProgressUnavailable { source, .. } = &error else {
+        panic!("expected ProgressUnavailable, got {error:?}");
+    };
+    assert_eq!(source.code(), Some(&ErrorCode::ServiceOffline));
+    // The read before the request, one after it, then one attempt and two retries.
     assert_eq!(count(&handle, "GET"), 1 + 1 + 3);
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_the_outcome_is_found()
-{
-    let gateway = gateway().await;
+async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_the_outcome_is_found(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let handle = gateway.handle();
     handle.push_fault(
         Fault::close_connection()
@@ -338,9 +533,42 @@ async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_th
     assert_eq!(backup.backup_id, written[0].backup_id);
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_resent() {
-    let gateway = gateway().await;
+async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by_any_change(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let handle = gateway.handle();
+    handle.script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
+    let client = Client::new(gateway.url()).unwrap();
+    client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap_err();
+    // Our answer is lost, but the request went through and succeeds: the change from the earlier Failure proves
+    // it arrived.
+    handle.push_fault(
+        Fault::close_connection()
+            .on(Operation::Backup)
+            .after_processing(),
+    );
+    let backup = client
+        .backup_partition(partition())
+        .wait(fast())
+        .await
+        .unwrap();
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+    assert_eq!(count(&handle, "POST"), 2);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_resent(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let handle = gateway.handle();
     handle.push_fault(Fault::close_connection().on(Operation::Backup));
     let client = Client::new(gateway.url()).unwrap();
@@ -364,17 +592,23 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
         "{source:?}"
     );
     assert!(error.to_string().contains("not sent again"), "{error}");
+    assert_eq!(error.backup_requested(), Requested::Maybe);
+    assert!(error.outcome_unknown());
     assert_eq!(count(&handle, "POST"), 1);
     assert!(gateway.written_backups().is_empty());
     assert_eq!(
         error.last_progress().map(|p| p.state.clone()),
-        Some(BackupState::Invalid)
+        Some(no_backup_state(dialect))
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_wait_deadline_ends_the_wait_with_the_last_progress() {
+async fn the_wait_timeout_ends_the_wait_with_the_last_progress(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let gateway = gateway_with(Config {
+        dialect,
         accepted_ms: Some(40),
         in_progress_ms: Some(60_000),
         ..Config::default()
@@ -387,26 +621,96 @@ async fn the_wait_deadline_ends_the_wait_with_the_last_progress() {
         .await
         .unwrap_err();
 
-    let WaitError::DeadlineExceeded {
+    let WaitError::WaitTimedOut {
         waited,
+        requested,
         last_progress,
     } = &error
     else {
-        panic!("expected DeadlineExceeded, got {error:?}");
+        panic!("expected WaitTimedOut, got {error:?}");
     };
     assert!(*waited >= Duration::from_millis(400), "{waited:?}");
+    assert!(*waited < Duration::from_secs(2), "{waited:?}");
+    assert_eq!(*requested, Requested::Yes);
     let state = &last_progress.as_ref().expect("progress was read").state;
     assert!(
         matches!(state, BackupState::Accepted | BackupState::BackupInProgress),
         "{state}"
     );
-    assert!(error.may_have_been_written());
+    assert!(error.outcome_unknown());
     assert_eq!(count(&gateway.handle(), "POST"), 1);
 }
 
+/// A listener that accepts connections and never answers: the wait's deadline holds, and nothing was requested.
 #[tokio::test]
-async fn the_service_placeholders_while_pending_are_not_taken_for_a_result() {
+async fn the_wait_timeout_holds_against_a_listener_that_never_answers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    let accept = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let client = Client::new(&url).unwrap();
+    let started = Instant::now();
+    let error = client
+        .backup_partition(partition())
+        .timeout(Duration::from_secs(2))
+        .wait(fast().wait_timeout(Duration::from_secs(2)))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    accept.abort();
+    assert!(
+        matches!(
+            error,
+            WaitError::WaitTimedOut {
+                requested: Requested::No,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(error.to_string().contains("no backup was requested"), "{error}");
+    assert!(!error.outcome_unknown() && !error.may_have_been_written());
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let client = Client::builder()
+        .endpoint(gateway.url())
+        .timeout_margin(Duration::from_millis(200))
+        .bearer_token_provider(|| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok::<_, TokenError>(Secret::new("token"))
+        })
+        .build()
+        .unwrap();
+    // Each answer deadline is 1.2 s, shorter than the provider takes: the token must be fetched before it runs.
+    client
+        .backup_partition(partition())
+        .timeout(Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    let authorization = gateway.journal()[0].header("authorization").map(str::to_owned);
+    assert_eq!(authorization.as_deref(), Some("Bearer token"));
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_service_placeholders_while_pending_are_not_taken_for_a_result(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let gateway = gateway_with(Config {
+        dialect,
         accepted_ms: Some(40),
         in_progress_ms: Some(120),
         pending_placeholders: true,
@@ -427,13 +731,16 @@ async fn the_service_placeholders_while_pending_are_not_taken_for_a_result() {
     assert!(
         pending
             .iter()
-            .all(|p| !p.state.is_terminal() && p.backup_id.is_none())
+            .all(|p| !p.state.is_terminal() && p.backup_id.is_none() && p.time_stamp_utc.is_none())
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result() {
-    let gateway = gateway().await;
+async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     // The read before the request sees an earlier backup still running; it ends before ours is accepted.
     gateway.push_fault(Fault::backup_state("BackupInProgress").on(Operation::GetBackupProgress));
     let client = Client::new(gateway.url()).unwrap();
@@ -446,4 +753,47 @@ async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result()
     assert_eq!(written.len(), 1);
     assert_eq!(backup.backup_id, written[0].backup_id);
     assert_eq!(count(&gateway.handle(), "POST"), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let client = Client::new(gateway.url()).unwrap();
+    let nothing = client
+        .follow_backup(partition(), fast())
+        .await
+        .unwrap_err();
+    assert!(matches!(nothing, WaitError::NothingToFollow), "{nothing:?}");
+
+    client.backup_partition(partition()).await.unwrap();
+    let (seen, callback) = recorder();
+    let backup = client
+        .follow_backup(partition(), fast().on_progress(callback))
+        .await
+        .unwrap();
+    assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
+    assert_eq!(count(&gateway.handle(), "POST"), 1, "following sends no backup request");
+    assert!(!seen.lock().unwrap().is_empty());
+
+    // Once it has ended, following reports its result at once.
+    let again = client.follow_backup(partition(), fast()).await.unwrap();
+    assert_eq!(again, backup);
+}
+
+#[tokio::test]
+async fn a_poll_interval_below_the_floor_is_refused_before_anything_is_sent() {
+    let gateway = gateway(Dialect::Service).await;
+    let client = Client::new(gateway.url()).unwrap();
+    let error = client
+        .backup_partition(partition())
+        .wait(WaitOptions::new().poll_interval(Duration::from_nanos(1)))
+        .await
+        .unwrap_err();
+    let request_error = error.request_error().expect("refused before sending");
+    assert!(request_error.is_invalid_input(), "{error}");
+    assert!(error.to_string().contains("poll interval"), "{error}");
+    assert!(gateway.journal().is_empty());
 }

@@ -12,13 +12,18 @@ use sf_backup::PartitionId;
 macro_rules! exit_codes {
     () => {
         "Exit codes:
-  0  success
-  1  another failure (for example, the testkit could not listen)
-  2  invalid input; nothing was sent
-  3  the cluster answered with an error
-  4  the cluster could not be reached, did not answer in time, or TLS failed
-  5  the backup ended in Failure or Timeout (with --wait)
-  6  the wait deadline passed while the backup still ran (with --wait)"
+  0    success
+  1    another failure (for example, the testkit could not listen)
+  2    invalid input; nothing was sent
+  3    the cluster refused the request with an error; no backup was started
+  4    nothing was sent: the cluster could not be reached, did not answer before the backup
+       request, or TLS failed; safe to retry
+  5    the backup ended in Failure, or the service reported Timeout (with --wait)
+  6    the wait timeout passed while the requested backup still ran (with --wait); follow it with
+       `sf-backup progress <PARTITION_ID> --wait`
+  7    a backup may have started but its outcome is unknown (the backup request's answer was lost, or
+       progress could not be read after it); do not retry before following it
+  130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
     };
 }
 
@@ -144,23 +149,24 @@ pub struct BackupArgs {
     pub partition_id: PartitionId,
 
     /// How long the service lets the backup run before it reports Timeout (service default: 10).
-    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..=u64::MAX / 60))]
+    #[arg(long, value_name = "MINUTES", allow_negative_numbers = true, value_parser = parse_backup_timeout)]
     pub backup_timeout: Option<u64>,
 
     /// How long the service may take to answer each request (service default: 60).
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=4_294_967_295))]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
     pub timeout: Option<u64>,
 
     /// Wait until the backup ends, showing its progress, and print its BackupId and location.
     #[arg(long)]
     pub wait: bool,
 
-    /// How often to ask for progress while waiting (fractions allowed).
-    #[arg(long, value_name = "SECONDS", requires = "wait", value_parser = parse_seconds)]
+    /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
 
-    /// Give up waiting after this long (fractions allowed); the backup goes on (exit code 6).
-    #[arg(long, value_name = "SECONDS", requires = "wait", value_parser = parse_seconds)]
+    /// Give up waiting after this long, counted from the start (fractions allowed); a requested backup goes
+    /// on (exit code 6).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 
     /// Where to write the backup; without any of these the partition's backup policy decides. Last, because
@@ -177,8 +183,21 @@ pub struct ProgressArgs {
     pub partition_id: PartitionId,
 
     /// How long the service may take to answer (service default: 60).
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=4_294_967_295))]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
     pub timeout: Option<u64>,
+
+    /// Follow the partition's current backup until it ends (after Ctrl-C, or a backup started elsewhere),
+    /// and print its BackupId and location.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
+    pub poll_interval: Option<Duration>,
+
+    /// Give up waiting after this long (fractions allowed; exit code 6).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
+    pub wait_timeout: Option<Duration>,
 }
 
 /// `sf-backup testkit`.
@@ -319,6 +338,38 @@ pub enum OutputFormat {
     Text,
     /// One JSON object on stdout; errors as one JSON object on stderr.
     Json,
+}
+
+fn parse_server_timeout(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(seconds @ 1..=4_294_967_295) => Ok(seconds as u64),
+        Ok(_) => Err("it must be a whole number of seconds from 1 to 4294967295".to_owned()),
+        Err(_) => Err(format!(
+            "{text:?} is not a whole number of seconds (from 1 to 4294967295)"
+        )),
+    }
+}
+
+/// The service stores the backup timeout in minutes as a 32-bit integer.
+fn parse_backup_timeout(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(minutes @ 1..=2_147_483_647) => Ok(minutes as u64),
+        Ok(_) => Err("it must be a whole number of minutes from 1 to 2147483647".to_owned()),
+        Err(_) => Err(format!(
+            "{text:?} is not a whole number of minutes (from 1 to 2147483647)"
+        )),
+    }
+}
+
+fn parse_poll_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_seconds(text)?;
+    if interval < sf_backup::MIN_POLL_INTERVAL {
+        return Err(format!(
+            "it must be at least {} seconds, or the cluster is polled without pause",
+            sf_backup::MIN_POLL_INTERVAL.as_secs_f64()
+        ));
+    }
+    Ok(interval)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

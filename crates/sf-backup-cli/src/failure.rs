@@ -11,14 +11,19 @@ pub enum Exit {
     Other = 1,
     /// Invalid input; nothing was sent.
     InvalidInput = 2,
-    /// The cluster answered with an error.
+    /// The cluster refused the request with an error; no backup was started.
     ServiceError = 3,
-    /// The cluster could not be reached, did not answer in time, or TLS failed.
+    /// Nothing was sent: the cluster could not be reached, did not answer before the backup request, or TLS
+    /// failed.
     Unreachable = 4,
-    /// The backup ended in Failure or Timeout.
+    /// The backup ended in Failure, or the service reported Timeout.
     BackupFailed = 5,
-    /// The wait deadline passed while the backup still ran.
+    /// The wait timeout passed while the requested backup still ran.
     WaitTimedOut = 6,
+    /// A backup may have started but its outcome is unknown.
+    OutcomeUnknown = 7,
+    /// Interrupted by Ctrl-C.
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {
@@ -30,6 +35,10 @@ impl From<Exit> for ExitCode {
 /// A failed run, ready to be reported.
 #[derive(Debug, Serialize)]
 pub struct Failure {
+    /// More fields for the JSON object (whether a backup may have started, its last state, the command that
+    /// follows it).
+    #[serde(skip)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
     /// The exit code.
     #[serde(skip)]
     pub exit: Exit,
@@ -52,6 +61,7 @@ impl Failure {
     /// A failure without status or code.
     pub fn new(exit: Exit, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
+            extra: serde_json::Map::new(),
             exit,
             kind,
             status: None,
@@ -60,17 +70,43 @@ impl Failure {
         }
     }
 
+    /// A failed backup request: when it may have reached the service, a backup may have started, so the exit
+    /// code is 7, never the "safe to retry" 4.
+    pub fn from_backup_request(error: sf_backup::Error) -> Self {
+        if error.may_have_reached_service() {
+            let message = format!(
+                "{error}; a backup may have started: do not request another before following it"
+            );
+            let mut failure = Self {
+                exit: Exit::OutcomeUnknown,
+                kind: "outcome_unknown",
+                message,
+                ..Self::from(error)
+            };
+            failure
+                .extra
+                .insert("may_have_started".into(), serde_json::Value::Bool(true));
+            return failure;
+        }
+        Self::from(error)
+    }
+
     /// Reports the failure on stderr, with every known secret removed.
     pub fn report(&self, json: bool, redact: &Redactor) {
         let line = if json {
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "kind": self.kind,
                 "status": self.status,
                 "code": self.code,
                 "message": redact.apply(&self.message),
                 "exit_code": self.exit as u8,
             });
-            value.to_string()
+            if let Some(object) = value.as_object_mut() {
+                for (key, extra) in &self.extra {
+                    object.insert(key.clone(), extra.clone());
+                }
+            }
+            redact.apply(&value.to_string())
         } else {
             format!("error: {}", redact.apply(&self.message))
         };
@@ -91,12 +127,20 @@ impl From<sf_backup::Error> for Failure {
             Error::Timeout { .. } => (Exit::Unreachable, "timeout"),
             _ => (Exit::Other, "other"),
         };
+        let mut message = error.to_string();
+        if matches!(&error, Error::UnexpectedResponse { status, .. } if status.as_u16() == 404) {
+            message.push_str(
+                "; no Service Fabric error came with the 404: check --endpoint, which should be the cluster's \
+                 HTTP gateway, such as http://localhost:19080",
+            );
+        }
         Self {
+            extra: serde_json::Map::new(),
             exit,
             kind,
             status: error.status().map(|status| status.as_u16()),
             code: error.code().map(|code| code.as_str().to_owned()),
-            message: error.to_string(),
+            message,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use sf_backup::{PartitionId, WaitOptions};
 
 use crate::cli::{BackupArgs, Cli, Command, OutputFormat, ProgressArgs, TestkitArgs};
 use crate::failure::{Exit, Failure, Redactor};
@@ -115,23 +116,14 @@ fn backup(
     }
     let runtime = runtime()?;
     if args.wait {
-        let outcome = runtime.block_on(waiting::wait(
-            request,
-            args.partition_id,
-            args.poll_interval,
-            args.wait_timeout,
-            json,
-        ));
-        if json {
-            if let Some(object) = &outcome.json {
-                println!("{object}");
-            }
-        } else if let Some(text) = &outcome.text {
-            print!("{text}");
-        }
-        return outcome.result.map(|_| ExitCode::SUCCESS);
+        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let subject = subject(connection, args.partition_id);
+        let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
+        return print_outcome(outcome, json);
     }
-    runtime.block_on(request.send())?;
+    runtime
+        .block_on(request.send())
+        .map_err(Failure::from_backup_request)?;
     if json {
         println!("{}", output::accepted_json(args.partition_id, storage_kind));
     } else {
@@ -156,6 +148,13 @@ fn progress(
     if let Some(seconds) = args.timeout {
         request = request.timeout(Duration::from_secs(seconds));
     }
+    if args.wait {
+        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let subject = subject(connection, args.partition_id);
+        let wait = connection.client.follow_backup(args.partition_id, options);
+        let outcome = runtime()?.block_on(waiting::wait(wait, &subject, json));
+        return print_outcome(outcome, json);
+    }
     let progress = runtime()?.block_on(request.send())?;
     if json {
         let wire = serde_json::to_string(&progress).map_err(|error| {
@@ -166,6 +165,45 @@ fn progress(
         print!("{}", output::progress_text(&progress));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn wait_options(poll_interval: Option<Duration>, wait_timeout: Option<Duration>) -> WaitOptions {
+    let mut options = WaitOptions::new();
+    if let Some(interval) = poll_interval {
+        // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
+        options = options.poll_interval(interval).max_poll_interval(interval);
+    }
+    if let Some(timeout) = wait_timeout {
+        options = options.wait_timeout(timeout);
+    }
+    options
+}
+
+fn subject(connection: &connection::Connection, partition_id: PartitionId) -> waiting::Subject {
+    waiting::Subject {
+        partition_id,
+        follow: if connection.testkit.is_some() {
+            Err(
+                "The embedded test gateway stops with this process, so there is nothing left to follow",
+            )
+        } else {
+            Ok(format!(
+                "sf-backup --endpoint {} progress {partition_id} --wait",
+                connection.client.endpoint()
+            ))
+        },
+    }
+}
+
+fn print_outcome(outcome: waiting::Outcome, json: bool) -> Result<ExitCode, Failure> {
+    if json {
+        if let Some(object) = &outcome.json {
+            println!("{object}");
+        }
+    } else if let Some(text) = &outcome.text {
+        print!("{text}");
+    }
+    outcome.result.map(|_| ExitCode::SUCCESS)
 }
 
 fn run_testkit(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {

@@ -1,11 +1,13 @@
-//! `backup --wait`: the facade's wait with a progress display, and the outcome as text or JSON.
+//! `backup --wait` and `progress --wait`: the facade's wait with a progress display, Ctrl-C, and the outcome as
+//! text or JSON.
 
+use std::future::poll_fn;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_core::Stream;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sf_backup::{BackupPartitionRequest, BackupProgress, CompletedBackup, WaitError, WaitOptions};
+use sf_backup::{BackupProgress, BackupWait, CompletedBackup, Requested, WaitError};
 
 use crate::failure::{Exit, Failure};
 
@@ -30,14 +32,18 @@ pub struct Outcome {
     pub text: Option<String>,
 }
 
-/// Sends the backup request and waits for its outcome.
-pub async fn wait(
-    request: BackupPartitionRequest,
-    partition_id: sf_backup::PartitionId,
-    poll_interval: Option<Duration>,
-    wait_timeout: Option<Duration>,
-    json: bool,
-) -> Outcome {
+/// What the wait is for: its partition, and the command that follows the backup if this run stops early.
+pub struct Subject {
+    /// The partition backed up.
+    pub partition_id: sf_backup::PartitionId,
+    /// The exact command that follows the backup to its end, or why there is none (the embedded gateway ends
+    /// with this process).
+    pub follow: Result<String, &'static str>,
+}
+
+/// Runs `wait` to its end, showing its progress; Ctrl-C stops it and reports what is known.
+pub async fn wait(mut wait: BackupWait, subject: &Subject, json: bool) -> Outcome {
+    let partition_id = subject.partition_id;
     let display = if json {
         Display::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -53,78 +59,171 @@ pub async fn wait(
         Display::Lines
     };
 
-    // The callback must be 'static; the last progress is shared so that the outcome can show it as on the wire.
-    let last: Arc<Mutex<Option<BackupProgress>>> = Arc::default();
-    let mut options = WaitOptions::new();
-    if let Some(interval) = poll_interval {
-        // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
-        options = options.poll_interval(interval).max_poll_interval(interval);
-    }
-    if let Some(timeout) = wait_timeout {
-        options = options.wait_timeout(timeout);
-    }
-    let options = {
-        let last = Arc::clone(&last);
-        let display = display.clone();
-        options.on_progress(move |progress| {
-            let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
-            let changed = last
-                .as_ref()
-                .is_none_or(|seen| seen.state != progress.state);
-            if changed {
-                match &display {
-                    Display::Spinner(spinner) => spinner.set_message(format!(
-                        "Backing up partition {partition_id}: {}",
-                        progress.state
-                    )),
-                    Display::Lines => {
-                        eprintln!("backup of partition {partition_id}: {}", progress.state)
-                    }
-                    Display::Quiet => {}
+    let mut last: Option<BackupProgress> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let interrupted = loop {
+        tokio::select! {
+            next = poll_fn(|cx| std::pin::Pin::new(&mut wait).poll_next(cx)) => match next {
+                Some(progress) => {
+                    show(&display, partition_id, last.as_ref(), &progress);
+                    last = Some(progress);
                 }
-            }
-            *last = Some(progress.clone());
-        })
+                None => break false,
+            },
+            // An error means no handler could be installed: then Ctrl-C ends the process the default way.
+            Ok(()) = &mut ctrl_c => break true,
+        }
     };
-
-    let result = request.wait(options).await;
     if let Display::Spinner(spinner) = &display {
         spinner.finish_and_clear();
     }
-    let last = last.lock().unwrap_or_else(PoisonError::into_inner).take();
-    outcome(partition_id, result, last)
+    if interrupted {
+        return stopped_early(subject, wait.requested(), wait.last_progress());
+    }
+    outcome(subject, wait.outcome().await, last)
+}
+
+fn show(
+    display: &Display,
+    partition_id: sf_backup::PartitionId,
+    last: Option<&BackupProgress>,
+    progress: &BackupProgress,
+) {
+    if last.is_some_and(|seen| seen.state == progress.state) {
+        return;
+    }
+    match display {
+        Display::Spinner(spinner) => spinner.set_message(format!(
+            "Backing up partition {partition_id}: {}",
+            progress.state
+        )),
+        Display::Lines => eprintln!("backup of partition {partition_id}: {}", progress.state),
+        Display::Quiet => {}
+    }
+}
+
+/// What a person or script needs when the outcome is unknown: whether a backup may have started, its last
+/// state, and how to follow it.
+fn what_is_known(
+    subject: &Subject,
+    requested: Option<Requested>,
+    last: Option<&BackupProgress>,
+) -> (bool, String) {
+    let may_have_started = matches!(requested, Some(Requested::Yes | Requested::Maybe));
+    let mut text = match requested {
+        Some(Requested::Yes) => "the backup was requested and accepted".to_owned(),
+        Some(Requested::Maybe) => {
+            "the backup request was sent but its answer was lost, so a backup may have started"
+                .to_owned()
+        }
+        _ => "no backup was requested".to_owned(),
+    };
+    if let Some(progress) = last {
+        text.push_str(&format!("; its last state: {}", progress.state));
+    }
+    if may_have_started {
+        match &subject.follow {
+            Ok(command) => text.push_str(&format!(
+                ". Follow it (with the same connection options) before requesting another: {command}"
+            )),
+            Err(why) => text.push_str(&format!(". {why}")),
+        }
+    }
+    (may_have_started, text)
+}
+
+fn stopped_early(
+    subject: &Subject,
+    requested: Option<Requested>,
+    last: Option<BackupProgress>,
+) -> Outcome {
+    let (may_have_started, known) = what_is_known(subject, requested, last.as_ref());
+    let mut failure = Failure::new(
+        Exit::Interrupted,
+        "interrupted",
+        format!("interrupted: {known}"),
+    );
+    failure
+        .extra
+        .insert("may_have_started".into(), may_have_started.into());
+    Outcome {
+        json: Some(envelope(
+            subject,
+            "Interrupted",
+            None,
+            last.as_ref(),
+            may_have_started,
+            may_have_started,
+        )),
+        text: None,
+        result: Err(failure),
+    }
+}
+
+fn envelope(
+    subject: &Subject,
+    outcome: &str,
+    backup: Option<&CompletedBackup>,
+    progress: Option<&BackupProgress>,
+    may_have_started: bool,
+    written: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "partition_id": subject.partition_id.to_string(),
+        "outcome": outcome,
+        "backup": backup,
+        // The last progress read, exactly as the service sent it.
+        "progress": progress,
+        "may_have_started": may_have_started,
+        "may_have_been_written": written,
+        "follow": subject.follow.as_ref().ok().filter(|_| may_have_started && backup.is_none()),
+    })
 }
 
 fn outcome(
-    partition_id: sf_backup::PartitionId,
+    subject: &Subject,
     result: Result<CompletedBackup, WaitError>,
     last: Option<BackupProgress>,
 ) -> Outcome {
-    let envelope = |outcome: &str,
-                    backup: Option<&CompletedBackup>,
-                    progress: Option<&BackupProgress>,
-                    written: bool| {
-        serde_json::json!({
-            "partition_id": partition_id.to_string(),
-            "outcome": outcome,
-            "backup": backup,
-            // The last progress read, exactly as the service sent it.
-            "progress": progress,
-            "may_have_been_written": written,
-        })
-    };
     match result {
         Ok(backup) => Outcome {
-            json: Some(envelope("Success", Some(&backup), last.as_ref(), true)),
-            text: Some(success_text(partition_id, &backup)),
+            json: Some(envelope(
+                subject,
+                "Success",
+                Some(&backup),
+                last.as_ref(),
+                true,
+                true,
+            )),
+            text: Some(success_text(subject.partition_id, &backup)),
             result: Ok(backup),
         },
         Err(error) => {
             let written = error.may_have_been_written();
+            let requested = error.backup_requested();
+            let may_have_started = requested != Requested::No;
             let progress = error.last_progress().cloned().or(last);
-            let (name, failure) = failure(error);
+            let unknown = error.outcome_unknown();
+            let (name, mut failure) = failure(error);
+            if unknown {
+                let (_, known) = what_is_known(subject, Some(requested), progress.as_ref());
+                failure.message = format!("{}\n{known}", failure.message);
+            }
+            failure
+                .extra
+                .insert("may_have_started".into(), may_have_started.into());
             Outcome {
-                json: name.map(|name| envelope(name, None, progress.as_ref(), written)),
+                json: name.map(|name| {
+                    envelope(
+                        subject,
+                        name,
+                        None,
+                        progress.as_ref(),
+                        may_have_started,
+                        written,
+                    )
+                }),
                 text: None,
                 result: Err(failure),
             }
@@ -154,11 +253,15 @@ fn success_text(partition_id: sf_backup::PartitionId, backup: &CompletedBackup) 
     text
 }
 
-/// The outcome's name for JSON (`None` when the backup request failed before any backup started) and the failure.
+/// The outcome's name for JSON (`None` when nothing was started: the error says it all) and the failure.
 fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
     let message = error.to_string();
     match error {
         WaitError::Request(error) => (None, Failure::from(error)),
+        WaitError::NothingToFollow => (
+            None,
+            Failure::new(Exit::ServiceError, "nothing_to_follow", message),
+        ),
         WaitError::Failed { failure, .. } => (
             Some("Failure"),
             Failure {
@@ -166,19 +269,37 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
                 ..Failure::new(Exit::BackupFailed, "backup_failed", message)
             },
         ),
-        WaitError::TimedOut { .. } => (
+        WaitError::BackupTimedOut { .. } => (
             Some("Timeout"),
-            Failure::new(Exit::BackupFailed, "backup_timeout", message),
+            Failure {
+                code: Some("FABRIC_E_TIMEOUT".to_owned()),
+                ..Failure::new(Exit::BackupFailed, "backup_timed_out", message)
+            },
         ),
-        WaitError::DeadlineExceeded { .. } => (
+        WaitError::WaitTimedOut {
+            requested: Requested::No,
+            ..
+        } => (
+            None,
+            Failure::new(Exit::Unreachable, "wait_timed_out_before_request", message),
+        ),
+        WaitError::WaitTimedOut {
+            requested: Requested::Maybe,
+            ..
+        } => (
             Some("WaitTimeout"),
-            Failure::new(Exit::WaitTimedOut, "wait_timeout", message),
+            Failure::new(Exit::OutcomeUnknown, "wait_timed_out", message),
+        ),
+        WaitError::WaitTimedOut { .. } => (
+            Some("WaitTimeout"),
+            Failure::new(Exit::WaitTimedOut, "wait_timed_out", message),
         ),
         WaitError::Ambiguous { source, .. } => (
             Some("Ambiguous"),
             Failure {
                 message,
                 kind: "ambiguous",
+                exit: Exit::OutcomeUnknown,
                 ..Failure::from(source)
             },
         ),
@@ -187,6 +308,7 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             Failure {
                 message,
                 kind: "progress_unavailable",
+                exit: Exit::OutcomeUnknown,
                 ..Failure::from(source)
             },
         ),

@@ -147,7 +147,7 @@ async fn raw_request(client: &reqwest::Client, base: &str, id: PartitionId) {
 async fn generated_request(api: &sf_backup_api::Client, id: &uuid::Uuid) {
     let body = types::BackupPartitionDescription {
         backup_storage: Some(types::BackupStorageDescription::AzureBlobStore {
-            connection_string: CONNECTION_STRING.to_owned(),
+            connection_string: CONNECTION_STRING.into(),
             container_name: CONTAINER.to_owned(),
             friendly_name: None,
         }),

@@ -133,6 +133,27 @@ impl Error {
         }
     }
 
+    /// Whether the request may have reached the service although it failed: the connection failed after the
+    /// request may have been written, no answer came in time, the gateway gave up waiting for the service
+    /// (`FABRIC_E_TIMEOUT`, 504), or a proxy's error page hides whether it forwarded the request. For
+    /// [`backup_partition`](crate::Client::backup_partition) this means a backup may have started: read the
+    /// partition's progress ([`Client::follow_backup`](crate::Client::follow_backup)) before sending it again.
+    pub fn may_have_reached_service(&self) -> bool {
+        match self {
+            Self::Transport {
+                may_have_reached_server,
+                ..
+            } => *may_have_reached_server,
+            Self::Timeout { .. } => true,
+            Self::Service { .. } => self.is_timeout(),
+            // A success with the wrong shape most likely means the backup was accepted.
+            Self::UnexpectedResponse { status, .. } => {
+                status.is_server_error() || status.is_success()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a deadline passed: the client deadline, a timeout of the HTTP client, or the service's own timeout
     /// (`FABRIC_E_TIMEOUT`, HTTP 504).
     pub fn is_timeout(&self) -> bool {

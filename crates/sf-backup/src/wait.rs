@@ -627,7 +627,12 @@ enum ReadFailure {
 }
 
 impl Reader {
-    fn new(client: Client, partition_id: PartitionId, options: &WaitOptions, timeout: Duration) -> Self {
+    fn new(
+        client: Client,
+        partition_id: PartitionId,
+        options: &WaitOptions,
+        timeout: Duration,
+    ) -> Self {
         let started = Instant::now();
         Self {
             client,
@@ -697,7 +702,7 @@ enum Attribution {
     Ours,
     /// The request's answer was lost: only a change from `baseline` shows that it arrived. While `baseline` was
     /// an earlier backup still pending, its own end is such a change; that end becomes the new baseline.
-    Unconfirmed { baseline: BackupProgress },
+    Unconfirmed { baseline: Box<BackupProgress> },
 }
 
 impl Attribution {
@@ -712,7 +717,7 @@ impl Attribution {
         let earlier_was_pending = is_pending(&baseline.state);
         if earlier_was_pending && progress.state.is_terminal() {
             // The earlier backup ended; ours (if it arrived) is queued behind it.
-            *baseline = progress.clone();
+            **baseline = progress.clone();
             return false;
         }
         *self = Self::Ours;
@@ -775,7 +780,12 @@ async fn run(
             if reader.expired() {
                 return Err(reader.timed_out(Requested::Maybe, None));
             }
-            (Attribution::Unconfirmed { baseline }, Some(error))
+            (
+                Attribution::Unconfirmed {
+                    baseline: Box::new(baseline),
+                },
+                Some(error),
+            )
         }
         Err(error) => {
             events.requested(Requested::No);
@@ -787,9 +797,11 @@ async fn run(
     if let Some(source) = ambiguous {
         let grace_end = Instant::now()
             .checked_add(options.ambiguous_grace)
-            .map_or(poller.reader.deadline, |end| end.min(poller.reader.deadline));
+            .map_or(poller.reader.deadline, |end| {
+                end.min(poller.reader.deadline)
+            });
         match poller.until_ours(grace_end).await {
-            Settled::Ours(Some(result)) => return finish(result),
+            Settled::Ours(Some(result)) => return finish(*result),
             Settled::Ours(None) => tracing::info!("progress shows the backup was accepted"),
             Settled::Failed(read_error) => {
                 tracing::warn!(error = %read_error, "progress could not be read to settle an ambiguous request");
@@ -844,7 +856,7 @@ async fn follow(
 /// How polling for the first sign of an unconfirmed request ended.
 enum Settled {
     /// Progress changed: the request arrived. `Some` when the change was already its result.
-    Ours(Option<BackupProgress>),
+    Ours(Option<Box<BackupProgress>>),
     /// The grace (or the wait's deadline) passed.
     Deadline,
     /// Progress could not be read.
@@ -881,7 +893,11 @@ impl Poller {
 
     /// Reports a read that describes our backup.
     fn seen(&mut self, progress: &BackupProgress) {
-        if self.last.as_ref().is_none_or(|last| last.state != progress.state) {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|last| last.state != progress.state)
+        {
             tracing::info!(state = %progress.state, "backup progress changed");
         }
         self.events.progress(progress);
@@ -909,7 +925,7 @@ impl Poller {
                     if self.attribution.observe(&progress) {
                         self.seen(&progress);
                         let terminal = progress.state.is_terminal();
-                        return Settled::Ours(terminal.then_some(progress));
+                        return Settled::Ours(terminal.then(|| Box::new(progress)));
                     }
                     // Not ours, but what the caller should see if the request stays unconfirmed.
                     self.last = Some(progress);
@@ -961,19 +977,7 @@ impl Poller {
 /// Whether a failed backup request may nonetheless have queued a backup, so the outcome must be read from
 /// progress rather than assumed.
 fn may_have_started(error: &Error) -> bool {
-    match error {
-        Error::Transport {
-            may_have_reached_server,
-            ..
-        } => *may_have_reached_server,
-        Error::Timeout { .. } => true,
-        // The gateway gave up waiting for the Backup Restore service, which may still queue the backup.
-        Error::Service { .. } => error.is_timeout(),
-        // A proxy's error page hides whether it forwarded the request; a success with the wrong shape most
-        // likely means the backup was accepted.
-        Error::UnexpectedResponse { status, .. } => status.is_server_error() || status.is_success(),
-        _ => false,
-    }
+    error.may_have_reached_service()
 }
 
 fn finish(progress: BackupProgress) -> Result<CompletedBackup, WaitError> {
@@ -1069,7 +1073,7 @@ mod tests {
     fn unconfirmed_any_change_counts_never_time_order() {
         let old = success(OLD, "2024-01-01T00:00:10Z");
         let mut attribution = Attribution::Unconfirmed {
-            baseline: old.clone(),
+            baseline: Box::new(old.clone()),
         };
         assert!(!attribution.observe(&old));
         // A newer backup stamped by a node whose clock is behind is still a change.
@@ -1078,13 +1082,13 @@ mod tests {
 
         // Two results in the same second differ by id.
         let mut attribution = Attribution::Unconfirmed {
-            baseline: old.clone(),
+            baseline: Box::new(old.clone()),
         };
         assert!(attribution.observe(&success(NEW, "2024-01-01T00:00:10Z")));
 
         // A failure with no time stamp after a failure with another code.
         let mut attribution = Attribution::Unconfirmed {
-            baseline: failure("E_FAIL"),
+            baseline: Box::new(failure("E_FAIL")),
         };
         assert!(!attribution.observe(&failure("E_FAIL")));
         assert!(attribution.observe(&failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR")));
@@ -1093,7 +1097,7 @@ mod tests {
     #[test]
     fn unconfirmed_behind_a_pending_backup_its_end_is_not_ours() {
         let mut attribution = Attribution::Unconfirmed {
-            baseline: pending("BackupInProgress"),
+            baseline: Box::new(pending("BackupInProgress")),
         };
         assert!(!attribution.observe(&pending("BackupInProgress")));
         let theirs = success(OLD, "2024-01-01T00:00:00Z");
@@ -1106,7 +1110,7 @@ mod tests {
     #[test]
     fn unconfirmed_with_no_backup_before_any_state_is_ours() {
         let mut attribution = Attribution::Unconfirmed {
-            baseline: BackupProgress::from_api(None),
+            baseline: Box::new(BackupProgress::from_api(None)),
         };
         assert!(!attribution.observe(&BackupProgress::from_api(None)));
         assert!(attribution.observe(&pending("Accepted")));
@@ -1163,7 +1167,11 @@ mod tests {
         };
         assert!(!timed_out(Requested::No).outcome_unknown());
         assert!(!timed_out(Requested::No).may_have_been_written());
-        assert!(timed_out(Requested::No).to_string().contains("no backup was requested"));
+        assert!(
+            timed_out(Requested::No)
+                .to_string()
+                .contains("no backup was requested")
+        );
         assert!(timed_out(Requested::Maybe).outcome_unknown());
         assert!(timed_out(Requested::Yes).outcome_unknown());
         let failed = finish(failure("E_FAIL")).unwrap_err();
@@ -1180,7 +1188,12 @@ mod tests {
             .check()
             .unwrap_err();
         assert!(error.to_string().contains("poll interval"), "{error}");
-        assert!(WaitOptions::new().poll_interval(MIN_POLL_INTERVAL).check().is_ok());
+        assert!(
+            WaitOptions::new()
+                .poll_interval(MIN_POLL_INTERVAL)
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]

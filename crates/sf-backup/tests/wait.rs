@@ -135,7 +135,11 @@ async fn the_wait_is_a_stream_of_this_backups_progress_then_its_outcome(
     let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
     let mut wait = client.backup_partition(partition()).wait(fast());
-    assert_eq!(wait.requested(), None, "nothing happens before it is polled");
+    assert_eq!(
+        wait.requested(),
+        None,
+        "nothing happens before it is polled"
+    );
     let mut states = Vec::new();
     while let Some(progress) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
         states.push(progress.state);
@@ -235,7 +239,11 @@ async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
         .await
         .unwrap_err();
     assert!(matches!(second, WaitError::Failed { .. }), "{second:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(count(&gateway.handle(), "POST"), 2);
 }
 
@@ -304,10 +312,19 @@ async fn a_timed_out_backup_is_reported_as_the_services_timeout(
         .wait(fast())
         .await
         .unwrap_err();
-    assert!(matches!(error, WaitError::BackupTimedOut { .. }), "{error:?}");
+    assert!(
+        matches!(error, WaitError::BackupTimedOut { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.last_progress().unwrap().state, BackupState::Timeout);
     assert_eq!(
-        error.last_progress().unwrap().failure.as_ref().unwrap().code,
+        error
+            .last_progress()
+            .unwrap()
+            .failure
+            .as_ref()
+            .unwrap()
+            .code,
         ErrorCode::Timeout
     );
     assert!(gateway.written_backups().is_empty());
@@ -328,7 +345,10 @@ async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written(
         .wait(fast())
         .await
         .unwrap_err();
-    assert!(matches!(error, WaitError::BackupTimedOut { .. }), "{error:?}");
+    assert!(
+        matches!(error, WaitError::BackupTimedOut { .. }),
+        "{error:?}"
+    );
     assert!(error.may_have_been_written());
     let message = error.to_string();
     assert!(message.contains("may still have been written"), "{message}");
@@ -674,7 +694,10 @@ async fn the_wait_timeout_holds_against_a_listener_that_never_answers() {
         "{error:?}"
     );
     assert!(waited < Duration::from_secs(3), "{waited:?}");
-    assert!(error.to_string().contains("no backup was requested"), "{error}");
+    assert!(
+        error.to_string().contains("no backup was requested"),
+        "{error}"
+    );
     assert!(!error.outcome_unknown() && !error.may_have_been_written());
 }
 
@@ -700,7 +723,9 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
         .await
         .unwrap();
     assert_eq!(count(&gateway.handle(), "POST"), 1);
-    let authorization = gateway.journal()[0].header("authorization").map(str::to_owned);
+    let authorization = gateway.journal()[0]
+        .header("authorization")
+        .map(str::to_owned);
     assert_eq!(authorization.as_deref(), Some("Bearer token"));
 }
 
@@ -762,10 +787,7 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
 ) {
     let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
-    let nothing = client
-        .follow_backup(partition(), fast())
-        .await
-        .unwrap_err();
+    let nothing = client.follow_backup(partition(), fast()).await.unwrap_err();
     assert!(matches!(nothing, WaitError::NothingToFollow), "{nothing:?}");
 
     client.backup_partition(partition()).await.unwrap();
@@ -775,7 +797,11 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
         .await
         .unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1, "following sends no backup request");
+    assert_eq!(
+        count(&gateway.handle(), "POST"),
+        1,
+        "following sends no backup request"
+    );
     assert!(!seen.lock().unwrap().is_empty());
 
     // Once it has ended, following reports its result at once.

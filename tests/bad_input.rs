@@ -27,6 +27,9 @@ enum Input {
     BackupServerTimeout(Duration),
     /// The server timeout of a progress request.
     ProgressServerTimeout(Duration),
+    /// The `BackupTimeout` of a backup request, sent alone and waited for (a wait must refuse it before its first
+    /// progress read).
+    BackupTimeout(Duration),
     /// Arguments of the `sf-backup` command line tool (see the module docs).
     #[allow(dead_code)]
     Cli(&'static [&'static str]),
@@ -140,6 +143,19 @@ fn facade_rows() -> Vec<Row> {
             ProgressServerTimeout(Duration::from_secs(u64::MAX)),
             "server timeout",
             TIMEOUT_FIX,
+        ),
+        // Backup timeouts: the service keeps minutes in an int.
+        row(
+            "backup timeout above 2147483647 minutes",
+            BackupTimeout(Duration::from_secs((i32::MAX as u64 + 1) * 60)),
+            "backup timeout",
+            "pass a backup timeout of at most 2147483647 minutes",
+        ),
+        row(
+            "maximal backup timeout",
+            BackupTimeout(Duration::MAX),
+            "backup timeout",
+            "pass a backup timeout of at most 2147483647 minutes",
         ),
         // Endpoints.
         row("empty endpoint", Endpoint(""), "endpoint", ENDPOINT_FIX),
@@ -480,6 +496,21 @@ async fn attempt(input: &Input, gateway: &str) -> Result<(), Error> {
             .timeout(*timeout)
             .await
             .map(drop),
+        Input::BackupTimeout(backup_timeout) => {
+            let waited = client
+                .backup_partition(partition)
+                .backup_timeout(*backup_timeout)
+                .wait(sf_backup::WaitOptions::new())
+                .await;
+            match waited {
+                Err(sf_backup::WaitError::Request(error)) if error.is_invalid_input() => {}
+                other => panic!("waiting did not refuse the backup timeout first: {other:?}"),
+            }
+            client
+                .backup_partition(partition)
+                .backup_timeout(*backup_timeout)
+                .await
+        }
         Input::Cli(args) => panic!("CLI rows need the sf-backup binary: {args:?}"),
     }
 }

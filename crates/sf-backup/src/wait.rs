@@ -322,6 +322,8 @@ async fn wait_in_span(
     request: BackupPartitionRequest,
     options: WaitOptions,
 ) -> Result<CompletedBackup, WaitError> {
+    // Bad input is refused before anything is sent, the progress read below included.
+    request.check()?;
     let started = Instant::now();
     let wait_timeout = options.wait_timeout.unwrap_or_else(|| {
         request

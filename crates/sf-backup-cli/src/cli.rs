@@ -84,20 +84,23 @@ pub struct ConnectionArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx: Option<PathBuf>,
 
-    /// Trust only the CA certificates in this PEM bundle (instead of the system's) to verify the server.
+    /// Trust only the CA certificates in this PEM bundle (instead of the system's) to verify the server: by its
+    /// host name, or the chain of a certificate accepted by --server-cert-common-name.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
 
-    /// Accept the server certificate with this thumbprint (SHA-1 or SHA-256, hex), whatever its name; repeatable.
+    /// Accept the server certificate with this thumbprint (SHA-1 or SHA-256, hex), whatever its name or issuer,
+    /// if it is within its validity dates; repeatable.
     #[arg(long = "server-cert-thumbprint", global = true, value_name = "HEX")]
     pub server_cert_thumbprints: Vec<String>,
 
-    /// Accept a valid server certificate with this common name, whatever the host name; repeatable.
+    /// Accept a server certificate with this common name or DNS name, whatever the host name, if it is within its
+    /// dates and its chain validates to the system's trust store (or --ca); repeatable.
     #[arg(long = "server-cert-common-name", global = true, value_name = "NAME")]
     pub server_cert_common_names: Vec<String>,
 
-    /// Require that a certificate accepted by common name was issued by the certificate with this thumbprint;
-    /// repeatable.
+    /// With --server-cert-common-name: instead of a trusted chain, require that the certificate was issued
+    /// directly by the certificate with this thumbprint (not a root above it); repeatable.
     #[arg(
         long = "server-cert-issuer-thumbprint",
         global = true,
@@ -138,8 +141,9 @@ pub struct BackupArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// How long the service lets the backup run before it reports Timeout (service default: 10).
-    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..=u64::MAX / 60))]
+    /// How long the service lets the backup run before it reports Timeout (service default: 10; at most
+    /// 2147483647, the service's limit).
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
     pub backup_timeout: Option<u64>,
 
     /// How long the service may take to answer each request (service default: 60).

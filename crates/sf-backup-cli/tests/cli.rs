@@ -349,6 +349,7 @@ fn every_storage_kind_with_its_optional_fields() {
 
 #[test]
 fn invalid_input_exits_2_and_sends_nothing() {
+    const THUMBPRINT: &str = "8A3C2F00112233445566778899AABBCCDDEEFF00";
     let gateway = gateway();
     let url = gateway.url();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -462,6 +463,58 @@ fn invalid_input_exits_2_and_sends_nothing() {
             "SF_BACKUP_CLI_TEST_UNSET",
         ),
         (vec!["--output", "yaml", "progress", PARTITION], "yaml"),
+        // Above the service's int of minutes.
+        (
+            vec!["backup", PARTITION, "--backup-timeout", "2147483648"],
+            "--backup-timeout",
+        ),
+        // Server validation flags that would void each other.
+        (
+            vec![
+                "--no-verify",
+                "--server-cert-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--no-verify accepts any server certificate, which contradicts --server-cert-thumbprint",
+        ),
+        (
+            vec!["--no-verify", "--ca", "ca.pem", "progress", PARTITION],
+            "--no-verify accepts any server certificate, which contradicts --ca",
+        ),
+        (
+            vec![
+                "--no-verify",
+                "--server-cert-common-name",
+                "sf-cluster",
+                "--server-cert-issuer-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "contradicts --server-cert-common-name and --server-cert-issuer-thumbprint",
+        ),
+        (
+            vec![
+                "--server-cert-issuer-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--server-cert-issuer-thumbprint needs --server-cert-common-name",
+        ),
+        (
+            vec![
+                "--ca",
+                "ca.pem",
+                "--server-cert-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--ca would be ignored with --server-cert-thumbprint alone",
+        ),
     ];
     for (mut args, expected) in cases {
         args.splice(0..0, ["--endpoint", url.as_str()]);
@@ -1172,6 +1225,71 @@ mod secured {
             "only the accepted connections reach the gateway: {:#?}",
             cluster.gateway.journal()
         );
+    }
+
+    #[test]
+    fn a_common_name_needs_a_chain_the_system_or_the_ca_bundle_trusts() {
+        let cluster = cluster();
+        let endpoint = cluster.endpoint();
+        let pem = cluster.file("client.pem");
+        let server_crt = cluster.file("server.crt");
+        let by_name = [
+            "--endpoint",
+            endpoint.as_str(),
+            "--pem",
+            &pem,
+            "--server-cert-common-name",
+            "sf-cluster",
+        ];
+        let with = |extra: &[&str], env: &[(&str, String)]| {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            run(
+                &[
+                    &by_name[..],
+                    extra,
+                    &["--output", "json", "progress", PARTITION],
+                ]
+                .concat(),
+                &env,
+                None,
+            )
+        };
+        // Self-signed with the right name: anyone could have made it, so the name alone is refused.
+        let unrelated = cluster.file("client.crt");
+        // The system's store replaced by one file (an empty SSL_CERT_DIR adds no directory).
+        let system_store = |file: &str| {
+            [
+                ("SSL_CERT_FILE", file.to_owned()),
+                ("SSL_CERT_DIR", String::new()),
+            ]
+        };
+        let refused = with(&[], &system_store(&unrelated));
+        refused.expect(4);
+        assert!(
+            refused
+                .stderr
+                .contains("does not chain to the operating system's trust store"),
+            "{}",
+            refused.stderr
+        );
+        let refused = with(&["--ca", &unrelated], &[]);
+        refused.expect(4);
+        assert!(
+            refused
+                .stderr
+                .contains("does not chain to the configured CA certificates"),
+            "{}",
+            refused.stderr
+        );
+        // A trust store with nothing in it is a setup problem, reported before connecting.
+        let empty = with(&[], &system_store("/nonexistent/ca.pem"));
+        empty.expect(2);
+        assert!(empty.stderr.contains("trust store"), "{}", empty.stderr);
+        assert!(cluster.gateway.journal().is_empty());
+        // Trusted through --ca, or through the system's store (which SSL_CERT_FILE replaces here).
+        with(&["--ca", &server_crt], &[]).expect(0);
+        with(&[], &system_store(&server_crt)).expect(0);
+        assert_eq!(cluster.gateway.journal().len(), 2);
     }
 
     #[test]

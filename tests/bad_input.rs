@@ -222,6 +222,24 @@ fn facade_rows() -> Vec<Row> {
                 "remove the user info from the URL",
             )
         },
+        Row {
+            secret: Some("endpoint-sig-1"),
+            ..row(
+                "endpoint with a signature in its query",
+                Endpoint("https://cluster:19080/?sig=endpoint-sig-1"),
+                "endpoint",
+                ENDPOINT_FIX,
+            )
+        },
+        Row {
+            secret: Some("endpoint-pass-2"),
+            ..row(
+                "unparsable endpoint with user credentials",
+                Endpoint("https://admin:endpoint-pass-2@[cluster:19080"),
+                "endpoint",
+                ENDPOINT_FIX,
+            )
+        },
         // Azure blob store.
         row(
             "empty connection string",
@@ -391,6 +409,51 @@ fn facade_rows() -> Vec<Row> {
                 Storage(|| {
                     BackupStorage::managed_identity_azure_blob_store(
                         "https://user:uri-pass-1@account.blob.core.windows.net/",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
+        Row {
+            secret: Some("uri-pass-2"),
+            ..row(
+                "unparsable blob service URI with user info",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "https://user:uri-pass-2@[account.blob.core.windows.net/",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
+        Row {
+            secret: Some("uri-pass-3"),
+            ..row(
+                "ftp blob service URI with user info",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "ftp://user:uri-pass-3@account.blob.core.windows.net/",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
+        Row {
+            secret: Some("sas-secret-2"),
+            ..row(
+                "blob service URI without a host and with a SAS token",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "https://?sig=sas-secret-2",
                         "c",
                         ManagedIdentityType::Cluster,
                     )

@@ -403,12 +403,8 @@ fn normalise_endpoint(endpoint: &str) -> Result<String, Error> {
     const HOW: &str =
         "pass the gateway's base URL, such as http://localhost:19080 or https://mycluster:19080";
     let trimmed = endpoint.trim();
-    // Echo the text only when it cannot hold a password (user info sits before an '@').
-    let shown = if trimmed.contains('@') {
-        "the endpoint".to_owned()
-    } else {
-        format!("{trimmed:?}")
-    };
+    // Never the user info or the query: either may hold a password or a signature.
+    let shown = crate::uri::shown(trimmed);
     let url = url::Url::parse(trimmed).map_err(|error| {
         Error::invalid(
             "endpoint",
@@ -489,10 +485,18 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_credentials_are_rejected_without_echoing_them() {
-        let error = normalise_endpoint("https://admin:hunter2@cluster:19080").unwrap_err();
-        assert!(!error.to_string().contains("hunter2"), "{error}");
-        assert!(!format!("{error:?}").contains("hunter2"));
+    fn endpoint_credentials_and_queries_are_rejected_without_echoing_them() {
+        for endpoint in [
+            "https://admin:hunter2@cluster:19080",
+            "ftp://admin:hunter2@cluster:19080",
+            "https://cluster:19080/?sig=hunter2",
+            "https://cluster:19080/#hunter2",
+            "https://admin:hunter2@[cluster",
+        ] {
+            let error = normalise_endpoint(endpoint).unwrap_err();
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+            assert!(!format!("{error:?}").contains("hunter2"));
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ mod retry;
 mod secret;
 mod storage;
 mod tls;
+mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};

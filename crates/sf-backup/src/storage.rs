@@ -310,17 +310,19 @@ fn credentials(
 fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
     const HOW: &str =
         "pass the storage account's blob endpoint, such as https://account.blob.core.windows.net/";
+    // Shown without user info and query: a SAS signature or a password may sit there.
+    let shown = crate::uri::shown(uri);
     let parsed = url::Url::parse(uri.trim()).map_err(|error| {
         Error::invalid(
             "blob service URI",
-            format!("{uri:?} is not an absolute URL ({error})"),
+            format!("{shown} is not an absolute URL ({error})"),
             HOW,
         )
     })?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none_or(str::is_empty) {
         return Err(Error::invalid(
             "blob service URI",
-            format!("{uri:?} is not an http(s) URL with a host"),
+            format!("{shown} is not an http(s) URL with a host"),
             HOW,
         ));
     }
@@ -328,7 +330,7 @@ fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
         // A SAS token or user info in the URI would be a secret outside a `Secret`; managed identity needs neither.
         return Err(Error::invalid(
             "blob service URI",
-            "it carries credentials or a query string",
+            format!("{shown} carries credentials or a query string"),
             HOW,
         ));
     }

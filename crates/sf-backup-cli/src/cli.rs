@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sf_backup::PartitionId;
+use sf_backup::{PartitionId, Secret};
 
 /// The exit codes, shown after every `--help`: they are part of the interface scripts rely on.
 macro_rules! exit_codes {
@@ -192,7 +192,8 @@ pub struct TestkitArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The backup storage options, named after the wire fields of BackupStorageDescription.
+/// The backup storage options, named after the wire fields of BackupStorageDescription. The secrets are held as
+/// [`Secret`]s, so the derived `Debug` of this and of [`Cli`] shows them as `<redacted>`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Storage")]
 pub struct StorageArgs {
@@ -207,7 +208,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "STRING"
     )]
-    pub connection_string: Option<String>,
+    pub connection_string: Option<Secret>,
 
     /// AzureBlobStore, DsmsAzureBlobStore, ManagedIdentityAzureBlobStore: the blob container.
     #[arg(long, value_name = "NAME")]
@@ -228,7 +229,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    pub primary_password: Option<String>,
+    pub primary_password: Option<Secret>,
 
     /// FileShare: the user name of the secondary credentials.
     #[arg(long, value_name = "USER")]
@@ -241,7 +242,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    pub secondary_password: Option<String>,
+    pub secondary_password: Option<Secret>,
 
     /// DsmsAzureBlobStore: the DSMS location the cluster fetches the storage credentials from.
     #[arg(long, value_name = "URL")]
@@ -330,6 +331,41 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_of_the_parsed_command_line_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "sf-backup",
+            "--endpoint",
+            "https://cluster:19080",
+            "--token-env",
+            "SF_TOKEN",
+            "backup",
+            "1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
+            "--storage-kind",
+            "FileShare",
+            "--connection-string",
+            "AccountKey=debug-secret-1",
+            "--primary-password",
+            "debug-secret-2",
+            "--secondary-password=debug-secret-3",
+            "--primary-user-name",
+            "backup-user",
+        ])
+        .unwrap();
+        for shown in [format!("{cli:?}"), format!("{cli:#?}")] {
+            assert!(!shown.contains("debug-secret"), "{shown}");
+            assert!(
+                shown.contains("backup-user") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+        }
+        let Command::Backup(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        let password = args.storage.secondary_password.as_ref().unwrap();
+        assert_eq!(password.expose_secret(), "debug-secret-3");
     }
 
     #[test]

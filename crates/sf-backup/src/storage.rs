@@ -11,7 +11,7 @@ use crate::{Error, Secret};
 /// field or a malformed URI then fails with [`Error::InvalidInput`] before anything reaches the service.
 ///
 /// Secrets (the connection string and passwords) are held in a [`Secret`]: `Debug` shows the kind, container and
-/// path, never a secret.
+/// path, never a secret, and shows URIs without their user info and query.
 ///
 /// ```
 /// use sf_backup::{BackupStorage, ManagedIdentityType};
@@ -337,6 +337,16 @@ fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
     Ok(uri.trim().to_owned())
 }
 
+/// A URI in `Debug` output without its user info and query, where a SAS signature or a password would sit (such a
+/// URI is refused when sent, but may well be printed first).
+struct ShownUri<'a>(&'a str);
+
+impl fmt::Debug for ShownUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::uri::shown(self.0))
+    }
+}
+
 impl fmt::Debug for BackupStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Wire field names, so a logged storage reads like the request body it becomes, minus the secrets.
@@ -370,7 +380,7 @@ impl fmt::Debug for BackupStorage {
             } => {
                 out.field(
                     "StorageCredentialsSourceLocation",
-                    storage_credentials_source_location,
+                    &ShownUri(storage_credentials_source_location),
                 )
                 .field("ContainerName", container_name);
             }
@@ -379,7 +389,7 @@ impl fmt::Debug for BackupStorage {
                 container_name,
                 identity,
             } => {
-                out.field("BlobServiceUri", blob_service_uri)
+                out.field("BlobServiceUri", &ShownUri(blob_service_uri))
                     .field("ContainerName", container_name)
                     .field("ManagedIdentityType", identity);
             }

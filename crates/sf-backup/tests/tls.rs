@@ -642,21 +642,25 @@ async fn a_server_thumbprint_is_compared_with_the_server_certificate_only() {
     .await;
 }
 
-/// A server certificate outside its validity dates: `(label, not_before, not_after)`.
-fn out_of_date() -> [(&'static str, (i32, u8, u8), (i32, u8, u8)); 2] {
-    [
-        ("expired on", (2001, 1, 1), (2002, 1, 1)),
-        ("is not valid before", (2999, 1, 1), (3000, 1, 1)),
-    ]
-}
-
 #[tokio::test]
 async fn certificates_outside_their_dates_are_refused_in_every_validating_mode() {
-    for (problem, not_before, not_after) in out_of_date() {
+    use rcgen::date_time_ymd;
+    for (problem, not_before, not_after) in [
+        (
+            "expired on",
+            date_time_ymd(2001, 1, 1),
+            date_time_ymd(2002, 1, 1),
+        ),
+        (
+            "is not valid before",
+            date_time_ymd(2999, 1, 1),
+            date_time_ymd(3000, 1, 1),
+        ),
+    ] {
         let cluster_ca = Ca::new("cluster CA");
         let mut params = params("cluster.example", &["cluster.example"]);
-        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        params.not_before = not_before;
+        params.not_after = not_after;
         let server = cluster_ca.issue_with(params);
         let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
 

@@ -112,6 +112,18 @@ impl Client {
 /// # Ok::<(), sf_backup::Error>(())
 /// ```
 ///
+/// | settings | the server certificate is accepted when |
+/// |---|---|
+/// | none | it validates for the endpoint's host name against the operating system's trust store |
+/// | [CA certificates](ClientBuilder::ca_certificates_pem) | it validates for the host name against them only |
+/// | [thumbprints](ClientBuilder::server_certificate_thumbprint) | it has one of them and is within its dates |
+/// | [common names](ClientBuilder::server_certificate_common_name) | its CN or a DNS name is one, it is within its dates, and it chains to the CA certificates or, without them, the system's store |
+/// | common names and [issuer thumbprints](ClientBuilder::server_certificate_issuer_thumbprint) | as above, but its direct issuer must have one of the issuer thumbprints instead of a trusted chain |
+/// | [accept any](ClientBuilder::danger_accept_invalid_server_certificates) | always (test clusters only) |
+///
+/// Thumbprints and common names together accept a certificate that passes either rule. Every mode but the first
+/// two ignores the host name, since cluster certificates are often issued for another name.
+///
 /// Certificate files are read and checked by [`ClientBuilder::build`], which reports a missing or malformed one
 /// as [`Error::InvalidInput`] without quoting its content. The server certificate is checked during the TLS
 /// handshake, before any request byte is sent; a rejected one fails the request with [`Error::Transport`] saying

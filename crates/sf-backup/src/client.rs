@@ -122,7 +122,9 @@ impl Client {
 /// | [accept any](ClientBuilder::danger_accept_invalid_server_certificates) | always (test clusters only) |
 ///
 /// Thumbprints and common names together accept a certificate that passes either rule. Every mode but the first
-/// two ignores the host name, since cluster certificates are often issued for another name.
+/// two ignores the host name, since cluster certificates are often issued for another name. Pins are strict: the
+/// .NET client first accepts any certificate that passes the usual validation for the host name and consults
+/// thumbprints and names only when that fails; here a configured pin is the only way in.
 ///
 /// Certificate files are read and checked by [`ClientBuilder::build`], which reports a missing or malformed one
 /// as [`Error::InvalidInput`] without quoting its content. The server certificate is checked during the TLS

@@ -27,6 +27,9 @@ enum Input {
     BackupServerTimeout(Duration),
     /// The server timeout of a progress request.
     ProgressServerTimeout(Duration),
+    /// The `BackupTimeout` of a backup request, sent alone and waited for (a wait must refuse it before its first
+    /// progress read).
+    BackupTimeout(Duration),
     /// Arguments of the `sf-backup` command line tool (see the module docs).
     #[allow(dead_code)]
     Cli(&'static [&'static str]),
@@ -141,6 +144,19 @@ fn facade_rows() -> Vec<Row> {
             "server timeout",
             TIMEOUT_FIX,
         ),
+        // Backup timeouts: the service keeps minutes in an int.
+        row(
+            "backup timeout above 2147483647 minutes",
+            BackupTimeout(Duration::from_secs((i32::MAX as u64 + 1) * 60)),
+            "backup timeout",
+            "pass a backup timeout of at most 2147483647 minutes",
+        ),
+        row(
+            "maximal backup timeout",
+            BackupTimeout(Duration::MAX),
+            "backup timeout",
+            "pass a backup timeout of at most 2147483647 minutes",
+        ),
         // Endpoints.
         row("empty endpoint", Endpoint(""), "endpoint", ENDPOINT_FIX),
         row(
@@ -204,6 +220,24 @@ fn facade_rows() -> Vec<Row> {
                 Endpoint("https://admin:hunter2-endpoint@cluster:19080"),
                 "endpoint",
                 "remove the user info from the URL",
+            )
+        },
+        Row {
+            secret: Some("endpoint-sig-1"),
+            ..row(
+                "endpoint with a signature in its query",
+                Endpoint("https://cluster:19080/?sig=endpoint-sig-1"),
+                "endpoint",
+                ENDPOINT_FIX,
+            )
+        },
+        Row {
+            secret: Some("endpoint-pass-2"),
+            ..row(
+                "unparsable endpoint with user credentials",
+                Endpoint("https://admin:endpoint-pass-2@[cluster:19080"),
+                "endpoint",
+                ENDPOINT_FIX,
             )
         },
         // Azure blob store.
@@ -383,6 +417,51 @@ fn facade_rows() -> Vec<Row> {
                 BLOB_FIX,
             )
         },
+        Row {
+            secret: Some("uri-pass-2"),
+            ..row(
+                "unparsable blob service URI with user info",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "https://user:uri-pass-2@[account.blob.core.windows.net/",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
+        Row {
+            secret: Some("uri-pass-3"),
+            ..row(
+                "ftp blob service URI with user info",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "ftp://user:uri-pass-3@account.blob.core.windows.net/",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
+        Row {
+            secret: Some("sas-secret-2"),
+            ..row(
+                "blob service URI without a host and with a SAS token",
+                Storage(|| {
+                    BackupStorage::managed_identity_azure_blob_store(
+                        "https://?sig=sas-secret-2",
+                        "c",
+                        ManagedIdentityType::Cluster,
+                    )
+                }),
+                "blob service URI",
+                BLOB_FIX,
+            )
+        },
         row(
             "empty managed identity container name",
             Storage(|| {
@@ -480,6 +559,21 @@ async fn attempt(input: &Input, gateway: &str) -> Result<(), Error> {
             .timeout(*timeout)
             .await
             .map(drop),
+        Input::BackupTimeout(backup_timeout) => {
+            let waited = client
+                .backup_partition(partition)
+                .backup_timeout(*backup_timeout)
+                .wait(sf_backup::WaitOptions::new())
+                .await;
+            match waited {
+                Err(sf_backup::WaitError::Request(error)) if error.is_invalid_input() => {}
+                other => panic!("waiting did not refuse the backup timeout first: {other:?}"),
+            }
+            client
+                .backup_partition(partition)
+                .backup_timeout(*backup_timeout)
+                .await
+        }
         Input::Cli(args) => panic!("CLI rows need the sf-backup binary: {args:?}"),
     }
 }

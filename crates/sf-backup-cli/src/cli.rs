@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sf_backup::PartitionId;
+use sf_backup::{PartitionId, Secret};
 
 /// The exit codes, shown after every `--help`: they are part of the interface scripts rely on.
 macro_rules! exit_codes {
@@ -94,20 +94,23 @@ pub struct ConnectionArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub pfx: Option<PathBuf>,
 
-    /// Trust only the CA certificates in this PEM bundle (instead of the system's) to verify the server.
+    /// Trust only the CA certificates in this PEM bundle (instead of the system's) to verify the server: by its
+    /// host name, or the chain of a certificate accepted by --server-cert-common-name.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
 
-    /// Accept the server certificate with this thumbprint (SHA-1 or SHA-256, hex), whatever its name; repeatable.
+    /// Accept the server certificate with this thumbprint (SHA-1 or SHA-256, hex), whatever its name or issuer,
+    /// if it is within its validity dates; repeatable.
     #[arg(long = "server-cert-thumbprint", global = true, value_name = "HEX")]
     pub server_cert_thumbprints: Vec<String>,
 
-    /// Accept a valid server certificate with this common name, whatever the host name; repeatable.
+    /// Accept a server certificate with this common name or DNS name, whatever the host name, if it is within its
+    /// dates and its chain validates to the system's trust store (or --ca); repeatable.
     #[arg(long = "server-cert-common-name", global = true, value_name = "NAME")]
     pub server_cert_common_names: Vec<String>,
 
-    /// Require that a certificate accepted by common name was issued by the certificate with this thumbprint;
-    /// repeatable.
+    /// With --server-cert-common-name: instead of a trusted chain, require that the certificate was issued
+    /// directly by the certificate with this thumbprint (not a root above it); repeatable.
     #[arg(
         long = "server-cert-issuer-thumbprint",
         global = true,
@@ -148,7 +151,8 @@ pub struct BackupArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// How long the service lets the backup run before it reports Timeout (service default: 10).
+    /// How long the service lets the backup run before it reports Timeout (service default: 10; at most
+    /// 2147483647, the service's limit).
     #[arg(long, value_name = "MINUTES", allow_negative_numbers = true, value_parser = parse_backup_timeout)]
     pub backup_timeout: Option<u64>,
 
@@ -221,7 +225,8 @@ fn parse_dialect(name: &str) -> Result<sf_backup_testkit::Dialect, String> {
     name.parse()
 }
 
-/// The backup storage options, named after the wire fields of BackupStorageDescription.
+/// The backup storage options, named after the wire fields of BackupStorageDescription. The secrets are held as
+/// [`Secret`]s, so the derived `Debug` of this and of [`Cli`] shows them as `<redacted>`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Storage")]
 pub struct StorageArgs {
@@ -236,7 +241,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "STRING"
     )]
-    pub connection_string: Option<String>,
+    pub connection_string: Option<Secret>,
 
     /// AzureBlobStore, DsmsAzureBlobStore, ManagedIdentityAzureBlobStore: the blob container.
     #[arg(long, value_name = "NAME")]
@@ -257,7 +262,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    pub primary_password: Option<String>,
+    pub primary_password: Option<Secret>,
 
     /// FileShare: the user name of the secondary credentials.
     #[arg(long, value_name = "USER")]
@@ -270,7 +275,7 @@ pub struct StorageArgs {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    pub secondary_password: Option<String>,
+    pub secondary_password: Option<Secret>,
 
     /// DsmsAzureBlobStore: the DSMS location the cluster fetches the storage credentials from.
     #[arg(long, value_name = "URL")]
@@ -391,6 +396,41 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_output_of_the_parsed_command_line_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "sf-backup",
+            "--endpoint",
+            "https://cluster:19080",
+            "--token-env",
+            "SF_TOKEN",
+            "backup",
+            "1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
+            "--storage-kind",
+            "FileShare",
+            "--connection-string",
+            "AccountKey=debug-secret-1",
+            "--primary-password",
+            "debug-secret-2",
+            "--secondary-password=debug-secret-3",
+            "--primary-user-name",
+            "backup-user",
+        ])
+        .unwrap();
+        for shown in [format!("{cli:?}"), format!("{cli:#?}")] {
+            assert!(!shown.contains("debug-secret"), "{shown}");
+            assert!(
+                shown.contains("backup-user") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+        }
+        let Command::Backup(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        let password = args.storage.secondary_password.as_ref().unwrap();
+        assert_eq!(password.expose_secret(), "debug-secret-3");
     }
 
     #[test]

@@ -53,6 +53,48 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
         (None, Some(_)) => return Err(Failure::invalid("--key needs --cert (its certificate)")),
         _ => {}
     }
+    check_server_validation(args)
+}
+
+/// Server validation flags that contradict each other, refused before the library sees them so that the message
+/// names the flags (the library's names its builder methods). One flag silently voiding another is the danger:
+/// `--no-verify` beside a pin would look secure and be anything but.
+fn check_server_validation(args: &ConnectionArgs) -> Result<(), Failure> {
+    let thumbprints = !args.server_cert_thumbprints.is_empty();
+    let common_names = !args.server_cert_common_names.is_empty();
+    let issuers = !args.server_cert_issuer_thumbprints.is_empty();
+    let voided: Vec<&str> = [
+        (thumbprints, "--server-cert-thumbprint"),
+        (common_names, "--server-cert-common-name"),
+        (issuers, "--server-cert-issuer-thumbprint"),
+        (args.ca.is_some(), "--ca"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if args.no_verify && !voided.is_empty() {
+        return Err(Failure::invalid(format!(
+            "--no-verify accepts any server certificate, which contradicts {}: remove --no-verify, or {}",
+            voided.join(" and "),
+            if voided.len() == 1 {
+                "that flag"
+            } else {
+                "those flags"
+            }
+        )));
+    }
+    if issuers && !common_names {
+        return Err(Failure::invalid(
+            "--server-cert-issuer-thumbprint needs --server-cert-common-name: it names the issuer of the \
+             certificates accepted by name (pin the server certificate itself with --server-cert-thumbprint)",
+        ));
+    }
+    if args.ca.is_some() && thumbprints && !common_names {
+        return Err(Failure::invalid(
+            "--ca would be ignored with --server-cert-thumbprint alone: a pinned certificate is accepted \
+             whatever its issuer; remove --ca, or add --server-cert-common-name for the certificates it issues",
+        ));
+    }
     Ok(())
 }
 

@@ -83,7 +83,7 @@ pub fn storage(
     .into_iter()
     .flatten()
     {
-        redact.add(secret);
+        redact.add(secret.expose_secret());
     }
     let given: Vec<&str> = FLAGS.into_iter().filter(|id| on_command_line(id)).collect();
 
@@ -122,21 +122,10 @@ pub fn storage(
             list.join(", ")
         )));
     }
-    let need = |id: &str, value: &Option<String>| -> Result<String, Failure> {
-        value.clone().ok_or_else(|| {
-            let also = env_of(id)
-                .map(|var| format!(" (or the {var} environment variable)"))
-                .unwrap_or_default();
-            Failure::invalid(format!(
-                "--storage-kind {} needs {}{also}",
-                kind.as_str(),
-                flag(id)
-            ))
-        })
-    };
+    let need = |id: &str, value: &Option<String>| required(kind, id, value);
     let mut storage = match kind {
         StorageKind::AzureBlobStore => BackupStorage::azure_blob_store(
-            need("connection_string", &args.connection_string)?,
+            required(kind, "connection_string", &args.connection_string)?,
             need("container_name", &args.container_name)?,
         ),
         StorageKind::FileShare => {
@@ -186,13 +175,28 @@ pub fn storage(
     Ok(Some(storage))
 }
 
+/// The value of an option `kind` needs, or the error that names it (and its environment variable).
+fn required<T: Clone>(kind: StorageKind, id: &str, value: &Option<T>) -> Result<T, Failure> {
+    value.clone().ok_or_else(|| {
+        let also = env_of(id)
+            .map(|var| format!(" (or the {var} environment variable)"))
+            .unwrap_or_default();
+        Failure::invalid(format!(
+            "--storage-kind {} needs {}{also}",
+            kind.as_str(),
+            flag(id)
+        ))
+    })
+}
+
 /// A user name and password pair of a file share. The facade sends credentials only as a pair, so half a pair
-/// is an error here rather than a request the service would read differently.
-fn credentials(
+/// is an error here rather than a request the service would read differently. The password is a `sf_backup::Secret` from
+/// the flags and whatever the generated type holds from `--storage-json`.
+fn credentials<P: Clone>(
     which: &str,
     user: &Option<String>,
-    password: &Option<String>,
-) -> Result<Option<(String, String)>, Failure> {
+    password: &Option<P>,
+) -> Result<Option<(String, P)>, Failure> {
     match (user, password) {
         (Some(user), Some(password)) => Ok(Some((user.clone(), password.clone()))),
         (None, None) => Ok(None),

@@ -349,6 +349,7 @@ fn every_storage_kind_with_its_optional_fields() {
 
 #[test]
 fn invalid_input_exits_2_and_sends_nothing() {
+    const THUMBPRINT: &str = "8A3C2F00112233445566778899AABBCCDDEEFF00";
     let gateway = gateway();
     let url = gateway.url();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -462,6 +463,58 @@ fn invalid_input_exits_2_and_sends_nothing() {
             "SF_BACKUP_CLI_TEST_UNSET",
         ),
         (vec!["--output", "yaml", "progress", PARTITION], "yaml"),
+        // Above the service's int of minutes.
+        (
+            vec!["backup", PARTITION, "--backup-timeout", "2147483648"],
+            "--backup-timeout",
+        ),
+        // Server validation flags that would void each other.
+        (
+            vec![
+                "--no-verify",
+                "--server-cert-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--no-verify accepts any server certificate, which contradicts --server-cert-thumbprint",
+        ),
+        (
+            vec!["--no-verify", "--ca", "ca.pem", "progress", PARTITION],
+            "--no-verify accepts any server certificate, which contradicts --ca",
+        ),
+        (
+            vec![
+                "--no-verify",
+                "--server-cert-common-name",
+                "sf-cluster",
+                "--server-cert-issuer-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "contradicts --server-cert-common-name and --server-cert-issuer-thumbprint",
+        ),
+        (
+            vec![
+                "--server-cert-issuer-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--server-cert-issuer-thumbprint needs --server-cert-common-name",
+        ),
+        (
+            vec![
+                "--ca",
+                "ca.pem",
+                "--server-cert-thumbprint",
+                THUMBPRINT,
+                "progress",
+                PARTITION,
+            ],
+            "--ca would be ignored with --server-cert-thumbprint alone",
+        ),
     ];
     for (mut args, expected) in cases {
         args.splice(0..0, ["--endpoint", url.as_str()]);
@@ -1066,6 +1119,7 @@ mod secured {
     struct Cluster {
         gateway: BackgroundGateway,
         server: Pem,
+        client: Pem,
         dir: TempDir,
     }
 
@@ -1099,6 +1153,7 @@ mod secured {
         Cluster {
             gateway,
             server,
+            client,
             dir,
         }
     }
@@ -1172,6 +1227,292 @@ mod secured {
             "only the accepted connections reach the gateway: {:#?}",
             cluster.gateway.journal()
         );
+    }
+
+    #[test]
+    fn a_common_name_needs_a_chain_the_system_or_the_ca_bundle_trusts() {
+        let cluster = cluster();
+        let endpoint = cluster.endpoint();
+        let pem = cluster.file("client.pem");
+        let server_crt = cluster.file("server.crt");
+        let by_name = [
+            "--endpoint",
+            endpoint.as_str(),
+            "--pem",
+            &pem,
+            "--server-cert-common-name",
+            "sf-cluster",
+        ];
+        let with = |extra: &[&str], env: &[(&str, String)]| {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            run(
+                &[
+                    &by_name[..],
+                    extra,
+                    &["--output", "json", "progress", PARTITION],
+                ]
+                .concat(),
+                &env,
+                None,
+            )
+        };
+        // Self-signed with the right name: anyone could have made it, so the name alone is refused.
+        let unrelated = cluster.file("client.crt");
+        // The system's store replaced by one file (an empty SSL_CERT_DIR adds no directory).
+        let system_store = |file: &str| {
+            [
+                ("SSL_CERT_FILE", file.to_owned()),
+                ("SSL_CERT_DIR", String::new()),
+            ]
+        };
+        let refused = with(&[], &system_store(&unrelated));
+        refused.expect(4);
+        assert!(
+            refused
+                .stderr
+                .contains("does not chain to the operating system's trust store"),
+            "{}",
+            refused.stderr
+        );
+        let refused = with(&["--ca", &unrelated], &[]);
+        refused.expect(4);
+        assert!(
+            refused
+                .stderr
+                .contains("does not chain to the configured CA certificates"),
+            "{}",
+            refused.stderr
+        );
+        // A trust store with nothing in it is a setup problem, reported before connecting.
+        let empty = with(&[], &system_store("/nonexistent/ca.pem"));
+        empty.expect(2);
+        assert!(empty.stderr.contains("trust store"), "{}", empty.stderr);
+        assert!(cluster.gateway.journal().is_empty());
+        // Trusted through --ca, or through the system's store (which SSL_CERT_FILE replaces here).
+        with(&["--ca", &server_crt], &[]).expect(0);
+        with(&[], &system_store(&server_crt)).expect(0);
+        assert_eq!(cluster.gateway.journal().len(), 2);
+    }
+
+    /// A value no earlier run can have printed.
+    fn random(label: &str) -> String {
+        use std::hash::BuildHasher;
+        let n = std::collections::hash_map::RandomState::new()
+            .hash_one((label, std::time::SystemTime::now()));
+        format!("{label}-{n:016x}")
+    }
+
+    /// Every output path of the binary at once: fresh secrets through every storage kind (flags, environment and
+    /// JSON), a bearer token and a PFX password over https, in text and JSON, through success, waiting, refusals,
+    /// failed backups, invalid input, usage errors and failed handshakes. Neither stdout nor stderr may show one.
+    #[test]
+    fn no_secret_reaches_stdout_or_stderr_in_text_or_json() {
+        let cluster = cluster();
+        let endpoint = cluster.endpoint();
+        let connection = format!("AccountKey={}", random("cli-account-key"));
+        let primary = random("cli-primary");
+        let secondary = random("cli-secondary");
+        let sas = random("cli-sas");
+        let token = random("cli-token");
+        let pfx_password = random("cli-pfx");
+        let wrong_pfx_password = random("cli-wrong-pfx");
+        let pfx_path = cluster.dir.path.join("leak.pfx");
+        std::fs::write(&pfx_path, pfx(&cluster.client, &pfx_password)).unwrap();
+        let pfx_file = pfx_path.to_str().unwrap().to_owned();
+        let pem_file = cluster.file("client.pem");
+        let secrets = [
+            &connection,
+            &primary,
+            &secondary,
+            &sas,
+            &token,
+            &pfx_password,
+            &wrong_pfx_password,
+        ];
+        let blob_with_sas = format!("https://leak.blob.core.windows.net/?sv=2022&sig={sas}");
+        let storages: Vec<Vec<&str>> = vec![
+            vec![
+                "--storage-kind",
+                "AzureBlobStore",
+                "--connection-string",
+                &connection,
+                "--container-name",
+                "c",
+            ],
+            vec![
+                "--storage-kind",
+                "FileShare",
+                "--path",
+                r"\\s\b",
+                "--primary-user-name",
+                "u",
+                "--primary-password",
+                &primary,
+                "--secondary-user-name",
+                "v",
+                "--secondary-password",
+                &secondary,
+            ],
+            vec![
+                "--storage-kind",
+                "DsmsAzureBlobStore",
+                "--storage-credentials-source-location",
+                "https://dsms.example/location",
+                "--container-name",
+                "c",
+            ],
+            vec![
+                "--storage-kind",
+                "ManagedIdentityAzureBlobStore",
+                "--blob-service-uri",
+                "https://leak.blob.core.windows.net/",
+                "--container-name",
+                "c",
+                "--managed-identity-type",
+                "VMSS",
+            ],
+            // Refused before sending: a SAS in the URI.
+            vec![
+                "--storage-kind",
+                "ManagedIdentityAzureBlobStore",
+                "--blob-service-uri",
+                &blob_with_sas,
+                "--container-name",
+                "c",
+                "--managed-identity-type",
+                "Cluster",
+            ],
+        ];
+        let env = [
+            ("SF_PFX_PASSWORD", pfx_password.as_str()),
+            ("SF_BACKUP_CLI_LEAK_TOKEN", token.as_str()),
+            // Ambient secrets the chosen kind may not use.
+            ("SF_BACKUP_CONNECTION_STRING", connection.as_str()),
+            ("SF_BACKUP_PRIMARY_PASSWORD", primary.as_str()),
+            ("SF_BACKUP_SECONDARY_PASSWORD", secondary.as_str()),
+        ];
+        let thumbprint = cluster.server.thumbprint.as_str();
+        let wrong_thumbprint = "ab".repeat(32);
+        let owned = |parts: &[&[&str]]| -> Vec<String> {
+            parts.concat().into_iter().map(str::to_owned).collect()
+        };
+        let go = |args: &[String], env: &[(&str, &str)], stdin: Option<&str>| {
+            run(
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                env,
+                stdin,
+            )
+        };
+        let mut wrong_env = env;
+        wrong_env[0].1 = wrong_pfx_password.as_str();
+        let wait = ["--wait", "--poll-interval", "0.02"];
+        let mut runs = Vec::new();
+        for output in ["text", "json"] {
+            // Decoding a .pfx takes a debug build about half a second, so most runs present the PEM instead.
+            let connect_with = |identity: [&str; 2], thumbprint: &str| {
+                owned(&[&[
+                    "--endpoint",
+                    endpoint.as_str(),
+                    identity[0],
+                    identity[1],
+                    "--token-env",
+                    "SF_BACKUP_CLI_LEAK_TOKEN",
+                    "--server-cert-thumbprint",
+                    thumbprint,
+                    "--output",
+                    output,
+                ]])
+            };
+            let connect = |thumbprint: &str| connect_with(["--pem", &pem_file], thumbprint);
+            let connect_pfx = |thumbprint: &str| connect_with(["--pfx", &pfx_file], thumbprint);
+            for storage in &storages {
+                let ids: Vec<String> = (0..3).map(|_| fresh_partition()).collect();
+                let backup = |i: usize, thumbprint: &str, extra: &[&str]| {
+                    let mut args = connect(thumbprint);
+                    args.extend(owned(&[&["backup", ids[i].as_str()], storage, extra]));
+                    args
+                };
+                // Accepted, refused by the cluster, failed while waiting (progress shown on the way).
+                runs.push(go(&backup(0, thumbprint, &[]), &env, None));
+                cluster.gateway.push_fault(
+                    Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup),
+                );
+                runs.push(go(&backup(1, thumbprint, &[]), &env, None));
+                cluster.gateway.script_outcome(
+                    ids[2].parse().unwrap(),
+                    Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copy failed"),
+                );
+                runs.push(go(&backup(2, thumbprint, &wait), &env, None));
+            }
+            // Once per output format, with the first storage: a wait that succeeds, a usage error, a server that
+            // is not the pinned one, a wrong PFX password.
+            let backup = |thumbprint: &str, extra: &[&str]| {
+                let mut args = connect_pfx(thumbprint);
+                args.extend(owned(&[
+                    &["backup", &fresh_partition()],
+                    &storages[0],
+                    extra,
+                ]));
+                args
+            };
+            runs.push(go(&backup(thumbprint, &wait), &env, None));
+            runs.push(go(&backup(thumbprint, &["--no-such-flag"]), &env, None));
+            runs.push(go(&backup(&wrong_thumbprint, &[]), &env, None));
+            runs.push(go(&backup(thumbprint, &[]), &wrong_env, None));
+            // Secrets from the environment for the kind that takes them, and JSON on stdin with a bad field.
+            let mut args = connect(thumbprint);
+            args.extend(owned(&[&[
+                "backup",
+                &fresh_partition(),
+                "--storage-kind",
+                "AzureBlobStore",
+                "--container-name",
+                "c",
+            ]]));
+            runs.push(go(&args, &env, None));
+            let json = json!({"StorageKind": "FileShare", "Path": "p", "PrimaryUserName": "u",
+                "PrimaryPassword": primary, "SecondaryPassword": secondary, "Bogus": 1})
+            .to_string();
+            let mut args = connect(thumbprint);
+            args.extend(owned(&[&[
+                "backup",
+                &fresh_partition(),
+                "--storage-json",
+                "-",
+            ]]));
+            runs.push(go(&args, &env, Some(&json)));
+            let mut args = connect(thumbprint);
+            args.extend(owned(&[&["progress", PARTITION]]));
+            runs.push(go(&args, &env, None));
+        }
+        for result in &runs {
+            let all = result.all();
+            for secret in secrets {
+                assert!(
+                    !all.contains(secret.as_str()),
+                    "{secret} leaked (exit {}):\n{all}",
+                    result.code
+                );
+            }
+        }
+        // Every kind of ending happened, and the secrets did reach the cluster.
+        for code in [0, 2, 3, 4, 5] {
+            assert!(runs.iter().any(|r| r.code == code), "no run exited {code}");
+        }
+        let journal = cluster.gateway.journal();
+        assert!(
+            journal
+                .iter()
+                .any(|r| r.header("authorization") == Some(&format!("Bearer {token}")))
+        );
+        for secret in [&connection, &primary, &secondary] {
+            assert!(
+                journal
+                    .iter()
+                    .any(|r| String::from_utf8_lossy(&r.body).contains(secret.as_str())),
+                "{secret} was never sent"
+            );
+        }
     }
 
     #[test]

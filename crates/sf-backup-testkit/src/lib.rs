@@ -66,7 +66,13 @@ use server::Shared;
 use state::State;
 
 /// One request as it reached the gateway.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output, which ends up in test logs and CI output, shows the `Authorization`, `Proxy-Authorization`
+/// and `Cookie` header values and the secret body fields (`ConnectionString`, `PrimaryPassword`,
+/// `SecondaryPassword`, at any depth) as `<redacted>`, and a body that is not JSON only by its length. Tests that
+/// assert on those values read them deliberately: through the fields, [`RecordedRequest::header`] or
+/// [`RecordedRequest::body_json`].
+#[derive(Clone)]
 pub struct RecordedRequest {
     /// The method, e.g. `POST`.
     pub method: String,
@@ -90,6 +96,70 @@ impl RecordedRequest {
     /// The body as JSON, if it is JSON.
     pub fn body_json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Headers whose values are credentials.
+const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// Body fields of a `BackupStorageDescription` whose values are secrets.
+const SECRET_FIELDS: [&str; 3] = ["ConnectionString", "PrimaryPassword", "SecondaryPassword"];
+
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let secret = SECRET_HEADERS
+                    .iter()
+                    .any(|secret| name.eq_ignore_ascii_case(secret));
+                (
+                    name.as_str(),
+                    if secret { REDACTED } else { value.as_str() },
+                )
+            })
+            .collect();
+        let body = if self.body.is_empty() {
+            String::new()
+        } else {
+            match self.body_json() {
+                Some(mut json) => {
+                    redact_secret_fields(&mut json);
+                    json.to_string()
+                }
+                // Not JSON, so its secrets cannot be told apart from the rest: only the size is safe to show.
+                None => format!("<{} bytes, not JSON>", self.body.len()),
+            }
+        };
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("headers", &headers)
+            .field("body", &body)
+            .finish()
+    }
+}
+
+/// Replaces the value of every secret field, wherever it sits (the service reads names case-insensitively).
+fn redact_secret_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            for (key, inner) in object.iter_mut() {
+                if SECRET_FIELDS
+                    .iter()
+                    .any(|secret| key.eq_ignore_ascii_case(secret))
+                {
+                    *inner = serde_json::Value::String(REDACTED.to_owned());
+                } else {
+                    redact_secret_fields(inner);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_fields),
+        _ => {}
     }
 }
 

@@ -813,3 +813,75 @@ fn background_gateway_serves_without_a_runtime() {
     gateway.shutdown();
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[tokio::test]
+async fn the_journal_redacts_credentials_in_debug_but_tests_can_read_them() {
+    let gateway = Gateway::start(fast()).await.unwrap();
+    let bodies = [
+        json!({"BackupStorage": {
+            "StorageKind": "AzureBlobStore",
+            "ConnectionString": "AccountKey=journal-secret-1",
+            "ContainerName": "c"
+        }})
+        .to_string(),
+        json!({"BackupStorage": {
+            "StorageKind": "FileShare",
+            "Path": r"\\s\b",
+            "PrimaryUserName": "u",
+            "PrimaryPassword": "journal-secret-2",
+            "SecondaryUserName": "v",
+            "SecondaryPassword": "journal-secret-3"
+        }})
+        .to_string(),
+        // Not JSON: its secret cannot be told apart, so nothing of it is shown.
+        r#"{"BackupStorage": {"ConnectionString": "journal-secret-4""#.to_owned(),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let partition = Uuid::new_v4().to_string();
+        client()
+            .post(backup_url(&gateway, &partition))
+            .bearer_auth(format!("journal-token-{i}"))
+            .header("cookie", "session=journal-cookie")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    let journal = gateway.journal();
+    assert_eq!(journal.len(), 3);
+    for shown in [format!("{journal:?}"), format!("{journal:#?}")] {
+        for secret in [
+            "journal-secret",
+            "journal-token",
+            "journal-cookie",
+            "AccountKey",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // The rest stays readable for the person debugging a test.
+        for visible in [
+            "POST",
+            "/$/Backup",
+            "FileShare",
+            "PrimaryUserName",
+            "<redacted>",
+            "bytes, not JSON",
+        ] {
+            assert!(shown.contains(visible), "{visible} not in {shown}");
+        }
+    }
+    // Read deliberately, the values are all there.
+    assert_eq!(
+        journal[0].header("Authorization"),
+        Some("Bearer journal-token-0")
+    );
+    assert_eq!(
+        journal[0].body_json().unwrap()["BackupStorage"]["ConnectionString"],
+        "AccountKey=journal-secret-1"
+    );
+    assert_eq!(
+        journal[1].body_json().unwrap()["BackupStorage"]["SecondaryPassword"],
+        "journal-secret-3"
+    );
+    assert!(String::from_utf8_lossy(&journal[2].body).contains("journal-secret-4"));
+}

@@ -112,6 +112,20 @@ impl Client {
 /// # Ok::<(), sf_backup::Error>(())
 /// ```
 ///
+/// | settings | the server certificate is accepted when |
+/// |---|---|
+/// | none | it validates for the endpoint's host name against the operating system's trust store |
+/// | [CA certificates](ClientBuilder::ca_certificates_pem) | it validates for the host name against them only |
+/// | [thumbprints](ClientBuilder::server_certificate_thumbprint) | it has one of them and is within its dates |
+/// | [common names](ClientBuilder::server_certificate_common_name) | its CN or a DNS name is one, it is within its dates, and it chains to the CA certificates or, without them, the system's store |
+/// | common names and [issuer thumbprints](ClientBuilder::server_certificate_issuer_thumbprint) | as above, but its direct issuer must have one of the issuer thumbprints instead of a trusted chain |
+/// | [accept any](ClientBuilder::danger_accept_invalid_server_certificates) | always (test clusters only) |
+///
+/// Thumbprints and common names together accept a certificate that passes either rule. Every mode but the first
+/// two ignores the host name, since cluster certificates are often issued for another name. Pins are strict: the
+/// .NET client first accepts any certificate that passes the usual validation for the host name and consults
+/// thumbprints and names only when that fails; here a configured pin is the only way in.
+///
 /// Certificate files are read and checked by [`ClientBuilder::build`], which reports a missing or malformed one
 /// as [`Error::InvalidInput`] without quoting its content. The server certificate is checked during the TLS
 /// handshake, before any request byte is sent; a rejected one fails the request with [`Error::Transport`] saying
@@ -232,10 +246,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Trusts only the CA certificates in this PEM bundle (instead of the operating system's trust store) for
-    /// the usual validation by host name. Combined with
-    /// [`ClientBuilder::server_certificate_issuer_thumbprint`], they are also candidate issuers of the cluster
-    /// certificate when the server does not send its issuer.
+    /// Trusts only the CA certificates in this PEM bundle instead of the operating system's trust store: for the
+    /// usual validation by host name, and for the chain a certificate accepted by
+    /// [common name](ClientBuilder::server_certificate_common_name) must have. Combined with
+    /// [`ClientBuilder::server_certificate_issuer_thumbprint`], they are instead candidate issuers of the cluster
+    /// certificate when the server does not send its issuer. A self-signed cluster certificate may be its own
+    /// CA certificate here.
+    ///
+    /// [`ClientBuilder::build`] refuses a bundle that would be ignored: beside
+    /// [`danger_accept_invalid_server_certificates`](ClientBuilder::danger_accept_invalid_server_certificates),
+    /// or beside [server thumbprints](ClientBuilder::server_certificate_thumbprint) without a common name.
     pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.ca_certificates = Some(Input::Bytes(pem.into()));
         self
@@ -248,33 +268,53 @@ impl ClientBuilder {
         self
     }
 
-    /// Accepts the server certificate with this thumbprint, whatever its name, issuer or validity dates (the
-    /// .NET client's `RemoteCertThumbprints`). SHA-1 as Service Fabric and Windows show it (40 hex digits) or
-    /// SHA-256 (64); case, spaces and colons do not matter. Call again to accept several certificates, for
-    /// example during a certificate rollover. The server must still prove it holds the certificate's key.
+    /// Accepts the server certificate with this thumbprint, whatever its name or issuer (the .NET client's
+    /// `RemoteCertThumbprints`). Only the server's own certificate is compared, never a CA certificate of its
+    /// chain. SHA-1 as Service Fabric and Windows show it (40 hex digits) or SHA-256 (64); case, spaces and colons
+    /// do not matter. Call again to accept several certificates, for example during a certificate rollover. The
+    /// server must still prove it holds the certificate's key.
+    ///
+    /// A pinned certificate outside its validity dates (expired, or not yet valid) is refused, as the .NET client
+    /// refuses it: its validator forgives an unknown root and a partial chain for a thumbprint match, but not a
+    /// time error. Pin the renewed certificate's thumbprint beside the old one before the old one expires.
     pub fn server_certificate_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
         self.tls.thumbprints.push(thumbprint.as_ref().to_owned());
         self
     }
 
-    /// Accepts a currently valid server certificate whose subject common name is `common_name` (ignoring ASCII
-    /// case), whatever host name the endpoint uses (the .NET client's `RemoteCommonNames`). Call again to accept
-    /// several names.
+    /// Accepts a server certificate whose subject common name or one of whose DNS subject alternative names is
+    /// `common_name` (compared literally, ignoring ASCII case; no wildcard matching), whatever host name the
+    /// endpoint uses (the .NET client's `RemoteCommonNames`). Call again to accept several names.
     ///
-    /// Without [`server_certificate_issuer_thumbprint`](ClientBuilder::server_certificate_issuer_thumbprint), a
-    /// self-signed certificate with that name is accepted, which anyone can make: add the issuer thumbprint, or
-    /// pin the certificate with [`server_certificate_thumbprint`](ClientBuilder::server_certificate_thumbprint).
+    /// The certificate must also be within its validity dates, and vouched for: without
+    /// [`server_certificate_issuer_thumbprint`](ClientBuilder::server_certificate_issuer_thumbprint), its chain
+    /// (with the intermediates the server sends) must validate to the operating system's trust store, or to the
+    /// [CA certificates](ClientBuilder::ca_certificates_pem) when given, as the .NET client demands. A self-signed
+    /// certificate with the right name is therefore refused unless it is itself in the CA certificates: anyone
+    /// can make one.
     pub fn server_certificate_common_name(mut self, common_name: impl Into<String>) -> Self {
         self.tls.common_names.push(common_name.into());
         self
     }
 
-    /// Requires that a certificate accepted by common name was signed by a certificate with this thumbprint (the
-    /// .NET client's issuer thumbprints; same format as
-    /// [`server_certificate_thumbprint`](ClientBuilder::server_certificate_thumbprint)). The issuer is looked
-    /// for in the chain the server sends, in the [CA certificates](ClientBuilder::ca_certificates_pem), and is
-    /// the certificate itself when it is self-signed; its signature on the server certificate is verified. Call
-    /// again to accept several issuers.
+    /// Requires that a certificate accepted by [common name](ClientBuilder::server_certificate_common_name) was
+    /// issued directly by a certificate with this thumbprint (the .NET client's issuer thumbprints; same format
+    /// as [`server_certificate_thumbprint`](ClientBuilder::server_certificate_thumbprint)). Call again to accept
+    /// several issuers, for example during an issuer rollover. Needs a common name: [`ClientBuilder::build`]
+    /// refuses an issuer thumbprint without one.
+    ///
+    /// Only the direct issuer counts: pinning a root CA does not accept a certificate issued by a sub-CA under
+    /// it (pin the sub-CA). The issuer is looked for among the certificates the server sends and the
+    /// [CA certificates](ClientBuilder::ca_certificates_pem), and is the certificate itself when it is
+    /// self-signed; it counts only if its key verifies the signature on the server certificate, so copying a CA
+    /// certificate into a chain, or naming it as issuer, does not pass.
+    ///
+    /// Unlike the .NET client, which also demands that the chain validate to the machine's trust store, a
+    /// pinned issuer is enough: the chain need not end at a CA the trust store knows. Pinning the issuer's key
+    /// is the trust decision, and it is narrower than trusting every CA of the store; demanding both would force
+    /// operators of clusters with a private CA to install that CA machine-wide, for every program, which is what
+    /// pinning spares them. The pinned issuer's own validity dates are not checked (it serves as a trust anchor,
+    /// like a certificate of a CA bundle); the server certificate's are.
     pub fn server_certificate_issuer_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
         self.tls
             .issuer_thumbprints
@@ -285,7 +325,8 @@ impl ClientBuilder {
     /// Accepts ANY server certificate (as `sfctl --no-verify`). Anyone between you and the cluster can then read
     /// and change the traffic, including storage secrets and tokens: use it only against a throw-away test
     /// cluster, never in production. Prefer [`ClientBuilder::server_certificate_thumbprint`], which also accepts
-    /// self-signed certificates.
+    /// self-signed certificates. [`ClientBuilder::build`] refuses it together with any other server validation
+    /// setting (thumbprints, common names, issuer thumbprints, CA certificates), which it would silently void.
     pub fn danger_accept_invalid_server_certificates(mut self) -> Self {
         self.tls.accept_any_server_certificate = true;
         self
@@ -306,14 +347,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails with [`Error::InvalidInput`] for a bad endpoint or a certificate, key,
-    /// thumbprint or name that cannot be used.
+    /// Builds the client. Fails with [`Error::InvalidInput`] for a bad endpoint, a certificate, key, thumbprint or
+    /// name that cannot be used, or server validation settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = normalise_endpoint(&self.endpoint)?;
         if self.http_client.is_some() && !(self.tls.is_empty() && self.bearer.is_none()) {
             return Err(Error::invalid(
                 "HTTP client",
-                "TLS options and bearer tokens configure the HTTP client this builder makes, and your own was                  given",
+                "TLS options and bearer tokens configure the HTTP client this builder makes, and your own was \
+                 given",
                 "configure certificates and headers on your reqwest::Client, or drop http_client",
             ));
         }
@@ -375,12 +417,8 @@ fn normalise_endpoint(endpoint: &str) -> Result<String, Error> {
     const HOW: &str =
         "pass the gateway's base URL, such as http://localhost:19080 or https://mycluster:19080";
     let trimmed = endpoint.trim();
-    // Echo the text only when it cannot hold a password (user info sits before an '@').
-    let shown = if trimmed.contains('@') {
-        "the endpoint".to_owned()
-    } else {
-        format!("{trimmed:?}")
-    };
+    // Never the user info or the query: either may hold a password or a signature.
+    let shown = crate::uri::shown(trimmed);
     let url = url::Url::parse(trimmed).map_err(|error| {
         Error::invalid(
             "endpoint",
@@ -461,10 +499,18 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_credentials_are_rejected_without_echoing_them() {
-        let error = normalise_endpoint("https://admin:hunter2@cluster:19080").unwrap_err();
-        assert!(!error.to_string().contains("hunter2"), "{error}");
-        assert!(!format!("{error:?}").contains("hunter2"));
+    fn endpoint_credentials_and_queries_are_rejected_without_echoing_them() {
+        for endpoint in [
+            "https://admin:hunter2@cluster:19080",
+            "ftp://admin:hunter2@cluster:19080",
+            "https://cluster:19080/?sig=hunter2",
+            "https://cluster:19080/#hunter2",
+            "https://admin:hunter2@[cluster",
+        ] {
+            let error = normalise_endpoint(endpoint).unwrap_err();
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+            assert!(!format!("{error:?}").contains("hunter2"));
+        }
     }
 
     #[test]

@@ -45,8 +45,10 @@
 //!
 //! `https` endpoints use rustls (aws-lc-rs provider) and, by default, the operating system's trust store.
 //! Secured clusters usually want a client certificate and validate the cluster's own certificate by thumbprint
-//! or common name: see [Secured clusters](ClientBuilder#secured-clusters). Azure AD clusters take a bearer
-//! token from a [`TokenProvider`].
+//! or common name: see [Secured clusters](ClientBuilder#secured-clusters). A thumbprint pins the server's own
+//! certificate; a common name (or DNS name) needs a chain to the trust store or the CA bundle, or a pinned direct
+//! issuer; every mode but accepting any certificate refuses one outside its validity dates. Azure AD clusters
+//! take a bearer token from a [`TokenProvider`].
 //!
 //! # Logging
 //!
@@ -64,6 +66,7 @@ mod retry;
 mod secret;
 mod storage;
 mod tls;
+mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};

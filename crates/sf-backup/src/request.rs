@@ -88,7 +88,9 @@ impl BackupPartitionRequest {
     }
 
     /// How long the service lets the backup run before it reports `Timeout` (`BackupTimeout`). Sent in whole
-    /// minutes, rounded up, at least one; the service's default is 10 minutes.
+    /// minutes, rounded up, at least one; the service's default is 10 minutes. The service keeps it as a 32-bit
+    /// count of minutes, so more than 2147483647 minutes (about 4083 years) fails with [`Error::InvalidInput`]
+    /// before anything is sent.
     pub fn backup_timeout(mut self, backup_timeout: Duration) -> Self {
         self.backup_timeout = Some(backup_timeout);
         self
@@ -107,15 +109,6 @@ impl BackupPartitionRequest {
         self.send_before(None).await
     }
 
-    /// Checks every argument as [`send`](Self::send) would, without sending anything.
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        if let Some(storage) = &self.storage {
-            storage.to_api()?;
-        }
-        server_timeout(self.timeout)?;
-        Ok(())
-    }
-
     /// Sends the request once. The answer deadline (server timeout plus margin) is cut short at `cap`, the end
     /// of a wait; the bearer token is obtained before the deadline starts, so a slow token provider never turns
     /// a request that was not sent into one that may have reached the service.
@@ -127,11 +120,8 @@ impl BackupPartitionRequest {
             backup_timeout,
             timeout,
         } = self;
-        let body = types::BackupPartitionDescription {
-            backup_storage: storage.as_ref().map(BackupStorage::to_api).transpose()?,
-        };
-        let server_timeout = server_timeout(timeout)?;
-        let backup_timeout = backup_timeout.map(backup_timeout_minutes);
+        let (body, server_timeout, backup_timeout) =
+            prepare(storage.as_ref(), timeout, backup_timeout)?;
         let span = tracing::debug_span!(
             "sf_backup",
             operation = "backup_partition",
@@ -161,6 +151,12 @@ impl BackupPartitionRequest {
         }
         .instrument(span)
         .await
+    }
+
+    /// Checks everything [`send`](Self::send) checks before sending, so that a wait can refuse bad input before
+    /// its first progress read.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        prepare(self.storage.as_ref(), self.timeout, self.backup_timeout).map(drop)
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -254,6 +250,27 @@ impl IntoFuture for BackupProgressRequest {
     }
 }
 
+/// The body and the query values of a backup request, or why they cannot be sent.
+fn prepare(
+    storage: Option<&BackupStorage>,
+    timeout: Option<Duration>,
+    backup_timeout: Option<Duration>,
+) -> Result<
+    (
+        types::BackupPartitionDescription,
+        Option<NonZeroU64>,
+        Option<i64>,
+    ),
+    Error,
+> {
+    let body = types::BackupPartitionDescription {
+        backup_storage: storage.map(BackupStorage::to_api).transpose()?,
+    };
+    let server_timeout = server_timeout(timeout)?;
+    let backup_timeout = backup_timeout.map(backup_timeout_minutes).transpose()?;
+    Ok((body, server_timeout, backup_timeout))
+}
+
 /// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
 /// including reading an error body, gets a deadline of its own server timeout plus the client's margin, cut
 /// short at `cap` when a wait ends sooner.
@@ -297,10 +314,24 @@ fn server_timeout(timeout: Option<Duration>) -> Result<Option<NonZeroU64>, Error
     }
 }
 
-fn backup_timeout_minutes(backup_timeout: Duration) -> i64 {
+/// The most minutes the service accepts: it parses `BackupTimeout` into a .NET `int`.
+const MAX_BACKUP_TIMEOUT_MINUTES: u64 = i32::MAX as u64;
+
+fn backup_timeout_minutes(backup_timeout: Duration) -> Result<i64, Error> {
     let minutes = whole_seconds_rounded_up(backup_timeout).div_ceil(60).max(1);
-    // u64::MAX seconds is still far below i64::MAX minutes.
-    i64::try_from(minutes).unwrap_or(i64::MAX)
+    if minutes > MAX_BACKUP_TIMEOUT_MINUTES {
+        return Err(Error::invalid(
+            "backup timeout",
+            format!(
+                "{backup_timeout:?} is {minutes} minutes, more than the {MAX_BACKUP_TIMEOUT_MINUTES} the service \
+                 accepts"
+            ),
+            "pass a backup timeout of at most 2147483647 minutes, or leave it unset for the service's default \
+             of 10 minutes",
+        ));
+    }
+    // At most i32::MAX, so it fits.
+    Ok(i64::try_from(minutes).unwrap_or(i64::MAX))
 }
 
 fn whole_seconds_rounded_up(duration: Duration) -> u64 {
@@ -337,11 +368,23 @@ mod tests {
 
     #[test]
     fn backup_timeouts_are_whole_minutes_rounded_up_at_least_one() {
-        assert_eq!(backup_timeout_minutes(Duration::ZERO), 1);
-        assert_eq!(backup_timeout_minutes(Duration::from_secs(1)), 1);
-        assert_eq!(backup_timeout_minutes(Duration::from_secs(60)), 1);
-        assert_eq!(backup_timeout_minutes(Duration::from_millis(60_001)), 2);
-        assert_eq!(backup_timeout_minutes(Duration::from_secs(600)), 10);
-        assert!(backup_timeout_minutes(Duration::MAX) > 0);
+        let minutes = |d| backup_timeout_minutes(d).unwrap();
+        assert_eq!(minutes(Duration::ZERO), 1);
+        assert_eq!(minutes(Duration::from_secs(1)), 1);
+        assert_eq!(minutes(Duration::from_secs(60)), 1);
+        assert_eq!(minutes(Duration::from_millis(60_001)), 2);
+        assert_eq!(minutes(Duration::from_secs(600)), 10);
+        let most = Duration::from_secs(MAX_BACKUP_TIMEOUT_MINUTES * 60);
+        assert_eq!(minutes(most), i64::from(i32::MAX));
+    }
+
+    #[test]
+    fn backup_timeouts_beyond_the_services_int_are_refused() {
+        let most = Duration::from_secs(MAX_BACKUP_TIMEOUT_MINUTES * 60);
+        for bad in [most + Duration::from_nanos(1), Duration::MAX] {
+            let error = backup_timeout_minutes(bad).unwrap_err();
+            assert!(error.is_invalid_input());
+            assert!(error.to_string().contains("backup timeout"), "{error}");
+        }
     }
 }

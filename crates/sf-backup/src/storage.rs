@@ -11,7 +11,7 @@ use crate::{Error, Secret};
 /// field or a malformed URI then fails with [`Error::InvalidInput`] before anything reaches the service.
 ///
 /// Secrets (the connection string and passwords) are held in a [`Secret`]: `Debug` shows the kind, container and
-/// path, never a secret.
+/// path, never a secret, and shows URIs without their user info and query.
 ///
 /// ```
 /// use sf_backup::{BackupStorage, ManagedIdentityType};
@@ -310,17 +310,19 @@ fn credentials(
 fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
     const HOW: &str =
         "pass the storage account's blob endpoint, such as https://account.blob.core.windows.net/";
+    // Shown without user info and query: a SAS signature or a password may sit there.
+    let shown = crate::uri::shown(uri);
     let parsed = url::Url::parse(uri.trim()).map_err(|error| {
         Error::invalid(
             "blob service URI",
-            format!("{uri:?} is not an absolute URL ({error})"),
+            format!("{shown} is not an absolute URL ({error})"),
             HOW,
         )
     })?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none_or(str::is_empty) {
         return Err(Error::invalid(
             "blob service URI",
-            format!("{uri:?} is not an http(s) URL with a host"),
+            format!("{shown} is not an http(s) URL with a host"),
             HOW,
         ));
     }
@@ -328,11 +330,21 @@ fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
         // A SAS token or user info in the URI would be a secret outside a `Secret`; managed identity needs neither.
         return Err(Error::invalid(
             "blob service URI",
-            "it carries credentials or a query string",
+            format!("{shown} carries credentials or a query string"),
             HOW,
         ));
     }
     Ok(uri.trim().to_owned())
+}
+
+/// A URI in `Debug` output without its user info and query, where a SAS signature or a password would sit (such a
+/// URI is refused when sent, but may well be printed first).
+struct ShownUri<'a>(&'a str);
+
+impl fmt::Debug for ShownUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::uri::shown(self.0))
+    }
 }
 
 impl fmt::Debug for BackupStorage {
@@ -368,7 +380,7 @@ impl fmt::Debug for BackupStorage {
             } => {
                 out.field(
                     "StorageCredentialsSourceLocation",
-                    storage_credentials_source_location,
+                    &ShownUri(storage_credentials_source_location),
                 )
                 .field("ContainerName", container_name);
             }
@@ -377,7 +389,7 @@ impl fmt::Debug for BackupStorage {
                 container_name,
                 identity,
             } => {
-                out.field("BlobServiceUri", blob_service_uri)
+                out.field("BlobServiceUri", &ShownUri(blob_service_uri))
                     .field("ContainerName", container_name)
                     .field("ManagedIdentityType", identity);
             }

@@ -4,6 +4,18 @@
 //! Everything here produces one `rustls::ClientConfig` handed to reqwest, so the server certificate is judged
 //! inside the TLS handshake: a rejected server never sees a request byte, and so never a storage secret or a
 //! bearer token.
+//!
+//! The modes, which never compare the endpoint's host name except in the last two:
+//! - server thumbprints: the leaf itself has one of them and is within its dates;
+//! - common names: the leaf's subject CN or a DNS SAN is one of them, it is within its dates, and its chain
+//!   validates to the CA bundle (or, without one, to the operating system's trust store);
+//! - common names with issuer thumbprints: as above, but instead of a trusted chain the leaf's direct issuer
+//!   (the leaf when self-signed) has one of the issuer thumbprints and its key verifies the leaf's signature;
+//! - a CA bundle alone: the usual web PKI validation, host name included, against the bundle only;
+//! - nothing: the operating system's verifier (rustls-platform-verifier), host name included.
+//!
+//! The rationale for each rule, and where it departs from the .NET client, is in the rustdoc of the
+//! corresponding `ClientBuilder` method.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -97,6 +109,61 @@ impl TlsOptions {
             && !self.accept_any_server_certificate
     }
 
+    /// Settings that contradict each other are refused rather than one of them silently ignored. The messages
+    /// name the builder methods; the command line tool checks the same rules first, naming its flags.
+    fn refuse_contradictions(&self) -> Result<(), Error> {
+        const WHAT: &str = "server certificate validation";
+        let pinning = [
+            (
+                !self.thumbprints.is_empty(),
+                "server_certificate_thumbprint",
+            ),
+            (
+                !self.common_names.is_empty(),
+                "server_certificate_common_name",
+            ),
+            (
+                !self.issuer_thumbprints.is_empty(),
+                "server_certificate_issuer_thumbprint",
+            ),
+            (self.ca_certificates.is_some(), "ca_certificates_pem"),
+        ];
+        let given: Vec<&str> = pinning
+            .iter()
+            .filter_map(|(given, name)| given.then_some(*name))
+            .collect();
+        if self.accept_any_server_certificate && !given.is_empty() {
+            return Err(Error::invalid(
+                WHAT,
+                format!(
+                    "danger_accept_invalid_server_certificates accepts any certificate, which contradicts {}",
+                    given.join(" and ")
+                ),
+                "choose one: remove danger_accept_invalid_server_certificates, or the validation settings",
+            ));
+        }
+        if !self.issuer_thumbprints.is_empty() && self.common_names.is_empty() {
+            return Err(Error::invalid(
+                "server certificate issuer thumbprint",
+                "server_certificate_issuer_thumbprint only qualifies server_certificate_common_name, and no \
+                 common name was given",
+                "add the cluster certificate's common name, or pin the certificate itself by its thumbprint",
+            ));
+        }
+        if self.ca_certificates.is_some()
+            && !self.thumbprints.is_empty()
+            && self.common_names.is_empty()
+        {
+            return Err(Error::invalid(
+                WHAT,
+                "ca_certificates_pem would be ignored: a certificate pinned with server_certificate_thumbprint \
+                 is accepted whatever its issuer",
+                "remove the CA certificates, or add server_certificate_common_name for certificates they issue",
+            ));
+        }
+        Ok(())
+    }
+
     /// The rustls configuration for these options; `None` when there are none (reqwest's defaults then apply).
     pub(crate) fn client_config(&self) -> Result<Option<rustls::ClientConfig>, Error> {
         if self.is_empty() {
@@ -104,8 +171,8 @@ impl TlsOptions {
         }
         // Named explicitly rather than installed process-wide, so that this crate never changes what other
         // rustls users in the same program get.
+        self.refuse_contradictions()?;
         let provider = Arc::new(aws_lc_rs::default_provider());
-        let pinned = Pinned::parse(self)?;
         let ca_certificates = match &self.ca_certificates {
             Some(input) => Some(certificates_from_pem(
                 &input.read("CA certificates")?,
@@ -115,39 +182,22 @@ impl TlsOptions {
             None => None,
         };
         let verifier: Arc<dyn ServerCertVerifier> = if self.accept_any_server_certificate {
-            if pinned.is_some() {
-                return Err(Error::invalid(
-                    "server certificate validation",
-                    "accepting any server certificate was combined with server thumbprints or common names",
-                    "choose one: remove danger_accept_invalid_server_certificates, or the thumbprints and names",
-                ));
-            }
             Arc::new(ClusterVerifier {
                 policy: Policy::AcceptAny,
                 provider: Arc::clone(&provider),
             })
-        } else if let Some(mut pinned) = pinned {
-            pinned.known_issuers = ca_certificates.unwrap_or_default();
+        } else if let Some(pinned) = Pinned::new(self, ca_certificates.as_deref())? {
             Arc::new(ClusterVerifier {
                 policy: Policy::Pinned(pinned),
                 provider: Arc::clone(&provider),
             })
         } else if let Some(ca_certificates) = ca_certificates {
-            let mut roots = RootCertStore::empty();
-            for certificate in ca_certificates {
-                roots.add(certificate).map_err(|error| {
-                    Error::invalid(
-                        "CA certificates",
-                        format!("a certificate cannot be used as a trust anchor ({error})"),
-                        "pass the PEM certificates of the CAs that issued the cluster's certificate",
-                    )
-                })?;
-            }
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|error| {
-                    client_error("could not set up CA certificate validation", error)
-                })?
+            WebPkiServerVerifier::builder_with_provider(
+                Arc::new(trust_anchors(ca_certificates)?),
+                Arc::clone(&provider),
+            )
+            .build()
+            .map_err(|error| client_error("could not set up CA certificate validation", error))?
         } else {
             Arc::new(
                 rustls_platform_verifier::Verifier::new(Arc::clone(&provider)).map_err(
@@ -445,19 +495,104 @@ fn sha256(data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Validation by thumbprint or by common name, the way the .NET client's X509 credentials do it: the server's
-/// host name is not compared with the certificate, and a self-signed certificate is fine.
+/// The CA certificates of a bundle as trust anchors.
+fn trust_anchors(certificates: Vec<CertificateDer<'static>>) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates {
+        roots.add(certificate).map_err(|error| {
+            Error::invalid(
+                "CA certificates",
+                format!("a certificate cannot be used as a trust anchor ({error})"),
+                "pass the PEM certificates of the CAs that issued the cluster's certificate",
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The operating system's trust store (or the PEM files that `SSL_CERT_FILE` and `SSL_CERT_DIR` name) as trust
+/// anchors, for chains that are validated without comparing the host name.
+fn system_trust_anchors() -> Result<RootCertStore, Error> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(loaded.certs);
+    if added == 0 {
+        let reasons: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        return Err(Error::Client {
+            message: format!(
+                "could not load the operating system's trust store for common-name validation: it holds no \
+                 usable certificate{}; pass the CA of the cluster certificate with ca_certificates_pem, or \
+                 pin its issuer with server_certificate_issuer_thumbprint",
+                if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", reasons.join("; "))
+                }
+            ),
+            source: None,
+        });
+    }
+    Ok(roots)
+}
+
+/// Validation by thumbprint or by common name, as the .NET client's X509 credentials offer it: the server's host
+/// name is not compared with the certificate, because cluster certificates are often issued for another name.
+///
+/// - A leaf whose thumbprint is pinned is accepted whatever its name and issuer, within its validity dates.
+/// - A leaf accepted by name (subject CN or a DNS SAN) must be within its dates and either have a direct issuer
+///   with a pinned issuer thumbprint, or chain to the CA bundle or the operating system's trust store.
 #[derive(Debug)]
 struct Pinned {
     thumbprints: Vec<Thumbprint>,
+    by_name: Option<ByName>,
+}
+
+/// Acceptance by common name, and what must vouch for the named certificate.
+#[derive(Debug)]
+struct ByName {
     common_names: Vec<String>,
-    issuer_thumbprints: Vec<Thumbprint>,
-    /// Certificates from the CA bundle that may be the issuer an issuer thumbprint names.
-    known_issuers: Vec<CertificateDer<'static>>,
+    vouched: Voucher,
+}
+
+enum Voucher {
+    /// The leaf's direct issuer (the leaf itself when self-signed) has one of these thumbprints and signed it.
+    /// Candidates are the certificates the server sends and those of the CA bundle.
+    Issuer {
+        thumbprints: Vec<Thumbprint>,
+        known_issuers: Vec<CertificateDer<'static>>,
+    },
+    /// The leaf chains to one of these trust anchors.
+    Chain {
+        roots: Arc<RootCertStore>,
+        source: &'static str,
+    },
+}
+
+// The system store holds well over a hundred anchors; their count and origin say enough.
+impl fmt::Debug for Voucher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Issuer {
+                thumbprints,
+                known_issuers,
+            } => f
+                .debug_struct("Issuer")
+                .field("thumbprints", thumbprints)
+                .field("known_issuers", &known_issuers.len())
+                .finish(),
+            Self::Chain { roots, source } => {
+                write!(f, "Chain({} anchors of {source})", roots.len())
+            }
+        }
+    }
 }
 
 impl Pinned {
-    fn parse(options: &TlsOptions) -> Result<Option<Self>, Error> {
+    /// `None` when the options pin nothing (the usual validation by host name then applies).
+    fn new(
+        options: &TlsOptions,
+        ca_certificates: Option<&[CertificateDer<'static>]>,
+    ) -> Result<Option<Self>, Error> {
         let parse_all = |texts: &[String], what| {
             texts
                 .iter()
@@ -481,21 +616,34 @@ impl Pinned {
             }
             common_names.push(name.to_owned());
         }
-        if !issuer_thumbprints.is_empty() && common_names.is_empty() {
-            return Err(Error::invalid(
-                "server certificate issuer thumbprint",
-                "issuer thumbprints only qualify common names, and no common name was given",
-                "add the cluster certificate's common name, or pin the certificate itself by its thumbprint",
-            ));
-        }
-        if thumbprints.is_empty() && common_names.is_empty() {
+        let by_name = if common_names.is_empty() {
+            None
+        } else {
+            let vouched = match (issuer_thumbprints.is_empty(), ca_certificates) {
+                (false, known) => Voucher::Issuer {
+                    thumbprints: issuer_thumbprints,
+                    known_issuers: known.map(<[_]>::to_vec).unwrap_or_default(),
+                },
+                (true, Some(bundle)) => Voucher::Chain {
+                    roots: Arc::new(trust_anchors(bundle.to_vec())?),
+                    source: "the configured CA certificates",
+                },
+                (true, None) => Voucher::Chain {
+                    roots: Arc::new(system_trust_anchors()?),
+                    source: "the operating system's trust store",
+                },
+            };
+            Some(ByName {
+                common_names,
+                vouched,
+            })
+        };
+        if thumbprints.is_empty() && by_name.is_none() {
             return Ok(None);
         }
         Ok(Some(Self {
             thumbprints,
-            common_names,
-            issuer_thumbprints,
-            known_issuers: Vec::new(),
+            by_name,
         }))
     }
 
@@ -506,84 +654,150 @@ impl Pinned {
         now: UnixTime,
         provider: &CryptoProvider,
     ) -> Result<(), String> {
-        if self.thumbprints.iter().any(|t| t.matches(end_entity)) {
-            // A pinned certificate is trusted as it is, like the .NET client does: its validity dates and
-            // issuer do not matter, only that the peer holds its key (checked by the handshake signature).
-            return Ok(());
-        }
         let described = describe(end_entity);
-        if self.common_names.is_empty() {
+        let (_, parsed) = x509_parser::parse_x509_certificate(end_entity).map_err(|error| {
+            format!("the server certificate ({described}) cannot be parsed ({error})")
+        })?;
+        if self.thumbprints.iter().any(|t| t.matches(end_entity)) {
+            // As the .NET client: it forgives an unknown root and a partial chain for a pinned certificate, but
+            // not a certificate outside its validity dates. The handshake signature proves the key is held.
+            return valid_at(&parsed, now).map_err(|problem| {
+                format!(
+                    "the server certificate ({described}) has a configured thumbprint but {problem}"
+                )
+            });
+        }
+        let Some(by_name) = &self.by_name else {
             return Err(format!(
                 "the server certificate ({described}) matches none of the configured server thumbprints"
             ));
-        }
-        let (_, parsed) = x509_parser::parse_x509_certificate(end_entity)
-            .map_err(|error| format!("the server certificate cannot be parsed ({error})"))?;
-        let name_matches = parsed.subject().iter_common_name().any(|cn| {
-            cn.as_str().is_ok_and(|cn| {
-                self.common_names
-                    .iter()
-                    .any(|name| name.eq_ignore_ascii_case(cn.trim()))
-            })
-        });
-        if !name_matches {
+        };
+        if !names(&parsed).any(|name| {
+            by_name
+                .common_names
+                .iter()
+                .any(|wanted| wanted.eq_ignore_ascii_case(name.trim()))
+        }) {
             let what = if self.thumbprints.is_empty() {
                 "common names"
             } else {
                 "thumbprints or common names"
             };
             return Err(format!(
-                "the server certificate ({described}) matches none of the configured server {what}"
+                "the server certificate ({described}) matches none of the configured server {what} (by subject \
+                 CN or DNS name)"
             ));
         }
-        let now_asn1 = i64::try_from(now.as_secs())
-            .ok()
-            .and_then(|secs| x509_parser::time::ASN1Time::from_timestamp(secs).ok());
-        if !now_asn1.is_some_and(|now| parsed.validity().is_valid_at(now)) {
-            return Err(format!(
-                "the server certificate ({described}) is expired or not yet valid"
-            ));
-        }
-        if self.issuer_thumbprints.is_empty()
-            || self.signed_by_pinned_issuer(end_entity, intermediates, now, provider)
-        {
-            return Ok(());
-        }
-        Err(format!(
-            "the server certificate ({described}) has a configured common name but was not issued by a \
-             certificate with one of the configured issuer thumbprints"
-        ))
-    }
-
-    /// Whether a certificate with a pinned issuer thumbprint (sent by the server, from the CA bundle, or the
-    /// server certificate itself when self-signed) really signed the server certificate. Matching the issuer's
-    /// name would not do: anyone can copy a CA's public certificate into the chain they send.
-    fn signed_by_pinned_issuer(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-        provider: &CryptoProvider,
-    ) -> bool {
-        let Ok(parsed) = ParsedCertificate::try_from(end_entity) else {
-            return false;
-        };
-        std::iter::once(end_entity)
-            .chain(intermediates)
-            .chain(&self.known_issuers)
-            .filter(|candidate| self.issuer_thumbprints.iter().any(|t| t.matches(candidate)))
-            .any(|issuer| {
-                let mut roots = RootCertStore::empty();
-                roots.add(issuer.clone().into_owned()).is_ok()
-                    && verify_server_cert_signed_by_trust_anchor(
-                        &parsed,
-                        &roots,
-                        intermediates,
-                        now,
-                        provider.signature_verification_algorithms.all,
+        valid_at(&parsed, now).map_err(|problem| {
+            format!(
+                "the server certificate ({described}) has a configured common name but {problem}"
+            )
+        })?;
+        let leaf = ParsedCertificate::try_from(end_entity).map_err(|error| {
+            format!("the server certificate ({described}) cannot be parsed ({error})")
+        })?;
+        let algorithms = provider.signature_verification_algorithms.all;
+        match &by_name.vouched {
+            Voucher::Issuer {
+                thumbprints,
+                known_issuers,
+            } => {
+                let mut candidates = std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .chain(known_issuers)
+                    .filter(|candidate| thumbprints.iter().any(|t| t.matches(candidate)));
+                // The pinned issuer is the only anchor and no intermediate is offered, so only a certificate it
+                // signed itself passes: not one from a sub-CA under it, nor one that merely names it as issuer.
+                if candidates.any(|issuer| {
+                    let mut anchor = RootCertStore::empty();
+                    anchor.add(issuer.clone().into_owned()).is_ok()
+                        && verify_server_cert_signed_by_trust_anchor(
+                            &leaf,
+                            &anchor,
+                            &[],
+                            now,
+                            algorithms,
+                        )
+                        .is_ok()
+                }) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the server certificate ({described}) has a configured common name but its direct issuer \
+                         has none of the configured issuer thumbprints (or did not sign it)"
+                    ))
+                }
+            }
+            Voucher::Chain { roots, source } => {
+                verify_server_cert_signed_by_trust_anchor(
+                    &leaf,
+                    roots,
+                    intermediates,
+                    now,
+                    algorithms,
+                )
+                .map_err(|error| {
+                    format!(
+                        "the server certificate ({described}) has a configured common name but does not chain to \
+                         {source} ({})",
+                        chain_problem(&error)
                     )
-                    .is_ok()
-            })
+                })
+            }
+        }
+    }
+}
+
+/// The subject CNs and the DNS names of the subject alternative names, where a certificate names its holder.
+fn names<'a>(
+    certificate: &'a x509_parser::certificate::X509Certificate<'_>,
+) -> impl Iterator<Item = &'a str> {
+    let common_names = certificate
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok());
+    let dns_names = certificate
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .into_iter()
+        .flat_map(|san| san.value.general_names.iter())
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::DNSName(dns) => Some(*dns),
+            _ => None,
+        });
+    common_names.chain(dns_names)
+}
+
+/// `Err` says why the certificate is not valid at `now`.
+fn valid_at(
+    certificate: &x509_parser::certificate::X509Certificate<'_>,
+    now: UnixTime,
+) -> Result<(), String> {
+    let validity = certificate.validity();
+    let now = i64::try_from(now.as_secs())
+        .ok()
+        .and_then(|secs| x509_parser::time::ASN1Time::from_timestamp(secs).ok())
+        .ok_or("the current time cannot be compared with its validity dates")?;
+    if now < validity.not_before {
+        Err(format!("is not valid before {}", validity.not_before))
+    } else if now > validity.not_after {
+        Err(format!("expired on {}", validity.not_after))
+    } else {
+        Ok(())
+    }
+}
+
+/// webpki's reasons read like `UnknownIssuer`; the common ones get words.
+fn chain_problem(error: &rustls::Error) -> String {
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "UnknownIssuer: no trusted CA issued it".to_owned()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            "BadSignature: a signature in its chain does not verify".to_owned()
+        }
+        other => format!("{other:?}"),
     }
 }
 

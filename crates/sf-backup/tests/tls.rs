@@ -107,14 +107,32 @@ impl Ca {
     }
 
     fn issue(&self, common_name: &str, names: &[&str]) -> Cert {
+        self.issue_with(params(common_name, names))
+    }
+
+    fn issue_with(&self, params: CertificateParams) -> Cert {
         let key = KeyPair::generate().unwrap();
-        let certificate = params(common_name, names)
-            .signed_by(&key, &self.issuer)
-            .unwrap();
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
         Cert {
             pem: certificate.pem(),
             key: key.serialize_pem(),
             der: certificate.der().to_vec(),
+        }
+    }
+
+    /// An intermediate CA issued by this one.
+    fn sub_ca(&self, common_name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = params(common_name, &[]);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        Ca {
+            cert: Cert {
+                pem: certificate.pem(),
+                key: key.serialize_pem(),
+                der: certificate.der().to_vec(),
+            },
+            issuer: Issuer::new(params, key),
         }
     }
 }
@@ -425,7 +443,9 @@ async fn common_names_are_matched_whatever_the_host_name() {
     let server = self_signed("Cluster.Example", &["cluster.example"]);
     let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
 
+    // Trusted through the CA bundle, where a self-signed certificate is its own CA.
     let matching = builder(&gateway)
+        .ca_certificates_pem(server.pem.clone())
         .server_certificate_common_name("other.example")
         .server_certificate_common_name("cluster.example")
         .build()
@@ -434,10 +454,258 @@ async fn common_names_are_matched_whatever_the_host_name() {
     gateway.handle().clear_journal();
 
     let other = builder(&gateway)
+        .ca_certificates_pem(server.pem.clone())
         .server_certificate_common_name("other.example")
         .build()
         .unwrap();
     assert_refused(&other, &gateway, &["common names", "Cluster.Example"]).await;
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_with_the_right_common_name_is_refused_unless_trusted() {
+    // What anyone can make: the right name, any key.
+    let impostor = self_signed("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(impostor.pem.clone(), &impostor.key, None).await;
+
+    let by_name = builder(&gateway)
+        .server_certificate_common_name("cluster.example")
+        .bearer_token("token-never-sent-to-an-impostor")
+        .build()
+        .unwrap();
+    let text = assert_refused(
+        &by_name,
+        &gateway,
+        &["operating system's trust store", "UnknownIssuer"],
+    )
+    .await;
+    assert!(!text.contains("token-never-sent"), "{text}");
+
+    // A CA bundle that does not hold it does not help either.
+    let other_ca = Ca::new("cluster CA");
+    let with_other_bundle = builder(&gateway)
+        .ca_certificates_pem(other_ca.cert.pem.clone())
+        .server_certificate_common_name("cluster.example")
+        .build()
+        .unwrap();
+    assert_refused(
+        &with_other_bundle,
+        &gateway,
+        &["configured CA certificates", "UnknownIssuer"],
+    )
+    .await;
+
+    // Trusted on purpose: the certificate itself is in the CA bundle.
+    let trusted = builder(&gateway)
+        .ca_certificates_pem(impostor.pem.clone())
+        .server_certificate_common_name("cluster.example")
+        .build()
+        .unwrap();
+    progress(&trusted).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_common_name_needs_a_chain_to_the_ca_bundle_with_the_intermediates_sent() {
+    let root = Ca::new("cluster root CA");
+    let sub = root.sub_ca("cluster issuing CA");
+    let server = sub.issue("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(format!("{}{}", server.pem, sub.cert.pem), &server.key, None).await;
+
+    let client = builder(&gateway)
+        .ca_certificates_pem(root.cert.pem.clone())
+        .server_certificate_common_name("cluster.example")
+        .build()
+        .unwrap();
+    progress(&client).await.unwrap();
+    gateway.handle().clear_journal();
+
+    // The same name under another root.
+    let foreign_root = Ca::new("cluster root CA");
+    let impostor = foreign_root
+        .sub_ca("cluster issuing CA")
+        .issue("cluster.example", &["cluster.example"]);
+    let fake = https_gateway(
+        format!("{}{}", impostor.pem, sub.cert.pem),
+        &impostor.key,
+        None,
+    )
+    .await;
+    let client = builder(&fake)
+        .ca_certificates_pem(root.cert.pem.clone())
+        .server_certificate_common_name("cluster.example")
+        .build()
+        .unwrap();
+    assert_refused(
+        &client,
+        &fake,
+        &["does not chain to the configured CA certificates"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_common_name_also_matches_a_dns_subject_alternative_name() {
+    let cluster_ca = Ca::new("cluster CA");
+    // The CN says something else; the name is only a DNS SAN. The endpoint's host (127.0.0.1) is in neither.
+    let server = cluster_ca.issue(
+        "Service Fabric cluster",
+        &["mycluster.westeurope.cloudapp.azure.com"],
+    );
+    let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
+
+    let client = builder(&gateway)
+        .ca_certificates_pem(cluster_ca.cert.pem.clone())
+        .server_certificate_common_name("MyCluster.WestEurope.cloudapp.azure.com")
+        .build()
+        .unwrap();
+    progress(&client).await.unwrap();
+    gateway.handle().clear_journal();
+
+    // Literal comparison: no suffix or wildcard matching.
+    let client = builder(&gateway)
+        .ca_certificates_pem(cluster_ca.cert.pem.clone())
+        .server_certificate_common_name("cloudapp.azure.com")
+        .build()
+        .unwrap();
+    assert_refused(&client, &gateway, &["common names"]).await;
+}
+
+#[tokio::test]
+async fn an_issuer_thumbprint_pins_the_direct_issuer_only() {
+    let root = Ca::new("cluster root CA");
+    let sub = root.sub_ca("cluster issuing CA");
+    let server = sub.issue("cluster.example", &["cluster.example"]);
+    // The server sends the whole chain, root included.
+    let gateway = https_gateway(
+        format!("{}{}{}", server.pem, sub.cert.pem, root.cert.pem),
+        &server.key,
+        None,
+    )
+    .await;
+
+    // Neither CA is in a trust store here: the pinned direct issuer is enough (unlike the .NET client).
+    let direct = builder(&gateway)
+        .server_certificate_common_name("cluster.example")
+        .server_certificate_issuer_thumbprint(sub.cert.sha1())
+        .build()
+        .unwrap();
+    progress(&direct).await.unwrap();
+    gateway.handle().clear_journal();
+
+    // Pinning the root would accept any certificate of any sub-CA under it.
+    let root_pinned = builder(&gateway)
+        .server_certificate_common_name("cluster.example")
+        .server_certificate_issuer_thumbprint(root.cert.sha1())
+        .build()
+        .unwrap();
+    assert_refused(&root_pinned, &gateway, &["direct issuer"]).await;
+
+    // Nor does the server certificate's own thumbprint count as its issuer's when it is not self-signed.
+    let own = builder(&gateway)
+        .server_certificate_common_name("cluster.example")
+        .server_certificate_issuer_thumbprint(server.sha1())
+        .build()
+        .unwrap();
+    assert_refused(&own, &gateway, &["direct issuer"]).await;
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_is_its_own_direct_issuer() {
+    let server = self_signed("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
+    let client = builder(&gateway)
+        .server_certificate_common_name("cluster.example")
+        .server_certificate_issuer_thumbprint(server.sha256())
+        .build()
+        .unwrap();
+    progress(&client).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_thumbprint_is_compared_with_the_server_certificate_only() {
+    let cluster_ca = Ca::new("cluster CA");
+    let server = cluster_ca.issue("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(
+        format!("{}{}", server.pem, cluster_ca.cert.pem),
+        &server.key,
+        None,
+    )
+    .await;
+    let ca_pinned = builder(&gateway)
+        .server_certificate_thumbprint(cluster_ca.cert.sha1())
+        .build()
+        .unwrap();
+    assert_refused(
+        &ca_pinned,
+        &gateway,
+        &["matches none of the configured server thumbprints"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn certificates_outside_their_dates_are_refused_in_every_validating_mode() {
+    use rcgen::date_time_ymd;
+    for (problem, not_before, not_after) in [
+        (
+            "expired on",
+            date_time_ymd(2001, 1, 1),
+            date_time_ymd(2002, 1, 1),
+        ),
+        (
+            "is not valid before",
+            date_time_ymd(2999, 1, 1),
+            date_time_ymd(3000, 1, 1),
+        ),
+    ] {
+        let cluster_ca = Ca::new("cluster CA");
+        let mut params = params("cluster.example", &["cluster.example"]);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let server = cluster_ca.issue_with(params);
+        let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
+
+        let by_name = builder(&gateway)
+            .ca_certificates_pem(cluster_ca.cert.pem.clone())
+            .server_certificate_common_name("cluster.example")
+            .build()
+            .unwrap();
+        let by_issuer = builder(&gateway)
+            .server_certificate_common_name("cluster.example")
+            .server_certificate_issuer_thumbprint(cluster_ca.cert.sha1())
+            .build()
+            .unwrap();
+        // The .NET client refuses a pinned certificate with a time error too; so do we.
+        let by_thumbprint = builder(&gateway)
+            .server_certificate_thumbprint(server.sha1())
+            .build()
+            .unwrap();
+        for (client, mode) in [
+            (by_name, "common name"),
+            (by_issuer, "common name"),
+            (by_thumbprint, "thumbprint"),
+        ] {
+            assert_refused(
+                &client,
+                &gateway,
+                &[problem, &format!("has a configured {mode}")],
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn accepting_any_server_certificate_also_accepts_expired_ones() {
+    let mut params = params("cluster.example", &[]);
+    params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    let gateway = https_gateway(certificate.pem(), &key.serialize_pem(), None).await;
+    let client = builder(&gateway)
+        .danger_accept_invalid_server_certificates()
+        .build()
+        .unwrap();
+    progress(&client).await.unwrap();
 }
 
 #[tokio::test]
@@ -502,13 +770,68 @@ async fn accepting_any_server_certificate_is_explicit() {
         .build()
         .unwrap();
     progress(&client).await.unwrap();
+}
 
-    let error = builder(&gateway)
-        .danger_accept_invalid_server_certificates()
+#[test]
+fn contradictory_server_validation_settings_fail_at_build_naming_both() {
+    let server = self_signed("cluster.example", &["cluster.example"]);
+    let build = |builder: ClientBuilder| {
+        builder
+            .endpoint("https://127.0.0.1:19080")
+            .build()
+            .unwrap_err()
+    };
+    let any = || Client::builder().danger_accept_invalid_server_certificates();
+    for (builder, named) in [
+        (
+            any().server_certificate_thumbprint(server.sha1()),
+            "server_certificate_thumbprint",
+        ),
+        (
+            any().server_certificate_common_name("cluster.example"),
+            "server_certificate_common_name",
+        ),
+        (
+            any().ca_certificates_pem(server.pem.clone()),
+            "ca_certificates_pem",
+        ),
+    ] {
+        let error = build(builder);
+        let text = error.to_string();
+        assert!(error.is_invalid_input(), "{text}");
+        assert!(
+            text.contains("danger_accept_invalid_server_certificates") && text.contains(named),
+            "{text}"
+        );
+    }
+
+    // A CA bundle beside a pinned certificate would be ignored.
+    let error = build(
+        Client::builder()
+            .ca_certificates_pem(server.pem.clone())
+            .server_certificate_thumbprint(server.sha1()),
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("ca_certificates_pem") && text.contains("server_certificate_thumbprint"),
+        "{text}"
+    );
+    // With a common name too, the bundle is what the named certificate must chain to: fine.
+    Client::builder()
+        .endpoint("https://127.0.0.1:19080")
+        .ca_certificates_pem(server.pem.clone())
         .server_certificate_thumbprint(server.sha1())
+        .server_certificate_common_name("cluster.example")
         .build()
-        .unwrap_err();
-    assert!(error.is_invalid_input(), "{error}");
+        .unwrap();
+
+    let error = build(Client::builder().server_certificate_issuer_thumbprint(server.sha1()));
+    let text = error.to_string();
+    assert!(
+        text.contains("server_certificate_issuer_thumbprint")
+            && text.contains("server_certificate_common_name"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -1427,7 +1427,7 @@ mod tests {
 
     #[test]
     fn an_extensible_enum_with_an_integer_branch_stays_exact_outside_the_open_pair() {
-        let variants = vec![
+        let variants = [
             json!({ "$ref": "#/$defs/Known" }),
             json!({ "type": "string" }),
             json!({ "type": "integer", "format": "int64" }),

@@ -19,19 +19,29 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// One documented example, as listed in `spec/examples/index.json`.
+/// One example, as listed in `spec/examples/index.json`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Example {
     /// The JSON file under `spec/examples/`.
     pub file: String,
     /// The spec schema the body is an instance of.
     pub schema: String,
+    /// The body may be `null` (the whole progress 200 body, whose schema is `nullable` around `schema`): it
+    /// decodes as `Option<schema>`.
+    #[serde(default)]
+    pub nullable: bool,
     /// The example's heading.
     pub title: String,
     /// The documented request line, e.g. `POST http://localhost:19080/Partitions/.../$/Backup?api-version=6.4`.
     pub request: String,
     /// The documented response status.
     pub status: u16,
+    /// Where the shape comes from: `documented` (the REST page's shapes) or `service code` (what the Backup
+    /// Restore Service's code sends, ../shared/notes/backup-restore-service.md).
+    pub source: String,
+    /// For service shapes: the note's section and the service source file that justify the shape.
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 impl Example {
@@ -112,11 +122,26 @@ macro_rules! for_each_generated_type {
     };
 }
 
+/// The body type of the generated client's progress 200, named here so that the dump's `responses` entry cannot
+/// claim another type: this only compiles while `get_partition_backup_progress` returns exactly it.
+async fn progress_body(
+    client: &sf_backup_api::Client,
+    partition: &uuid::Uuid,
+) -> Option<sf_backup_api::types::BackupProgressInfo> {
+    client
+        .get_partition_backup_progress(partition, sf_backup_api::types::ApiVersion::X64, None)
+        .await
+        .ok()?
+        .into_inner()
+}
+
 /// What `cargo xtask conformance` needs from the generated types, as JSON: `schemas` maps each type name to the
-/// JSON Schema schemars derives (OpenAPI 3.0 settings, so references read `#/components/schemas/X`), and
-/// `examples` maps each example file to `{"value": <the body deserialised into its type and serialised back>}` or
-/// `{"error": <why it did not deserialise>}`. `examples` holds (file, schema name, body).
-pub fn generated_types_dump_of(examples: &[(String, String, Value)]) -> Value {
+/// JSON Schema schemars derives (OpenAPI 3.0 settings, so references read `#/components/schemas/X`);
+/// `responses` maps `"<operationId> <status>"` of each JSON success response to the schema of the Rust type the
+/// generated client returns for it; `examples` maps each example file to `{"value": <the body deserialised into
+/// its type and serialised back>}` or `{"error": <why it did not deserialise>}`. `examples` holds (file, schema
+/// name, whether the body is nullable, body); a nullable body goes through `Option<type>`.
+pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Value {
     use sf_backup_api::types;
 
     let mut generator = schemars::r#gen::SchemaSettings::openapi3().into_generator();
@@ -126,6 +151,11 @@ pub fn generated_types_dump_of(examples: &[(String, String, Value)]) -> Value {
         };
     }
     for_each_generated_type!(register);
+    let _ = progress_body;
+    let responses = serde_json::json!({
+        "GetPartitionBackupProgress 200":
+            generator.subschema_for::<Option<types::BackupProgressInfo>>(),
+    });
     let schemas = serde_json::to_value(generator.definitions()).expect("schemas are JSON");
 
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(body: &Value) -> Value {
@@ -137,29 +167,33 @@ pub fn generated_types_dump_of(examples: &[(String, String, Value)]) -> Value {
         }
     }
     let mut results = serde_json::Map::new();
-    for (file, schema, body) in examples {
+    for (file, schema, nullable, body) in examples {
         let mut result =
             serde_json::json!({ "error": format!("no generated type is named {schema}") });
         macro_rules! try_type {
             ($name:ident) => {
                 if schema == stringify!($name) {
-                    result = round_trip::<types::$name>(body);
+                    result = if *nullable {
+                        round_trip::<Option<types::$name>>(body)
+                    } else {
+                        round_trip::<types::$name>(body)
+                    };
                 }
             };
         }
         for_each_generated_type!(try_type);
         results.insert(file.clone(), result);
     }
-    serde_json::json!({ "schemas": schemas, "examples": results })
+    serde_json::json!({ "schemas": schemas, "responses": responses, "examples": results })
 }
 
 /// [`generated_types_dump_of`] the committed examples.
 pub fn generated_types_dump() -> Value {
-    let examples: Vec<(String, String, Value)> = examples()
+    let examples: Vec<(String, String, bool, Value)> = examples()
         .into_iter()
         .map(|e| {
             let body = e.body();
-            (e.file, e.schema, body)
+            (e.file, e.schema, e.nullable, body)
         })
         .collect();
     generated_types_dump_of(&examples)

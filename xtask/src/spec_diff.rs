@@ -3,6 +3,11 @@
 //! Both documents are reduced to a small model of what progenitor/typify turn into Rust (operations and their
 //! positional parameters, object schemas, closed string enums, tagged `oneOf` unions, open untagged enums), and
 //! the two models are compared. Every change is classified by the policy in [`POLICY`].
+//!
+//! `nullable` follows typify 0.8 (measured on this fragment): an inline `nullable: true` schema, and the
+//! `nullable: true` + one-part `allOf: [$ref X]` wrapper, are `Option<…>` of what they wrap, and an optional
+//! property of that type is not wrapped twice; a nullable *named* schema is a newtype around `Option<…>`. Schemas
+//! codegen replaces with hand-written types ([`REPLACEMENTS`]) are named by their replacement.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -21,6 +26,11 @@ policy: strict Rust semver over the generated code. typify emits no #[non_exhaus
               decoded now decodes into a different Rust value (or not at all)
   additive  = existing code keeps compiling and decoding the same; something new becomes available
   docs-only = only rustdoc (or text the generator ignores) changes";
+
+/// Schemas that `cargo xtask codegen` replaces with a hand-written type (`with_replacement` in codegen's settings):
+/// (schema name, the Rust path users see). No type of that name is generated; the test
+/// `replacements_match_the_generated_code` holds this list to codegen's real output.
+pub const REPLACEMENTS: [(&str, &str); 1] = [("SecretString", "sf_backup_api::SecretString")];
 
 /// What a change does to users of the generated API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -353,6 +363,9 @@ struct Response {
 #[derive(Debug, Clone, PartialEq)]
 struct Ty {
     rust: String,
+    /// `rust` is already `Option<…>` because the schema is `nullable`: typify does not wrap it again when the
+    /// property or parameter is optional.
+    nullable: bool,
     default: Option<String>,
     minimum: Option<String>,
     maximum: Option<String>,
@@ -361,6 +374,8 @@ struct Ty {
 #[derive(Debug)]
 struct Schema {
     docs: String,
+    /// `nullable: true` on the named schema: typify makes it a newtype around `Option<…>`.
+    nullable: bool,
     default: Option<String>,
     /// The schema with every description and title removed: equal signatures mean a rename, not a new type.
     signature: String,
@@ -543,11 +558,7 @@ impl Param {
     }
 
     fn rust(&self) -> String {
-        if self.required {
-            self.ty.rust.clone()
-        } else {
-            format!("Option<{}>", self.ty.rust)
-        }
+        self.ty.field(self.required)
     }
 }
 
@@ -555,17 +566,53 @@ impl Ty {
     fn from_value(s: &Value) -> Ty {
         Ty {
             rust: rust_type(s),
+            nullable: is_nullable(s),
             default: scalar(s.get("default")),
             minimum: scalar(s.get("minimum")),
             maximum: scalar(s.get("maximum")),
         }
     }
+
+    /// The Rust type of a property or parameter of this type: `Option<…>` when optional, unless the type already
+    /// is one because it is nullable.
+    fn field(&self, required: bool) -> String {
+        if required || self.nullable {
+            self.rust.clone()
+        } else {
+            format!("Option<{}>", self.rust)
+        }
+    }
+}
+
+/// `nullable: true` beside an inline schema or a one-part `allOf` (a `$ref` is never nullable by itself: OpenAPI
+/// 3.0 ignores its siblings).
+fn is_nullable(s: &Value) -> bool {
+    s.get("$ref").is_none() && s.get("nullable").and_then(Value::as_bool) == Some(true)
 }
 
 /// The Rust type typify 0.8 gives a schema, as far as the report needs it.
 fn rust_type(s: &Value) -> String {
+    if is_nullable(s) {
+        let mut inner = s.clone();
+        if let Some(map) = inner.as_object_mut() {
+            map.remove("nullable");
+        }
+        return format!("Option<{}>", rust_type(&inner));
+    }
     if let Some(name) = ref_name(s) {
-        return name.to_string();
+        return REPLACEMENTS
+            .iter()
+            .find(|(schema, _)| *schema == name)
+            .map_or(name, |(_, path)| path)
+            .to_string();
+    }
+    // A one-part `allOf` is the schema it names (typify inlines it); a wider one is a merged struct this model
+    // does not analyse.
+    if let Some(Value::Array(parts)) = s.get("allOf") {
+        return match parts.as_slice() {
+            [only] => rust_type(only),
+            _ => "(allOf struct)".into(),
+        };
     }
     let format = s.get("format").and_then(Value::as_str);
     match s.get("type").and_then(Value::as_str) {
@@ -616,6 +663,7 @@ impl Schema {
         };
         Schema {
             docs: text(s, "description"),
+            nullable: is_nullable(s),
             default: scalar(s.get("default")),
             signature: strip_docs(s).to_string(),
             shape,
@@ -1142,7 +1190,17 @@ fn diff_schemas(ctx: &mut Ctx<'_>) {
         if old.schemas.contains_key(name) || ctx.renames.values().any(|r| r == name) {
             continue;
         }
+        if let Some((_, path)) = REPLACEMENTS.iter().find(|(schema, _)| schema == name) {
+            ctx.push(
+                Impact::Additive,
+                format!("schema {name}"),
+                "added",
+                format!("no generated type: codegen replaces it with the hand-written {path}"),
+            );
+            continue;
+        }
         let kind = match s.shape {
+            _ if s.nullable => "newtype struct",
             Shape::Enum(_) => "enum",
             Shape::Tagged { .. } | Shape::Untagged(_) => "enum",
             Shape::Object(_) => "struct",
@@ -1169,6 +1227,18 @@ fn diff_schema(ctx: &mut Ctx<'_>, name: &str, o: &Schema, n: &Schema) {
     }
     if ctx.new.api_version_schema.as_deref() == Some(name) && matches!(o.shape, Shape::Enum(_)) {
         return;
+    }
+    if o.nullable != n.nullable {
+        ctx.push(
+            Impact::Breaking,
+            subject.clone(),
+            format!("nullable {} -> {}", o.nullable, n.nullable),
+            if n.nullable {
+                format!("{name} becomes a newtype around Option<…>: code building or reading it stops compiling, and null now decodes")
+            } else {
+                format!("{name} stops being a newtype around Option<…>: code building or reading it stops compiling, and null no longer decodes")
+            },
+        );
     }
     if o.default != n.default {
         ctx.push(
@@ -1324,11 +1394,11 @@ fn diff_props(
         .map(|v| format!("variant {v}: "))
         .unwrap_or_default();
     let rust = |p: &Prop, ty: String| {
-        if p.required {
-            ty
-        } else {
-            format!("Option<{ty}>")
+        Ty {
+            rust: ty,
+            ..p.ty.clone()
         }
+        .field(p.required)
     };
     for (prop, o) in op {
         let field = field_name(prop);
@@ -1393,9 +1463,9 @@ fn diff_props(
             )
         } else {
             format!(
-                "new optional field {owner}.{field}: Option<{}>: decoding is unaffected, but struct literals that \
+                "new optional field {owner}.{field}: {}: decoding is unaffected, but struct literals that \
                  list every field stop compiling",
-                n.ty.rust
+                n.ty.field(false)
             )
         };
         ctx.push(
@@ -1655,14 +1725,157 @@ mod tests {
         );
     }
 
+    /// typify 0.8's `nullable`, as measured on this fragment: the model and the generated code agree.
+    #[test]
+    fn nullable_is_the_option_typify_makes_of_it() {
+        let schema = |name: &str| format!("#/components/schemas/{name}");
+        assert_eq!(
+            rust_type(
+                &json!({"nullable": true, "allOf": [{"$ref": schema("BackupProgressInfo")}]})
+            ),
+            "Option<BackupProgressInfo>"
+        );
+        assert_eq!(
+            rust_type(&json!({"type": "string", "nullable": true})),
+            "Option<String>"
+        );
+        assert_eq!(
+            rust_type(&json!({"allOf": [{"$ref": schema("Epoch")}]})),
+            "Epoch"
+        );
+        // OpenAPI 3.0 ignores the siblings of a `$ref`, and so does typify.
+        assert_eq!(
+            rust_type(&json!({"$ref": schema("Epoch"), "nullable": true})),
+            "Epoch"
+        );
+
+        // The live progress response, against the fragment before it became nullable.
+        let r = report(&fixture("8.2"), &live());
+        assert!(
+            r.changes.iter().any(|c| c.what
+                == "response 200: BackupProgressInfo (application/json) -> Option<BackupProgressInfo> (application/json)"),
+            "{r:?}"
+        );
+        assert!(
+            generate(&live(), "x")
+                .unwrap()
+                .contains("ResponseValue<::std::option::Option<types::BackupProgressInfo>>")
+        );
+
+        // An optional property made nullable keeps its Rust type (typify does not wrap twice); a required one
+        // becomes an Option; a nullable named schema is a newtype around an Option.
+        let optional = "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n";
+        let required = "            ContainerName:\n              description: The blob container that holds the backups.\n              type: string\n        - title: FileShare\n";
+        let edited = live()
+            .replacen(
+                optional,
+                &optional.replace("type: string\n", "type: string\n          nullable: true\n"),
+                1,
+            )
+            .replacen(
+                required,
+                &required.replacen(
+                    "type: string\n",
+                    "type: string\n              nullable: true\n",
+                    1,
+                ),
+                1,
+            )
+            .replacen(
+                "\n    Epoch:\n",
+                "\n    Note:\n      type: string\n      nullable: true\n    Epoch:\n",
+                1,
+            );
+        let r = report(&live(), &edited);
+        let whats: Vec<String> = r
+            .changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "[{}] {}: {}; {}",
+                    c.impact.label(),
+                    c.subject,
+                    c.what,
+                    c.reason
+                )
+            })
+            .collect();
+        assert_eq!(
+            whats,
+            [
+                "[breaking] schema BackupStorageDescription: variant AzureBlobStore: property ContainerName: String -> Option<String>; field BackupStorageDescription::AzureBlobStore.container_name changes type from String to Option<String>",
+                "[additive] schema Note: added; new newtype struct Note",
+            ],
+            "{r:?}"
+        );
+        let code = generate(&edited, "x").unwrap();
+        assert!(
+            code.contains("pub struct Note(pub ::std::option::Option<::std::string::String>);")
+        );
+        assert!(
+            code.contains("pub backup_location: ::std::option::Option<::std::string::String>,")
+        );
+        assert_eq!(
+            code.matches("container_name: ::std::option::Option<::std::string::String>,")
+                .count(),
+            1
+        );
+    }
+
+    /// [`REPLACEMENTS`] is what codegen's settings really replace: no type of the schema's name is generated,
+    /// and the fields that refer to it use the hand-written type.
+    #[test]
+    fn replacements_match_the_generated_code() {
+        let code = generate(&live(), "x").unwrap();
+        for (schema, path) in REPLACEMENTS {
+            assert!(
+                live().contains(&format!("\n    {schema}:\n")),
+                "{schema} is not a schema of the spec"
+            );
+            assert!(
+                !code.contains(&format!("pub struct {schema}")),
+                "{schema} is generated after all"
+            );
+            assert!(
+                !code.contains(&format!("pub enum {schema}")),
+                "{schema} is generated after all"
+            );
+            let local = path.replacen("sf_backup_api::", "crate::", 1);
+            assert!(
+                code.contains(&local),
+                "the generated code never names {local}"
+            );
+        }
+        // Every `crate::` type the generated code names is listed.
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                REPLACEMENTS
+                    .iter()
+                    .any(|(_, path)| path.ends_with(&format!("::{name}"))),
+                "crate::{name} is not in REPLACEMENTS"
+            );
+        }
+    }
+
     #[test]
     fn codegen_notice_only_when_the_hash_differs() {
         let spec = live();
         let header = format!("// Spec SHA-256: {}\n", spec_sha256(&spec));
         assert_eq!(codegen_notice(&workspace_root(), &header, &spec), None);
-        // The generated file came from the committed spec; the working spec is now the 9.0 fixture.
+        // The generated file came from the committed spec; the working spec is now that spec with 9.0's one new
+        // error code (the 9.0 fixture itself is upstream-shaped, without the live spec's deviations).
+        let last = "        - FABRIC_E_IMAGEBUILDER_RESERVED_DIRECTORY_ERROR\n";
+        assert!(
+            spec.ends_with(last),
+            "KnownFabricErrorCodes is no longer the last list of the spec"
+        );
+        let v9_0 = format!("{spec}        - FABRIC_E_CERTIFICATE_NOT_FOUND\n");
         let Ok(committed) = git_show(&workspace_root(), "HEAD") else {
-            let note = codegen_notice(&workspace_root(), &header, &fixture("9.0")).unwrap();
+            let note = codegen_notice(&workspace_root(), &header, &v9_0).unwrap();
             // No git (a source tarball): said, and no base claimed.
             assert!(
                 note.contains("spec-diff skipped") && !note.contains("base:"),
@@ -1671,7 +1884,7 @@ mod tests {
             return;
         };
         let header = format!("// Spec SHA-256: {}\n", spec_sha256(&committed));
-        let note = codegen_notice(&workspace_root(), &header, &fixture("9.0")).unwrap();
+        let note = codegen_notice(&workspace_root(), &header, &v9_0).unwrap();
         assert!(note.contains("changed since"), "{note}");
         // HEAD's spec is in the spec's history, so the exact base is found.
         assert!(note.contains("whose hash matches the header"), "{note}");

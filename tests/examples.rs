@@ -51,8 +51,9 @@ fn every_example_round_trips_through_its_generated_type() {
     let all = examples();
     assert_eq!(
         all.len(),
-        14,
-        "five documented requests, a progress and an error example; seven service shapes"
+        24,
+        "five documented backup requests, a progress and an error example, six documented backup lists and a \
+         list request; ten service shapes"
     );
     for example in &all {
         match example.schema.as_str() {
@@ -64,6 +65,10 @@ fn every_example_round_trips_through_its_generated_type() {
             }
             "BackupProgressInfo" => drop(round_trip::<types::BackupProgressInfo>(example)),
             "FabricError" => drop(round_trip::<types::FabricError>(example)),
+            "PagedBackupInfoList" => drop(round_trip::<types::PagedBackupInfoList>(example)),
+            "GetBackupByStorageQueryDescription" => drop(round_trip::<
+                types::GetBackupByStorageQueryDescription,
+            >(example)),
             other => panic!(
                 "{}: no generated type is mapped for schema {other}",
                 example.file
@@ -234,4 +239,53 @@ fn the_known_error_codes_are_the_84_upstream_codes_in_order() {
             "{code} is not a known code"
         );
     }
+}
+
+#[test]
+fn the_backup_list_shapes_decode_into_what_they_say() {
+    let by_file = |file: &str| {
+        examples()
+            .into_iter()
+            .find(|e| e.file == file)
+            .unwrap_or_else(|| panic!("{file} is not in the index"))
+    };
+    // The documented last page says `""`, the service's `null`: both decode, neither is a next page.
+    let documented =
+        round_trip::<types::PagedBackupInfoList>(&by_file("get-partition-backup-list-4.json"));
+    assert_eq!(documented.continuation_token.as_deref(), Some(""));
+    let service = round_trip::<types::PagedBackupInfoList>(&by_file(
+        "get-partition-backup-list-service.json",
+    ));
+    assert_eq!(service.continuation_token, None);
+    let backup = &service.items[0];
+    assert_eq!(backup.backup_id, backup.backup_chain_id);
+    assert_eq!(backup.lsn_of_last_backup_record.as_deref(), Some("1024"));
+    assert!(matches!(
+        backup.partition_information,
+        Some(types::PartitionInformation::Int64Range { .. })
+    ));
+
+    let empty = round_trip::<types::PagedBackupInfoList>(&by_file(
+        "get-partition-backup-list-empty-service.json",
+    ));
+    assert!(empty.items.is_empty() && empty.continuation_token.is_none());
+
+    let failure = round_trip::<types::PagedBackupInfoList>(&by_file(
+        "get-backups-from-backup-location-failure-service.json",
+    ));
+    let item = &failure.items[0];
+    assert_eq!(
+        item.failure_error.as_ref().map(|e| &e.code),
+        Some(&types::FabricErrorCodes::Int64(-2_146_232_800))
+    );
+    assert_eq!(item.application_name, None);
+    assert_eq!(item.partition_information, None);
+
+    let request = round_trip::<types::GetBackupByStorageQueryDescription>(&by_file(
+        "get-backups-from-backup-location-request.json",
+    ));
+    assert!(matches!(
+        request.backup_entity,
+        types::BackupEntity::Application { .. }
+    ));
 }

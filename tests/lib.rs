@@ -108,17 +108,24 @@ pub fn examples_of(schema: &str) -> Vec<Example> {
 macro_rules! for_each_generated_type {
     ($apply:ident) => {
         $apply!(ApiVersion);
+        $apply!(BackupEntity);
+        $apply!(BackupInfo);
         $apply!(BackupPartitionDescription);
         $apply!(BackupProgressInfo);
         $apply!(BackupState);
         $apply!(BackupStorageDescription);
+        $apply!(BackupType);
         $apply!(Epoch);
         $apply!(FabricError);
         $apply!(FabricErrorCodes);
         $apply!(FabricErrorError);
+        $apply!(GetBackupByStorageQueryDescription);
         $apply!(KnownBackupState);
+        $apply!(KnownBackupType);
         $apply!(KnownFabricErrorCodes);
         $apply!(ManagedIdentityType);
+        $apply!(PagedBackupInfoList);
+        $apply!(PartitionInformation);
     };
 }
 
@@ -133,6 +140,36 @@ async fn progress_body(
         .await
         .ok()?
         .into_inner()
+}
+
+/// The body types of the generated client's two backup list 200s, named like [`progress_body`]'s: this only
+/// compiles while both return exactly `PagedBackupInfoList`.
+async fn backup_list_bodies(
+    client: &sf_backup_api::Client,
+    partition: &uuid::Uuid,
+    query: &sf_backup_api::types::GetBackupByStorageQueryDescription,
+) -> Option<[sf_backup_api::types::PagedBackupInfoList; 2]> {
+    use sf_backup_api::types::ApiVersion;
+    let partition_list = client
+        .get_partition_backup_list(
+            partition,
+            None,
+            None,
+            None,
+            None,
+            None,
+            ApiVersion::X64,
+            None,
+        )
+        .await
+        .ok()?
+        .into_inner();
+    let location_list = client
+        .get_backups_from_backup_location(None, None, ApiVersion::X64, None, query)
+        .await
+        .ok()?
+        .into_inner();
+    Some([partition_list, location_list])
 }
 
 /// What `cargo xtask conformance` needs from the generated types, as JSON: `schemas` maps each type name to the
@@ -152,9 +189,13 @@ pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Va
     }
     for_each_generated_type!(register);
     let _ = progress_body;
+    let _ = backup_list_bodies;
     let responses = serde_json::json!({
         "GetPartitionBackupProgress 200":
             generator.subschema_for::<Option<types::BackupProgressInfo>>(),
+        "GetPartitionBackupList 200": generator.subschema_for::<types::PagedBackupInfoList>(),
+        "GetBackupsFromBackupLocation 200":
+            generator.subschema_for::<types::PagedBackupInfoList>(),
     });
     let schemas = serde_json::to_value(generator.definitions()).expect("schemas are JSON");
 

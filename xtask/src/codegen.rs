@@ -321,7 +321,11 @@ mod tests {
     #[test]
     fn a_hand_edit_is_reported_as_such() {
         let fresh = generate(&spec(), "x").unwrap();
-        let edited = fresh.replacen("pub struct", "pub  struct", 1);
+        let edited = fresh.replacen(
+            "pub struct BackupPartitionDescription",
+            "pub  struct BackupPartitionDescription",
+            1,
+        );
         let report = stale_report(&edited, &fresh, &spec());
         assert!(report.contains("edited by hand"), "{report}");
         assert!(

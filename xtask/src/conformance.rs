@@ -1627,7 +1627,7 @@ mod tests {
         );
         let round_trips = check_round_trips(&examples(), &dump());
         assert!(round_trips.passed(), "{:?}", round_trips.failures);
-        assert_eq!(round_trips.checked, 14);
+        assert_eq!(round_trips.checked, 24);
     }
 
     #[test]

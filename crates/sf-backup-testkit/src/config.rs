@@ -29,6 +29,10 @@ pub struct Config {
     /// The real length of one `BackupTimeout` minute, in milliseconds (default 60000). Shrink it to make the
     /// `BackupTimeout` deadline bite in a test: with `1`, `BackupTimeout=100` is a 100 ms deadline.
     pub backup_timeout_unit_ms: Option<u64>,
+    /// The most backups one page of a backup list holds when the request sets no `MaxResults` (default 2499:
+    /// the service asks its blob store for at most 4998 blobs per segment, a `.zip` and a `.bkmetadata` per
+    /// backup). Shrink it to make listings page without `MaxResults`.
+    pub list_page_cap: Option<usize>,
     /// In the [documented dialect](Dialect::Documented) only: fill placeholders while a backup is pending (a
     /// 0001-01-01 `TimeStampUtc`, an all-zero `BackupId`, `LsnOfLastBackupRecord` "0"). Off by default: then only
     /// `BackupState` is set, as the REST page says. The service dialect always sends every field.
@@ -128,6 +132,10 @@ impl Config {
 
     pub(crate) fn in_progress(&self) -> Duration {
         Duration::from_millis(self.in_progress_ms.unwrap_or(200))
+    }
+
+    pub(crate) fn list_page_cap(&self) -> usize {
+        self.list_page_cap.unwrap_or(2499).max(1)
     }
 
     pub(crate) fn backup_timeout_unit(&self) -> Duration {
@@ -276,6 +284,10 @@ pub enum Operation {
     Backup,
     /// `GET /Partitions/{partitionId}/$/GetBackupProgress`.
     GetBackupProgress,
+    /// `GET /Partitions/{partitionId}/$/GetBackups` (GetPartitionBackupList).
+    GetBackups,
+    /// `POST /BackupRestore/$/GetBackups` (GetBackupsFromBackupLocation).
+    GetBackupsFromBackupLocation,
 }
 
 /// A scripted misbehaviour: what happens ([`FaultAction`]) to which requests (operation, partition) and how

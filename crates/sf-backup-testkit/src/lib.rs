@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod listing;
 mod server;
 mod state;
 mod tls;
@@ -61,6 +62,7 @@ use uuid::Uuid;
 pub use config::{
     Config, Dialect, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
 };
+pub use state::StoredBackup;
 
 use server::Shared;
 use state::State;
@@ -250,6 +252,28 @@ impl GatewayHandle {
     pub fn progress(&self, partition: Uuid) -> Option<serde_json::Value> {
         let body = self.shared.lock().progress(partition)?;
         serde_json::from_slice(&body).ok()
+    }
+
+    /// Puts backups straight into `partition`'s storage (its policy storage, or the one each names), as periodic
+    /// policy backups or backups from before the test: both backup lists show them once they have landed
+    /// ([`StoredBackup::lands_after`]). Makes the partition exist.
+    pub fn store_backups(&self, partition: Uuid, backups: impl IntoIterator<Item = StoredBackup>) {
+        self.shared
+            .lock()
+            .store_backups(partition, backups.into_iter().collect());
+    }
+
+    /// A periodic policy backup of `partition` that lands in the policy storage `after` from now, created then
+    /// (a full backup, its own chain: what an on-demand backup looks like too).
+    pub fn schedule_periodic_backup(&self, partition: Uuid, after: std::time::Duration) {
+        let created = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
+        self.store_backups(
+            partition,
+            [StoredBackup {
+                lands_after: after,
+                ..StoredBackup::full(created)
+            }],
+        );
     }
 
     /// The dialect this gateway answers in.

@@ -72,6 +72,8 @@ impl std::error::Error for CloseConnection {}
 enum Route {
     Backup(String),
     Progress(String),
+    PartitionBackups(String),
+    LocationBackups,
 }
 
 impl Route {
@@ -79,19 +81,22 @@ impl Route {
         match self {
             Route::Backup(_) => Operation::Backup,
             Route::Progress(_) => Operation::GetBackupProgress,
+            Route::PartitionBackups(_) => Operation::GetBackups,
+            Route::LocationBackups => Operation::GetBackupsFromBackupLocation,
         }
     }
 
     fn method(&self) -> Method {
         match self {
-            Route::Backup(_) => Method::POST,
-            Route::Progress(_) => Method::GET,
+            Route::Backup(_) | Route::LocationBackups => Method::POST,
+            Route::Progress(_) | Route::PartitionBackups(_) => Method::GET,
         }
     }
 
-    fn raw_partition(&self) -> &str {
+    fn raw_partition(&self) -> Option<&str> {
         match self {
-            Route::Backup(id) | Route::Progress(id) => id,
+            Route::Backup(id) | Route::Progress(id) | Route::PartitionBackups(id) => Some(id),
+            Route::LocationBackups => None,
         }
     }
 }
@@ -99,6 +104,17 @@ impl Route {
 /// Matches `/Partitions/{id}/$/{Backup|GetBackupProgress}`; clients may percent-encode the `$`, and the real
 /// gateway matches segment names case-insensitively.
 fn route(path: &str) -> Option<Route> {
+    let is_dollar = |segment: &str| segment == "$" || segment.eq_ignore_ascii_case("%24");
+    {
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        if let [root, dollar, name] = segments.as_slice()
+            && root.eq_ignore_ascii_case("BackupRestore")
+            && is_dollar(dollar)
+            && name.eq_ignore_ascii_case("GetBackups")
+        {
+            return Some(Route::LocationBackups);
+        }
+    }
     let mut segments = path.strip_prefix('/')?.split('/');
     let (partitions, id, dollar, name) = (
         segments.next()?,
@@ -116,6 +132,8 @@ fn route(path: &str) -> Option<Route> {
         Some(Route::Backup(id.to_owned()))
     } else if name.eq_ignore_ascii_case("GetBackupProgress") {
         Some(Route::Progress(id.to_owned()))
+    } else if name.eq_ignore_ascii_case("GetBackups") {
+        Some(Route::PartitionBackups(id.to_owned()))
     } else {
         None
     }
@@ -150,7 +168,7 @@ async fn handle(
     let operation = route.as_ref().map(Route::operation);
     let partition = route
         .as_ref()
-        .and_then(|r| r.raw_partition().parse::<Uuid>().ok());
+        .and_then(|r| r.raw_partition()?.parse::<Uuid>().ok());
     let (fault, dialect) = {
         let mut state = shared.lock();
         state.journal.push(recorded);
@@ -219,6 +237,17 @@ struct Rejection {
     allow: Option<Method>,
 }
 
+impl From<crate::state::Refusal> for Rejection {
+    fn from(refusal: crate::state::Refusal) -> Self {
+        Rejection {
+            status: refusal.status,
+            code: refusal.code,
+            message: refusal.message,
+            allow: None,
+        }
+    }
+}
+
 impl Rejection {
     fn invalid(message: String) -> Self {
         Rejection {
@@ -263,16 +292,37 @@ fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>,
             allow: Some(route.method()),
         });
     }
-    let id: Uuid = route.raw_partition().parse().map_err(|_| {
-        Rejection::invalid(format!(
-            "partitionId must be a UUID, got {:?}",
-            route.raw_partition()
-        ))
-    })?;
     let query = Query::parse(req.query)?;
+    if let Route::LocationBackups = route {
+        query.api_version(dialect)?;
+        query.timeout()?;
+        let mut list = query.list(false)?;
+        let description = parse_list_description(req.body)?;
+        list.start = description.start_date_time_filter;
+        list.end = description.end_date_time_filter;
+        list.latest = description.latest.unwrap_or(false);
+        return shared
+            .lock()
+            .list_location(&description.storage, &description.backup_entity, &list)
+            .map(|body| with_body(200, Some("application/json; charset=utf-8"), body))
+            .map_err(Rejection::from);
+    }
+    let raw = route.raw_partition().unwrap_or_default();
+    let id: Uuid = raw
+        .parse()
+        .map_err(|_| Rejection::invalid(format!("partitionId must be a UUID, got {raw:?}")))?;
     query.api_version(dialect)?;
     query.timeout()?;
     match route {
+        Route::LocationBackups => unreachable!("answered above"),
+        Route::PartitionBackups(_) => {
+            let list = query.list(true)?;
+            shared
+                .lock()
+                .list_partition(id, &list)
+                .map(|body| with_body(200, Some("application/json; charset=utf-8"), body))
+                .map_err(Rejection::from)
+        }
         Route::Backup(_) => {
             let backup_timeout = query.backup_timeout()?;
             let description = parse_description(req.body)?;
@@ -358,6 +408,50 @@ impl Query {
         }
     }
 
+    /// The list parameters. The partition list takes its date filters and `Latest` from the query; the location
+    /// list from its body, so only the paging values are read here for it.
+    fn list(&self, partition_list: bool) -> Result<crate::listing::ListQuery, Rejection> {
+        let date = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Rejection> {
+            match self.get(name)? {
+                None => Ok(None),
+                Some(raw) => chrono::DateTime::parse_from_rfc3339(raw)
+                    .map(|time| Some(time.with_timezone(&chrono::Utc)))
+                    .map_err(|e| {
+                        Rejection::invalid(format!("{name} {raw:?} is not ISO 8601: {e}"))
+                    }),
+            }
+        };
+        let mut list = crate::listing::ListQuery::default();
+        if partition_list {
+            list.start = date("StartDateTimeFilter")?;
+            list.end = date("EndDateTimeFilter")?;
+            list.latest = match self.get("Latest")? {
+                None => false,
+                Some(raw) if raw.eq_ignore_ascii_case("true") => true,
+                Some(raw) if raw.eq_ignore_ascii_case("false") => false,
+                Some(raw) => {
+                    return Err(Rejection::invalid(format!(
+                        "Latest must be true or false, got {raw}"
+                    )));
+                }
+            };
+        }
+        // The service binds MaxResults as a C# int.
+        list.max_results = match self.get("MaxResults")? {
+            None => 0,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(n @ 0..=2_147_483_647) => n,
+                _ => {
+                    return Err(Rejection::invalid(format!(
+                        "MaxResults must be an integer in 0..=2147483647, got {raw}"
+                    )));
+                }
+            },
+        };
+        list.token = self.get("ContinuationToken")?.map(str::to_owned);
+        Ok(list)
+    }
+
     /// Minutes; the documented default is 10.
     fn backup_timeout(&self) -> Result<u64, Rejection> {
         match self.get("BackupTimeout")? {
@@ -415,6 +509,37 @@ fn parse_description(body: &[u8]) -> Result<BackupPartitionDescription, Rejectio
     }
     serde_json::from_value(value)
         .map_err(|e| Rejection::invalid(format!("BackupStorage is invalid: {e}")))
+}
+
+/// The body of GetBackupsFromBackupLocation, with the service's messages for a missing or unknown `EntityKind`
+/// (`BackupEntityConverter.ReadJson`, case-sensitive).
+fn parse_list_description(
+    body: &[u8],
+) -> Result<sf_backup_api::types::GetBackupByStorageQueryDescription, Rejection> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::invalid(format!(
+            "GetBackupByStorageQueryDescription is not valid JSON: {e}"
+        ))
+    })?;
+    let entity = value.get("BackupEntity").filter(|e| !e.is_null());
+    match entity.and_then(|e| e.get("EntityKind")) {
+        None if entity.is_some() => {
+            return Err(Rejection::invalid("EntityKind is Required".to_owned()));
+        }
+        Some(serde_json::Value::String(kind))
+            if !["Application", "Service", "Partition"].contains(&kind.as_str()) =>
+        {
+            return Err(Rejection::invalid(format!(
+                "Invalid Backup Entitiy Type {kind}"
+            )));
+        }
+        _ => {}
+    }
+    serde_json::from_value(value).map_err(|e| {
+        Rejection::invalid(format!(
+            "GetBackupByStorageQueryDescription is invalid: {e}"
+        ))
+    })
 }
 
 fn status(code: u16) -> StatusCode {

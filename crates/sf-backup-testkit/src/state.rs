@@ -14,6 +14,7 @@ use sf_backup_api::types::{
 use uuid::Uuid;
 
 use crate::config::{Config, Dialect, Fault, Outcome, PartitionConfig};
+use crate::listing::{ListQuery, Listed};
 use crate::{RecordedRequest, WrittenBackup};
 
 /// Parses a code so that a code the spec lists becomes the known variant, as a client would see it.
@@ -57,6 +58,8 @@ struct Run {
     lsn: u64,
     /// The partition's node clock, relative to the gateway's, when the backup was requested.
     clock_offset: chrono::Duration,
+    /// The gateway-wide order of writes, for listing ties.
+    sequence: u64,
 }
 
 impl Run {
@@ -151,10 +154,10 @@ enum Snapshot<'a> {
 }
 
 /// The epoch every fake backup records (the seed page's example values).
-const DATA_LOSS_VERSION: i64 = 131_462_452_931_584_510;
-const CONFIGURATION_VERSION: i64 = 8_589_934_592;
+pub(crate) const DATA_LOSS_VERSION: i64 = 131_462_452_931_584_510;
+pub(crate) const CONFIGURATION_VERSION: i64 = 8_589_934_592;
 
-fn documented_epoch() -> Epoch {
+pub(crate) fn documented_epoch() -> Epoch {
     Epoch {
         data_loss_version: Some(Int64Text::String(DATA_LOSS_VERSION.to_string())),
         configuration_version: Some(Int64Text::String(CONFIGURATION_VERSION.to_string())),
@@ -339,6 +342,20 @@ struct Partition {
     service: String,
     clock_offset: chrono::Duration,
     runs: Vec<Run>,
+    /// Backups in storage that no on-demand request of this gateway wrote: periodic policy backups and seeded ones.
+    stored: Vec<Stored>,
+}
+
+/// A backup in storage that is not an on-demand run: a periodic policy backup or a seeded one.
+struct Stored {
+    backup_id: Uuid,
+    chain_id: Uuid,
+    created: DateTime<Utc>,
+    storage: Option<BackupStorageDescription>,
+    visible_at: Instant,
+    lsn: u64,
+    full: bool,
+    sequence: u64,
 }
 
 impl Partition {
@@ -359,7 +376,61 @@ impl Partition {
                 config.map_or(0, |c| c.node_clock_offset_ms),
             ),
             runs: Vec::new(),
+            stored: Vec::new(),
         }
+    }
+
+    fn location(&self, created: DateTime<Utc>, dialect: Dialect, id: Uuid) -> String {
+        let sep = match dialect {
+            Dialect::Service => '\\',
+            Dialect::Documented => '/',
+        };
+        format!(
+            "{app}{sep}{svc}{sep}{id}{sep}{stamp}.zip",
+            app = self.application,
+            svc = self.service,
+            stamp = created.format("%Y-%m-%d %H.%M.%S"),
+        )
+    }
+
+    /// What is in storage for this partition now: the runs that were written (late ones included) and the
+    /// stored backups whose time has come.
+    fn listed(&self, id: Uuid, now: Instant, dialect: Dialect) -> Vec<Listed> {
+        let runs = self.runs.iter().enumerate().filter_map(|(_, run)| {
+            let after = run.written_after()?;
+            (run.accepted_at + after <= now).then(|| Listed {
+                partition_id: id,
+                application: self.application.clone(),
+                service: self.service.clone(),
+                backup_id: run.backup_id,
+                // An on-demand backup is always Full and starts its own chain (BackupNowCallback).
+                chain_id: run.backup_id,
+                created: crate::listing::whole_seconds(run.stamp(after, dialect)),
+                location: run.location.clone(),
+                lsn: run.lsn,
+                full: true,
+                storage: run.storage.clone(),
+                sequence: run.sequence,
+            })
+        });
+        let stored = self
+            .stored
+            .iter()
+            .filter(|stored| stored.visible_at <= now)
+            .map(|stored| Listed {
+                partition_id: id,
+                application: self.application.clone(),
+                service: self.service.clone(),
+                backup_id: stored.backup_id,
+                chain_id: stored.chain_id,
+                created: stored.created,
+                location: self.location(stored.created, dialect, id),
+                lsn: stored.lsn,
+                full: stored.full,
+                storage: stored.storage.clone(),
+                sequence: stored.sequence,
+            });
+        runs.chain(stored).collect()
     }
 }
 
@@ -374,6 +445,9 @@ pub(crate) struct State {
     timeout_unit: Duration,
     placeholders: bool,
     partitions: HashMap<Uuid, Partition>,
+    /// The most backups one list page holds without `MaxResults` (the service's message-size limit).
+    list_page_cap: usize,
+    sequence: u64,
     pub faults: VecDeque<Fault>,
     pub journal: Vec<RecordedRequest>,
 }
@@ -393,6 +467,8 @@ impl State {
                 .iter()
                 .map(|p| (p.id, Partition::new(Some(p))))
                 .collect(),
+            list_page_cap: config.list_page_cap(),
+            sequence: 0,
             faults: config.faults.iter().cloned().collect(),
             journal: Vec::new(),
         }
@@ -504,6 +580,11 @@ impl State {
             + partition.clock_offset)
             .format("%Y-%m-%d %H.%M.%S");
         let sequence = partition.runs.len() as u64 + 1;
+        self.sequence += 1;
+        let write_sequence = self.sequence;
+        let Some(partition) = self.partitions.get_mut(&id) else {
+            return Ok(());
+        };
         partition.runs.push(Run {
             backup_id: Uuid::new_v4(),
             accepted_at: now,
@@ -529,6 +610,7 @@ impl State {
             // Grows with every backup, as a replica's log would between two backups.
             lsn: 261 + 100 * sequence,
             clock_offset: partition.clock_offset,
+            sequence: write_sequence,
         });
         Ok(())
     }
@@ -582,5 +664,112 @@ impl State {
             .collect();
         written.sort_by_key(|(at, _)| *at);
         written.into_iter().map(|(_, w)| w).collect()
+    }
+}
+
+/// A backup to put into a partition's storage directly, as a periodic policy backup or an older backup would be.
+#[derive(Clone, Debug)]
+pub struct StoredBackup {
+    /// Its creation time on the node's clock; listed with whole seconds, as the service names the file.
+    pub created: DateTime<Utc>,
+    /// The storage it is in; `None` is the partition's backup policy storage.
+    pub storage: Option<BackupStorageDescription>,
+    /// A full backup (its own chain), or an incremental one in the chain of the last full backup before it.
+    pub full: bool,
+    /// How long from now until it lands in storage (a periodic backup taken during a wait); zero: already there.
+    pub lands_after: Duration,
+}
+
+impl StoredBackup {
+    /// A full backup in the policy storage, created at `created`, already in storage.
+    pub fn full(created: DateTime<Utc>) -> Self {
+        Self {
+            created,
+            storage: None,
+            full: true,
+            lands_after: Duration::ZERO,
+        }
+    }
+}
+
+impl State {
+    /// Puts backups into `id`'s storage; creates the partition when none were declared.
+    pub fn store_backups(&mut self, id: Uuid, backups: Vec<StoredBackup>) {
+        let now = Instant::now();
+        let mut sequence = self.sequence;
+        let partition = self
+            .partitions
+            .entry(id)
+            .or_insert_with(|| Partition::new(None));
+        for backup in backups {
+            sequence += 1;
+            let backup_id = Uuid::new_v4();
+            let chain_id = if backup.full {
+                backup_id
+            } else {
+                partition
+                    .stored
+                    .iter()
+                    .rev()
+                    .find(|stored| stored.full && stored.storage == backup.storage)
+                    .map_or(backup_id, |stored| stored.chain_id)
+            };
+            partition.stored.push(Stored {
+                backup_id,
+                chain_id,
+                created: crate::listing::whole_seconds(backup.created),
+                storage: backup.storage,
+                visible_at: now + backup.lands_after,
+                lsn: 1_000 + sequence,
+                full: backup.full,
+                sequence,
+            });
+        }
+        self.sequence = sequence;
+    }
+
+    /// GetPartitionBackupList: the policy storage of `id` only.
+    pub fn list_partition(&mut self, id: Uuid, query: &ListQuery) -> Result<Vec<u8>, Refusal> {
+        let (dialect, cap) = (self.dialect, self.list_page_cap);
+        let Some(partition) = self.partition(id) else {
+            return Err(Refusal {
+                status: 404,
+                code: "FABRIC_E_PARTITION_NOT_FOUND",
+                message: format!("Partition {id} not found."),
+            });
+        };
+        if !partition.backup_policy {
+            // GetBackupMappings: no mapping for the partition, its service or its application.
+            return Err(Refusal {
+                status: 404,
+                code: "FABRIC_E_BACKUP_NOT_ENABLED",
+                message: format!("Backup is not enabled for partition {id}."),
+            });
+        }
+        let entries = partition
+            .listed(id, Instant::now(), dialect)
+            .into_iter()
+            .filter(|entry| entry.storage.is_none())
+            .collect();
+        crate::listing::page(entries, query, dialect, cap, true)
+    }
+
+    /// GetBackupsFromBackupLocation: everything under `entity` in `storage`, whichever partition wrote it. The
+    /// entity is not checked against the cluster, as in the service.
+    pub fn list_location(
+        &mut self,
+        storage: &BackupStorageDescription,
+        entity: &sf_backup_api::types::BackupEntity,
+        query: &ListQuery,
+    ) -> Result<Vec<u8>, Refusal> {
+        let (dialect, cap, now) = (self.dialect, self.list_page_cap, Instant::now());
+        let entries = self
+            .partitions
+            .iter()
+            .flat_map(|(id, partition)| partition.listed(*id, now, dialect))
+            .filter(|entry| entry.storage.as_ref() == Some(storage))
+            .filter(|entry| crate::listing::under(entity, entry))
+            .collect();
+        crate::listing::page(entries, query, dialect, cap, false)
     }
 }

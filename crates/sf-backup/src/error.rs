@@ -71,6 +71,16 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// A backup list held an item that is an error, not a backup: the service could not enumerate the storage (a
+    /// bad connection string, a missing container, a share it cannot reach) and said so inside a 200 answer.
+    #[error("the service could not list the backups in the storage: {code}: {message}")]
+    ListingFailed {
+        /// The code of the item's `FailureError` (often an HRESULT, kept as its number).
+        code: ErrorCode,
+        /// The item's message.
+        message: String,
+    },
+
     /// No complete answer arrived within the client deadline (the server timeout plus a margin). The request may
     /// have reached the service.
     #[error(
@@ -95,7 +105,7 @@ impl Error {
     /// The Service Fabric error code, when the service sent one.
     pub fn code(&self) -> Option<&ErrorCode> {
         match self {
-            Self::Service { code, .. } => Some(code),
+            Self::Service { code, .. } | Self::ListingFailed { code, .. } => Some(code),
             _ => None,
         }
     }

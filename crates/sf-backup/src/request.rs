@@ -172,6 +172,10 @@ impl BackupPartitionRequest {
         self.storage.as_ref().map(BackupStorage::kind)
     }
 
+    pub(crate) fn storage_setting(&self) -> Option<&BackupStorage> {
+        self.storage.as_ref()
+    }
+
     pub(crate) fn backup_timeout_setting(&self) -> Option<Duration> {
         self.backup_timeout
     }
@@ -274,7 +278,7 @@ fn prepare(
 /// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
 /// including reading an error body, gets a deadline of its own server timeout plus the client's margin, cut
 /// short at `cap` when a wait ends sooner.
-async fn with_deadline<T>(
+pub(crate) async fn with_deadline<T>(
     client: &Client,
     server_timeout: Option<NonZeroU64>,
     cap: Option<Instant>,
@@ -298,7 +302,7 @@ async fn with_deadline<T>(
     result
 }
 
-fn server_timeout(timeout: Option<Duration>) -> Result<Option<NonZeroU64>, Error> {
+pub(crate) fn server_timeout(timeout: Option<Duration>) -> Result<Option<NonZeroU64>, Error> {
     let Some(timeout) = timeout else {
         return Ok(None);
     };

@@ -82,8 +82,9 @@ pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
 pub use wait::{
-    BackupWait, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE, DEFAULT_MAX_POLL_INTERVAL,
-    DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL, Requested, WaitError, WaitOptions,
+    BackupWait, BackupWindow, Candidate, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE,
+    DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,
+    DEFAULT_WRITTEN_GRACE, MIN_POLL_INTERVAL, Requested, StorageCheck, WaitError, WaitOptions,
 };
 
 impl From<ParsePartitionIdError> for Error {

@@ -613,3 +613,70 @@ impl futures_core::Stream for BackupStream {
         self.get_mut().poll_next_item(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(json: &str) -> types::PagedBackupInfoList {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_enumeration_error_item_is_an_error_not_a_backup() {
+        let failure = page(include_str!(
+            "../../../spec/examples/get-backups-from-backup-location-failure-service.json"
+        ));
+        let Page { items, next } = Page::from_api(failure);
+        assert_eq!(next, None);
+        let error = items.into_iter().next().unwrap().unwrap_err();
+        assert!(matches!(error, Error::ListingFailed { .. }), "{error:?}");
+        assert_eq!(
+            error.code().map(ErrorCode::as_str),
+            Some("-2146232800"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn documented_and_service_pages_end_alike_and_keep_their_values() {
+        for (file, token) in [
+            (
+                include_str!("../../../spec/examples/get-partition-backup-list-4.json"),
+                None,
+            ),
+            (
+                include_str!("../../../spec/examples/get-partition-backup-list-service.json"),
+                None,
+            ),
+            (
+                include_str!("../../../spec/examples/get-partition-backup-list-3.json"),
+                Some(
+                    "fabric:/CalcApp/CalcService#1daae3f5-7fd6-42e9-b1ba-8c05f873994d#\
+                     7903dc2a-228d-44b0-b7c8-a13a6c9b46bd",
+                ),
+            ),
+        ] {
+            let Page { items, next } = Page::from_api(page(file));
+            assert_eq!(next.as_deref(), token);
+            for item in items {
+                let backup = item.unwrap();
+                assert!(backup.backup_id.is_some() && backup.creation_time_utc.is_some());
+                assert!(backup.lsn.is_some() && backup.epoch.is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn backup_info_serialises_with_the_rest_names() {
+        let Page { items, .. } = Page::from_api(page(include_str!(
+            "../../../spec/examples/get-partition-backup-list-service.json"
+        )));
+        let json = serde_json::to_value(items[0].as_ref().unwrap()).unwrap();
+        assert_eq!(json["BackupId"], "0b9a1ac4-7a3e-4c6b-9d43-0d2f8b8fb1a2");
+        assert_eq!(json["LsnOfLastBackupRecord"], 1024);
+        assert_eq!(json["BackupType"], "Full");
+        assert_eq!(json["PartitionId"], "1daae3f5-7fd6-42e9-b1ba-8c05f873994d");
+        assert_eq!(json["CreationTimeUtc"], "2024-03-01T10:15:07Z");
+    }
+}

@@ -12,8 +12,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    BackupFailure, BackupPartitionRequest, BackupProgress, BackupState, Client, Epoch, Error,
-    PartitionId, RetryPolicy,
+    BackupEntity, BackupFailure, BackupInfo, BackupPartitionRequest, BackupProgress, BackupState,
+    BackupStorage, Client, Epoch, Error, PartitionId, RetryPolicy,
 };
 
 /// The default pause before the second progress read; later pauses grow by half each time.
@@ -26,6 +26,15 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// The default time a wait watches progress after an ambiguous failure of the backup request before it gives up
 /// with [`WaitError::Ambiguous`].
 pub const DEFAULT_AMBIGUOUS_GRACE: Duration = Duration::from_secs(15);
+
+/// The default allowance for the clocks of this machine and of the node that takes the backup when a wait looks
+/// for a backup written after `Timeout`: the window opens this much before the request and closes this much after
+/// the look.
+pub const DEFAULT_CLOCK_ALLOWANCE: Duration = Duration::from_secs(60);
+/// The default time a wait keeps looking in storage after the service reported `Timeout`: the replica's own
+/// deadline starts when it receives the request, later than the service's (queueing, the 5 s work-item poll, a
+/// 1-minute retry), so a backup can land after progress said `Timeout`.
+pub const DEFAULT_WRITTEN_GRACE: Duration = Duration::from_secs(120);
 
 /// Each pause between polls is this much longer than the one before, up to the maximum.
 const POLL_GROWTH: f64 = 1.5;
@@ -59,6 +68,9 @@ pub struct WaitOptions {
     ambiguous_grace: Duration,
     retry: RetryPolicy,
     on_progress: Option<ProgressCallback>,
+    clock_allowance: Duration,
+    written_grace: Duration,
+    service_name: Option<String>,
 }
 
 impl Default for WaitOptions {
@@ -70,6 +82,9 @@ impl Default for WaitOptions {
             ambiguous_grace: DEFAULT_AMBIGUOUS_GRACE,
             retry: RetryPolicy::default(),
             on_progress: None,
+            clock_allowance: DEFAULT_CLOCK_ALLOWANCE,
+            written_grace: DEFAULT_WRITTEN_GRACE,
+            service_name: None,
         }
     }
 }
@@ -86,6 +101,9 @@ impl fmt::Debug for WaitOptions {
                 "on_progress",
                 &self.on_progress.as_ref().map(|_| "<callback>"),
             )
+            .field("clock_allowance", &self.clock_allowance)
+            .field("written_grace", &self.written_grace)
+            .field("service_name", &self.service_name)
             .finish()
     }
 }
@@ -145,6 +163,30 @@ impl WaitOptions {
         self
     }
 
+    /// After the service reported `Timeout`, how much earlier than the backup request (and later than the look)
+    /// a backup's creation time may be and still count as this request's ([`DEFAULT_CLOCK_ALLOWANCE`] when not
+    /// set): the creation time comes from the clock of the node that took the backup, in whole seconds.
+    pub fn clock_allowance(mut self, allowance: Duration) -> Self {
+        self.clock_allowance = allowance;
+        self
+    }
+
+    /// After the service reported `Timeout`, how long to keep looking in storage for a backup written in this
+    /// request's window ([`DEFAULT_WRITTEN_GRACE`] when not set; never past the wait's deadline). Zero looks once.
+    pub fn written_grace(mut self, grace: Duration) -> Self {
+        self.written_grace = grace;
+        self
+    }
+
+    /// The full name of the partition's service (`fabric:/App/Service`), needed to look for a timed-out backup
+    /// in a storage given [explicitly](BackupPartitionRequest::storage): GetBackupsFromBackupLocation lists a
+    /// partition's folder by its service name. Without it the wait learns the name from the partition's policy
+    /// list when it can, and otherwise reports that it could not check.
+    pub fn service_name(mut self, service_name: impl Into<String>) -> Self {
+        self.service_name = Some(service_name.into());
+        self
+    }
+
     fn check(&self) -> Result<(), Error> {
         if self.poll_interval < MIN_POLL_INTERVAL {
             return Err(Error::invalid(
@@ -198,6 +240,219 @@ fn serialize_epoch<S: serde::Serializer>(
     )
 }
 
+/// The window a wait searched for a backup written after the service reported `Timeout`: from the backup
+/// request minus the [clock allowance](WaitOptions::clock_allowance) (and the second the service truncates), to
+/// the look plus the allowance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct BackupWindow {
+    /// The earliest creation time that counts.
+    pub from: DateTime<Utc>,
+    /// The latest creation time that counts.
+    pub to: DateTime<Utc>,
+}
+
+impl BackupWindow {
+    fn contains(&self, time: DateTime<Utc>) -> bool {
+        self.from <= time && time <= self.to
+    }
+}
+
+/// A backup in storage that may be a timed-out request's, and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Candidate {
+    /// The backup, as the list reported it.
+    pub backup: BackupInfo,
+    /// Why it counts: its shape and creation time against the window, and what else would look the same.
+    pub reason: String,
+}
+
+/// What a wait's look into storage found after the service reported `Timeout` without naming a backup.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageCheck {
+    /// The storage the request used was listed until the [grace](WaitOptions::written_grace) (or the wait's
+    /// deadline) ran out, and no backup of this request's shape was created in its window.
+    #[error(
+        "no backup created in this request's window ({} to {}) was found in {storage} (looked until {}); \
+         the service may still write it later: check again before starting another backup, or raise the backup \
+         timeout",
+        window.from.to_rfc3339(),
+        window.to.to_rfc3339(),
+        looked_until.to_rfc3339()
+    )]
+    NothingFound {
+        /// The window searched at the last look.
+        window: BackupWindow,
+        /// Which storage: the partition's policy storage, or the one the request named.
+        storage: &'static str,
+        /// When the last look was made.
+        looked_until: DateTime<Utc>,
+    },
+    /// The storage could not be listed, so whether the backup was written is unknown. A 404
+    /// `FABRIC_E_BACKUP_NOT_ENABLED` from the policy list lands here: the partition has no backup policy to
+    /// list, which says nothing about this backup.
+    #[error(
+        "whether it was written could not be checked: {reason}; it may still have been written, as the service \
+         keeps going after reporting Timeout: check the storage before starting another backup"
+    )]
+    CannotCheck {
+        /// Why.
+        reason: String,
+        /// The error of the list, when there was one.
+        #[source]
+        error: Option<Error>,
+    },
+    /// No look was made.
+    #[error(
+        "it may still have been written to storage, as the service keeps going after reporting Timeout \
+         ({reason}): check the storage before starting another backup, or raise the backup timeout"
+    )]
+    NotChecked {
+        /// Why no look was made.
+        reason: String,
+    },
+}
+
+/// What a wait needs to look for its backup after `Timeout`: where it went, and when it was requested.
+struct Lookup {
+    partition_id: PartitionId,
+    storage: Option<BackupStorage>,
+    service_name: Option<String>,
+    requested_at: DateTime<Utc>,
+    allowance: Duration,
+    grace: Duration,
+    /// The backup progress named before the request: an earlier one, never this request's.
+    earlier_backup: Option<Uuid>,
+}
+
+/// Why one look produced no candidates list.
+enum LookFailure {
+    /// Passes by itself; look again while the grace lasts.
+    Again(Error),
+    /// Does not pass: report it.
+    Cannot(StorageCheck),
+}
+
+impl Lookup {
+    fn storage_name(&self) -> &'static str {
+        match self.storage {
+            None => "the partition's policy storage (GetPartitionBackupList)",
+            Some(_) => "the storage the request named (GetBackupsFromBackupLocation)",
+        }
+    }
+
+    fn window(&self) -> BackupWindow {
+        let allowance = chrono::Duration::from_std(self.allowance).unwrap_or(chrono::Duration::MAX);
+        let second = chrono::Duration::seconds(1);
+        BackupWindow {
+            from: self
+                .requested_at
+                .checked_sub_signed(allowance)
+                .and_then(|t| t.checked_sub_signed(second))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            to: Utc::now()
+                .checked_add_signed(allowance)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+
+    fn classify(error: Error, what: &str) -> LookFailure {
+        if error.is_backup_not_enabled() {
+            return LookFailure::Cannot(StorageCheck::CannotCheck {
+                reason: format!(
+                    "the partition has no backup policy, so {what} cannot be listed (404 \
+                     FABRIC_E_BACKUP_NOT_ENABLED); that is not an error of the backup"
+                ),
+                error: Some(error),
+            });
+        }
+        if error.is_transient() || error.is_timeout() {
+            return LookFailure::Again(error);
+        }
+        LookFailure::Cannot(StorageCheck::CannotCheck {
+            reason: format!("listing {what} failed: {error}"),
+            error: Some(error),
+        })
+    }
+
+    /// The list to search: the policy list, or the named storage's list for this partition's folder.
+    async fn list(
+        &mut self,
+        client: &Client,
+        deadline: Instant,
+    ) -> Result<crate::ListBackups, LookFailure> {
+        let Some(storage) = &self.storage else {
+            return Ok(client.list_backups(self.partition_id));
+        };
+        if self.service_name.is_none() {
+            // The folder is named by the service: learn it from the policy list, if the partition has one.
+            let learned = client
+                .list_backups(self.partition_id)
+                .latest()
+                .before(deadline)
+                .await
+                .ok()
+                .and_then(|backups| backups.into_iter().find_map(|b| b.service_name));
+            match learned {
+                Some(name) => self.service_name = Some(name),
+                None => {
+                    return Err(LookFailure::Cannot(StorageCheck::CannotCheck {
+                        reason: "the backup went to a storage given explicitly, and listing it needs the \
+                                 partition's service name, which the partition's policy list did not tell: \
+                                 pass WaitOptions::service_name (--service-name)"
+                            .to_owned(),
+                        error: None,
+                    }));
+                }
+            }
+        }
+        let service = self.service_name.clone().unwrap_or_default();
+        Ok(client.list_backups_in(
+            storage.clone(),
+            BackupEntity::partition(service, self.partition_id),
+        ))
+    }
+
+    /// One look: the backups of this request's shape created in its window.
+    async fn look(
+        &mut self,
+        client: &Client,
+        deadline: Instant,
+    ) -> Result<(BackupWindow, Vec<Candidate>), LookFailure> {
+        let window = self.window();
+        let what = self.storage_name();
+        let list = self.list(client, deadline).await?;
+        let backups = list
+            .since(window.from)
+            .before(deadline)
+            .await
+            .map_err(|error| Self::classify(error, what))?;
+        let candidates = backups
+            .into_iter()
+            .filter(|backup| backup.partition_id.is_none_or(|id| id == self.partition_id))
+            .filter(|backup| backup.backup_id.is_some() && backup.backup_id != self.earlier_backup)
+            .filter(|backup| backup.starts_own_chain())
+            .filter_map(|backup| {
+                let created = backup.creation_time_utc.filter(|time| window.contains(*time))?;
+                Some(Candidate {
+                    reason: format!(
+                        "a full backup that starts its own chain, as every on-demand backup does, created {} \
+                         (the node's clock) inside this request's window {} to {}, in {what}; a periodic full \
+                         backup in the same window would look the same",
+                        created.to_rfc3339(),
+                        window.from.to_rfc3339(),
+                        window.to.to_rfc3339()
+                    ),
+                    backup,
+                })
+            })
+            .collect();
+        Ok((window, candidates))
+    }
+}
+
 /// Whether, and how surely, the backup request reached the service: what a caller needs before it starts
 /// another backup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -242,12 +497,64 @@ pub enum WaitError {
     /// while progress keeps saying `Timeout` (the REST reference: "though the operation returns back timeout, the
     /// backup actually goes through"). Look for it in the storage before starting another one, or request the
     /// next one with a larger backup timeout.
+    ///
+    /// A wait that sent the request looks for such a backup before it reports this: `storage_check` says what it
+    /// found (nothing in the window, or why it could not check). When it finds one it reports
+    /// [`WaitError::TimedOutButWritten`] instead, and [`WaitError::TimedOutPossiblyWritten`] when it finds several.
     #[error(
-        "the service reported Timeout: the backup did not end within its backup timeout; it may still have been \
-         written to storage, as the service keeps going after reporting Timeout: check the storage before \
-         starting another backup, or raise the backup timeout"
+        "the service reported Timeout: the backup did not end within its backup timeout; {storage_check}"
     )]
     BackupTimedOut {
+        /// The progress that reported the timeout.
+        progress: Box<BackupProgress>,
+        /// What the look into storage found, or why there was none.
+        storage_check: StorageCheck,
+    },
+
+    /// The service reported `Timeout`, but exactly one backup that looks like this request's was written in
+    /// this request's window to the storage the request used: the service's replica finished after the
+    /// service's deadline, and the service dropped its report (../shared/notes/more-operations.md §7.7). There
+    /// is no need to back up again.
+    ///
+    /// The attribution is by time and shape, since progress names no backup after a `Timeout`: a full backup
+    /// that starts its own chain (as every on-demand backup does), created between the request (minus
+    /// [`WaitOptions::clock_allowance`]) and the look. A periodic policy backup landing in the same window
+    /// would look the same; `candidates` says why this one was taken.
+    #[error(
+        "the service reported Timeout, but a backup written in this request's window was found: {} at {} \
+         (created {}); no need to run again (matched by time and shape, since the service names no backup after \
+         a Timeout)",
+        backup.backup_id.map_or_else(|| "?".to_owned(), |id| id.to_string()),
+        backup.backup_location.as_deref().unwrap_or("?"),
+        backup.creation_time_utc.map_or_else(|| "?".to_owned(), |time| time.to_rfc3339()),
+    )]
+    TimedOutButWritten {
+        /// The backup found.
+        backup: Box<BackupInfo>,
+        /// Every backup considered, with the reason (here the one found).
+        candidates: Vec<Candidate>,
+        /// The window searched.
+        window: BackupWindow,
+        /// The progress that reported the timeout.
+        progress: Box<BackupProgress>,
+    },
+
+    /// The service reported `Timeout`, and more than one backup that looks like this request's was written in
+    /// its window (a periodic policy backup can land there too): one of them may be this request's, and nothing
+    /// tells which. Check them before backing up again.
+    #[error(
+        "the service reported Timeout, and {} backups were written in this request's window ({} to {}), any of \
+         which may be this request's: {}",
+        candidates.len(),
+        window.from.to_rfc3339(),
+        window.to.to_rfc3339(),
+        candidates.iter().map(|c| format!("{} ({})", c.backup.backup_id.map_or_else(|| "?".to_owned(), |id| id.to_string()), c.reason)).collect::<Vec<_>>().join("; ")
+    )]
+    TimedOutPossiblyWritten {
+        /// Every candidate, with the reason it is one.
+        candidates: Vec<Candidate>,
+        /// The window searched.
+        window: BackupWindow,
         /// The progress that reported the timeout.
         progress: Box<BackupProgress>,
     },
@@ -330,7 +637,9 @@ impl WaitError {
     pub fn last_progress(&self) -> Option<&BackupProgress> {
         match self {
             Self::Failed { progress, .. }
-            | Self::BackupTimedOut { progress }
+            | Self::BackupTimedOut { progress, .. }
+            | Self::TimedOutButWritten { progress, .. }
+            | Self::TimedOutPossiblyWritten { progress, .. }
             | Self::IncompleteSuccess { progress, .. } => Some(progress),
             Self::WaitTimedOut { last_progress, .. }
             | Self::Ambiguous { last_progress, .. }
@@ -356,6 +665,8 @@ impl WaitError {
             Self::Ambiguous { .. } => Requested::Maybe,
             Self::Failed { .. }
             | Self::BackupTimedOut { .. }
+            | Self::TimedOutButWritten { .. }
+            | Self::TimedOutPossiblyWritten { .. }
             | Self::ProgressUnavailable { .. }
             | Self::IncompleteSuccess { .. } => Requested::Yes,
         }
@@ -372,14 +683,26 @@ impl WaitError {
         }
     }
 
+    /// The backup found in storage after a `Timeout` ([`WaitError::TimedOutButWritten`]).
+    pub fn found_backup(&self) -> Option<&BackupInfo> {
+        match self {
+            Self::TimedOutButWritten { backup, .. } => Some(backup),
+            _ => None,
+        }
+    }
+
     /// Whether a backup from this call may exist in storage despite the error: after
-    /// [`WaitError::BackupTimedOut`], [`WaitError::IncompleteSuccess`], and whenever
+    /// [`WaitError::BackupTimedOut`] (it may still be written later), [`WaitError::TimedOutButWritten`],
+    /// [`WaitError::TimedOutPossiblyWritten`], [`WaitError::IncompleteSuccess`], and whenever
     /// [the outcome is unknown](Self::outcome_unknown). Check before requesting another backup.
     pub fn may_have_been_written(&self) -> bool {
         self.outcome_unknown()
             || matches!(
                 self,
-                Self::BackupTimedOut { .. } | Self::IncompleteSuccess { .. }
+                Self::BackupTimedOut { .. }
+                    | Self::TimedOutButWritten { .. }
+                    | Self::TimedOutPossiblyWritten { .. }
+                    | Self::IncompleteSuccess { .. }
             )
     }
 }
@@ -768,6 +1091,16 @@ async fn run(
     };
     tracing::debug!(state = %baseline.state, "progress before the backup request");
 
+    // Taken just before sending: the service's `RequestDateTime` is taken while it serves the request.
+    let lookup = Lookup {
+        partition_id: request.partition_id(),
+        storage: request.storage_setting().cloned(),
+        service_name: options.service_name.clone(),
+        requested_at: Utc::now(),
+        allowance: options.clock_allowance,
+        grace: options.written_grace,
+        earlier_backup: baseline.backup_id,
+    };
     let (attribution, ambiguous) = match request.send_before(Some(reader.deadline)).await {
         Ok(()) => {
             tracing::info!("backup accepted");
@@ -794,6 +1127,7 @@ async fn run(
     };
 
     let mut poller = Poller::new(reader, &mut options, attribution, events);
+    poller.lookup = Some(lookup);
     if let Some(source) = ambiguous {
         let grace_end = Instant::now()
             .checked_add(options.ambiguous_grace)
@@ -801,7 +1135,7 @@ async fn run(
                 end.min(poller.reader.deadline)
             });
         match poller.until_ours(grace_end).await {
-            Settled::Ours(Some(result)) => return finish(*result),
+            Settled::Ours(Some(result)) => return poller.conclude(*result).await,
             Settled::Ours(None) => tracing::info!("progress shows the backup was accepted"),
             Settled::Failed(read_error) => {
                 tracing::warn!(error = %read_error, "progress could not be read to settle an ambiguous request");
@@ -871,6 +1205,8 @@ struct Poller {
     attribution: Attribution,
     events: Events,
     last: Option<BackupProgress>,
+    /// Set when this wait requested the backup: where to look for it after `Timeout`.
+    lookup: Option<Lookup>,
 }
 
 impl Poller {
@@ -888,6 +1224,116 @@ impl Poller {
             attribution,
             events,
             last: None,
+            lookup: None,
+        }
+    }
+
+    /// The outcome of our backup's result; after `Timeout`, looks for the backup in storage first.
+    async fn conclude(&mut self, progress: BackupProgress) -> Result<CompletedBackup, WaitError> {
+        match finish(progress) {
+            Err(WaitError::BackupTimedOut {
+                progress,
+                storage_check,
+            }) => match self.lookup.take() {
+                Some(lookup) => Err(self.resolve_timeout(lookup, progress).await),
+                None => Err(WaitError::BackupTimedOut {
+                    progress,
+                    storage_check,
+                }),
+            },
+            other => other,
+        }
+    }
+
+    /// Looks in the storage the request used for a backup of this request's shape created in its window, until
+    /// one is found or the grace (never past the wait's deadline) runs out.
+    async fn resolve_timeout(
+        &mut self,
+        mut lookup: Lookup,
+        progress: Box<BackupProgress>,
+    ) -> WaitError {
+        let deadline = self.reader.deadline;
+        if self.reader.expired() {
+            return WaitError::BackupTimedOut {
+                progress,
+                storage_check: StorageCheck::NotChecked {
+                    reason: "the wait's deadline had passed".to_owned(),
+                },
+            };
+        }
+        let grace_end = Instant::now()
+            .checked_add(lookup.grace)
+            .map_or(deadline, |end| end.min(deadline));
+        let mut interval = self.interval;
+        let mut last_error: Option<Error> = None;
+        let mut looked = false;
+        loop {
+            match lookup.look(&self.reader.client, deadline).await {
+                Ok((window, mut candidates)) if candidates.len() == 1 => {
+                    let backup = Box::new(candidates[0].backup.clone());
+                    tracing::info!(backup_id = ?backup.backup_id, "Timeout, but a backup of this request was written");
+                    candidates.truncate(1);
+                    return WaitError::TimedOutButWritten {
+                        backup,
+                        candidates,
+                        window,
+                        progress,
+                    };
+                }
+                Ok((window, candidates)) if !candidates.is_empty() => {
+                    tracing::warn!(
+                        count = candidates.len(),
+                        "Timeout, and several backups in the window"
+                    );
+                    return WaitError::TimedOutPossiblyWritten {
+                        candidates,
+                        window,
+                        progress,
+                    };
+                }
+                Ok(_) => {
+                    looked = true;
+                    last_error = None;
+                }
+                // The deadline cut the look short: what the earlier looks found stands.
+                Err(LookFailure::Again(_)) if self.reader.expired() => {}
+                Err(LookFailure::Cannot(storage_check)) => {
+                    return WaitError::BackupTimedOut {
+                        progress,
+                        storage_check,
+                    };
+                }
+                Err(LookFailure::Again(error)) => {
+                    tracing::warn!(%error, "listing backups failed; looking again");
+                    last_error = Some(error);
+                }
+            }
+            if Instant::now() >= grace_end {
+                let storage_check = match last_error {
+                    Some(error) => StorageCheck::CannotCheck {
+                        reason: format!("listing {} kept failing: {error}", lookup.storage_name()),
+                        error: Some(error),
+                    },
+                    None if !looked => StorageCheck::NotChecked {
+                        reason: "the wait's deadline passed before the storage could be listed"
+                            .to_owned(),
+                    },
+                    None => StorageCheck::NothingFound {
+                        window: lookup.window(),
+                        storage: lookup.storage_name(),
+                        looked_until: Utc::now(),
+                    },
+                };
+                return WaitError::BackupTimedOut {
+                    progress,
+                    storage_check,
+                };
+            }
+            let pause_end = Instant::now()
+                .checked_add(interval)
+                .map_or(grace_end, |end| end.min(grace_end));
+            tokio::time::sleep_until(pause_end).await;
+            interval = interval.mul_f64(POLL_GROWTH).min(self.max_interval);
         }
     }
 
@@ -947,7 +1393,7 @@ impl Poller {
                     if self.attribution.observe(&progress) {
                         self.seen(&progress);
                         if progress.state.is_terminal() {
-                            return finish(progress);
+                            return self.conclude(progress).await;
                         }
                     }
                 }
@@ -1025,6 +1471,11 @@ fn finish(progress: BackupProgress) -> Result<CompletedBackup, WaitError> {
             tracing::warn!("the service reported Timeout; the backup may still be written");
             Err(WaitError::BackupTimedOut {
                 progress: Box::new(progress),
+                storage_check: StorageCheck::NotChecked {
+                    reason: "this wait did not request the backup, so it does not know the request's time \
+                             to look for it in storage"
+                        .to_owned(),
+                },
             })
         }
     }

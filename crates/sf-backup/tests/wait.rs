@@ -49,6 +49,7 @@ fn fast() -> WaitOptions {
         .max_poll_interval(Duration::from_millis(50))
         .wait_timeout(Duration::from_secs(60))
         .ambiguous_grace(Duration::from_secs(2))
+        .written_grace(Duration::from_millis(300))
         .retry(
             RetryPolicy::default()
                 .initial_backoff(Duration::from_millis(10))
@@ -313,7 +314,13 @@ async fn a_timed_out_backup_is_reported_as_the_services_timeout(
         .await
         .unwrap_err();
     assert!(
-        matches!(error, WaitError::BackupTimedOut { .. }),
+        matches!(
+            error,
+            WaitError::BackupTimedOut {
+                storage_check: sf_backup::StorageCheck::NothingFound { .. },
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(error.last_progress().unwrap().state, BackupState::Timeout);
@@ -332,7 +339,7 @@ async fn a_timed_out_backup_is_reported_as_the_services_timeout(
 
 #[rstest]
 #[tokio::test]
-async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written(
+async fn a_timeout_that_went_through_anyway_is_found_in_storage(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect).await;
@@ -345,18 +352,19 @@ async fn a_timeout_that_went_through_anyway_says_it_may_have_been_written(
         .wait(fast())
         .await
         .unwrap_err();
-    assert!(
-        matches!(error, WaitError::BackupTimedOut { .. }),
-        "{error:?}"
-    );
-    assert!(error.may_have_been_written());
-    let message = error.to_string();
-    assert!(message.contains("may still have been written"), "{message}");
-    assert!(message.contains("raise the backup timeout"), "{message}");
-    // The corner case the error warns about: the backup is in storage all the same.
+    // The corner case the REST page warns about: the backup is in storage all the same, and the wait finds it.
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert!(written[0].reported_timeout);
+    let WaitError::TimedOutButWritten { backup, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(backup.backup_id, Some(written[0].backup_id));
+    assert!(error.may_have_been_written());
+    assert!(
+        error.to_string().contains("no need to run again"),
+        "{error}"
+    );
 }
 
 #[rstest]

@@ -18,11 +18,14 @@ macro_rules! exit_codes {
   3    the cluster refused the request with an error; no backup was started
   4    nothing was sent: the cluster could not be reached, did not answer before the backup
        request, or TLS failed; safe to retry
-  5    the backup ended in Failure, or the service reported Timeout (with --wait)
+  5    the backup ended in Failure, or the service reported Timeout and no single backup of this
+       request was found in storage (with --wait; several candidates are listed)
   6    the wait timeout passed while the requested backup still ran (with --wait); follow it with
        `sf-backup progress <PARTITION_ID> --wait`
   7    a backup may have started but its outcome is unknown (the backup request's answer was lost, or
        progress could not be read after it); do not retry before following it
+  8    the service reported Timeout, but a backup written in this request's window was found: no need
+       to run again (with --wait; the found backup is printed, and its BackupId is in the JSON)
   130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
     };
 }
@@ -140,6 +143,10 @@ pub enum Command {
     /// Show the progress of the partition's most recent backup (GET /Partitions/{id}/$/GetBackupProgress).
     #[command(after_help = EXIT_CODES)]
     Progress(ProgressArgs),
+    /// List a partition's backups: in its backup policy's storage (GET /Partitions/{id}/$/GetBackups), or in
+    /// the storage the storage options describe (POST /BackupRestore/$/GetBackups), every page.
+    #[command(after_help = EXIT_CODES)]
+    Backups(Box<BackupsArgs>),
     /// Run the fake Service Fabric gateway in the foreground until Ctrl-C.
     Testkit(TestkitArgs),
 }
@@ -173,8 +180,60 @@ pub struct BackupArgs {
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 
+    /// When the service reports Timeout: keep looking this long for the backup in the storage the request used
+    /// (the service may still write it; default 120, never past --wait-timeout).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
+    pub written_grace: Option<Duration>,
+
+    /// When the service reports Timeout: how far the clocks may disagree when a backup's creation time is
+    /// matched against this request's time (default 60).
+    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
+    pub clock_allowance: Option<Duration>,
+
+    /// The partition's service (fabric:/App/Service): with a storage option and --wait, where to look for the
+    /// backup after a Timeout (learnt from the policy list when not given).
+    #[arg(long, value_name = "NAME", requires = "wait")]
+    pub service_name: Option<String>,
+
     /// Where to write the backup; without any of these the partition's backup policy decides. Last, because
     /// its help heading applies to every option after it.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `sf-backup backups`.
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// The partition (a UUID).
+    #[arg(value_name = "PARTITION_ID")]
+    pub partition_id: PartitionId,
+
+    /// Only backups created at or after this time (RFC 3339, such as 2024-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Only backups created at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Only the most recent backup (within --since/--until).
+    #[arg(long)]
+    pub latest: bool,
+
+    /// At most this many backups per page (MaxResults); paging is followed either way. Ignored with --latest,
+    /// with which the service would return the oldest backup.
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<std::num::NonZeroU32>,
+
+    /// How long the service may take to answer each page (service default: 60).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub timeout: Option<u64>,
+
+    /// With a storage option: the partition's service (fabric:/App/Service), which names its folder there.
+    #[arg(long, value_name = "NAME")]
+    pub service_name: Option<String>,
+
+    /// The storage to list; without any of these, the partition's backup policy's storage is listed.
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -375,6 +434,19 @@ fn parse_poll_interval(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(interval)
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|time| time.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("{text:?} is not an RFC 3339 time such as 2024-01-01T00:00:00Z"))
+}
+
+fn parse_seconds_or_zero(text: &str) -> Result<Duration, String> {
+    if text.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_seconds(text)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

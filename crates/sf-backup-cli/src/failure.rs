@@ -22,6 +22,9 @@ pub enum Exit {
     WaitTimedOut = 6,
     /// A backup may have started but its outcome is unknown.
     OutcomeUnknown = 7,
+    /// The service reported Timeout, but a backup written in this request's window was found: no need to run
+    /// again.
+    TimedOutButWritten = 8,
     /// Interrupted by Ctrl-C.
     Interrupted = 130,
 }
@@ -122,6 +125,7 @@ impl From<sf_backup::Error> for Failure {
             // The HTTP client could not be set up (for example from the TLS settings): nothing was sent.
             Error::Client { .. } => (Exit::InvalidInput, "client"),
             Error::Service { .. } => (Exit::ServiceError, "service"),
+            Error::ListingFailed { .. } => (Exit::ServiceError, "listing_failed"),
             Error::UnexpectedResponse { .. } => (Exit::ServiceError, "unexpected_response"),
             Error::Transport { .. } => (Exit::Unreachable, "transport"),
             Error::Timeout { .. } => (Exit::Unreachable, "timeout"),

@@ -7,6 +7,7 @@
 mod cli;
 mod connection;
 mod failure;
+mod listing;
 mod output;
 mod storage;
 mod waiting;
@@ -70,7 +71,10 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
                     && m.value_source(id) == Some(ValueSource::CommandLine)
             })
     };
-    debug_assert!(matches!(name, "backup" | "progress" | "testkit"));
+    debug_assert!(matches!(
+        name,
+        "backup" | "backups" | "progress" | "testkit"
+    ));
     match cli.command {
         Command::Testkit(args) => run_testkit(&args, json),
         Command::Backup(args) => {
@@ -81,6 +85,21 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
             connection::check(&cli.connection, on_command_line("endpoint"))?;
             let connection = connection::connect(&cli.connection, !json, redact)?;
             backup(&connection, &args, storage, json)
+        }
+        Command::Backups(args) => {
+            let storage = storage::storage(&args.storage, on_command_line, redact)?;
+            if let Some(storage) = &storage {
+                storage.validate()?;
+            }
+            if storage.is_some() && args.service_name.is_none() {
+                return Err(Failure::invalid(
+                    "listing a storage given with the storage options needs --service-name (the partition's \
+                     service, such as fabric:/App/Service), which names the partition's folder there",
+                ));
+            }
+            connection::check(&cli.connection, on_command_line("endpoint"))?;
+            let connection = connection::connect(&cli.connection, !json, redact)?;
+            listing::backups(&connection.client, &args, storage, json, redact)
         }
         Command::Progress(args) => {
             connection::check(&cli.connection, on_command_line("endpoint"))?;
@@ -116,7 +135,16 @@ fn backup(
     }
     let runtime = runtime()?;
     if args.wait {
-        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let mut options = wait_options(args.poll_interval, args.wait_timeout);
+        if let Some(grace) = args.written_grace {
+            options = options.written_grace(grace);
+        }
+        if let Some(allowance) = args.clock_allowance {
+            options = options.clock_allowance(allowance);
+        }
+        if let Some(name) = &args.service_name {
+            options = options.service_name(name.clone());
+        }
         let subject = subject(connection, args.partition_id);
         let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
         return print_outcome(outcome, json);

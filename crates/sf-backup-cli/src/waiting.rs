@@ -205,6 +205,20 @@ fn outcome(
             let may_have_started = requested != Requested::No;
             let progress = error.last_progress().cloned().or(last);
             let unknown = error.outcome_unknown();
+            let found = error.found_backup().cloned();
+            let (candidates, window) = match &error {
+                WaitError::TimedOutButWritten {
+                    candidates, window, ..
+                }
+                | WaitError::TimedOutPossiblyWritten {
+                    candidates, window, ..
+                } => (candidates.clone(), Some(*window)),
+                _ => (Vec::new(), None),
+            };
+            let storage_check = match &error {
+                WaitError::BackupTimedOut { storage_check, .. } => Some(storage_check.to_string()),
+                _ => None,
+            };
             let (name, mut failure) = failure(error);
             if unknown {
                 let (_, known) = what_is_known(subject, Some(requested), progress.as_ref());
@@ -213,22 +227,71 @@ fn outcome(
             failure
                 .extra
                 .insert("may_have_started".into(), may_have_started.into());
+            if let Some(id) = found.as_ref().and_then(|found| found.backup_id) {
+                failure
+                    .extra
+                    .insert("backup_id".into(), id.to_string().into());
+            }
+            let mut json = name.map(|name| {
+                envelope(
+                    subject,
+                    name,
+                    None,
+                    progress.as_ref(),
+                    may_have_started,
+                    written,
+                )
+            });
+            if let Some(object) = json.as_mut().and_then(serde_json::Value::as_object_mut) {
+                if let Some(found) = &found {
+                    object.insert(
+                        "backup_id".into(),
+                        serde_json::json!(found.backup_id.map(|id| id.to_string())),
+                    );
+                    object.insert("found_backup".into(), serde_json::json!(found));
+                }
+                if !candidates.is_empty() {
+                    object.insert("candidates".into(), serde_json::json!(candidates));
+                    object.insert("window".into(), serde_json::json!(window));
+                }
+                if let Some(check) = &storage_check {
+                    object.insert("storage_check".into(), check.clone().into());
+                }
+            }
             Outcome {
-                json: name.map(|name| {
-                    envelope(
-                        subject,
-                        name,
-                        None,
-                        progress.as_ref(),
-                        may_have_started,
-                        written,
-                    )
-                }),
-                text: None,
+                json,
+                text: found
+                    .as_ref()
+                    .map(|backup| found_text(subject.partition_id, backup)),
                 result: Err(failure),
             }
         }
     }
+}
+
+/// The backup found in storage after the service reported Timeout, for stdout.
+fn found_text(partition_id: sf_backup::PartitionId, backup: &sf_backup::BackupInfo) -> String {
+    let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
+    let mut text = format!(
+        "The service reported Timeout for the backup of partition {partition_id}, but this backup was written in \
+         the request's window:\n{:<16}{}\n{:<16}{}\n{:<16}{}\n",
+        "BackupId:",
+        or_unknown(backup.backup_id.map(|id| id.to_string())),
+        "Location:",
+        or_unknown(backup.backup_location.clone()),
+        "Created (UTC):",
+        or_unknown(backup.creation_time_utc.map(|time| time.to_rfc3339())),
+    );
+    if let Some(epoch) = &backup.epoch {
+        text.push_str(&format!(
+            "{:<16}data loss version {}, configuration version {}\n",
+            "Epoch:", epoch.data_loss_version, epoch.configuration_version
+        ));
+    }
+    if let Some(lsn) = backup.lsn {
+        text.push_str(&format!("{:<16}{lsn}\n", "LSN:"));
+    }
+    text
 }
 
 fn success_text(partition_id: sf_backup::PartitionId, backup: &CompletedBackup) -> String {
@@ -274,6 +337,20 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             Failure {
                 code: Some("FABRIC_E_TIMEOUT".to_owned()),
                 ..Failure::new(Exit::BackupFailed, "backup_timed_out", message)
+            },
+        ),
+        WaitError::TimedOutButWritten { .. } => (
+            Some("TimeoutButWritten"),
+            Failure {
+                code: Some("FABRIC_E_TIMEOUT".to_owned()),
+                ..Failure::new(Exit::TimedOutButWritten, "timed_out_but_written", message)
+            },
+        ),
+        WaitError::TimedOutPossiblyWritten { .. } => (
+            Some("TimeoutPossiblyWritten"),
+            Failure {
+                code: Some("FABRIC_E_TIMEOUT".to_owned()),
+                ..Failure::new(Exit::BackupFailed, "timed_out_possibly_written", message)
             },
         ),
         WaitError::WaitTimedOut {

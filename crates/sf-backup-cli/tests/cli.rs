@@ -756,6 +756,8 @@ fn a_failed_or_timed_out_backup_exits_5() {
         "--wait",
         "--poll-interval",
         "0.02",
+        "--written-grace",
+        "0.2",
     ]);
     result.expect(5);
     assert!(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -415,12 +415,9 @@ impl Lookup {
         ))
     }
 
-    /// One look: the backups of this request's shape created in its window.
-    async fn look(
-        &mut self,
-        client: &Client,
-        deadline: Instant,
-    ) -> Result<(BackupWindow, Vec<Candidate>), LookFailure> {
+    /// One look: the backups of this request's shape created in its window, those created at or after the
+    /// request (by this machine's clock, to the second) first.
+    async fn look(&mut self, client: &Client, deadline: Instant) -> Result<Look, LookFailure> {
         let window = self.window();
         let what = self.storage_name();
         let list = self.list(client, deadline).await?;
@@ -429,28 +426,65 @@ impl Lookup {
             .before(deadline)
             .await
             .map_err(|error| Self::classify(error, what))?;
-        let candidates = backups
+        let requested = self
+            .requested_at
+            .with_nanosecond(0)
+            .unwrap_or(self.requested_at);
+        let mut look = Look {
+            window,
+            after: Vec::new(),
+            before: Vec::new(),
+        };
+        for backup in backups
             .into_iter()
             .filter(|backup| backup.partition_id.is_none_or(|id| id == self.partition_id))
             .filter(|backup| backup.backup_id.is_some() && backup.backup_id != self.earlier_backup)
-            .filter(|backup| backup.starts_own_chain())
-            .filter_map(|backup| {
-                let created = backup.creation_time_utc.filter(|time| window.contains(*time))?;
-                Some(Candidate {
+            .filter(BackupInfo::starts_own_chain)
+        {
+            let Some(created) = backup
+                .creation_time_utc
+                .filter(|time| window.contains(*time))
+            else {
+                continue;
+            };
+            let shape = format!(
+                "a full backup that starts its own chain, as every on-demand backup does, in {what}, created {} \
+                 by the node's clock",
+                created.to_rfc3339()
+            );
+            if created >= requested {
+                look.after.push(Candidate {
                     reason: format!(
-                        "a full backup that starts its own chain, as every on-demand backup does, created {} \
-                         (the node's clock) inside this request's window {} to {}, in {what}; a periodic full \
-                         backup in the same window would look the same",
-                        created.to_rfc3339(),
-                        window.from.to_rfc3339(),
-                        window.to.to_rfc3339()
+                        "{shape}, at or after this request ({}) and before the look: a periodic full backup in \
+                         the same window would look the same",
+                        requested.to_rfc3339()
                     ),
                     backup,
-                })
-            })
-            .collect();
-        Ok((window, candidates))
+                });
+            } else {
+                look.before.push(Candidate {
+                    reason: format!(
+                        "{shape}, before this request ({}) by this machine's clock but within the clock \
+                         allowance (window from {}): this request's only if the node's clock is behind, more \
+                         likely an earlier backup",
+                        requested.to_rfc3339(),
+                        window.from.to_rfc3339()
+                    ),
+                    backup,
+                });
+            }
+        }
+        Ok(look)
     }
+}
+
+/// What one look found.
+struct Look {
+    window: BackupWindow,
+    /// Created at or after the request: this request's, or a periodic backup.
+    after: Vec<Candidate>,
+    /// Created before the request, within the clock allowance: most likely an earlier backup.
+    before: Vec<Candidate>,
 }
 
 /// Whether, and how surely, the backup request reached the service: what a caller needs before it starts
@@ -516,10 +550,11 @@ pub enum WaitError {
     /// service's deadline, and the service dropped its report (../shared/notes/more-operations.md §7.7). There
     /// is no need to back up again.
     ///
-    /// The attribution is by time and shape, since progress names no backup after a `Timeout`: a full backup
-    /// that starts its own chain (as every on-demand backup does), created between the request (minus
-    /// [`WaitOptions::clock_allowance`]) and the look. A periodic policy backup landing in the same window
-    /// would look the same; `candidates` says why this one was taken.
+    /// The attribution is by time and shape, since progress names no backup after a `Timeout`: the only full
+    /// backup that starts its own chain (as every on-demand backup does) created at or after the request (by
+    /// this machine's clock, to the second) and before the look. A periodic policy backup landing in the same
+    /// window would look the same; `candidates` says why this one was taken, and lists the backups from just
+    /// before the request (within [`WaitOptions::clock_allowance`]) that were not.
     #[error(
         "the service reported Timeout, but a backup written in this request's window was found: {} at {} \
          (created {}); no need to run again (matched by time and shape, since the service names no backup after \
@@ -539,9 +574,10 @@ pub enum WaitError {
         progress: Box<BackupProgress>,
     },
 
-    /// The service reported `Timeout`, and more than one backup that looks like this request's was written in
-    /// its window (a periodic policy backup can land there too): one of them may be this request's, and nothing
-    /// tells which. Check them before backing up again.
+    /// The service reported `Timeout`, and more than one backup that looks like this request's was created in
+    /// its window after the request (a periodic policy backup can land there too), or only backups created
+    /// shortly before it (within the clock allowance, most likely earlier ones): one of them may be this
+    /// request's, and nothing tells which. Check them before backing up again.
     #[error(
         "the service reported Timeout, and {} backups were written in this request's window ({} to {}), any of \
          which may be this request's: {}",
@@ -1267,31 +1303,34 @@ impl Poller {
         let mut interval = self.interval;
         let mut last_error: Option<Error> = None;
         let mut looked = false;
+        let mut earlier: Option<(BackupWindow, Vec<Candidate>)> = None;
         loop {
             match lookup.look(&self.reader.client, deadline).await {
-                Ok((window, mut candidates)) if candidates.len() == 1 => {
-                    let backup = Box::new(candidates[0].backup.clone());
+                Ok(look) if look.after.len() == 1 => {
+                    let backup = Box::new(look.after[0].backup.clone());
                     tracing::info!(backup_id = ?backup.backup_id, "Timeout, but a backup of this request was written");
-                    candidates.truncate(1);
+                    let candidates = look.after.into_iter().chain(look.before).collect();
                     return WaitError::TimedOutButWritten {
                         backup,
                         candidates,
-                        window,
+                        window: look.window,
                         progress,
                     };
                 }
-                Ok((window, candidates)) if !candidates.is_empty() => {
+                Ok(look) if !look.after.is_empty() => {
                     tracing::warn!(
-                        count = candidates.len(),
+                        count = look.after.len(),
                         "Timeout, and several backups in the window"
                     );
                     return WaitError::TimedOutPossiblyWritten {
-                        candidates,
-                        window,
+                        candidates: look.after.into_iter().chain(look.before).collect(),
+                        window: look.window,
                         progress,
                     };
                 }
-                Ok(_) => {
+                Ok(look) => {
+                    // Only backups from before the request, if any: keep looking; they stand if nothing newer comes.
+                    earlier = Some((look.window, look.before));
                     looked = true;
                     last_error = None;
                 }
@@ -1309,6 +1348,13 @@ impl Poller {
                 }
             }
             if Instant::now() >= grace_end {
+                if let Some((window, candidates)) = earlier.take().filter(|(_, c)| !c.is_empty()) {
+                    return WaitError::TimedOutPossiblyWritten {
+                        candidates,
+                        window,
+                        progress,
+                    };
+                }
                 let storage_check = match last_error {
                     Some(error) => StorageCheck::CannotCheck {
                         reason: format!("listing {} kept failing: {error}", lookup.storage_name()),

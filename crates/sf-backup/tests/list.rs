@@ -440,11 +440,19 @@ async fn a_timeout_with_nothing_written_stays_backup_timed_out(
 async fn a_periodic_backup_in_the_window_is_shown_as_a_candidate_with_the_reason(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    // The default unit: Timeout and the late write happen together, so both backups are there at the first look.
-    let gateway = gateway(dialect, None).await;
+    // The default unit: Timeout and the late write happen together (at 620 ms), so both backups are there at the
+    // first look; the periodic one lands at 300 ms, after the request.
+    let gateway = Gateway::start(Config {
+        dialect,
+        accepted_ms: Some(20),
+        in_progress_ms: Some(600),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let handle = gateway.handle();
     handle.script_outcome(uuid(), Outcome::TimeoutButWritten);
-    handle.schedule_periodic_backup(uuid(), Duration::ZERO);
+    handle.schedule_periodic_backup(uuid(), Duration::from_millis(300));
     let client = Client::new(gateway.url()).unwrap();
     let error = client
         .backup_partition(partition())
@@ -561,4 +569,40 @@ async fn the_look_into_storage_fits_in_the_wait_deadline(
         ),
         "{error:?}"
     );
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_earlier_backup_from_just_before_the_request_is_not_taken_for_this_one(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = late_gateway(dialect).await;
+    let handle = gateway.handle();
+    handle.script_outcome(uuid(), Outcome::Timeout);
+    // A full backup from two seconds before the request: inside the clock allowance, not after the request.
+    handle.store_backups(
+        uuid(),
+        [StoredBackup::full(
+            Utc::now() - chrono::Duration::seconds(2),
+        )],
+    );
+    let client = Client::new(gateway.url()).unwrap();
+    let error = client
+        .backup_partition(partition())
+        .backup_timeout(Duration::from_secs(60))
+        .wait(timeout_options().written_grace(Duration::from_millis(400)))
+        .await
+        .unwrap_err();
+    let WaitError::TimedOutPossiblyWritten { candidates, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(candidates.len(), 1);
+    assert!(
+        candidates[0]
+            .reason
+            .contains("more likely an earlier backup"),
+        "{}",
+        candidates[0].reason
+    );
+    assert!(error.found_backup().is_none());
 }

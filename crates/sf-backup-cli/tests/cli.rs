@@ -791,7 +791,7 @@ fn a_wait_deadline_exits_6_while_the_backup_runs() {
     result.expect(6);
     assert_eq!(result.stdout_json()["outcome"], "WaitTimeout");
     assert_eq!(result.stdout_json()["may_have_been_written"], true);
-    assert_eq!(result.stderr_json()["kind"], "wait_timeout");
+    assert_eq!(result.stderr_json()["kind"], "wait_timed_out");
 }
 
 #[test]
@@ -807,7 +807,8 @@ fn progress_is_printed_as_on_the_wire() {
         "json",
     ]);
     before.expect(0);
-    assert_eq!(before.stdout_json(), json!({"BackupState": "Invalid"}));
+    // The service's dialect (the gateway's default): `null` before any on-demand backup.
+    assert_eq!(before.stdout_json(), json!(null));
 
     let accepted = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
     accepted.expect(0);
@@ -830,6 +831,12 @@ fn progress_is_printed_as_on_the_wire() {
         "json",
     ]);
     result.expect(0);
+    // As on the wire, read through the generated types: the service's null members (`"FailureError": null`) are
+    // not written back, as everywhere in this workspace.
+    let mut wire = wire;
+    if let Some(object) = wire.as_object_mut() {
+        object.retain(|_, value| !value.is_null());
+    }
     assert_eq!(result.stdout_json(), wire);
 
     let text = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
@@ -1005,11 +1012,13 @@ fn help_documents_the_exit_codes() {
         result.expect(0);
         for line in [
             "Exit codes:",
-            "2  invalid input",
-            "3  the cluster answered",
-            "4  the cluster could not be reached",
-            "5  the backup ended in Failure or Timeout",
-            "6  the wait deadline",
+            "2    invalid input",
+            "3    the cluster refused the request",
+            "4    nothing was sent",
+            "5    the backup ended in Failure, or the service reported Timeout",
+            "6    the wait timeout passed",
+            "7    a backup may have started",
+            "8    the service reported Timeout, but a backup written in this request's window was found",
         ] {
             assert!(
                 result.stdout.contains(line),
@@ -1057,7 +1066,11 @@ fn testkit_subcommand_serves_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
     result.expect(0);
-    assert!(result.stdout.contains("Invalid"), "{}", result.stdout);
+    assert!(
+        result.stdout.contains("no backup requested yet"),
+        "{}",
+        result.stdout
+    );
 }
 
 mod secured {

@@ -396,7 +396,7 @@ impl Partition {
     /// What is in storage for this partition now: the runs that were written (late ones included) and the
     /// stored backups whose time has come.
     fn listed(&self, id: Uuid, now: Instant, dialect: Dialect) -> Vec<Listed> {
-        let runs = self.runs.iter().enumerate().filter_map(|(_, run)| {
+        let runs = self.runs.iter().filter_map(|run| {
             let after = run.written_after()?;
             (run.accepted_at + after <= now).then(|| Listed {
                 partition_id: id,

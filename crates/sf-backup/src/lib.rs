@@ -1,6 +1,7 @@
 //! An ergonomic client for Service Fabric partition backups: start a backup of a stateful partition
-//! ([Backup Partition](https://learn.microsoft.com/rest/api/servicefabric/sfclient-api-backuppartition)) and
-//! follow its progress (Get Partition Backup Progress), through a cluster's HTTP gateway (port 19080).
+//! ([Backup Partition](https://learn.microsoft.com/rest/api/servicefabric/sfclient-api-backuppartition)),
+//! follow its progress (Get Partition Backup Progress) and list the backups in storage (Get Partition Backup List,
+//! Get Backups From Backup Location), through a cluster's HTTP gateway (port 19080).
 //!
 //! # Quickstart
 //!
@@ -35,6 +36,22 @@
 //! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or timed out, the request was refused, the
 //! wait's deadline passed). It tells this backup's result from an earlier one's, retries failed progress reads
 //! ([`RetryPolicy`]) but never the backup request, and reports each state to [`WaitOptions::on_progress`].
+//!
+//! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
+//! deadline, and the late result is dropped from progress. A wait that sent the request then looks in the storage
+//! it used ([`Client::list_backups`] for the policy storage, [`Client::list_backups_in`] for a storage given
+//! explicitly) for a backup created in this request's window, within the wait's deadline:
+//! [`WaitError::TimedOutButWritten`] when exactly one is found, [`WaitError::TimedOutPossiblyWritten`] with every
+//! [`Candidate`] and its reason when it cannot tell, and [`WaitError::BackupTimedOut`] with a [`StorageCheck`]
+//! otherwise.
+//!
+//! # Backup lists
+//!
+//! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
+//! [`BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a [`BackupStream`]
+//! of typed [`BackupInfo`] (placeholders as `None`), or, awaited, return every backup oldest first. They work
+//! around the service's quirks: no `MaxResults` with `Latest` (it would return the oldest backup), the 400 that
+//! `MaxResults` with no match provokes read as an empty list, and continuation tokens with `+` sent as `%2B`.
 //!
 //! # Timeouts
 //!

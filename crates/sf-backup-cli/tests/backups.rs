@@ -387,3 +387,39 @@ fn backups_without_a_policy_or_with_a_storage_but_no_service_name_are_refused() 
             .any(|r| r.method == "POST" && r.target.starts_with("/BackupRestore/$/GetBackups"))
     );
 }
+
+#[test]
+fn backups_over_a_storage_never_print_its_secret() {
+    let gateway = start_in_background(Config::default()).unwrap();
+    let url = gateway.url();
+    let secret = "AccountKey=backups-leak-check-7f3a9";
+    for (output, service) in [
+        ("text", "fabric:/FakeApp/FakeService"),
+        ("json", "fabric:/FakeApp/FakeService"),
+        ("text", "not-a-name"),
+        ("json", "not-a-name"),
+    ] {
+        let result = sf_backup(&[
+            "--endpoint",
+            &url,
+            "--output",
+            output,
+            "backups",
+            PARTITION,
+            "--storage-kind",
+            "AzureBlobStore",
+            "--connection-string",
+            secret,
+            "--container-name",
+            "c",
+            "--service-name",
+            service,
+        ]);
+        assert!(
+            !result.stdout.contains("leak-check") && !result.stderr.contains("leak-check"),
+            "{output} {service}: {}{}",
+            result.stdout,
+            result.stderr
+        );
+    }
+}

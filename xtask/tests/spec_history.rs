@@ -212,6 +212,10 @@ const DEVIATIONS: [Deviation; 7] = [
                added beyond the backup subset (xtask/fixtures/backup-lists/)",
         edits: &[
             (
+                "    see spec/README.md for provenance and every deliberate difference.\n  version: \"6.4\"\n",
+                "    see spec/README.md for provenance and every deliberate difference. Also the two backup lists, Get Partition\n    Backup List and Get Backups From Backup Location: an extension beyond that subset, used to find a backup that\n    was written although progress said Timeout.\n  version: \"6.4\"\n",
+            ),
+            (
                 "components:\n  parameters:\n",
                 concat!(
                     include_str!("../fixtures/backup-lists/paths.yaml"),

@@ -909,8 +909,10 @@ impl BackupPartitionRequest {
     ///
     /// [`WaitError::Request`] when nothing was started (the request was refused, such as 409 while another
     /// backup runs, or could not be sent, or an argument is invalid); [`WaitError::Failed`] and
-    /// [`WaitError::BackupTimedOut`] for the backup's own outcome (after a timeout the backup may still have been
-    /// written: see there); [`WaitError::WaitTimedOut`] when the wait timeout passes first;
+    /// [`WaitError::BackupTimedOut`] for the backup's own outcome; after the service reported `Timeout`, the wait
+    /// looks in the storage the request used (see [`WaitOptions::written_grace`]) and reports
+    /// [`WaitError::TimedOutButWritten`] when it finds this request's backup there, or
+    /// [`WaitError::TimedOutPossiblyWritten`] when it cannot tell which of several it is; [`WaitError::WaitTimedOut`] when the wait timeout passes first;
     /// [`WaitError::Ambiguous`] and [`WaitError::ProgressUnavailable`] when the outcome could not be learnt.
     ///
     /// ```no_run
@@ -926,8 +928,11 @@ impl BackupPartitionRequest {
     ///     .await
     /// {
     ///     Ok(backup) => println!("backup {} written to {}", backup.backup_id, backup.location),
-    ///     Err(WaitError::BackupTimedOut { .. }) => {
-    ///         eprintln!("timed out, but it may still have been written: check the storage");
+    ///     Err(WaitError::TimedOutButWritten { backup, .. }) => {
+    ///         println!("the service said Timeout, but backup {:?} was written", backup.backup_id);
+    ///     }
+    ///     Err(WaitError::BackupTimedOut { storage_check, .. }) => {
+    ///         eprintln!("timed out: {storage_check}");
     ///     }
     ///     Err(WaitError::Request(error)) if error.is_backup_in_progress() => {
     ///         eprintln!("another backup is running; try again later");

@@ -151,14 +151,17 @@ pub struct BackupArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// How long the service lets the backup run before it reports Timeout (service default: 10; at most
-    /// 2147483647, the service's limit).
+    /// The backup timeout: the service's clock, from this request to the backup's end, after which progress
+    /// says Timeout (exit code 5 with --wait; the backup may still be written). Service default: 10; at most
+    /// 2147483647, the service's limit.
     #[arg(long, value_name = "MINUTES", allow_negative_numbers = true, value_parser = parse_backup_timeout)]
     pub backup_timeout: Option<u64>,
 
-    /// How long the service may take to answer each request (service default: 60).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
-    pub timeout: Option<u64>,
+    /// The server timeout: how long the service may take to answer each request before it answers 504
+    /// FABRIC_E_TIMEOUT (service default: 60). The tool waits this long plus 10 seconds for each answer.
+    /// `--timeout` is its old name.
+    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub server_timeout: Option<u64>,
 
     /// Wait until the backup ends, showing its progress, and print its BackupId and location.
     #[arg(long)]
@@ -168,8 +171,9 @@ pub struct BackupArgs {
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
 
-    /// Give up waiting after this long, counted from the start (fractions allowed); a requested backup goes
-    /// on (exit code 6).
+    /// The wait timeout: give up waiting after this long, counted from the start, every read and retry
+    /// included (fractions allowed); a requested backup goes on (exit code 6; 4 when nothing was sent).
+    /// Default: the backup timeout plus 5 minutes.
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 
@@ -186,9 +190,10 @@ pub struct ProgressArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// How long the service may take to answer (service default: 60).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
-    pub timeout: Option<u64>,
+    /// The server timeout: how long the service may take to answer each request (service default: 60).
+    /// `--timeout` is its old name.
+    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub server_timeout: Option<u64>,
 
     /// Follow the partition's current backup until it ends (after Ctrl-C, or a backup started elsewhere),
     /// and print its BackupId and location.
@@ -199,7 +204,7 @@ pub struct ProgressArgs {
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
 
-    /// Give up waiting after this long (fractions allowed; exit code 6).
+    /// The wait timeout: give up waiting after this long (fractions allowed; exit code 6).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 }

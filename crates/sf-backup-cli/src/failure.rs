@@ -124,7 +124,7 @@ impl From<sf_backup::Error> for Failure {
             Error::Service { .. } => (Exit::ServiceError, "service"),
             Error::UnexpectedResponse { .. } => (Exit::ServiceError, "unexpected_response"),
             Error::Transport { .. } => (Exit::Unreachable, "transport"),
-            Error::Timeout { .. } => (Exit::Unreachable, "timeout"),
+            Error::NoAnswer { .. } => (Exit::Unreachable, "no_answer"),
             _ => (Exit::Other, "other"),
         };
         let mut message = error.to_string();

@@ -111,8 +111,8 @@ fn backup(
     if let Some(minutes) = args.backup_timeout {
         request = request.backup_timeout(Duration::from_secs(minutes.saturating_mul(60)));
     }
-    if let Some(seconds) = args.timeout {
-        request = request.timeout(Duration::from_secs(seconds));
+    if let Some(seconds) = args.server_timeout {
+        request = request.server_timeout(Duration::from_secs(seconds));
     }
     let runtime = runtime()?;
     if args.wait {
@@ -145,8 +145,8 @@ fn progress(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut request = connection.client.backup_progress(args.partition_id);
-    if let Some(seconds) = args.timeout {
-        request = request.timeout(Duration::from_secs(seconds));
+    if let Some(seconds) = args.server_timeout {
+        request = request.server_timeout(Duration::from_secs(seconds));
     }
     if args.wait {
         let options = wait_options(args.poll_interval, args.wait_timeout);

@@ -270,7 +270,7 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             },
         ),
         WaitError::BackupTimedOut { .. } => (
-            Some("Timeout"),
+            Some("BackupTimedOut"),
             Failure {
                 code: Some("FABRIC_E_TIMEOUT".to_owned()),
                 ..Failure::new(Exit::BackupFailed, "backup_timed_out", message)
@@ -287,11 +287,11 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             requested: Requested::Maybe,
             ..
         } => (
-            Some("WaitTimeout"),
+            Some("WaitTimedOut"),
             Failure::new(Exit::OutcomeUnknown, "wait_timed_out", message),
         ),
         WaitError::WaitTimedOut { .. } => (
-            Some("WaitTimeout"),
+            Some("WaitTimedOut"),
             Failure::new(Exit::WaitTimedOut, "wait_timed_out", message),
         ),
         WaitError::Ambiguous { source, .. } => (

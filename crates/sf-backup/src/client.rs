@@ -12,9 +12,13 @@ use crate::{Error, Secret};
 /// The address of a development cluster's HTTP gateway.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:19080";
 
-/// What the client waits beyond the server timeout before giving up on an answer: the server's answer still has
-/// to travel back, and the gateway may add its own delay.
-pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
+/// What the client waits beyond the server timeout before giving up on an answer ([`Error::NoAnswer`]): the
+/// server's answer still has to travel back, and the gateway may add its own delay.
+pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
+/// The old name of [`DEFAULT_ANSWER_MARGIN`].
+#[deprecated(since = "0.2.0", note = "renamed to `DEFAULT_ANSWER_MARGIN`")]
+pub const DEFAULT_TIMEOUT_MARGIN: Duration = DEFAULT_ANSWER_MARGIN;
 
 /// The server timeout the service applies when the request sets none (the REST reference's default).
 pub(crate) const SERVER_DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,7 +46,7 @@ pub struct Client {
 pub(crate) struct Inner {
     pub(crate) api: sf_backup_api::Client,
     pub(crate) endpoint: String,
-    pub(crate) timeout_margin: Duration,
+    pub(crate) answer_margin: Duration,
     /// Set when requests carry a bearer token; `api` is then only the client without one.
     pub(crate) authorizer: Option<Authorizer>,
 }
@@ -51,7 +55,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("endpoint", &self.inner.endpoint)
-            .field("timeout_margin", &self.inner.timeout_margin)
+            .field("answer_margin", &self.inner.answer_margin)
             .field("authorizer", &self.inner.authorizer)
             .finish_non_exhaustive()
     }
@@ -92,7 +96,7 @@ impl Client {
 ///
 /// let client = sf_backup::Client::builder()
 ///     .endpoint("https://mycluster.example.com:19080/")
-///     .timeout_margin(Duration::from_secs(5))
+///     .answer_margin(Duration::from_secs(5))
 ///     .build()?;
 /// assert_eq!(client.endpoint(), "https://mycluster.example.com:19080");
 /// # Ok::<(), sf_backup::Error>(())
@@ -136,7 +140,7 @@ impl Client {
 pub struct ClientBuilder {
     endpoint: String,
     http_client: Option<reqwest::Client>,
-    timeout_margin: Duration,
+    answer_margin: Duration,
     connect_timeout: Duration,
     tls: TlsOptions,
     bearer: Option<Bearer>,
@@ -147,7 +151,7 @@ impl Default for ClientBuilder {
         Self {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             http_client: None,
-            timeout_margin: DEFAULT_TIMEOUT_MARGIN,
+            answer_margin: DEFAULT_ANSWER_MARGIN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tls: TlsOptions::default(),
             bearer: None,
@@ -173,11 +177,18 @@ impl ClientBuilder {
         self
     }
 
-    /// How long the client waits beyond a request's server timeout before it gives up with [`Error::Timeout`];
-    /// [`DEFAULT_TIMEOUT_MARGIN`] when not set.
-    pub fn timeout_margin(mut self, margin: Duration) -> Self {
-        self.timeout_margin = margin;
+    /// How long the client waits for an answer beyond a request's server timeout before it gives up with
+    /// [`Error::NoAnswer`] ([`DEFAULT_ANSWER_MARGIN`] when not set): the answer deadline of each request is its
+    /// server timeout plus this margin. See [Timeouts](crate#timeouts).
+    pub fn answer_margin(mut self, margin: Duration) -> Self {
+        self.answer_margin = margin;
         self
+    }
+
+    /// The old name of [`answer_margin`](Self::answer_margin).
+    #[deprecated(since = "0.2.0", note = "renamed to `answer_margin`")]
+    pub fn timeout_margin(self, margin: Duration) -> Self {
+        self.answer_margin(margin)
     }
 
     /// How long opening a connection may take; 10 seconds when not set.
@@ -380,7 +391,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 api: sf_backup_api::Client::new_with_client(&endpoint, http_client),
                 endpoint,
-                timeout_margin: self.timeout_margin,
+                answer_margin: self.answer_margin,
                 authorizer,
             }),
         })

@@ -660,7 +660,7 @@ impl Reader {
             }
             let mut request = self.client.backup_progress(self.partition_id);
             if let Some(timeout) = self.server_timeout {
-                request = request.timeout(timeout);
+                request = request.server_timeout(timeout);
             }
             match request.send_before(Some(self.deadline)).await {
                 Ok(progress) => return Ok(progress),
@@ -1204,7 +1204,7 @@ mod tests {
             message: String::new(),
         };
         use reqwest::StatusCode;
-        assert!(may_have_started(&Error::Timeout {
+        assert!(may_have_started(&Error::NoAnswer {
             after: Duration::from_secs(1)
         }));
         assert!(may_have_started(&status(

@@ -677,7 +677,7 @@ async fn the_wait_timeout_holds_against_a_listener_that_never_answers() {
     let started = Instant::now();
     let error = client
         .backup_partition(partition())
-        .timeout(Duration::from_secs(2))
+        .server_timeout(Duration::from_secs(2))
         .wait(fast().wait_timeout(Duration::from_secs(2)))
         .await
         .unwrap_err();
@@ -709,7 +709,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
     let gateway = gateway(dialect).await;
     let client = Client::builder()
         .endpoint(gateway.url())
-        .timeout_margin(Duration::from_millis(200))
+        .answer_margin(Duration::from_millis(200))
         .bearer_token_provider(|| async {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             Ok::<_, TokenError>(Secret::new("token"))
@@ -719,7 +719,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
     // Each answer deadline is 1.2 s, shorter than the provider takes: the token must be fetched before it runs.
     client
         .backup_partition(partition())
-        .timeout(Duration::from_secs(1))
+        .server_timeout(Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(count(&gateway.handle(), "POST"), 1);

@@ -127,7 +127,7 @@ pub struct ConnectionArgs {
     pub token_env: Option<String>,
 
     /// How to print results and errors.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, help_heading = "Output", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -348,6 +348,22 @@ pub enum OutputFormat {
     Text,
     /// One JSON object on stdout; errors as one JSON object on stderr.
     Json,
+}
+
+/// The command line definition: [`Cli`]'s, with the connection options hidden from `testkit --help`. They are
+/// global (so they may stand before or after the subcommand), but none of them applies to running the gateway;
+/// `--output` does.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Propagates the global options into the subcommands, so that the testkit's copies can be hidden.
+    command.build();
+    command.mut_subcommand("testkit", |testkit| {
+        testkit.mut_args(|arg| {
+            let connection = arg.is_global_set() && arg.get_id() != "output";
+            arg.hide(connection)
+        })
+    })
 }
 
 fn parse_server_timeout(text: &str) -> Result<u64, String> {

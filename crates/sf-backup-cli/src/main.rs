@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use clap::{ArgMatches, FromArgMatches};
 use sf_backup::{PartitionId, WaitOptions};
 
 use crate::cli::{BackupArgs, Cli, Command, OutputFormat, ProgressArgs, TestkitArgs};
@@ -39,7 +39,7 @@ const SECRET_ENV: [&str; 4] = [
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let mut redact = known_secrets(&args);
-    let matches = match Cli::command().try_get_matches_from(&args) {
+    let matches = match cli::command().try_get_matches_from(&args) {
         Ok(matches) => matches,
         Err(error) => return usage_error(&error, wants_json(&args), &redact),
     };

@@ -139,7 +139,8 @@ impl Client {
 #[must_use]
 pub struct ClientBuilder {
     endpoint: String,
-    http_client: Option<reqwest::Client>,
+    proxy: Option<ProxySetting>,
+    user_agent: Option<String>,
     answer_margin: Duration,
     connect_timeout: Duration,
     tls: TlsOptions,
@@ -150,7 +151,8 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
-            http_client: None,
+            proxy: None,
+            user_agent: None,
             answer_margin: DEFAULT_ANSWER_MARGIN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tls: TlsOptions::default(),
@@ -168,12 +170,27 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses your own HTTP client, for a proxy, extra root certificates or other settings this builder does not
-    /// offer. Its user agent, timeouts and TLS settings are then yours: [`ClientBuilder::connect_timeout`] does
-    /// not apply. Do not give it an overall timeout shorter than the server timeout of your requests, and turn
-    /// its redirects off (`reqwest::redirect::Policy::none()`): a followed redirect sends a backup request twice.
-    pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
-        self.http_client = Some(http_client);
+    /// Sends every request through this HTTP(S) proxy, such as `http://proxy.example.com:3128` (user info in the
+    /// URL authenticates to the proxy and is never shown). Without it, the `HTTPS_PROXY`, `HTTP_PROXY` and
+    /// `NO_PROXY` environment variables apply, as for most HTTP clients. The client's TLS settings stay in force
+    /// through the proxy. [`ClientBuilder::build`] reports a proxy URL it cannot use.
+    pub fn proxy(mut self, proxy_url: impl AsRef<str>) -> Self {
+        self.proxy = Some(ProxySetting::Url(crate::Secret::new(
+            proxy_url.as_ref().to_owned(),
+        )));
+        self
+    }
+
+    /// Uses no proxy at all, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(ProxySetting::None);
+        self
+    }
+
+    /// The `User-Agent` header; `sf-backup/<version>` when not set. Put your own tool's name first, for
+    /// example `mytool/1.2 sf-backup/0.1`, so the cluster's logs tell who called.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
         self
     }
 
@@ -362,22 +379,28 @@ impl ClientBuilder {
     /// name that cannot be used, or server validation settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = normalise_endpoint(&self.endpoint)?;
-        if self.http_client.is_some() && !(self.tls.is_empty() && self.bearer.is_none()) {
-            return Err(Error::invalid(
-                "HTTP client",
-                "TLS options and bearer tokens configure the HTTP client this builder makes, and your own was \
-                 given",
-                "configure certificates and headers on your reqwest::Client, or drop http_client",
-            ));
-        }
+        let proxy = match &self.proxy {
+            None => None,
+            Some(ProxySetting::None) => Some(None),
+            Some(ProxySetting::Url(url)) => Some(Some(proxy(url.expose_secret())?)),
+        };
+        let user_agent = match self.user_agent {
+            None => reqwest::header::HeaderValue::from_static(USER_AGENT),
+            Some(agent) => reqwest::header::HeaderValue::from_str(&agent).map_err(|_| {
+                Error::invalid(
+                    "user agent",
+                    format!("{agent:?} is not a valid header value"),
+                    "use printable ASCII without line breaks, such as mytool/1.2",
+                )
+            })?,
+        };
         let settings = HttpSettings {
             connect_timeout: self.connect_timeout,
             tls: self.tls.client_config()?,
+            proxy,
+            user_agent,
         };
-        let http_client = match self.http_client {
-            Some(http_client) => http_client,
-            None => settings.build(HeaderMap::new())?,
-        };
+        let http_client = settings.build(HeaderMap::new())?;
         let authorizer = self.bearer.map(|bearer| {
             let endpoint = endpoint.clone();
             Authorizer::new(bearer, move |headers| {
@@ -398,20 +421,56 @@ impl ClientBuilder {
     }
 }
 
+/// A proxy choice; the URL may carry the proxy's password.
+#[derive(Debug)]
+enum ProxySetting {
+    Url(crate::Secret),
+    None,
+}
+
+fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
+    const HOW: &str = "pass the proxy's URL, such as http://proxy.example.com:3128";
+    let shown = crate::uri::shown(url.trim());
+    let parsed = url::Url::parse(url.trim()).map_err(|error| {
+        Error::invalid(
+            "proxy",
+            format!("{shown} is not an absolute URL ({error})"),
+            HOW,
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::invalid(
+            "proxy",
+            format!("{shown} is not an http or https URL"),
+            HOW,
+        ));
+    }
+    reqwest::Proxy::all(parsed.as_str())
+        .map_err(|_| Error::invalid("proxy", format!("{shown} cannot be used as a proxy"), HOW))
+}
+
 /// What it takes to make the reqwest client again, with other default headers.
 struct HttpSettings {
     connect_timeout: Duration,
     tls: Option<rustls::ClientConfig>,
+    /// `None`: the environment decides; `Some(None)`: no proxy.
+    proxy: Option<Option<reqwest::Proxy>>,
+    user_agent: reqwest::header::HeaderValue,
 }
 
 impl HttpSettings {
     fn build(&self, headers: HeaderMap) -> Result<reqwest::Client, Error> {
         let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(self.user_agent.clone())
             .connect_timeout(self.connect_timeout)
             // A followed redirect would send the backup POST a second time; the gateway never redirects.
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers);
+        match &self.proxy {
+            None => {}
+            Some(None) => builder = builder.no_proxy(),
+            Some(Some(proxy)) => builder = builder.proxy(proxy.clone()),
+        }
         // No overall timeout here: each call gets a deadline derived from its own server timeout.
         if let Some(tls) = &self.tls {
             // reqwest accepts only the rustls version it was built with; a mismatch fails this build.

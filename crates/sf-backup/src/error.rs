@@ -2,7 +2,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use http::StatusCode;
 use sf_backup_api::{ByteStream, ErrorResponse, types};
 
 /// Everything that can go wrong when calling the service.
@@ -61,14 +61,14 @@ pub enum Error {
     },
 
     /// The connection failed. See `may_have_reached_server`.
-    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, error_chain(source))]
+    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, source)]
     Transport {
         /// `false` when the failure happened before the request could be sent (connection refused, DNS, TLS
         /// handshake), so the service certainly did not see it; `true` when it may have.
         may_have_reached_server: bool,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
 
     /// No complete answer arrived within the request's answer deadline: its
@@ -90,7 +90,7 @@ impl Error {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::Service { status, .. } | Self::UnexpectedResponse { status, .. } => Some(*status),
-            Self::Transport { source, .. } => source.status(),
+            Self::Transport { source, .. } => source.0.status(),
             _ => None,
         }
     }
@@ -238,7 +238,7 @@ impl Error {
             !(source.is_connect() || source.is_builder() || client_certificate_refused(&source));
         Self::Transport {
             may_have_reached_server,
-            source,
+            source: TransportError(source),
         }
     }
 
@@ -348,6 +348,36 @@ fn client_certificate_refused(error: &reqwest::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// Why a connection failed, as the HTTP stack reported it ([`Error::Transport`]). Opaque, so that the HTTP
+/// library stays out of this crate's API; its `Display` shows the whole chain of causes (refused, reset, the
+/// certificate the server presented), and [`std::error::Error::source`] walks it.
+#[derive(Debug)]
+pub struct TransportError(reqwest::Error);
+
+impl TransportError {
+    /// Whether opening the connection failed (refused, unreachable, DNS, TLS handshake).
+    pub fn is_connect(&self) -> bool {
+        self.0.is_connect()
+    }
+
+    /// Whether a timeout of the HTTP stack passed (the connect timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.0.is_timeout()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&error_chain(&self.0))
+    }
+}
+
+impl StdError for TransportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
 }
 
 /// reqwest's own message is generic ("error sending request"); the cause (refused, reset, certificate) is deeper.

@@ -86,17 +86,23 @@ mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};
+/// Times in this API are `chrono` UTC times; re-exported so that callers need no matching `chrono` version.
+pub use chrono::{DateTime, Utc};
 #[allow(deprecated)]
 pub use client::DEFAULT_TIMEOUT_MARGIN;
 pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
+pub use error::TransportError;
 pub use error::{Error, ErrorCode};
+/// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
+pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
-pub use reqwest::StatusCode;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
+/// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
+pub use uuid::Uuid;
 pub use wait::{
     BackupWait, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE, DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL, Requested, WaitError, WaitOptions,

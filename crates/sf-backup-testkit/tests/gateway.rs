@@ -979,3 +979,214 @@ fn background_gateway_serves_without_a_runtime(
     gateway.shutdown();
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_primary_move_refuses_every_request_for_its_duration_then_ends(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    const MOVE: Duration = Duration::from_millis(1_500);
+    let gateway = start(dialect, fast()).await;
+    let other = Uuid::new_v4().to_string();
+    gateway.push_fault(Fault::primary_move(MOVE).on(Operation::Backup));
+    // A request the fault does not match does not start the move.
+    let (value, _) = progress(&gateway, PARTITION).await;
+    assert_eq!(value, nothing_requested(dialect));
+
+    let started = Instant::now();
+    let refused = [
+        post(&gateway, PARTITION, "{}").await,
+        // From then on every request meets it, whatever its operation or partition.
+        client()
+            .get(progress_url(&gateway, PARTITION))
+            .send()
+            .await
+            .unwrap(),
+        post(&gateway, &other, "{}").await,
+        client()
+            .get(progress_url(&gateway, &other))
+            .send()
+            .await
+            .unwrap(),
+    ];
+    assert!(
+        started.elapsed() < MOVE,
+        "too slow to observe the move: {:?}",
+        started.elapsed()
+    );
+    for response in refused {
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            fabric_error(dialect, response).await.error.code,
+            known(KnownFabricErrorCodes::FabricENotPrimary)
+        );
+    }
+
+    tokio::time::sleep_until((started + MOVE + Duration::from_millis(50)).into()).await;
+    // The refused POSTs started nothing; now the gateway answers normally.
+    let (value, _) = progress(&gateway, PARTITION).await;
+    assert_eq!(value, nothing_requested(dialect));
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    assert_eq!(gateway.journal().len(), 7, "every request is journaled");
+    wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_single_504_on_the_third_progress_read(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = start(dialect, fast()).await;
+    gateway.push_fault(
+        Fault::fabric_error(504, "FABRIC_E_TIMEOUT")
+            .on(Operation::GetBackupProgress)
+            .after(2),
+    );
+    // Requests the fault does not match do not count.
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client()
+            .get(progress_url(&gateway, PARTITION))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 504 {
+            assert_eq!(
+                fabric_error(dialect, response).await.error.code,
+                known(KnownFabricErrorCodes::FabricETimeout)
+            );
+        }
+    }
+    assert_eq!(statuses, [200, 200, 504, 200]);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_node_clock_behind_stamps_a_newer_backup_earlier(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = start(dialect, fast()).await;
+    let partition: Uuid = PARTITION.parse().unwrap();
+    let time = |info: &BackupProgressInfo| info.time_stamp_utc.unwrap();
+
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let (_, first) = wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+    // The primary moves to a node whose clock is an hour behind.
+    gateway.set_node_clock_offset(partition, chrono::Duration::hours(-1));
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let (second_value, second) =
+        wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+
+    assert!(
+        time(&second) < time(&first),
+        "{} is not before {}",
+        time(&second),
+        time(&first)
+    );
+    // An hour less the time between the two, give or take the service's whole seconds.
+    let gap = time(&first) - time(&second);
+    assert!(
+        gap > chrono::Duration::minutes(59)
+            && gap <= chrono::Duration::hours(1) + chrono::Duration::seconds(1),
+        "{gap}"
+    );
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 2);
+    assert!(written[1].time_stamp_utc < written[0].time_stamp_utc);
+    for (backup, info) in written.iter().zip([&first, &second]) {
+        assert_eq!(Some(backup.time_stamp_utc), info.time_stamp_utc);
+        // The location is named after the same node clock.
+        let stamp = backup
+            .time_stamp_utc
+            .format("%Y-%m-%d %H.%M.%S")
+            .to_string();
+        assert!(backup.location.contains(&stamp), "{}", backup.location);
+    }
+    if dialect == Dialect::Service {
+        // `yyyy-MM-dd'T'HH:mm:ssZ`: whole seconds.
+        let text = second_value["TimeStampUtc"].as_str().unwrap();
+        assert_eq!(
+            text,
+            time(&second).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "{second_value}"
+        );
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_node_clock_offset_from_the_json_config(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let config: Config = serde_json::from_value(json!({
+        "dialect": dialect.name(),
+        "accepted_ms": 0,
+        "in_progress_ms": 20,
+        "partitions": [{"id": PARTITION, "node_clock_offset_ms": -86_400_000}]
+    }))
+    .unwrap();
+    let gateway = Gateway::start(config).await.unwrap();
+    let before = chrono::Utc::now();
+    assert_eq!(post(&gateway, PARTITION, "{}").await.status(), 202);
+    let (_, info) = wait_for_state(&gateway, PARTITION, KnownBackupState::Success).await;
+    let behind = before - info.time_stamp_utc.unwrap();
+    assert!(
+        // The service's whole seconds can put it up to a second further back.
+        behind > chrono::Duration::hours(23)
+            && behind <= chrono::Duration::hours(24) + chrono::Duration::seconds(1),
+        "{behind}"
+    );
+}
+
+/// The service parses a double and takes anything from 6.4 up (`OperationBase.cs`); the REST page says `6.4`.
+#[rstest]
+#[case::the_documented_one("6.4", true, true)]
+#[case::a_later_major("7", true, false)]
+#[case::a_later_minor("8.2", true, false)]
+#[case::a_preview_before_it("6.2-preview", false, false)]
+#[case::an_earlier_one("6.0", false, false)]
+#[tokio::test]
+async fn api_versions_each_dialect_accepts(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    #[case] version: &str,
+    #[case] by_the_service: bool,
+    #[case] documented: bool,
+) {
+    let gateway = start(dialect, fast()).await;
+    let accepted = by_dialect(dialect, by_the_service, documented);
+    let partition = Uuid::new_v4();
+    let base = format!("{}/Partitions/{partition}/$", gateway.url());
+    let post = client()
+        .post(format!("{base}/Backup?api-version={version}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let get = client()
+        .get(format!("{base}/GetBackupProgress?api-version={version}"))
+        .send()
+        .await
+        .unwrap();
+    let (post_status, get_status) = (post.status().as_u16(), get.status().as_u16());
+    if accepted {
+        assert_eq!((post_status, get_status), (202, 200));
+        let value: Value = get.json().await.unwrap();
+        assert_eq!(value["BackupState"], "Accepted", "{value}");
+    } else {
+        assert_eq!((post_status, get_status), (400, 400));
+        for response in [post, get] {
+            let error = fabric_error(dialect, response).await;
+            assert_eq!(error.error.code, known(KnownFabricErrorCodes::EInvalidarg));
+            let message = error.error.message.unwrap();
+            assert!(message.contains("api-version"), "{message}");
+            assert!(message.contains(version), "{message}");
+        }
+        assert!(gateway.written_backups().is_empty());
+        assert_eq!(
+            gateway.progress(partition),
+            Some(nothing_requested(dialect))
+        );
+    }
+}

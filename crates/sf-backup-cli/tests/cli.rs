@@ -1,14 +1,16 @@
 //! The built `sf-backup` binary against the testkit gateway: every documented request on the wire, every storage
-//! kind, every exit code, JSON output, secrets kept out of every output, secured connections.
+//! kind, every exit code, JSON output, secrets kept out of every output, secured connections; each against both of
+//! the testkit's dialects.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use rstest::rstest;
 use serde_json::{Value, json};
 use sf_backup_testkit::{
-    BackgroundGateway, Config, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
+    BackgroundGateway, Config, Dialect, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
     start_in_background,
 };
 
@@ -91,14 +93,33 @@ fn sf_backup(args: &[&str]) -> Run {
     run(args, &[], None)
 }
 
-/// A gateway whose backups end quickly, for `--wait`.
-fn gateway() -> BackgroundGateway {
-    start_in_background(Config {
-        accepted_ms: Some(20),
-        in_progress_ms: Some(60),
-        ..Config::default()
-    })
-    .unwrap()
+/// A gateway whose backups end quickly, for `--wait`, answering in `dialect`.
+fn gateway(dialect: Dialect) -> BackgroundGateway {
+    gateway_with(
+        dialect,
+        Config {
+            accepted_ms: Some(20),
+            in_progress_ms: Some(60),
+            ..Config::default()
+        },
+    )
+}
+
+/// A gateway with `config`, answering in `dialect` whatever `config.dialect` says: the one way these tests start
+/// one.
+fn gateway_with(dialect: Dialect, config: Config) -> BackgroundGateway {
+    let gateway = start_in_background(Config { dialect, ..config }).unwrap();
+    assert_eq!(gateway.dialect(), dialect);
+    gateway
+}
+
+/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
+fn by_dialect<T>(dialect: Dialect, service: T, documented: T) -> T {
+    match dialect {
+        Dialect::Service => service,
+        Dialect::Documented => documented,
+        other => panic!("no expectation is written for the {other} dialect"),
+    }
 }
 
 fn posts(gateway: &BackgroundGateway) -> Vec<RecordedRequest> {
@@ -211,12 +232,14 @@ fn assert_documented(request: &RecordedRequest, target: &str, body: &Value, what
     assert_eq!(request.body_json().as_ref(), Some(body), "{what}");
 }
 
-#[test]
-fn every_documented_backup_request_is_reproduced_with_flags() {
+#[rstest]
+fn every_documented_backup_request_is_reproduced_with_flags(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let examples = documented_backups();
     assert_eq!(examples.len(), 5);
     for (file, target, body) in &examples {
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
         args.extend(flags_for(file));
@@ -225,11 +248,13 @@ fn every_documented_backup_request_is_reproduced_with_flags() {
     }
 }
 
-#[test]
-fn every_documented_backup_request_is_reproduced_with_storage_json() {
+#[rstest]
+fn every_documented_backup_request_is_reproduced_with_storage_json(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     for (file, target, body) in &documented_backups() {
         // The documented file as it is (a whole BackupPartitionDescription), from stdin.
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let text = body.to_string();
         run(
@@ -249,7 +274,7 @@ fn every_documented_backup_request_is_reproduced_with_storage_json() {
 
         // Only the BackupStorageDescription, from a file.
         if let Some(storage) = body.get("BackupStorage") {
-            let gateway = start_in_background(Config::default()).unwrap();
+            let gateway = gateway_with(dialect, Config::default());
             let url = gateway.url();
             let dir = TempDir::new();
             let path = dir.write("storage.json", &storage.to_string());
@@ -270,8 +295,10 @@ fn every_documented_backup_request_is_reproduced_with_storage_json() {
 /// Flags, environment, and the BackupStorage the body should hold.
 type StorageCase<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], Value);
 
-#[test]
-fn every_storage_kind_with_its_optional_fields() {
+#[rstest]
+fn every_storage_kind_with_its_optional_fields(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let cases: Vec<StorageCase<'_>> = vec![
         (
             vec![
@@ -334,7 +361,7 @@ fn every_storage_kind_with_its_optional_fields() {
         ),
     ];
     for (flags, env, storage) in cases {
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
         args.extend(&flags);
@@ -347,10 +374,12 @@ fn every_storage_kind_with_its_optional_fields() {
     }
 }
 
-#[test]
-fn invalid_input_exits_2_and_sends_nothing() {
+#[rstest]
+fn invalid_input_exits_2_and_sends_nothing(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     const THUMBPRINT: &str = "8A3C2F00112233445566778899AABBCCDDEEFF00";
-    let gateway = gateway();
     let url = gateway.url();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["backup", "not-a-uuid"], "PARTITION_ID"),
@@ -534,9 +563,11 @@ fn invalid_input_exits_2_and_sends_nothing() {
     assert!(gateway.journal().is_empty(), "{:#?}", gateway.journal());
 }
 
-#[test]
-fn storage_json_is_checked_before_sending() {
-    let gateway = gateway();
+#[rstest]
+fn storage_json_is_checked_before_sending(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     for (json, expected) in [
         (
@@ -585,9 +616,11 @@ fn storage_json_is_checked_before_sending() {
     assert!(gateway.journal().is_empty());
 }
 
-#[test]
-fn a_cluster_error_exits_3_with_status_and_code() {
-    let gateway = gateway();
+#[rstest]
+fn a_cluster_error_exits_3_with_status_and_code(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     gateway
         .push_fault(Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup));
@@ -654,9 +687,11 @@ fn an_unreachable_cluster_exits_4() {
     .expect(4);
 }
 
-#[test]
-fn wait_reports_the_backup_and_its_progress() {
-    let gateway = gateway();
+#[rstest]
+fn wait_reports_the_backup_and_its_progress(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let result = sf_backup(&[
         "--endpoint",
@@ -716,9 +751,11 @@ fn wait_reports_the_backup_and_its_progress() {
     );
 }
 
-#[test]
-fn a_failed_or_timed_out_backup_exits_5() {
-    let gateway = gateway();
+#[rstest]
+fn a_failed_or_timed_out_backup_exits_5(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let id = PARTITION.parse().unwrap();
     gateway.handle().script_outcome(
@@ -765,13 +802,17 @@ fn a_failed_or_timed_out_backup_exits_5() {
     );
 }
 
-#[test]
-fn a_wait_deadline_exits_6_while_the_backup_runs() {
-    let gateway = start_in_background(Config {
-        in_progress_ms: Some(30_000),
-        ..Config::default()
-    })
-    .unwrap();
+#[rstest]
+fn a_wait_deadline_exits_6_while_the_backup_runs(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            in_progress_ms: Some(30_000),
+            ..Config::default()
+        },
+    );
     let url = gateway.url();
     let result = sf_backup(&[
         "--endpoint",
@@ -792,9 +833,11 @@ fn a_wait_deadline_exits_6_while_the_backup_runs() {
     assert_eq!(result.stderr_json()["kind"], "wait_timeout");
 }
 
-#[test]
-fn progress_is_printed_as_on_the_wire() {
-    let gateway = gateway();
+#[rstest]
+fn progress_is_printed_as_on_the_wire(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let before = sf_backup(&[
         "--endpoint",
@@ -805,7 +848,13 @@ fn progress_is_printed_as_on_the_wire() {
         "json",
     ]);
     before.expect(0);
-    assert_eq!(before.stdout_json(), json!({"BackupState": "Invalid"}));
+    let id = PARTITION.parse().unwrap();
+    // The service answers `null` before any backup; the documented dialect `{"BackupState":"Invalid"}`.
+    assert_eq!(
+        before.stdout_json(),
+        by_dialect(dialect, Value::Null, json!({"BackupState": "Invalid"}))
+    );
+    assert_eq!(Some(before.stdout_json()), gateway.handle().progress(id));
 
     let accepted = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
     accepted.expect(0);
@@ -813,7 +862,6 @@ fn progress_is_printed_as_on_the_wire() {
         accepted.stdout_json(),
         json!({"partition_id": PARTITION, "accepted": true, "storage_kind": null})
     );
-    let id = PARTITION.parse().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while gateway.written_backups().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -842,12 +890,14 @@ fn progress_is_printed_as_on_the_wire() {
     assert!(text.stdout.contains(&written.location), "{}", text.stdout);
 }
 
-#[test]
-fn secrets_never_appear_in_any_output() {
+#[rstest]
+fn secrets_never_appear_in_any_output(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     const CONNECTION: &str = "AccountKey=cli-secret-connection";
     const PRIMARY: &str = "cli-secret-primary";
     const SECONDARY: &str = "cli-secret-secondary";
-    let gateway = gateway();
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let azure = [
         "--storage-kind",
@@ -1018,9 +1068,18 @@ fn help_documents_the_exit_codes() {
     }
 }
 
-#[test]
-fn testkit_flag_runs_a_whole_backup_without_a_cluster() {
-    let result = sf_backup(&["--testkit", "backup", PARTITION, "--wait"]);
+#[rstest]
+fn testkit_flag_runs_a_whole_backup_without_a_cluster(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let result = sf_backup(&[
+        "--testkit",
+        "--testkit-dialect",
+        dialect.name(),
+        "backup",
+        PARTITION,
+        "--wait",
+    ]);
     result.expect(0);
     assert!(result.stdout.contains("BackupId:"), "{}", result.stdout);
     assert!(result.stdout.contains("Location:"), "{}", result.stdout);
@@ -1029,8 +1088,10 @@ fn testkit_flag_runs_a_whole_backup_without_a_cluster() {
     }
 }
 
-#[test]
-fn testkit_subcommand_serves_until_stopped() {
+#[rstest]
+fn testkit_subcommand_serves_until_stopped(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1038,7 +1099,7 @@ fn testkit_subcommand_serves_until_stopped() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["testkit", "--listen", &listen])
+        .args(["testkit", "--listen", &listen, "--dialect", dialect.name()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -1055,7 +1116,45 @@ fn testkit_subcommand_serves_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
     result.expect(0);
-    assert!(result.stdout.contains("Invalid"), "{}", result.stdout);
+    assert_no_backup_requested_yet(dialect, &result);
+}
+
+/// What `progress` prints before any backup, in text: the state the dialect sends, and that none was requested.
+#[track_caller]
+fn assert_no_backup_requested_yet(dialect: Dialect, result: &Run) {
+    assert!(
+        result.stdout.contains("no backup requested yet"),
+        "{}",
+        result.stdout
+    );
+    // Documented: the gateway says `Invalid`, and so does the CLI; service: `null`, no state at all.
+    assert_eq!(
+        result.stdout.contains("Invalid (no backup requested yet"),
+        dialect == Dialect::Documented,
+        "{}",
+        result.stdout
+    );
+}
+
+#[rstest]
+fn progress_before_any_backup_says_none_was_requested(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let result = sf_backup(&[
+        "--testkit",
+        "--testkit-dialect",
+        dialect.name(),
+        "progress",
+        PARTITION,
+    ]);
+    result.expect(0);
+    assert_no_backup_requested_yet(dialect, &result);
+
+    let gateway = gateway(dialect);
+    let result = sf_backup(&["--endpoint", &gateway.url(), "progress", PARTITION]);
+    result.expect(0);
+    assert_no_backup_requested_yet(dialect, &result);
+    assert_eq!(gateway.journal().len(), 1);
 }
 
 mod secured {
@@ -1126,7 +1225,7 @@ mod secured {
     /// A gateway serving https with a self-signed certificate named `sf-cluster`, requiring client
     /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one,
     /// and so does `client.pfx` (with [`PFX_PASSWORD`]).
-    fn cluster() -> Cluster {
+    fn cluster(dialect: Dialect) -> Cluster {
         let (server, ..) = make("sf-cluster", None);
         let (ca, mut ca_params, ca_key) = make("sf-client-ca", None);
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -1136,11 +1235,13 @@ mod secured {
         drop(ca);
         let tls = TlsConfig::from_pem(server.certificate.clone(), server.key.clone())
             .require_client_certificates(ca_certificate.pem());
-        let gateway = start_in_background(Config {
-            tls: Some(tls),
-            ..Config::default()
-        })
-        .unwrap();
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                tls: Some(tls),
+                ..Config::default()
+            },
+        );
         let dir = TempDir::new();
         dir.write(
             "client.pem",
@@ -1168,9 +1269,11 @@ mod secured {
         }
     }
 
-    #[test]
-    fn client_certificates_and_server_validation() {
-        let cluster = cluster();
+    #[rstest]
+    fn client_certificates_and_server_validation(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
         let endpoint = cluster.endpoint();
         let pem = cluster.file("client.pem");
         let (crt, key) = (cluster.file("client.crt"), cluster.file("client.key"));
@@ -1231,7 +1334,7 @@ mod secured {
 
     #[test]
     fn a_common_name_needs_a_chain_the_system_or_the_ca_bundle_trusts() {
-        let cluster = cluster();
+        let cluster = cluster(Dialect::Service);
         let endpoint = cluster.endpoint();
         let pem = cluster.file("client.pem");
         let server_crt = cluster.file("server.crt");
@@ -1307,7 +1410,7 @@ mod secured {
     /// failed backups, invalid input, usage errors and failed handshakes. Neither stdout nor stderr may show one.
     #[test]
     fn no_secret_reaches_stdout_or_stderr_in_text_or_json() {
-        let cluster = cluster();
+        let cluster = cluster(Dialect::Service);
         let endpoint = cluster.endpoint();
         let connection = format!("AccountKey={}", random("cli-account-key"));
         let primary = random("cli-primary");
@@ -1515,9 +1618,11 @@ mod secured {
         }
     }
 
-    #[test]
-    fn a_pfx_client_certificate_with_its_password_from_the_environment() {
-        let cluster = cluster();
+    #[rstest]
+    fn a_pfx_client_certificate_with_its_password_from_the_environment(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
         let endpoint = cluster.endpoint();
         let pfx = cluster.file("client.pfx");
         let args = [
@@ -1549,9 +1654,11 @@ mod secured {
         assert_eq!(cluster.gateway.journal().len(), 1, "refused before sending");
     }
 
-    #[test]
-    fn a_bearer_token_is_sent_and_never_shown() {
-        let gateway = gateway();
+    #[rstest]
+    fn a_bearer_token_is_sent_and_never_shown(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let token = "cli-secret-token-value";
         let env = [("SF_BACKUP_CLI_TEST_TOKEN", token)];

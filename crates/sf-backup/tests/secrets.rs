@@ -71,7 +71,7 @@ async fn requests_and_errors_do_not_reveal_secrets() {
         let error = client
             .backup_partition(partition())
             .storage(storage)
-            .timeout(std::time::Duration::ZERO)
+            .server_timeout(std::time::Duration::ZERO)
             .await
             .unwrap_err();
         assert_hidden(&format!("{error} {error:?}"));

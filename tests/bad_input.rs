@@ -554,7 +554,10 @@ async fn attempt(input: &Input, gateway: &str) -> Result<(), Error> {
             sent
         }
         Input::BackupServerTimeout(timeout) => {
-            client.backup_partition(partition).server_timeout(*timeout).await
+            client
+                .backup_partition(partition)
+                .server_timeout(*timeout)
+                .await
         }
         Input::ProgressServerTimeout(timeout) => client
             .backup_progress(partition)

@@ -383,7 +383,23 @@ fn invalid_input_exits_2_and_sends_nothing(
     let url = gateway.url();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["backup", "not-a-uuid"], "PARTITION_ID"),
-        (vec!["backup", PARTITION, "--timeout", "0"], "--timeout"),
+        // `--timeout` is the old name of `--server-timeout`; the message names the flag by its current name.
+        (
+            vec!["backup", PARTITION, "--timeout", "0"],
+            "--server-timeout",
+        ),
+        (
+            vec!["progress", PARTITION, "--server-timeout", "-5"],
+            "it must be a whole number of seconds from 1 to 4294967295",
+        ),
+        (
+            vec!["backup", PARTITION, "--backup-timeout", "2147483648"],
+            "--backup-timeout",
+        ),
+        (
+            vec!["backup", PARTITION, "--wait", "--poll-interval", "1e-12"],
+            "it must be at least 0.01 seconds",
+        ),
         (
             vec!["backup", PARTITION, "--backup-timeout", "0"],
             "--backup-timeout",
@@ -828,9 +844,15 @@ fn a_wait_deadline_exits_6_while_the_backup_runs(
         "0.4",
     ]);
     result.expect(6);
-    assert_eq!(result.stdout_json()["outcome"], "WaitTimeout");
+    assert_eq!(result.stdout_json()["outcome"], "WaitTimedOut");
     assert_eq!(result.stdout_json()["may_have_been_written"], true);
-    assert_eq!(result.stderr_json()["kind"], "wait_timeout");
+    assert_eq!(result.stdout_json()["may_have_started"], true);
+    assert_eq!(
+        result.stdout_json()["follow"],
+        format!("sf-backup --endpoint {url} progress {PARTITION} --wait")
+    );
+    assert_eq!(result.stderr_json()["kind"], "wait_timed_out");
+    assert_eq!(result.stderr_json()["may_have_started"], true);
 }
 
 #[rstest]
@@ -866,7 +888,12 @@ fn progress_is_printed_as_on_the_wire(
     while gateway.written_backups().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
+    // The answer as the gateway sent it, less its `null` members: the tool prints the decoded progress, and a
+    // member that is `null` on the wire is absent from it (the service writes every member, nulls included).
+    let mut wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
+    if let Some(members) = wire.as_object_mut() {
+        members.retain(|_, value| !value.is_null());
+    }
     let result = sf_backup(&[
         "--endpoint",
         &url,
@@ -1053,11 +1080,13 @@ fn help_documents_the_exit_codes() {
         result.expect(0);
         for line in [
             "Exit codes:",
-            "2  invalid input",
-            "3  the cluster answered",
-            "4  the cluster could not be reached",
-            "5  the backup ended in Failure or Timeout",
-            "6  the wait deadline",
+            "2    invalid input; nothing was sent",
+            "3    the cluster refused the request",
+            "4    nothing was sent",
+            "5    the backup ended in Failure, or the service reported Timeout",
+            "6    the wait timeout passed while the requested backup still ran",
+            "7    a backup may have started but its outcome is unknown",
+            "130  interrupted (Ctrl-C)",
         ] {
             assert!(
                 result.stdout.contains(line),
@@ -1215,8 +1244,8 @@ mod secured {
         (pem, params, key)
     }
 
-    struct Cluster {
-        gateway: BackgroundGateway,
+    pub(super) struct Cluster {
+        pub(super) gateway: BackgroundGateway,
         server: Pem,
         client: Pem,
         dir: TempDir,
@@ -1225,7 +1254,7 @@ mod secured {
     /// A gateway serving https with a self-signed certificate named `sf-cluster`, requiring client
     /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one,
     /// and so does `client.pfx` (with [`PFX_PASSWORD`]).
-    fn cluster(dialect: Dialect) -> Cluster {
+    pub(super) fn cluster(dialect: Dialect) -> Cluster {
         let (server, ..) = make("sf-cluster", None);
         let (ca, mut ca_params, ca_key) = make("sf-client-ca", None);
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -1260,11 +1289,11 @@ mod secured {
     }
 
     impl Cluster {
-        fn endpoint(&self) -> String {
+        pub(super) fn endpoint(&self) -> String {
             self.gateway.url().replace("http://", "https://")
         }
 
-        fn file(&self, name: &str) -> String {
+        pub(super) fn file(&self, name: &str) -> String {
             self.dir.path.join(name).to_str().unwrap().to_owned()
         }
     }
@@ -1729,5 +1758,320 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Exit codes that tell a script whether running the backup again could start a second one.
+mod exit_codes {
+    use super::*;
+
+    #[rstest]
+    fn a_backup_request_whose_answer_is_lost_exits_7_not_4(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(
+            Fault::close_connection()
+                .on(Operation::Backup)
+                .after_processing(),
+        );
+        let url = gateway.url();
+        let result = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
+        result.expect(7);
+        assert_eq!(result.stderr_json()["kind"], "outcome_unknown");
+        assert_eq!(result.stderr_json()["may_have_started"], true);
+        let posts = gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert_eq!(posts, 1);
+    }
+
+    #[rstest]
+    fn progress_unreadable_after_the_202_exits_7_with_the_follow_command(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(
+            Fault::fabric_error(500, "E_UNEXPECTED")
+                .on(Operation::GetBackupProgress)
+                .after(1)
+                .always(),
+        );
+        let url = gateway.url();
+        let result = sf_backup(&[
+            "--endpoint",
+            &url,
+            "backup",
+            PARTITION,
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ]);
+        result.expect(7);
+        assert!(
+            result
+                .stderr
+                .contains("the backup was requested and accepted"),
+            "{}",
+            result.stderr
+        );
+        assert!(
+            result.stderr.contains(&format!(
+                "sf-backup --endpoint {url} progress {PARTITION} --wait"
+            )),
+            "{}",
+            result.stderr
+        );
+    }
+
+    /// A listener that accepts and never answers: the wait timeout holds, and exit 4 says nothing was sent.
+    #[test]
+    fn a_listener_that_never_answers_exits_4_within_the_wait_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let holder = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            listener.set_nonblocking(true).unwrap();
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < until {
+                if let Ok((stream, _)) = listener.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let started = std::time::Instant::now();
+        let result = sf_backup(&[
+            "--endpoint",
+            &url,
+            "backup",
+            PARTITION,
+            "--server-timeout",
+            "2",
+            "--wait",
+            "--wait-timeout",
+            "2",
+        ]);
+        let took = started.elapsed();
+        result.expect(4);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(
+            result.stderr.contains("no backup was requested"),
+            "{}",
+            result.stderr
+        );
+        drop(holder);
+    }
+
+    #[rstest]
+    fn ctrl_c_after_the_request_exits_130_and_says_how_to_follow_the_backup(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+        #[values(false, true)] json: bool,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                in_progress_ms: Some(60_000),
+                ..Config::default()
+            },
+        );
+        let url = gateway.url();
+        let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION, "--wait"];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        let mut command = Command::new(BIN);
+        for var in ENV {
+            command.env_remove(var);
+        }
+        let child = command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupt once the backup was requested.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !gateway.journal().iter().any(|r| r.method == "POST") {
+            assert!(std::time::Instant::now() < deadline, "no backup request");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+        let follow = format!("sf-backup --endpoint {url} progress {PARTITION} --wait");
+        if json {
+            let outcome: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(outcome["outcome"], "Interrupted");
+            assert_eq!(outcome["may_have_started"], true);
+            assert_eq!(outcome["follow"], follow);
+            let error: Value = serde_json::from_str(&stderr).unwrap();
+            assert_eq!(error["exit_code"], 130);
+        } else {
+            assert!(
+                stderr.contains("the backup was requested and accepted"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(&follow), "{stderr}");
+        }
+        let posts = gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert_eq!(posts, 1);
+    }
+
+    #[rstest]
+    fn progress_wait_follows_a_backup_requested_earlier(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let nothing = sf_backup(&["--endpoint", &url, "progress", PARTITION, "--wait"]);
+        nothing.expect(3);
+        assert!(
+            nothing.stderr.contains("no backup was ever requested"),
+            "{}",
+            nothing.stderr
+        );
+        sf_backup(&["--endpoint", &url, "backup", PARTITION]).expect(0);
+        let followed = sf_backup(&[
+            "--endpoint",
+            &url,
+            "--output",
+            "json",
+            "progress",
+            PARTITION,
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ]);
+        followed.expect(0);
+        let written = &gateway.written_backups()[0];
+        assert_eq!(
+            followed.stdout_json()["backup"]["backup_id"],
+            written.backup_id.to_string()
+        );
+        let posts = gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert_eq!(posts, 1, "following sends no backup request");
+    }
+}
+
+/// Messages from a new user's first tries: they name flags and variables, never library methods.
+mod messages {
+    use super::*;
+
+    #[test]
+    fn testkit_help_lists_only_its_own_options() {
+        let help = sf_backup(&["testkit", "--help"]);
+        help.expect(0);
+        for own in ["--listen", "--config", "--dialect", "--output"] {
+            assert!(help.stdout.contains(own), "{own}: {}", help.stdout);
+        }
+        for foreign in [
+            "--pem",
+            "--endpoint",
+            "--server-cert-thumbprint",
+            "--token-env",
+        ] {
+            assert!(!help.stdout.contains(foreign), "{foreign}: {}", help.stdout);
+        }
+        // They are still listed where they apply.
+        assert!(sf_backup(&["backup", "--help"]).stdout.contains("--pem"));
+    }
+
+    #[test]
+    fn certificate_files_of_the_wrong_kind_name_the_right_flag() {
+        let cluster = secured::cluster(Dialect::Service);
+        let (pem, pfx) = (cluster.file("client.pem"), cluster.file("client.pfx"));
+        let endpoint = cluster.endpoint();
+
+        let result = sf_backup(&[
+            "--endpoint",
+            &endpoint,
+            "--pem",
+            &pfx,
+            "progress",
+            PARTITION,
+        ]);
+        result.expect(2);
+        assert!(result.stderr.contains("--pfx"), "{}", result.stderr);
+        assert!(
+            !result.stderr.contains("client_certificate"),
+            "{}",
+            result.stderr
+        );
+
+        let result = sf_backup(&[
+            "--endpoint",
+            &endpoint,
+            "--pfx",
+            &pem,
+            "progress",
+            PARTITION,
+        ]);
+        result.expect(2);
+        assert!(result.stderr.contains("--pem"), "{}", result.stderr);
+        assert!(
+            !result.stderr.contains("client_certificate"),
+            "{}",
+            result.stderr
+        );
+
+        let result = run(
+            &[
+                "--endpoint",
+                &endpoint,
+                "--pfx",
+                &pfx,
+                "progress",
+                PARTITION,
+            ],
+            &[("SF_PFX_PASSWORD", "wrong-password")],
+            None,
+        );
+        result.expect(2);
+        assert!(
+            result.stderr.contains("SF_PFX_PASSWORD"),
+            "{}",
+            result.stderr
+        );
+        assert!(
+            !result.stderr.contains("wrong-password"),
+            "{}",
+            result.stderr
+        );
+        assert!(cluster.gateway.journal().is_empty(), "nothing was sent");
+    }
+
+    #[rstest]
+    fn a_404_without_a_fabric_error_suggests_checking_the_endpoint(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(Fault::html(404).on(Operation::GetBackupProgress));
+        let url = gateway.url();
+        let result = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
+        result.expect(3);
+        assert!(
+            result.stderr.contains("check --endpoint"),
+            "{}",
+            result.stderr
+        );
     }
 }

@@ -405,7 +405,7 @@ fn cargo_output(dir: &Path, args: &[&str]) -> Result<String, String> {
 /// The cargo that runs this task, without the settings `cargo run` passed down that would change a build
 /// (a target directory in the environment would override nothing, as `--target-dir` wins, but is dropped anyway
 /// so a reader of this code need not know that).
-fn cargo_command(dir: &Path) -> Command {
+pub(crate) fn cargo_command(dir: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command

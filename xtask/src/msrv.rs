@@ -22,11 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::bench_build::TempDir;
+use crate::bench_build::{TempDir, cargo_command};
 use crate::codegen::workspace_root;
 
 const USAGE: &str = "usage: cargo xtask msrv";
@@ -405,13 +404,6 @@ fn metadata(dir: &Path) -> Result<Value, String> {
         ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata output: {e}"))
-}
-
-fn cargo_command(dir: &Path) -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.current_dir(dir).env("CARGO_TERM_COLOR", "never");
-    command
 }
 
 /// Copies the workspace's files to `to`, without version control data and build output (`target`, `target-*`,

@@ -7,6 +7,16 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// The sf-backup crate's README (its crates.io page), compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../crates/sf-backup/README.md")]
+pub struct FacadeReadmeDoctests;
+
+/// The sf-backup-api crate's README (its crates.io page), compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../crates/sf-backup-api/README.md")]
+pub struct ApiReadmeDoctests;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;

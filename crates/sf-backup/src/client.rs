@@ -262,6 +262,10 @@ impl ClientBuilder {
     /// password is wrong, or the file holds no private key; for a file encrypted with an algorithm this client
     /// cannot read, that error names the conversion to PEM (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)
     /// for [`ClientBuilder::client_certificate_pem_file`]. The password is never shown, not even by `Debug`.
+    ///
+    /// Needs the `pkcs12` feature (on by default); without it, [`ClientBuilder::build`] refuses every such file
+    /// with that conversion.
+    #[cfg_attr(docsrs, doc(cfg(feature = "pkcs12")))]
     pub fn client_certificate_pkcs12_file(
         mut self,
         path: impl Into<PathBuf>,

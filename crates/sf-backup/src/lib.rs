@@ -70,7 +70,15 @@
 //!
 //! Each request runs in a `tracing` debug span named `sf_backup` with the operation and partition id. Secrets
 //! never appear in spans, `Debug` output or errors.
+//!
+//! # Features
+//!
+//! - `pkcs12` (default): [`ClientBuilder::client_certificate_pkcs12_file`] reads .pfx/.p12 files. Without it
+//!   the method is still there, and [`ClientBuilder::build`] refuses such a file with the `openssl` command that
+//!   converts it to PEM.
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) shows which items need a feature; stable builds never see this.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 mod client;

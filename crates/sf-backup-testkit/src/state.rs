@@ -228,6 +228,21 @@ pub(crate) struct ServiceErrorBody {
     pub error: ServiceFabricError,
 }
 
+/// A progress body in the service's shapes for a state with no result (a pending or unknown one): the state, and
+/// every other member as its placeholder.
+pub(crate) fn service_pending_body(state: &str) -> Vec<u8> {
+    serde_json::to_vec(&ServiceProgress {
+        backup_state: state.to_owned(),
+        time_stamp_utc: NO_TIME.to_owned(),
+        backup_id: Uuid::nil(),
+        backup_location: None,
+        epoch_of_last_backup_record: None,
+        lsn_of_last_backup_record: 0,
+        failure_error: None,
+    })
+    .unwrap_or_default()
+}
+
 impl Snapshot<'_> {
     fn render(self, dialect: Dialect, placeholders: bool) -> Vec<u8> {
         let bytes = match dialect {

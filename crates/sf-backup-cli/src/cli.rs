@@ -167,15 +167,9 @@ pub struct BackupArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
-    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
-    pub poll_interval: Option<Duration>,
-
-    /// The wait timeout: give up waiting after this long, counted from the start, every read and retry
-    /// included (fractions allowed); a requested backup goes on (exit code 6; 4 when nothing was sent).
-    /// Default: the backup timeout plus 5 minutes.
-    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
-    pub wait_timeout: Option<Duration>,
+    /// How to wait (with --wait).
+    #[command(flatten)]
+    pub waiting: WaitArgs,
 
     /// Where to write the backup; without any of these the partition's backup policy decides. Last, because
     /// its help heading applies to every option after it.
@@ -200,11 +194,21 @@ pub struct ProgressArgs {
     #[arg(long)]
     pub wait: bool,
 
+    /// How to wait (with --wait).
+    #[command(flatten)]
+    pub waiting: WaitArgs,
+}
+
+/// How `--wait` polls, for `backup` and `progress` alike.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
     /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
 
-    /// The wait timeout: give up waiting after this long (fractions allowed; exit code 6).
+    /// The wait timeout: give up waiting after this long, counted from the start, every read and retry
+    /// included (fractions allowed); a requested backup goes on (exit code 6; 4 when nothing was sent).
+    /// Default: the backup timeout plus 5 minutes.
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 }

@@ -116,7 +116,7 @@ fn backup(
     }
     let runtime = runtime()?;
     if args.wait {
-        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let options = wait_options(&args.waiting);
         let subject = subject(connection, args.partition_id);
         let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
         return print_outcome(outcome, json);
@@ -149,7 +149,7 @@ fn progress(
         request = request.server_timeout(Duration::from_secs(seconds));
     }
     if args.wait {
-        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let options = wait_options(&args.waiting);
         let subject = subject(connection, args.partition_id);
         let wait = connection.client.follow_backup(args.partition_id, options);
         let outcome = runtime()?.block_on(waiting::wait(wait, &subject, json));
@@ -167,13 +167,13 @@ fn progress(
     Ok(ExitCode::SUCCESS)
 }
 
-fn wait_options(poll_interval: Option<Duration>, wait_timeout: Option<Duration>) -> WaitOptions {
+fn wait_options(waiting: &cli::WaitArgs) -> WaitOptions {
     let mut options = WaitOptions::new();
-    if let Some(interval) = poll_interval {
+    if let Some(interval) = waiting.poll_interval {
         // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
         options = options.poll_interval(interval).max_poll_interval(interval);
     }
-    if let Some(timeout) = wait_timeout {
+    if let Some(timeout) = waiting.wait_timeout {
         options = options.wait_timeout(timeout);
     }
     options

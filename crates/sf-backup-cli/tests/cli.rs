@@ -1765,6 +1765,15 @@ impl Drop for TempDir {
 mod exit_codes {
     use super::*;
 
+    /// How many backup requests the gateway received.
+    fn posts(gateway: &BackgroundGateway) -> usize {
+        gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+    }
+
     #[rstest]
     fn a_backup_request_whose_answer_is_lost_exits_7_not_4(
         #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
@@ -1780,12 +1789,7 @@ mod exit_codes {
         result.expect(7);
         assert_eq!(result.stderr_json()["kind"], "outcome_unknown");
         assert_eq!(result.stderr_json()["may_have_started"], true);
-        let posts = gateway
-            .journal()
-            .iter()
-            .filter(|r| r.method == "POST")
-            .count();
-        assert_eq!(posts, 1);
+        assert_eq!(posts(&gateway), 1);
     }
 
     #[rstest]
@@ -1924,12 +1928,7 @@ mod exit_codes {
             );
             assert!(stderr.contains(&follow), "{stderr}");
         }
-        let posts = gateway
-            .journal()
-            .iter()
-            .filter(|r| r.method == "POST")
-            .count();
-        assert_eq!(posts, 1);
+        assert_eq!(posts(&gateway), 1);
     }
 
     #[rstest]
@@ -1963,12 +1962,7 @@ mod exit_codes {
             followed.stdout_json()["backup"]["backup_id"],
             written.backup_id.to_string()
         );
-        let posts = gateway
-            .journal()
-            .iter()
-            .filter(|r| r.method == "POST")
-            .count();
-        assert_eq!(posts, 1, "following sends no backup request");
+        assert_eq!(posts(&gateway), 1, "following sends no backup request");
     }
 }
 

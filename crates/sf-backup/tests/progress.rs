@@ -16,11 +16,18 @@ use support::{by_dialect, client, gateway, gateway_with, partition, progress_unt
 const NIL: &str = "00000000-0000-0000-0000-000000000000";
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// The wire answer the gateway gives now, as JSON.
+/// The wire answer the gateway gives now, as JSON; it must also decode into the generated client's own response
+/// type (`Option<BackupProgressInfo>`, what `get_partition_backup_progress` hands out), so every row is proved
+/// through the generated layer as well as through the facade.
 fn wire(gateway: &sf_backup_testkit::Gateway) -> Value {
-    gateway
+    let wire = gateway
         .progress(*partition().as_uuid())
-        .expect("the partition exists")
+        .expect("the partition exists");
+    let generated: Option<sf_backup_api::types::BackupProgressInfo> =
+        serde_json::from_value(wire.clone())
+            .unwrap_or_else(|e| panic!("the generated types refuse {wire}: {e}"));
+    assert_eq!(generated.is_none(), wire.is_null(), "{wire}");
+    wire
 }
 
 fn assert_nothing_but_the_state(progress: &sf_backup::BackupProgress) {

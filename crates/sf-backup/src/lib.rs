@@ -83,6 +83,7 @@
 mod auth;
 mod client;
 mod error;
+mod fleet;
 mod id;
 mod progress;
 mod request;
@@ -101,6 +102,7 @@ pub use client::DEFAULT_TIMEOUT_MARGIN;
 pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
 pub use error::TransportError;
 pub use error::{Error, ErrorCode};
+pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, PartitionOutcome};
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};

@@ -145,6 +145,18 @@ impl WaitOptions {
         self
     }
 
+    /// The same settings, without the progress callback (which cannot be shared).
+    pub(crate) fn settings(&self) -> WaitOptions {
+        WaitOptions {
+            poll_interval: self.poll_interval,
+            max_poll_interval: self.max_poll_interval,
+            wait_timeout: self.wait_timeout,
+            ambiguous_grace: self.ambiguous_grace,
+            retry: self.retry.clone(),
+            on_progress: None,
+        }
+    }
+
     fn check(&self) -> Result<(), Error> {
         if self.poll_interval < MIN_POLL_INTERVAL {
             return Err(Error::invalid(
@@ -386,19 +398,19 @@ impl WaitError {
 
 /// Shared between a running wait and the [`BackupWait`] that drives it.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// Whether the caller reads the stream; otherwise nothing is queued, so an awaited wait keeps no history.
     streaming: bool,
     queue: VecDeque<BackupProgress>,
-    requested: Option<Requested>,
+    pub(crate) requested: Option<Requested>,
     last: Option<BackupProgress>,
 }
 
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Shared>>);
+pub(crate) struct Events(Arc<Mutex<Shared>>);
 
 impl Events {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -476,6 +488,11 @@ impl BackupWait {
     /// The last progress read that describes this backup.
     pub fn last_progress(&self) -> Option<BackupProgress> {
         self.events.lock().last.clone()
+    }
+
+    /// What the running wait shares, for a caller that keeps an eye on it after handing the wait away.
+    pub(crate) fn events(&self) -> Events {
+        self.events.clone()
     }
 
     /// The outcome: runs the wait to its end (or returns the end the stream already reached).

@@ -23,6 +23,8 @@ macro_rules! exit_codes {
        `sf-backup progress <PARTITION_ID> --wait`
   7    a backup may have started but its outcome is unknown (the backup request's answer was lost, or
        progress could not be read after it); do not retry before following it
+  9    with several partitions: some did not succeed (the summary counts them); --resume skips the ones
+       that did
   130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
     };
 }
@@ -147,9 +149,37 @@ pub enum Command {
 /// `sf-backup backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The partition to back up (a UUID).
-    #[arg(value_name = "PARTITION_ID")]
-    pub partition_id: PartitionId,
+    /// The partition to back up (a UUID); several back them all up, at most --concurrency at a time (needs
+    /// --wait).
+    #[arg(
+        value_name = "PARTITION_ID",
+        required_unless_present = "partitions_from"
+    )]
+    pub partition_ids: Vec<PartitionId>,
+
+    /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
+    /// and lines starting with # are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub partitions_from: Option<PathBuf>,
+
+    /// With several partitions: at most this many backups at a time. The service sets no limit of its own, so
+    /// this is what protects the cluster; 4 keeps its disks and network busy without crowding its periodic
+    /// backups.
+    #[arg(long, value_name = "N", default_value_t = sf_backup::DEFAULT_FLEET_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
+
+    /// With several partitions: write one JSON line per partition to this file as each ends.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// With several partitions: skip those whose outcome in this report (from --report) is Success.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
+    /// With several partitions: when one is busy with another backup, follow that backup instead of
+    /// reporting the partition as busy.
+    #[arg(long)]
+    pub follow_busy: bool,
 
     /// The backup timeout: the service's clock, from this request to the backup's end, after which progress
     /// says Timeout (exit code 5 with --wait; the backup may still be written). Service default: 10; at most

@@ -22,6 +22,8 @@ pub enum Exit {
     WaitTimedOut = 6,
     /// A backup may have started but its outcome is unknown.
     OutcomeUnknown = 7,
+    /// With several partitions: some did not succeed.
+    SomeFailed = 9,
     /// Interrupted by Ctrl-C.
     Interrupted = 130,
 }

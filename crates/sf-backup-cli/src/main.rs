@@ -7,6 +7,7 @@
 mod cli;
 mod connection;
 mod failure;
+mod fleet;
 mod output;
 mod storage;
 mod waiting;
@@ -78,9 +79,17 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
             if let Some(storage) = &storage {
                 storage.validate()?;
             }
+            let plan = fleet::plan(&args)?;
             connection::check(&cli.connection, on_command_line("endpoint"))?;
             let connection = connection::connect(&cli.connection, !json, redact)?;
-            backup(&connection, &args, storage, json)
+            match plan {
+                fleet::Plan::Single(partition_id) => {
+                    backup(&connection, &args, partition_id, storage, json)
+                }
+                fleet::Plan::Fleet(partitions) => {
+                    fleet::run(&connection, &args, partitions, storage, json)
+                }
+            }
         }
         Command::Progress(args) => {
             connection::check(&cli.connection, on_command_line("endpoint"))?;
@@ -90,7 +99,7 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,11 +109,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn backup(
     connection: &connection::Connection,
     args: &BackupArgs,
+    partition_id: PartitionId,
     storage: Option<sf_backup::BackupStorage>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let storage_kind = storage.as_ref().map(sf_backup::BackupStorage::kind);
-    let mut request = connection.client.backup_partition(args.partition_id);
+    let mut request = connection.client.backup_partition(partition_id);
     if let Some(storage) = storage {
         request = request.storage(storage);
     }
@@ -117,7 +127,7 @@ fn backup(
     let runtime = runtime()?;
     if args.wait {
         let options = wait_options(&args.waiting);
-        let subject = subject(connection, args.partition_id);
+        let subject = subject(connection, partition_id);
         let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
         return print_outcome(outcome, json);
     }
@@ -125,15 +135,11 @@ fn backup(
         .block_on(request.send())
         .map_err(Failure::from_backup_request)?;
     if json {
-        println!("{}", output::accepted_json(args.partition_id, storage_kind));
+        println!("{}", output::accepted_json(partition_id, storage_kind));
     } else {
         print!(
             "{}",
-            output::accepted_text(
-                args.partition_id,
-                storage_kind,
-                connection.testkit.is_none()
-            )
+            output::accepted_text(partition_id, storage_kind, connection.testkit.is_none())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -167,7 +173,7 @@ fn progress(
     Ok(ExitCode::SUCCESS)
 }
 
-fn wait_options(waiting: &cli::WaitArgs) -> WaitOptions {
+pub(crate) fn wait_options(waiting: &cli::WaitArgs) -> WaitOptions {
     let mut options = WaitOptions::new();
     if let Some(interval) = waiting.poll_interval {
         // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.

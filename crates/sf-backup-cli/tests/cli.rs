@@ -2069,3 +2069,188 @@ mod messages {
         );
     }
 }
+
+/// `backup` of several partitions: JSON lines as each ends, a summary, exit 9, a report to resume from.
+mod fleet {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| sf_backup::Uuid::new_v4().to_string())
+            .collect()
+    }
+
+    fn lines(stdout: &str) -> Vec<Value> {
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    fn posts_for(gateway: &BackgroundGateway, id: &str) -> usize {
+        gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST" && r.target.contains(id))
+            .count()
+    }
+
+    #[rstest]
+    fn every_partition_once_one_json_line_each_then_a_summary(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let partitions = ids(5);
+        // Two on the command line, the rest (and a repeat) from standard input.
+        let list = format!(
+            "# partitions\n{}\n\n{}\n",
+            partitions[2..].join("\n"),
+            partitions[0]
+        );
+        let mut args = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        args.extend(partitions[..2].iter().map(String::as_str));
+        args.extend([
+            "--partitions-from",
+            "-",
+            "--wait",
+            "--concurrency",
+            "2",
+            "--poll-interval",
+            "0.02",
+        ]);
+        let result = run(&args, &[], Some(&list));
+        result.expect(0);
+        let lines = lines(&result.stdout);
+        assert_eq!(lines.len(), 6, "{}", result.stdout);
+        let (summary, outcomes) = lines.split_last().unwrap();
+        assert_eq!(summary["summary"]["total"], 5);
+        assert_eq!(summary["summary"]["succeeded"], 5);
+        let written = gateway.written_backups();
+        for id in &partitions {
+            assert_eq!(posts_for(&gateway, id), 1, "{id}");
+            let line = outcomes.iter().find(|l| l["partition_id"] == *id).unwrap();
+            assert_eq!(line["outcome"], "Success");
+            let backup = written
+                .iter()
+                .find(|w| w.partition_id.to_string() == *id)
+                .unwrap();
+            assert_eq!(line["backup_id"], backup.backup_id.to_string());
+            assert!(line["duration_ms"].is_u64());
+        }
+    }
+
+    #[rstest]
+    fn a_failed_partition_exits_9_and_resume_retries_only_it(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let partitions = ids(3);
+        gateway.script_outcome(
+            partitions[1].parse::<sf_backup::Uuid>().unwrap(),
+            Outcome::failure("E_FAIL", "disk full"),
+        );
+        let dir = TempDir::new();
+        let report = dir.path.join("report.jsonl");
+        let report = report.to_str().unwrap();
+        let mut args = vec!["--endpoint", url.as_str(), "backup"];
+        args.extend(partitions.iter().map(String::as_str));
+        args.extend(["--wait", "--poll-interval", "0.02", "--report", report]);
+        let first = sf_backup(&args);
+        first.expect(9);
+        assert!(first.stdout.contains("Failure"), "{}", first.stdout);
+        assert!(
+            first
+                .stderr
+                .contains("1 of 3 partitions were not backed up"),
+            "{}",
+            first.stderr
+        );
+        let recorded = lines(&std::fs::read_to_string(report).unwrap());
+        assert_eq!(recorded.len(), 3);
+        let failed = recorded
+            .iter()
+            .find(|l| l["partition_id"] == partitions[1])
+            .unwrap();
+        assert_eq!(failed["outcome"], "Failure");
+        assert_eq!(failed["code"], "E_FAIL");
+
+        let mut again = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        again.extend(partitions.iter().map(String::as_str));
+        again.extend(["--wait", "--poll-interval", "0.02", "--resume", report]);
+        let resumed = sf_backup(&again);
+        resumed.expect(0);
+        let summary = lines(&resumed.stdout).pop().unwrap();
+        assert_eq!(summary["summary"]["skipped"], 2);
+        assert_eq!(summary["summary"]["succeeded"], 1);
+        assert_eq!(posts_for(&gateway, &partitions[0]), 1);
+        assert_eq!(posts_for(&gateway, &partitions[1]), 2);
+        assert_eq!(posts_for(&gateway, &partitions[2]), 1);
+    }
+
+    #[rstest]
+    fn a_busy_partition_is_busy_not_failed_or_followed(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+        #[values(false, true)] follow: bool,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                accepted_ms: Some(20),
+                in_progress_ms: Some(400),
+                ..Config::default()
+            },
+        );
+        let url = gateway.url();
+        let partitions = ids(2);
+        sf_backup(&["--endpoint", &url, "backup", &partitions[0]]).expect(0);
+        let mut args = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        args.extend(partitions.iter().map(String::as_str));
+        args.extend(["--wait", "--poll-interval", "0.02"]);
+        if follow {
+            args.push("--follow-busy");
+        }
+        let result = sf_backup(&args);
+        let lines = lines(&result.stdout);
+        let busy = lines
+            .iter()
+            .find(|l| l["partition_id"] == partitions[0])
+            .unwrap();
+        if follow {
+            result.expect(0);
+            assert_eq!(busy["outcome"], "Success");
+            assert_eq!(busy["followed"], true);
+        } else {
+            result.expect(9);
+            assert_eq!(busy["outcome"], "Busy");
+            assert_eq!(busy["code"], "FABRIC_E_BACKUP_IN_PROGRESS");
+            assert_eq!(lines.last().unwrap()["summary"]["busy"], 1);
+        }
+    }
+
+    #[test]
+    fn several_partitions_without_wait_or_with_a_bad_list_send_nothing() {
+        let gateway = gateway(Dialect::Service);
+        let url = gateway.url();
+        let partitions = ids(2);
+        let result = sf_backup(&["--endpoint", &url, "backup", &partitions[0], &partitions[1]]);
+        result.expect(2);
+        assert!(result.stderr.contains("needs --wait"), "{}", result.stderr);
+        let result = run(
+            &[
+                "--endpoint",
+                &url,
+                "backup",
+                "--partitions-from",
+                "-",
+                "--wait",
+            ],
+            &[],
+            Some("1daae3f5-7fd6-42e9-b1ba-8c05f873994d\nnot-a-partition\n"),
+        );
+        result.expect(2);
+        assert!(result.stderr.contains("line 2"), "{}", result.stderr);
+        assert!(gateway.journal().is_empty());
+    }
+}

@@ -1073,8 +1073,11 @@ async fn a_primary_move_refuses_every_request_for_its_duration_then_ends(
     assert_eq!(value, nothing_requested(dialect));
 
     let started = Instant::now();
+    let first = post(&gateway, PARTITION, "{}").await;
+    // The move began when the gateway took that request, so it ends no later than a move's length from here.
+    let moved_by = Instant::now();
     let refused = [
-        post(&gateway, PARTITION, "{}").await,
+        first,
         // From then on every request meets it, whatever its operation or partition.
         client()
             .get(progress_url(&gateway, PARTITION))
@@ -1101,7 +1104,7 @@ async fn a_primary_move_refuses_every_request_for_its_duration_then_ends(
         );
     }
 
-    tokio::time::sleep_until((started + MOVE + Duration::from_millis(50)).into()).await;
+    tokio::time::sleep_until((moved_by + MOVE + Duration::from_millis(50)).into()).await;
     // The refused POSTs started nothing; now the gateway answers normally.
     let (value, _) = progress(&gateway, PARTITION).await;
     assert_eq!(value, nothing_requested(dialect));
@@ -1252,7 +1255,11 @@ async fn api_versions_each_dialect_accepts(
     if accepted {
         assert_eq!((post_status, get_status), (202, 200));
         let value: Value = get.json().await.unwrap();
-        assert_eq!(value["BackupState"], "Accepted", "{value}");
+        // Accepted, or already in progress on a machine slow enough to pass the Accepted phase in between.
+        assert!(
+            value["BackupState"] == "Accepted" || value["BackupState"] == "BackupInProgress",
+            "{value}"
+        );
     } else {
         assert_eq!((post_status, get_status), (400, 400));
         for response in [post, get] {

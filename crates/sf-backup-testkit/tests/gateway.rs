@@ -41,8 +41,8 @@ fn nothing_requested(dialect: Dialect) -> Value {
 fn fast() -> Config {
     Config {
         // Wide enough that a loaded machine still observes every phase.
-        accepted_ms: Some(150),
-        in_progress_ms: Some(150),
+        accepted_ms: Some(300),
+        in_progress_ms: Some(300),
         ..Config::default()
     }
 }

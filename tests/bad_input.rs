@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+use rstest::rstest;
 use sf_backup::{BackupStorage, Client, Error, ManagedIdentityType, PartitionId};
-use sf_backup_testkit::{Config, Gateway};
+use sf_backup_testkit::Dialect;
+use sf_backup_workspace_tests::gateway;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 const CONNECTION: &str = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k";
@@ -552,11 +554,14 @@ async fn attempt(input: &Input, gateway: &str) -> Result<(), Error> {
             sent
         }
         Input::BackupServerTimeout(timeout) => {
-            client.backup_partition(partition).timeout(*timeout).await
+            client
+                .backup_partition(partition)
+                .server_timeout(*timeout)
+                .await
         }
         Input::ProgressServerTimeout(timeout) => client
             .backup_progress(partition)
-            .timeout(*timeout)
+            .server_timeout(*timeout)
             .await
             .map(drop),
         Input::BackupTimeout(backup_timeout) => {
@@ -578,14 +583,17 @@ async fn attempt(input: &Input, gateway: &str) -> Result<(), Error> {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn every_malformed_input_is_refused_with_a_fix_before_anything_is_sent() {
+async fn every_malformed_input_is_refused_with_a_fix_before_anything_is_sent(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let rows: Vec<Row> = facade_rows().into_iter().chain(cli_rows()).collect();
     assert!(rows.len() >= 40, "only {} rows", rows.len());
     let names: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.name).collect();
     assert_eq!(names.len(), rows.len(), "row names are unique");
 
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let gateway = gateway(dialect).await;
     let mut problems = Vec::new();
     for row in &rows {
         let outcome = attempt(&row.input, &gateway.url()).await;
@@ -636,9 +644,12 @@ async fn every_malformed_input_is_refused_with_a_fix_before_anything_is_sent() {
 }
 
 /// The harness itself must be able to fail: a valid input reaches the gateway and is accepted.
+#[rstest]
 #[tokio::test]
-async fn a_valid_input_reaches_the_gateway() {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+async fn a_valid_input_reaches_the_gateway(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let valid = Input::Storage(|| BackupStorage::azure_blob_store(CONNECTION, "BackupContainer"));
     attempt(&valid, &gateway.url()).await.unwrap();
     assert_eq!(gateway.journal().len(), 1);

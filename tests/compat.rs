@@ -2,9 +2,11 @@
 //! bindings from our 8.2 fragment decode what a 9.0 server sends, and code written against the 7.1-era facade API
 //! (two storage kinds, fewer error codes) still compiles against today's, because its enums are `#[non_exhaustive]`.
 
+use rstest::rstest;
 use sf_backup::{BackupState, BackupStorage, Client, Error, ErrorCode, PartitionId};
 use sf_backup_api::types;
-use sf_backup_testkit::{Config, Fault, Gateway, Operation};
+use sf_backup_testkit::{Dialect, Fault, Operation};
+use sf_backup_workspace_tests::gateway;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 
@@ -28,9 +30,12 @@ fn the_generated_types_keep_a_9_0_error_code_as_text() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_facade_reports_a_9_0_error_code_with_its_status() {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+async fn the_facade_reports_a_9_0_error_code_with_its_status(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::fabric_error(400, CODE_ADDED_IN_9_0).on(Operation::Backup));
     let error = Client::new(gateway.url())
         .unwrap()
@@ -45,9 +50,12 @@ async fn the_facade_reports_a_9_0_error_code_with_its_status() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_facade_keeps_a_backup_state_it_does_not_know() {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+async fn the_facade_keeps_a_backup_state_it_does_not_know(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::backup_state("Paused").on(Operation::GetBackupProgress));
     let progress = Client::new(gateway.url())
         .unwrap()
@@ -95,9 +103,12 @@ mod written_against_7_1 {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn code_written_against_7_1_runs_against_today_s_api() {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+async fn code_written_against_7_1_runs_against_today_s_api(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
     let partition: PartitionId = PARTITION.parse().unwrap();
     client

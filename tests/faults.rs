@@ -1,12 +1,16 @@
 //! Server misbehaviour, one row per kind: the testkit gateway misbehaves once, and the facade must turn it into the
 //! right typed outcome with the HTTP status kept, without panicking, and without ever sending the backup POST
-//! twice (a repeated POST could queue a second backup).
+//! twice (a repeated POST could queue a second backup). The table runs against both of the testkit's dialects: a
+//! FabricError is `application/json` in the documented one and `text/plain`, with an integer for an undefined code,
+//! in the service's.
 #![forbid(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
+use rstest::rstest;
 use sf_backup::{BackupProgress, BackupState, Client, Error, ErrorCode, PartitionId, StatusCode};
-use sf_backup_testkit::{Config, Fault, Gateway, Operation};
+use sf_backup_testkit::{Dialect, Fault, Operation};
+use sf_backup_workspace_tests::gateway;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 /// The slow row's server timeout and client margin: its deadline is their sum, well below the testkit's delay.
@@ -95,6 +99,16 @@ fn rows() -> Vec<Row> {
             expect: (
                 "timeout Service error",
                 |r| matches!(r, Err(e @ Error::Service { code: ErrorCode::Timeout, .. }) if e.is_timeout()),
+            ),
+        },
+        Row {
+            name: "the Backup Restore Service's primary moves (503 not primary)",
+            call: Backup,
+            fault: |_| Fault::primary_move(Duration::from_secs(60)),
+            status: Some(503),
+            expect: (
+                "transient Service error",
+                |r| matches!(r, Err(e @ Error::Service { code: ErrorCode::NotPrimary, .. }) if e.is_transient()),
             ),
         },
         Row {
@@ -201,7 +215,7 @@ fn rows() -> Vec<Row> {
             status: None,
             expect: (
                 "Timeout after the server timeout plus the margin",
-                |r| matches!(r, Err(e @ Error::Timeout { after }) if *after == SLOW_SERVER_TIMEOUT + MARGIN && e.is_timeout()),
+                |r| matches!(r, Err(e @ Error::NoAnswer { after }) if *after == SLOW_SERVER_TIMEOUT + MARGIN && e.is_timeout()),
             ),
         },
         Row {
@@ -248,14 +262,14 @@ fn rows() -> Vec<Row> {
 async fn call(row: &Row, url: &str) -> Result<Outcome, Error> {
     let client = Client::builder()
         .endpoint(url)
-        .timeout_margin(MARGIN)
+        .answer_margin(MARGIN)
         .build()?;
     let partition: PartitionId = PARTITION.parse()?;
     match row.call {
         Call::Backup => {
             let mut request = client.backup_partition(partition);
             if row.name.starts_with("slow") {
-                request = request.timeout(SLOW_SERVER_TIMEOUT);
+                request = request.server_timeout(SLOW_SERVER_TIMEOUT);
             }
             request.await.map(|()| Outcome::Accepted)
         }
@@ -266,8 +280,8 @@ async fn call(row: &Row, url: &str) -> Result<Outcome, Error> {
     }
 }
 
-async fn run_row(row: Row) -> Option<String> {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+async fn run_row(row: Row, dialect: Dialect) -> Option<String> {
+    let gateway = gateway(dialect).await;
     gateway.push_fault((row.fault)(&gateway.url()));
     let started = Instant::now();
     // A panic in the facade is a failure of this row, not of the whole table.
@@ -313,10 +327,13 @@ async fn run_row(row: Row) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-async fn run_table(rows: Vec<Row>) {
+async fn run_table(rows: Vec<Row>, dialect: Dialect) {
     assert!(!rows.is_empty());
     // Rows are independent (one gateway each), so they run at once: the slow row sets the pace.
-    let tasks: Vec<_> = rows.iter().map(|row| tokio::spawn(run_row(*row))).collect();
+    let tasks: Vec<_> = rows
+        .iter()
+        .map(|row| tokio::spawn(run_row(*row, dialect)))
+        .collect();
     let mut failures = Vec::new();
     for (row, task) in rows.iter().zip(tasks) {
         if let Some(problem) = task.await.unwrap() {
@@ -325,16 +342,19 @@ async fn run_table(rows: Vec<Row>) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} rows failed:\n{}",
+        "{} of {} rows failed in the {dialect} dialect:\n{}",
         failures.len(),
         rows.len(),
         failures.join("\n")
     );
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_of_server_misbehaviour_becomes_the_right_typed_outcome() {
+async fn every_kind_of_server_misbehaviour_becomes_the_right_typed_outcome(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let rows = rows();
     assert!(rows.len() >= 12, "only {} rows", rows.len());
-    run_table(rows).await;
+    run_table(rows, dialect).await;
 }

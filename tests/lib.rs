@@ -1,10 +1,21 @@
-//! Shared helpers of the workspace tests: the documented examples of `spec/examples/`, loaded once, in one place.
+//! Shared helpers of the workspace tests, in one place: the documented examples of `spec/examples/`, loaded once,
+//! and the testkit gateway in a given dialect.
 #![forbid(unsafe_code)]
 
 /// The README's Rust code blocks, compiled as doctests so the quickstart cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The sf-backup crate's README (its crates.io page), compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../crates/sf-backup/README.md")]
+pub struct FacadeReadmeDoctests;
+
+/// The sf-backup-api crate's README (its crates.io page), compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../crates/sf-backup-api/README.md")]
+pub struct ApiReadmeDoctests;
 
 use std::path::PathBuf;
 
@@ -238,4 +249,34 @@ pub fn generated_types_dump() -> Value {
         })
         .collect();
     generated_types_dump_of(&examples)
+}
+
+/// A testkit gateway with `config`, answering in `dialect` whatever `config.dialect` says: the workspace tests'
+/// one way to start one. Every behaviour test runs against both dialects (`#[values(Dialect::Service,
+/// Dialect::Documented)]`, or a loop over [`Dialect::ALL`](sf_backup_testkit::Dialect::ALL) in property tests), so
+/// a client that reads only one of the two shapes fails.
+pub async fn gateway_with(
+    dialect: sf_backup_testkit::Dialect,
+    config: sf_backup_testkit::Config,
+) -> sf_backup_testkit::Gateway {
+    let gateway =
+        sf_backup_testkit::Gateway::start(sf_backup_testkit::Config { dialect, ..config })
+            .await
+            .expect("the testkit gateway starts");
+    assert_eq!(gateway.dialect(), dialect);
+    gateway
+}
+
+/// [`gateway_with`] the default settings.
+pub async fn gateway(dialect: sf_backup_testkit::Dialect) -> sf_backup_testkit::Gateway {
+    gateway_with(dialect, sf_backup_testkit::Config::default()).await
+}
+
+/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
+pub fn by_dialect<T>(dialect: sf_backup_testkit::Dialect, service: T, documented: T) -> T {
+    match dialect {
+        sf_backup_testkit::Dialect::Service => service,
+        sf_backup_testkit::Dialect::Documented => documented,
+        other => panic!("no expectation is written for the {other} dialect"),
+    }
 }

@@ -4,15 +4,22 @@
 //!   generated types);
 //! - arbitrary JSON never panics the response parsers: `sf_backup_api::ErrorResponse::decode`, and the facade's
 //!   progress parsing, fed through the testkit;
-//! - `Debug` output of any storage value (and of a request holding it) never shows a secret it holds.
+//! - `Debug` output of any storage value (and of a request holding it) never shows a secret it holds;
+//! - whatever a backup's outcome and whichever dialect the testkit speaks (picked by the strategy), the facade
+//!   reads the final progress as the gateway's answer says.
+//!
+//! The tests that talk to the testkit run their cases against each of its dialects in turn.
 #![forbid(unsafe_code)]
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Map, Value, json};
-use sf_backup::{BackupStorage, Client, Error, ManagedIdentityType, PartitionId, Secret};
+use sf_backup::{
+    BackupState, BackupStorage, Client, Error, ManagedIdentityType, PartitionId, Secret,
+};
 use sf_backup_api::{ErrorResponse, types};
-use sf_backup_testkit::{Config, Fault, Gateway, Operation};
+use sf_backup_testkit::{Config, Dialect, Fault, Operation, Outcome};
+use sf_backup_workspace_tests::{gateway, gateway_with};
 
 const CASES: u32 = 64;
 
@@ -181,8 +188,14 @@ fn case(
 
 #[test]
 fn any_valid_storage_reaches_the_wire_as_the_spec_says() {
+    for dialect in Dialect::ALL {
+        any_valid_storage_reaches_the_wire_as_the_spec_says_in(dialect);
+    }
+}
+
+fn any_valid_storage_reaches_the_wire_as_the_spec_says_in(dialect: Dialect) {
     let rt = runtime();
-    let gateway = rt.block_on(Gateway::start(Config::default())).unwrap();
+    let gateway = rt.block_on(gateway(dialect));
     let client = Client::new(gateway.url()).unwrap();
     // The blob service URI's host part comes from `a`, so it must be a valid host label there.
     let strategy = case(TEXT, TEXT, "[a-z0-9]{3,24}");
@@ -195,7 +208,7 @@ fn any_valid_storage_reaches_the_wire_as_the_spec_says() {
                     .storage(case.storage())
                     .into_future(),
             )
-            .map_err(|e| TestCaseError::fail(format!("{case:?}: {e}")))?;
+            .map_err(|e| TestCaseError::fail(format!("{dialect} dialect, {case:?}: {e}")))?;
             let request = gateway
                 .journal()
                 .into_iter()
@@ -265,11 +278,13 @@ fn arbitrary_bytes_and_json_never_panic_the_error_body_decoder() {
     })
     .run(&strategy, |body| {
         let decoded = ErrorResponse::decode(&body);
-        // It decodes exactly the bodies that are an object with an `Error` object holding a string `Code`.
+        // It decodes exactly the bodies that are an object with an `Error` object holding a `Code` that is a string
+        // or, as the service writes a code it has no name for, an integer.
         let value: Option<Value> = serde_json::from_slice(&body).ok();
         let shaped = value.as_ref().is_some_and(|v| {
             let message = &v["Error"]["Message"];
-            v["Error"]["Code"].is_string() && (message.is_null() || message.is_string())
+            let code = &v["Error"]["Code"];
+            (code.is_string() || code.is_i64()) && (message.is_null() || message.is_string())
         });
         // serde's derived struct decoding also takes a struct's fields as an array (`{"Error": ["CODE", "msg"]}`),
         // a body no gateway sends and harmless, so beyond the spec's shape only "the code came from the body" holds.
@@ -279,7 +294,6 @@ fn arbitrary_bytes_and_json_never_panic_the_error_body_decoder() {
         }
         if let Some(error) = decoded {
             let code = serde_json::to_value(&error).unwrap()["Error"]["Code"].clone();
-            let code = code.as_str().unwrap_or_default().to_owned();
             prop_assert!(
                 text.contains(&serde_json::to_string(&code).unwrap()),
                 "decoded code {:?} is not in the body: {}",
@@ -294,8 +308,14 @@ fn arbitrary_bytes_and_json_never_panic_the_error_body_decoder() {
 
 #[test]
 fn arbitrary_json_progress_answers_never_panic_the_facade() {
+    for dialect in Dialect::ALL {
+        arbitrary_json_progress_answers_never_panic_the_facade_in(dialect);
+    }
+}
+
+fn arbitrary_json_progress_answers_never_panic_the_facade_in(dialect: Dialect) {
     let rt = runtime();
-    let gateway = rt.block_on(Gateway::start(Config::default())).unwrap();
+    let gateway = rt.block_on(gateway(dialect));
     let client = Client::new(gateway.url()).unwrap();
     let id: PartitionId = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse().unwrap();
     TestRunner::new(config())
@@ -308,14 +328,18 @@ fn arbitrary_json_progress_answers_never_panic_the_facade() {
             let outcome = rt.block_on(rt.spawn(client.backup_progress(id).into_future()));
             match outcome {
                 Err(panic) => {
-                    return Err(TestCaseError::fail(format!("{body}: panicked: {panic}")));
+                    return Err(TestCaseError::fail(format!(
+                        "{dialect} dialect, {body}: panicked: {panic}"
+                    )));
                 }
                 Ok(Ok(progress)) => {
-                    // Accepted only when the generated type accepts it too, and it serialises back to the wire.
-                    let wire: types::BackupProgressInfo =
-                        serde_json::from_str(&body).map_err(|e| {
+                    // Accepted only when the generated client's type accepts it too (the spec's progress 200 is
+                    // nullable: `null` before any backup), and it serialises back to the wire.
+                    let wire: Option<types::BackupProgressInfo> = serde_json::from_str(&body)
+                        .map_err(|e| {
                             TestCaseError::fail(format!("{body}: accepted but not valid: {e}"))
                         })?;
+                    prop_assert_eq!(progress.state == BackupState::NotRequested, wire.is_none());
                     prop_assert_eq!(
                         serde_json::to_value(&progress).unwrap(),
                         serde_json::to_value(wire).unwrap()
@@ -324,7 +348,11 @@ fn arbitrary_json_progress_answers_never_panic_the_facade() {
                 Ok(Err(Error::UnexpectedResponse { status, .. })) => {
                     prop_assert_eq!(status.as_u16(), 200)
                 }
-                Ok(Err(other)) => return Err(TestCaseError::fail(format!("{body}: {other:?}"))),
+                Ok(Err(other)) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{dialect} dialect, {body}: {other:?}"
+                    )));
+                }
             }
             Ok(())
         })
@@ -361,4 +389,99 @@ fn debug_output_never_shows_a_secret() {
         Ok(())
     })
     .unwrap();
+}
+
+/// An outcome the testkit can script, with codes the spec lists, does not list, or that are no name at all.
+fn outcome() -> impl Strategy<Value = Outcome> {
+    let code = prop_oneof![
+        Just("E_UNEXPECTED".to_owned()),
+        Just("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR".to_owned()),
+        any::<i32>().prop_map(|hresult| hresult.to_string()),
+    ];
+    prop_oneof![
+        Just(Outcome::Success),
+        (code, "[a-zA-Z .]{0,20}").prop_map(|(code, message)| Outcome::failure(code, message)),
+        Just(Outcome::Timeout),
+        Just(Outcome::TimeoutButWritten),
+    ]
+}
+
+#[test]
+fn any_outcome_in_either_dialect_reads_as_the_gateway_answers() {
+    let rt = runtime();
+    let fast = || Config {
+        accepted_ms: Some(0),
+        in_progress_ms: Some(5),
+        ..Config::default()
+    };
+    let gateways: Vec<_> = Dialect::ALL
+        .into_iter()
+        .map(|dialect| rt.block_on(gateway_with(dialect, fast())))
+        .collect();
+    let strategy = (0..gateways.len(), outcome());
+    TestRunner::new(ProptestConfig {
+        cases: 32,
+        ..config()
+    })
+    .run(&strategy, |(which, outcome)| {
+        let gateway = &gateways[which];
+        let dialect = gateway.dialect();
+        let client = Client::new(gateway.url()).unwrap();
+        let id = uuid::Uuid::new_v4();
+        gateway.script_outcome(id, outcome.clone());
+        let partition = PartitionId::from(id);
+        rt.block_on(client.backup_partition(partition).into_future())
+            .map_err(|e| TestCaseError::fail(format!("{dialect}: {e}")))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let progress = loop {
+            let progress = rt
+                .block_on(client.backup_progress(partition).into_future())
+                .map_err(|e| TestCaseError::fail(format!("{dialect}: {e}")))?;
+            if progress.state.is_terminal() {
+                break progress;
+            }
+            prop_assert!(
+                std::time::Instant::now() < deadline,
+                "{dialect}: {progress:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        let wire = gateway.progress(id).unwrap();
+        prop_assert_eq!(
+            progress.state.as_str(),
+            wire["BackupState"].as_str().unwrap()
+        );
+        match &outcome {
+            Outcome::Success => {
+                let written = gateway
+                    .written_backups()
+                    .into_iter()
+                    .find(|w| w.partition_id == id)
+                    .ok_or_else(|| TestCaseError::fail("nothing written"))?;
+                prop_assert_eq!(progress.backup_id, Some(written.backup_id));
+                prop_assert_eq!(progress.lsn, written.lsn.parse().ok());
+                prop_assert_eq!(progress.time_stamp_utc, Some(written.time_stamp_utc));
+                prop_assert_eq!(progress.backup_location, Some(written.location));
+                prop_assert!(progress.failure.is_none());
+            }
+            Outcome::Failure { code, message } => {
+                prop_assert_eq!(progress.state, BackupState::Failure);
+                let failure = progress.failure.expect("a failure");
+                prop_assert_eq!(failure.code.as_str(), code.as_str());
+                prop_assert_eq!(Some(failure.message), message.clone());
+                prop_assert_eq!((progress.backup_id, progress.lsn), (None, None));
+            }
+            _ => {
+                prop_assert_eq!(progress.state, BackupState::Timeout);
+                let failure = progress.failure.expect("a timeout");
+                prop_assert_eq!(failure.code.as_str(), "FABRIC_E_TIMEOUT");
+                prop_assert_eq!((progress.backup_id, progress.lsn), (None, None));
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    for gateway in gateways {
+        rt.block_on(gateway.shutdown());
+    }
 }

@@ -1,14 +1,17 @@
 //! Layer 2: the documented requests on the wire. For every example of the seed page, the facade (as a user would
 //! write it) and the generated client send exactly the documented method, target (literal `$`), content type and
-//! body to the testkit gateway; the facade's requests are insta snapshots, reviewed and committed.
+//! body to the testkit gateway; the facade's requests are insta snapshots, reviewed and committed. Every test runs
+//! against both of the testkit's dialects, and a request must not depend on the dialect: both runs compare with the
+//! same snapshot.
 
 use std::future::Future;
 
-use serde_json::Value;
+use rstest::rstest;
+use serde_json::{Value, json};
 use sf_backup::{BackupStorage, Client, ManagedIdentityType, PartitionId};
 use sf_backup_api::types;
-use sf_backup_testkit::{Config, Fault, Gateway, Operation, RecordedRequest};
-use sf_backup_workspace_tests::{Example, examples_of};
+use sf_backup_testkit::{Dialect, Fault, Operation, RecordedRequest};
+use sf_backup_workspace_tests::{Example, by_dialect, examples_of, gateway};
 
 /// What a user writes to reproduce each documented request body with the facade.
 fn facade_storage(example: &Example) -> Option<BackupStorage> {
@@ -38,12 +41,12 @@ fn facade_storage(example: &Example) -> Option<BackupStorage> {
 }
 
 /// Runs `send` against a fresh gateway and returns the one request it made.
-async fn one_request<F, Fut>(send: F) -> RecordedRequest
+async fn one_request<F, Fut>(dialect: Dialect, send: F) -> RecordedRequest
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let gateway = gateway(dialect).await;
     send(gateway.url()).await;
     let mut journal = gateway.journal();
     gateway.shutdown().await;
@@ -93,12 +96,15 @@ fn assert_documented(example: &Example, request: &RecordedRequest) {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_facade_sends_every_documented_backup_request() {
+async fn the_facade_sends_every_documented_backup_request(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let requests = examples_of("BackupPartitionDescription");
     assert_eq!(requests.len(), 5);
     for example in &requests {
-        let request = one_request(|url| async move {
+        let request = one_request(dialect, |url| async move {
             let client = Client::new(url).unwrap();
             let mut call = client.backup_partition(PartitionId::from(example.partition_id()));
             if let Some(storage) = facade_storage(example) {
@@ -112,13 +118,16 @@ async fn the_facade_sends_every_documented_backup_request() {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_generated_client_sends_every_documented_backup_request() {
+async fn the_generated_client_sends_every_documented_backup_request(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     for example in &examples_of("BackupPartitionDescription") {
         let body: types::BackupPartitionDescription =
             serde_json::from_value(example.body()).unwrap();
         let body = &body;
-        let request = one_request(|url| async move {
+        let request = one_request(dialect, |url| async move {
             let client = sf_backup_api::Client::new_with_client(&url, reqwest::Client::new());
             let accepted = client
                 .backup_partition(
@@ -137,10 +146,13 @@ async fn the_generated_client_sends_every_documented_backup_request() {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_progress_request_and_its_documented_response() {
+async fn the_progress_request_and_its_documented_response(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let example = &examples_of("BackupProgressInfo")[0];
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let gateway = gateway(dialect).await;
     let body = serde_json::to_string(&example.body()).unwrap();
     gateway.push_fault(
         Fault::body(200, Some("application/json"), body).on(Operation::GetBackupProgress),
@@ -161,10 +173,13 @@ async fn the_progress_request_and_its_documented_response() {
     insta::assert_debug_snapshot!("facade-backup-progress-example", progress);
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_documented_fabric_error_becomes_a_typed_service_error() {
+async fn the_documented_fabric_error_becomes_a_typed_service_error(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let example = &examples_of("FabricError")[0];
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let gateway = gateway(dialect).await;
     let body = serde_json::to_string(&example.body()).unwrap();
     gateway.push_fault(
         Fault::body(example.status, Some("application/json"), body).on(Operation::Backup),
@@ -188,15 +203,18 @@ async fn the_documented_fabric_error_becomes_a_typed_service_error() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn optional_query_parameters_are_sent_only_when_set() {
+async fn optional_query_parameters_are_sent_only_when_set(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let id = examples_of("BackupPartitionDescription")[0].partition_id();
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url| async move {
         Client::new(url)
             .unwrap()
             .backup_partition(PartitionId::from(id))
             .backup_timeout(std::time::Duration::from_secs(90))
-            .timeout(std::time::Duration::from_millis(120_500))
+            .server_timeout(std::time::Duration::from_millis(120_500))
             .await
             .unwrap();
     })
@@ -209,23 +227,36 @@ async fn optional_query_parameters_are_sent_only_when_set() {
 }
 
 /// The generated client keeps the HTTP status of every error response, whatever its body.
+#[rstest]
 #[tokio::test]
-async fn the_generated_client_keeps_status_and_body_of_every_error() {
-    let cases: Vec<(Fault, u16, Option<&str>)> = vec![
+async fn the_generated_client_keeps_status_and_body_of_every_error(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let cases: Vec<(Fault, u16, Option<Value>)> = vec![
         (
             Fault::fabric_error(500, "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"),
             500,
-            Some("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"),
+            Some(json!("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR")),
         ),
         (
             Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS"),
             409,
-            Some("FABRIC_E_BACKUP_IN_PROGRESS"),
+            Some(json!("FABRIC_E_BACKUP_IN_PROGRESS")),
+        ),
+        // An HRESULT that is no defined code: the service writes it as a number, and it is kept as one.
+        (
+            Fault::fabric_error(500, "-2147017731"),
+            500,
+            Some(by_dialect(
+                dialect,
+                json!(-2_147_017_731_i64),
+                json!("-2147017731"),
+            )),
         ),
         (Fault::html(503), 503, None),
         (Fault::empty(500), 500, None),
     ];
-    let gateway = Gateway::start(Config::default()).await.unwrap();
+    let gateway = gateway(dialect).await;
     let client = sf_backup_api::Client::new_with_client(&gateway.url(), reqwest::Client::new());
     let id = uuid::Uuid::new_v4();
     let body = types::BackupPartitionDescription::default();
@@ -242,11 +273,7 @@ async fn the_generated_client_keeps_status_and_body_of_every_error() {
             .fabric_error
             .as_ref()
             .map(|e| serde_json::to_value(&e.error.code).unwrap());
-        assert_eq!(
-            decoded,
-            code.map(|c| Value::String(c.into())),
-            "{response:?}"
-        );
+        assert_eq!(decoded, code, "{response:?}");
     }
     // A 200 to the POST is not in the spec: the whole response is kept.
     gateway.push_fault(Fault::body(200, Some("application/json"), "{}").on(Operation::Backup));
@@ -292,8 +319,11 @@ fn assert_documented_list(example: &Example, request: &RecordedRequest, body: Op
     assert_eq!(request.body_json(), body, "{}", example.file);
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
+async fn the_facade_sends_the_documented_first_page_of_each_backup_list(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     use std::num::NonZeroU32;
     let by_name = |name: &str| {
         examples_of("PagedBackupInfoList")
@@ -305,7 +335,7 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
     let time = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
 
     let one = by_name("get-partition-backup-list-1");
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = Client::new(url).unwrap();
         client
             .list_backups(partition(&one))
@@ -318,7 +348,7 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
     assert_documented_list(&by_name("get-partition-backup-list-1"), &request, None);
 
     let two = by_name("get-partition-backup-list-2");
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = Client::new(url).unwrap();
         client.list_backups(partition(&two)).latest().await.unwrap();
     })
@@ -326,7 +356,7 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
     assert_documented_list(&by_name("get-partition-backup-list-2"), &request, None);
 
     let three = by_name("get-partition-backup-list-3");
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = Client::new(url).unwrap();
         client
             .list_backups(partition(&three))
@@ -338,7 +368,7 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
     assert_documented_list(&by_name("get-partition-backup-list-3"), &request, None);
 
     let body = examples_of("GetBackupByStorageQueryDescription")[0].body();
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = Client::new(url).unwrap();
         client
             .list_backups_in(
@@ -360,8 +390,11 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_generated_client_sends_the_documented_continuation_requests() {
+async fn the_generated_client_sends_the_documented_continuation_requests(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let by_name = |name: &str| {
         examples_of("PagedBackupInfoList")
             .into_iter()
@@ -371,7 +404,7 @@ async fn the_generated_client_sends_the_documented_continuation_requests() {
     let token = "fabric:/CalcApp/CalcService#1daae3f5-7fd6-42e9-b1ba-8c05f873994d#7903dc2a-228d-44b0-b7c8-a13a6c9b46bd";
     let four = by_name("get-partition-backup-list-4");
     let partition = four.partition_id();
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = sf_backup_api::Client::new_with_client(&url, reqwest::Client::new());
         // The testkit refuses a token it did not issue; only the request matters here.
         let _ = client
@@ -394,7 +427,7 @@ async fn the_generated_client_sends_the_documented_continuation_requests() {
         serde_json::from_value(examples_of("GetBackupByStorageQueryDescription")[0].body())
             .unwrap();
     let body = &body;
-    let request = one_request(|url| async move {
+    let request = one_request(dialect, |url: String| async move {
         let client = sf_backup_api::Client::new_with_client(&url, reqwest::Client::new());
         let _ = client
             .get_backups_from_backup_location(

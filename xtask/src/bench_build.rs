@@ -405,7 +405,7 @@ fn cargo_output(dir: &Path, args: &[&str]) -> Result<String, String> {
 /// The cargo that runs this task, without the settings `cargo run` passed down that would change a build
 /// (a target directory in the environment would override nothing, as `--target-dir` wins, but is dropped anyway
 /// so a reader of this code need not know that).
-fn cargo_command(dir: &Path) -> Command {
+pub(crate) fn cargo_command(dir: &Path) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -464,10 +464,10 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// A temporary folder removed when dropped, so the gigabytes of target directories never outlive the task.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(prefix: &str) -> Result<Self, String> {
+    pub(crate) fn new(prefix: &str) -> Result<Self, String> {
         let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
         // A folder left by a killed run with the same process id would skew nothing but waste space.
         let _ = std::fs::remove_dir_all(&path);
@@ -476,7 +476,7 @@ impl TempDir {
         Ok(Self(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

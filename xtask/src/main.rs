@@ -3,6 +3,7 @@
 mod bench_build;
 mod codegen;
 mod conformance;
+mod msrv;
 mod spec_diff;
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ tasks:
                      classify what a spec change does to the generated Rust API (breaking, additive,
                      docs-only); each side is a fragment path or git:<rev> (the committed spec at <rev>);
                      --deny-breaking exits non-zero when any change is breaking
+  msrv               check that the declared rust-version holds for the locked dependency tree and for a freshly
+                     resolved one (newest versions, whatever Rust they need); reads rust-versions from cargo
+                     metadata and resolves in a temporary copy of the workspace (needs the crates.io index)
   conformance        check the spec (OpenAPI 3.0, $refs, operationIds, the seed page's parameters), validate and
                      round-trip the examples, compare the generated types' JSON Schema with the spec, check that
                      the generated code is fresh; prints a table, exits non-zero on any failure";
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["conformance"] => conformance::run(),
+        ["msrv", rest @ ..] => msrv::run(rest),
         ["bench-build", rest @ ..] => bench_build::run(rest),
         ["spec-diff", rest @ ..] => spec_diff::run(rest),
         ["help" | "--help" | "-h"] => {

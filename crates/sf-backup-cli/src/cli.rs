@@ -26,6 +26,8 @@ macro_rules! exit_codes {
        progress could not be read after it); do not retry before following it
   8    the service reported Timeout, but a backup written in this request's window was found: no need
        to run again (with --wait; the found backup is printed, and its BackupId is in the JSON)
+  9    with several partitions: some did not succeed (the summary counts them); --resume skips the ones
+       that did
   130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
     };
 }
@@ -130,7 +132,7 @@ pub struct ConnectionArgs {
     pub token_env: Option<String>,
 
     /// How to print results and errors.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, help_heading = "Output", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 
@@ -154,31 +156,57 @@ pub enum Command {
 /// `sf-backup backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The partition to back up (a UUID).
-    #[arg(value_name = "PARTITION_ID")]
-    pub partition_id: PartitionId,
+    /// The partition to back up (a UUID); several back them all up, at most --concurrency at a time (needs
+    /// --wait).
+    #[arg(
+        value_name = "PARTITION_ID",
+        required_unless_present = "partitions_from"
+    )]
+    pub partition_ids: Vec<PartitionId>,
 
-    /// How long the service lets the backup run before it reports Timeout (service default: 10; at most
-    /// 2147483647, the service's limit).
+    /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
+    /// and lines starting with # are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub partitions_from: Option<PathBuf>,
+
+    /// With several partitions: at most this many backups at a time. The service sets no limit of its own, so
+    /// this is what protects the cluster; 4 keeps its disks and network busy without crowding its periodic
+    /// backups.
+    #[arg(long, value_name = "N", default_value_t = sf_backup::DEFAULT_FLEET_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
+
+    /// With several partitions: write one JSON line per partition to this file as each ends.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// With several partitions: skip those whose outcome in this report (from --report) is Success.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
+    /// With several partitions: when one is busy with another backup, follow that backup instead of
+    /// reporting the partition as busy.
+    #[arg(long)]
+    pub follow_busy: bool,
+
+    /// The backup timeout: the service's clock, from this request to the backup's end, after which progress
+    /// says Timeout (exit code 5 with --wait; the backup may still be written). Service default: 10; at most
+    /// 2147483647, the service's limit.
     #[arg(long, value_name = "MINUTES", allow_negative_numbers = true, value_parser = parse_backup_timeout)]
     pub backup_timeout: Option<u64>,
 
-    /// How long the service may take to answer each request (service default: 60).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
-    pub timeout: Option<u64>,
+    /// The server timeout: how long the service may take to answer each request before it answers 504
+    /// FABRIC_E_TIMEOUT (service default: 60). The tool waits this long plus 10 seconds for each answer.
+    /// `--timeout` is its old name.
+    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub server_timeout: Option<u64>,
 
     /// Wait until the backup ends, showing its progress, and print its BackupId and location.
     #[arg(long)]
     pub wait: bool,
 
-    /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
-    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
-    pub poll_interval: Option<Duration>,
-
-    /// Give up waiting after this long, counted from the start (fractions allowed); a requested backup goes
-    /// on (exit code 6).
-    #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
-    pub wait_timeout: Option<Duration>,
+    /// How to wait (with --wait).
+    #[command(flatten)]
+    pub waiting: WaitArgs,
 
     /// When the service reports Timeout: keep looking this long for the backup in the storage the request used
     /// (the service may still write it; default 120, never past --wait-timeout).
@@ -225,9 +253,10 @@ pub struct BackupsArgs {
     #[arg(long, value_name = "N")]
     pub page_size: Option<std::num::NonZeroU32>,
 
-    /// How long the service may take to answer each page (service default: 60).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
-    pub timeout: Option<u64>,
+    /// The server timeout: how long the service may take to answer each page (service default: 60).
+    /// `--timeout` is its old name.
+    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub server_timeout: Option<u64>,
 
     /// With a storage option: the partition's service (fabric:/App/Service), which names its folder there.
     #[arg(long, value_name = "NAME")]
@@ -245,20 +274,31 @@ pub struct ProgressArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// How long the service may take to answer (service default: 60).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
-    pub timeout: Option<u64>,
+    /// The server timeout: how long the service may take to answer each request (service default: 60).
+    /// `--timeout` is its old name.
+    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    pub server_timeout: Option<u64>,
 
     /// Follow the partition's current backup until it ends (after Ctrl-C, or a backup started elsewhere),
     /// and print its BackupId and location.
     #[arg(long)]
     pub wait: bool,
 
+    /// How to wait (with --wait).
+    #[command(flatten)]
+    pub waiting: WaitArgs,
+}
+
+/// How `--wait` polls, for `backup` and `progress` alike.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
     /// How often to ask for progress while waiting (fractions allowed; at least 0.01).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_poll_interval)]
     pub poll_interval: Option<Duration>,
 
-    /// Give up waiting after this long (fractions allowed; exit code 6).
+    /// The wait timeout: give up waiting after this long, counted from the start, every read and retry
+    /// included (fractions allowed); a requested backup goes on (exit code 6; 4 when nothing was sent).
+    /// Default: the backup timeout plus 5 minutes.
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds)]
     pub wait_timeout: Option<Duration>,
 }
@@ -402,6 +442,22 @@ pub enum OutputFormat {
     Text,
     /// One JSON object on stdout; errors as one JSON object on stderr.
     Json,
+}
+
+/// The command line definition: [`Cli`]'s, with the connection options hidden from `testkit --help`. They are
+/// global (so they may stand before or after the subcommand), but none of them applies to running the gateway;
+/// `--output` does.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Propagates the global options into the subcommands, so that the testkit's copies can be hidden.
+    command.build();
+    command.mut_subcommand("testkit", |testkit| {
+        testkit.mut_args(|arg| {
+            let connection = arg.is_global_set() && arg.get_id() != "output";
+            arg.hide(connection)
+        })
+    })
 }
 
 fn parse_server_timeout(text: &str) -> Result<u64, String> {

@@ -197,8 +197,29 @@ pub fn connect(
         redact.add(&token);
         builder = builder.bearer_token(token);
     }
-    let client = builder.build()?;
+    let client = builder.build().map_err(in_flag_terms)?;
     Ok(Connection { client, testkit })
+}
+
+/// The library's messages name its builder methods; a person at the command line knows the flags.
+fn in_flag_terms(error: sf_backup::Error) -> Failure {
+    const TERMS: [(&str, &str); 4] = [
+        (
+            "with `client_certificate_pkcs12_file` and its password",
+            "with --pfx and its password in SF_PFX_PASSWORD",
+        ),
+        ("with `client_certificate_pem_file`", "with --pem"),
+        (
+            "pass the password the certificate was exported with",
+            "set SF_PFX_PASSWORD to the password the certificate was exported with",
+        ),
+        ("`danger_accept_invalid_server_certificates`", "--no-verify"),
+    ];
+    let mut failure = Failure::from(error);
+    for (library, flag) in TERMS {
+        failure.message = failure.message.replace(library, flag);
+    }
+    failure
 }
 
 /// Slow enough that a person sees each state go by, fast enough for a demo; in the service's dialect unless asked

@@ -25,6 +25,8 @@ pub enum Exit {
     /// The service reported Timeout, but a backup written in this request's window was found: no need to run
     /// again.
     TimedOutButWritten = 8,
+    /// With several partitions: some did not succeed.
+    SomeFailed = 9,
     /// Interrupted by Ctrl-C.
     Interrupted = 130,
 }
@@ -128,7 +130,7 @@ impl From<sf_backup::Error> for Failure {
             Error::ListingFailed { .. } => (Exit::ServiceError, "listing_failed"),
             Error::UnexpectedResponse { .. } => (Exit::ServiceError, "unexpected_response"),
             Error::Transport { .. } => (Exit::Unreachable, "transport"),
-            Error::Timeout { .. } => (Exit::Unreachable, "timeout"),
+            Error::NoAnswer { .. } => (Exit::Unreachable, "no_answer"),
             _ => (Exit::Other, "other"),
         };
         let mut message = error.to_string();

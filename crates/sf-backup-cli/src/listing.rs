@@ -63,8 +63,8 @@ pub fn backups(
     if let Some(size) = args.page_size {
         list = list.page_size(size);
     }
-    if let Some(seconds) = args.timeout {
-        list = list.timeout(Duration::from_secs(seconds));
+    if let Some(seconds) = args.server_timeout {
+        list = list.server_timeout(Duration::from_secs(seconds));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

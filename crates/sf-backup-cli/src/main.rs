@@ -7,6 +7,7 @@
 mod cli;
 mod connection;
 mod failure;
+mod fleet;
 mod listing;
 mod output;
 mod storage;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use clap::{ArgMatches, FromArgMatches};
 use sf_backup::{PartitionId, WaitOptions};
 
 use crate::cli::{BackupArgs, Cli, Command, OutputFormat, ProgressArgs, TestkitArgs};
@@ -40,7 +41,7 @@ const SECRET_ENV: [&str; 4] = [
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let mut redact = known_secrets(&args);
-    let matches = match Cli::command().try_get_matches_from(&args) {
+    let matches = match cli::command().try_get_matches_from(&args) {
         Ok(matches) => matches,
         Err(error) => return usage_error(&error, wants_json(&args), &redact),
     };
@@ -82,9 +83,17 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
             if let Some(storage) = &storage {
                 storage.validate()?;
             }
+            let plan = fleet::plan(&args)?;
             connection::check(&cli.connection, on_command_line("endpoint"))?;
             let connection = connection::connect(&cli.connection, !json, redact)?;
-            backup(&connection, &args, storage, json)
+            match plan {
+                fleet::Plan::Single(partition_id) => {
+                    backup(&connection, &args, partition_id, storage, json)
+                }
+                fleet::Plan::Fleet(partitions) => {
+                    fleet::run(&connection, &args, partitions, storage, json)
+                }
+            }
         }
         Command::Backups(args) => {
             let storage = storage::storage(&args.storage, on_command_line, redact)?;
@@ -109,7 +118,7 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,23 +128,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn backup(
     connection: &connection::Connection,
     args: &BackupArgs,
+    partition_id: PartitionId,
     storage: Option<sf_backup::BackupStorage>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let storage_kind = storage.as_ref().map(sf_backup::BackupStorage::kind);
-    let mut request = connection.client.backup_partition(args.partition_id);
+    let mut request = connection.client.backup_partition(partition_id);
     if let Some(storage) = storage {
         request = request.storage(storage);
     }
     if let Some(minutes) = args.backup_timeout {
         request = request.backup_timeout(Duration::from_secs(minutes.saturating_mul(60)));
     }
-    if let Some(seconds) = args.timeout {
-        request = request.timeout(Duration::from_secs(seconds));
+    if let Some(seconds) = args.server_timeout {
+        request = request.server_timeout(Duration::from_secs(seconds));
     }
     let runtime = runtime()?;
     if args.wait {
-        let mut options = wait_options(args.poll_interval, args.wait_timeout);
+        let mut options = wait_options(&args.waiting);
         if let Some(grace) = args.written_grace {
             options = options.written_grace(grace);
         }
@@ -145,7 +155,7 @@ fn backup(
         if let Some(name) = &args.service_name {
             options = options.service_name(name.clone());
         }
-        let subject = subject(connection, args.partition_id);
+        let subject = subject(connection, partition_id);
         let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
         return print_outcome(outcome, json);
     }
@@ -153,15 +163,11 @@ fn backup(
         .block_on(request.send())
         .map_err(Failure::from_backup_request)?;
     if json {
-        println!("{}", output::accepted_json(args.partition_id, storage_kind));
+        println!("{}", output::accepted_json(partition_id, storage_kind));
     } else {
         print!(
             "{}",
-            output::accepted_text(
-                args.partition_id,
-                storage_kind,
-                connection.testkit.is_none()
-            )
+            output::accepted_text(partition_id, storage_kind, connection.testkit.is_none())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -173,11 +179,11 @@ fn progress(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut request = connection.client.backup_progress(args.partition_id);
-    if let Some(seconds) = args.timeout {
-        request = request.timeout(Duration::from_secs(seconds));
+    if let Some(seconds) = args.server_timeout {
+        request = request.server_timeout(Duration::from_secs(seconds));
     }
     if args.wait {
-        let options = wait_options(args.poll_interval, args.wait_timeout);
+        let options = wait_options(&args.waiting);
         let subject = subject(connection, args.partition_id);
         let wait = connection.client.follow_backup(args.partition_id, options);
         let outcome = runtime()?.block_on(waiting::wait(wait, &subject, json));
@@ -195,13 +201,13 @@ fn progress(
     Ok(ExitCode::SUCCESS)
 }
 
-fn wait_options(poll_interval: Option<Duration>, wait_timeout: Option<Duration>) -> WaitOptions {
+pub(crate) fn wait_options(waiting: &cli::WaitArgs) -> WaitOptions {
     let mut options = WaitOptions::new();
-    if let Some(interval) = poll_interval {
+    if let Some(interval) = waiting.poll_interval {
         // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
         options = options.poll_interval(interval).max_poll_interval(interval);
     }
-    if let Some(timeout) = wait_timeout {
+    if let Some(timeout) = waiting.wait_timeout {
         options = options.wait_timeout(timeout);
     }
     options

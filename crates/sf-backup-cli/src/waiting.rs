@@ -333,21 +333,21 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             },
         ),
         WaitError::BackupTimedOut { .. } => (
-            Some("Timeout"),
+            Some("BackupTimedOut"),
             Failure {
                 code: Some("FABRIC_E_TIMEOUT".to_owned()),
                 ..Failure::new(Exit::BackupFailed, "backup_timed_out", message)
             },
         ),
         WaitError::TimedOutButWritten { .. } => (
-            Some("TimeoutButWritten"),
+            Some("TimedOutButWritten"),
             Failure {
                 code: Some("FABRIC_E_TIMEOUT".to_owned()),
                 ..Failure::new(Exit::TimedOutButWritten, "timed_out_but_written", message)
             },
         ),
         WaitError::TimedOutPossiblyWritten { .. } => (
-            Some("TimeoutPossiblyWritten"),
+            Some("TimedOutPossiblyWritten"),
             Failure {
                 code: Some("FABRIC_E_TIMEOUT".to_owned()),
                 ..Failure::new(Exit::BackupFailed, "timed_out_possibly_written", message)
@@ -364,11 +364,11 @@ fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
             requested: Requested::Maybe,
             ..
         } => (
-            Some("WaitTimeout"),
+            Some("WaitTimedOut"),
             Failure::new(Exit::OutcomeUnknown, "wait_timed_out", message),
         ),
         WaitError::WaitTimedOut { .. } => (
-            Some("WaitTimeout"),
+            Some("WaitTimedOut"),
             Failure::new(Exit::WaitTimedOut, "wait_timed_out", message),
         ),
         WaitError::Ambiguous { source, .. } => (

@@ -110,7 +110,7 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     let out = result.stdout_json();
-    assert_eq!(out["outcome"], "TimeoutButWritten");
+    assert_eq!(out["outcome"], "TimedOutButWritten");
     assert_eq!(out["backup_id"], written[0].backup_id.to_string());
     assert_eq!(
         out["found_backup"]["BackupId"],
@@ -172,7 +172,7 @@ fn a_timeout_with_nothing_written_exits_5(
     let result = sf_backup(&wait_args(&url, &["--written-grace", "0.3"]));
     result.expect(5);
     let out = result.stdout_json();
-    assert_eq!(out["outcome"], "Timeout");
+    assert_eq!(out["outcome"], "BackupTimedOut");
     assert!(
         out["storage_check"]
             .as_str()
@@ -216,7 +216,7 @@ fn a_periodic_backup_in_the_window_is_listed_as_a_candidate_and_exits_5(
     ]);
     result.expect(5);
     let out = result.stdout_json();
-    assert_eq!(out["outcome"], "TimeoutPossiblyWritten");
+    assert_eq!(out["outcome"], "TimedOutPossiblyWritten");
     let candidates = out["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 2);
     for candidate in candidates {

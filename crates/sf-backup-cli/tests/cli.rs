@@ -1,14 +1,16 @@
 //! The built `sf-backup` binary against the testkit gateway: every documented request on the wire, every storage
-//! kind, every exit code, JSON output, secrets kept out of every output, secured connections.
+//! kind, every exit code, JSON output, secrets kept out of every output, secured connections; each against both of
+//! the testkit's dialects.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use rstest::rstest;
 use serde_json::{Value, json};
 use sf_backup_testkit::{
-    BackgroundGateway, Config, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
+    BackgroundGateway, Config, Dialect, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
     start_in_background,
 };
 
@@ -91,14 +93,33 @@ fn sf_backup(args: &[&str]) -> Run {
     run(args, &[], None)
 }
 
-/// A gateway whose backups end quickly, for `--wait`.
-fn gateway() -> BackgroundGateway {
-    start_in_background(Config {
-        accepted_ms: Some(20),
-        in_progress_ms: Some(60),
-        ..Config::default()
-    })
-    .unwrap()
+/// A gateway whose backups end quickly, for `--wait`, answering in `dialect`.
+fn gateway(dialect: Dialect) -> BackgroundGateway {
+    gateway_with(
+        dialect,
+        Config {
+            accepted_ms: Some(20),
+            in_progress_ms: Some(60),
+            ..Config::default()
+        },
+    )
+}
+
+/// A gateway with `config`, answering in `dialect` whatever `config.dialect` says: the one way these tests start
+/// one.
+fn gateway_with(dialect: Dialect, config: Config) -> BackgroundGateway {
+    let gateway = start_in_background(Config { dialect, ..config }).unwrap();
+    assert_eq!(gateway.dialect(), dialect);
+    gateway
+}
+
+/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
+fn by_dialect<T>(dialect: Dialect, service: T, documented: T) -> T {
+    match dialect {
+        Dialect::Service => service,
+        Dialect::Documented => documented,
+        other => panic!("no expectation is written for the {other} dialect"),
+    }
 }
 
 fn posts(gateway: &BackgroundGateway) -> Vec<RecordedRequest> {
@@ -211,12 +232,14 @@ fn assert_documented(request: &RecordedRequest, target: &str, body: &Value, what
     assert_eq!(request.body_json().as_ref(), Some(body), "{what}");
 }
 
-#[test]
-fn every_documented_backup_request_is_reproduced_with_flags() {
+#[rstest]
+fn every_documented_backup_request_is_reproduced_with_flags(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let examples = documented_backups();
     assert_eq!(examples.len(), 5);
     for (file, target, body) in &examples {
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
         args.extend(flags_for(file));
@@ -225,11 +248,13 @@ fn every_documented_backup_request_is_reproduced_with_flags() {
     }
 }
 
-#[test]
-fn every_documented_backup_request_is_reproduced_with_storage_json() {
+#[rstest]
+fn every_documented_backup_request_is_reproduced_with_storage_json(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     for (file, target, body) in &documented_backups() {
         // The documented file as it is (a whole BackupPartitionDescription), from stdin.
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let text = body.to_string();
         run(
@@ -249,7 +274,7 @@ fn every_documented_backup_request_is_reproduced_with_storage_json() {
 
         // Only the BackupStorageDescription, from a file.
         if let Some(storage) = body.get("BackupStorage") {
-            let gateway = start_in_background(Config::default()).unwrap();
+            let gateway = gateway_with(dialect, Config::default());
             let url = gateway.url();
             let dir = TempDir::new();
             let path = dir.write("storage.json", &storage.to_string());
@@ -270,8 +295,10 @@ fn every_documented_backup_request_is_reproduced_with_storage_json() {
 /// Flags, environment, and the BackupStorage the body should hold.
 type StorageCase<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], Value);
 
-#[test]
-fn every_storage_kind_with_its_optional_fields() {
+#[rstest]
+fn every_storage_kind_with_its_optional_fields(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let cases: Vec<StorageCase<'_>> = vec![
         (
             vec![
@@ -334,7 +361,7 @@ fn every_storage_kind_with_its_optional_fields() {
         ),
     ];
     for (flags, env, storage) in cases {
-        let gateway = gateway();
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION];
         args.extend(&flags);
@@ -347,14 +374,32 @@ fn every_storage_kind_with_its_optional_fields() {
     }
 }
 
-#[test]
-fn invalid_input_exits_2_and_sends_nothing() {
+#[rstest]
+fn invalid_input_exits_2_and_sends_nothing(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     const THUMBPRINT: &str = "8A3C2F00112233445566778899AABBCCDDEEFF00";
-    let gateway = gateway();
     let url = gateway.url();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["backup", "not-a-uuid"], "PARTITION_ID"),
-        (vec!["backup", PARTITION, "--timeout", "0"], "--timeout"),
+        // `--timeout` is the old name of `--server-timeout`; the message names the flag by its current name.
+        (
+            vec!["backup", PARTITION, "--timeout", "0"],
+            "--server-timeout",
+        ),
+        (
+            vec!["progress", PARTITION, "--server-timeout", "-5"],
+            "it must be a whole number of seconds from 1 to 4294967295",
+        ),
+        (
+            vec!["backup", PARTITION, "--backup-timeout", "2147483648"],
+            "--backup-timeout",
+        ),
+        (
+            vec!["backup", PARTITION, "--wait", "--poll-interval", "1e-12"],
+            "it must be at least 0.01 seconds",
+        ),
         (
             vec!["backup", PARTITION, "--backup-timeout", "0"],
             "--backup-timeout",
@@ -534,9 +579,11 @@ fn invalid_input_exits_2_and_sends_nothing() {
     assert!(gateway.journal().is_empty(), "{:#?}", gateway.journal());
 }
 
-#[test]
-fn storage_json_is_checked_before_sending() {
-    let gateway = gateway();
+#[rstest]
+fn storage_json_is_checked_before_sending(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     for (json, expected) in [
         (
@@ -585,9 +632,11 @@ fn storage_json_is_checked_before_sending() {
     assert!(gateway.journal().is_empty());
 }
 
-#[test]
-fn a_cluster_error_exits_3_with_status_and_code() {
-    let gateway = gateway();
+#[rstest]
+fn a_cluster_error_exits_3_with_status_and_code(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     gateway
         .push_fault(Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup));
@@ -654,9 +703,11 @@ fn an_unreachable_cluster_exits_4() {
     .expect(4);
 }
 
-#[test]
-fn wait_reports_the_backup_and_its_progress() {
-    let gateway = gateway();
+#[rstest]
+fn wait_reports_the_backup_and_its_progress(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let result = sf_backup(&[
         "--endpoint",
@@ -716,9 +767,11 @@ fn wait_reports_the_backup_and_its_progress() {
     );
 }
 
-#[test]
-fn a_failed_or_timed_out_backup_exits_5() {
-    let gateway = gateway();
+#[rstest]
+fn a_failed_or_timed_out_backup_exits_5(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let id = PARTITION.parse().unwrap();
     gateway.handle().script_outcome(
@@ -767,13 +820,17 @@ fn a_failed_or_timed_out_backup_exits_5() {
     );
 }
 
-#[test]
-fn a_wait_deadline_exits_6_while_the_backup_runs() {
-    let gateway = start_in_background(Config {
-        in_progress_ms: Some(30_000),
-        ..Config::default()
-    })
-    .unwrap();
+#[rstest]
+fn a_wait_deadline_exits_6_while_the_backup_runs(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            in_progress_ms: Some(30_000),
+            ..Config::default()
+        },
+    );
     let url = gateway.url();
     let result = sf_backup(&[
         "--endpoint",
@@ -789,14 +846,22 @@ fn a_wait_deadline_exits_6_while_the_backup_runs() {
         "0.4",
     ]);
     result.expect(6);
-    assert_eq!(result.stdout_json()["outcome"], "WaitTimeout");
+    assert_eq!(result.stdout_json()["outcome"], "WaitTimedOut");
     assert_eq!(result.stdout_json()["may_have_been_written"], true);
+    assert_eq!(result.stdout_json()["may_have_started"], true);
+    assert_eq!(
+        result.stdout_json()["follow"],
+        format!("sf-backup --endpoint {url} progress {PARTITION} --wait")
+    );
     assert_eq!(result.stderr_json()["kind"], "wait_timed_out");
+    assert_eq!(result.stderr_json()["may_have_started"], true);
 }
 
-#[test]
-fn progress_is_printed_as_on_the_wire() {
-    let gateway = gateway();
+#[rstest]
+fn progress_is_printed_as_on_the_wire(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let before = sf_backup(&[
         "--endpoint",
@@ -807,8 +872,13 @@ fn progress_is_printed_as_on_the_wire() {
         "json",
     ]);
     before.expect(0);
-    // The service's dialect (the gateway's default): `null` before any on-demand backup.
-    assert_eq!(before.stdout_json(), json!(null));
+    let id = PARTITION.parse().unwrap();
+    // The service answers `null` before any backup; the documented dialect `{"BackupState":"Invalid"}`.
+    assert_eq!(
+        before.stdout_json(),
+        by_dialect(dialect, Value::Null, json!({"BackupState": "Invalid"}))
+    );
+    assert_eq!(Some(before.stdout_json()), gateway.handle().progress(id));
 
     let accepted = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
     accepted.expect(0);
@@ -816,12 +886,16 @@ fn progress_is_printed_as_on_the_wire() {
         accepted.stdout_json(),
         json!({"partition_id": PARTITION, "accepted": true, "storage_kind": null})
     );
-    let id = PARTITION.parse().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while gateway.written_backups().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
+    // The answer as the gateway sent it, less its `null` members: the tool prints the decoded progress, and a
+    // member that is `null` on the wire is absent from it (the service writes every member, nulls included).
+    let mut wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
+    if let Some(members) = wire.as_object_mut() {
+        members.retain(|_, value| !value.is_null());
+    }
     let result = sf_backup(&[
         "--endpoint",
         &url,
@@ -831,12 +905,6 @@ fn progress_is_printed_as_on_the_wire() {
         "json",
     ]);
     result.expect(0);
-    // As on the wire, read through the generated types: the service's null members (`"FailureError": null`) are
-    // not written back, as everywhere in this workspace.
-    let mut wire = wire;
-    if let Some(object) = wire.as_object_mut() {
-        object.retain(|_, value| !value.is_null());
-    }
     assert_eq!(result.stdout_json(), wire);
 
     let text = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
@@ -851,12 +919,14 @@ fn progress_is_printed_as_on_the_wire() {
     assert!(text.stdout.contains(&written.location), "{}", text.stdout);
 }
 
-#[test]
-fn secrets_never_appear_in_any_output() {
+#[rstest]
+fn secrets_never_appear_in_any_output(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     const CONNECTION: &str = "AccountKey=cli-secret-connection";
     const PRIMARY: &str = "cli-secret-primary";
     const SECONDARY: &str = "cli-secret-secondary";
-    let gateway = gateway();
+    let gateway = gateway(dialect);
     let url = gateway.url();
     let azure = [
         "--storage-kind",
@@ -1012,13 +1082,14 @@ fn help_documents_the_exit_codes() {
         result.expect(0);
         for line in [
             "Exit codes:",
-            "2    invalid input",
+            "2    invalid input; nothing was sent",
             "3    the cluster refused the request",
             "4    nothing was sent",
             "5    the backup ended in Failure, or the service reported Timeout",
-            "6    the wait timeout passed",
-            "7    a backup may have started",
+            "6    the wait timeout passed while the requested backup still ran",
+            "7    a backup may have started but its outcome is unknown",
             "8    the service reported Timeout, but a backup written in this request's window was found",
+            "130  interrupted (Ctrl-C)",
         ] {
             assert!(
                 result.stdout.contains(line),
@@ -1029,9 +1100,18 @@ fn help_documents_the_exit_codes() {
     }
 }
 
-#[test]
-fn testkit_flag_runs_a_whole_backup_without_a_cluster() {
-    let result = sf_backup(&["--testkit", "backup", PARTITION, "--wait"]);
+#[rstest]
+fn testkit_flag_runs_a_whole_backup_without_a_cluster(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let result = sf_backup(&[
+        "--testkit",
+        "--testkit-dialect",
+        dialect.name(),
+        "backup",
+        PARTITION,
+        "--wait",
+    ]);
     result.expect(0);
     assert!(result.stdout.contains("BackupId:"), "{}", result.stdout);
     assert!(result.stdout.contains("Location:"), "{}", result.stdout);
@@ -1040,8 +1120,10 @@ fn testkit_flag_runs_a_whole_backup_without_a_cluster() {
     }
 }
 
-#[test]
-fn testkit_subcommand_serves_until_stopped() {
+#[rstest]
+fn testkit_subcommand_serves_until_stopped(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1049,7 +1131,7 @@ fn testkit_subcommand_serves_until_stopped() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["testkit", "--listen", &listen])
+        .args(["testkit", "--listen", &listen, "--dialect", dialect.name()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -1066,11 +1148,45 @@ fn testkit_subcommand_serves_until_stopped() {
     child.kill().unwrap();
     child.wait().unwrap();
     result.expect(0);
+    assert_no_backup_requested_yet(dialect, &result);
+}
+
+/// What `progress` prints before any backup, in text: the state the dialect sends, and that none was requested.
+#[track_caller]
+fn assert_no_backup_requested_yet(dialect: Dialect, result: &Run) {
     assert!(
         result.stdout.contains("no backup requested yet"),
         "{}",
         result.stdout
     );
+    // Documented: the gateway says `Invalid`, and so does the CLI; service: `null`, no state at all.
+    assert_eq!(
+        result.stdout.contains("Invalid (no backup requested yet"),
+        dialect == Dialect::Documented,
+        "{}",
+        result.stdout
+    );
+}
+
+#[rstest]
+fn progress_before_any_backup_says_none_was_requested(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let result = sf_backup(&[
+        "--testkit",
+        "--testkit-dialect",
+        dialect.name(),
+        "progress",
+        PARTITION,
+    ]);
+    result.expect(0);
+    assert_no_backup_requested_yet(dialect, &result);
+
+    let gateway = gateway(dialect);
+    let result = sf_backup(&["--endpoint", &gateway.url(), "progress", PARTITION]);
+    result.expect(0);
+    assert_no_backup_requested_yet(dialect, &result);
+    assert_eq!(gateway.journal().len(), 1);
 }
 
 mod secured {
@@ -1131,8 +1247,8 @@ mod secured {
         (pem, params, key)
     }
 
-    struct Cluster {
-        gateway: BackgroundGateway,
+    pub(super) struct Cluster {
+        pub(super) gateway: BackgroundGateway,
         server: Pem,
         client: Pem,
         dir: TempDir,
@@ -1141,7 +1257,7 @@ mod secured {
     /// A gateway serving https with a self-signed certificate named `sf-cluster`, requiring client
     /// certificates from its own CA; `client.pem` (certificate and key), `client.crt` and `client.key` hold one,
     /// and so does `client.pfx` (with [`PFX_PASSWORD`]).
-    fn cluster() -> Cluster {
+    pub(super) fn cluster(dialect: Dialect) -> Cluster {
         let (server, ..) = make("sf-cluster", None);
         let (ca, mut ca_params, ca_key) = make("sf-client-ca", None);
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -1151,11 +1267,13 @@ mod secured {
         drop(ca);
         let tls = TlsConfig::from_pem(server.certificate.clone(), server.key.clone())
             .require_client_certificates(ca_certificate.pem());
-        let gateway = start_in_background(Config {
-            tls: Some(tls),
-            ..Config::default()
-        })
-        .unwrap();
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                tls: Some(tls),
+                ..Config::default()
+            },
+        );
         let dir = TempDir::new();
         dir.write(
             "client.pem",
@@ -1174,18 +1292,20 @@ mod secured {
     }
 
     impl Cluster {
-        fn endpoint(&self) -> String {
+        pub(super) fn endpoint(&self) -> String {
             self.gateway.url().replace("http://", "https://")
         }
 
-        fn file(&self, name: &str) -> String {
+        pub(super) fn file(&self, name: &str) -> String {
             self.dir.path.join(name).to_str().unwrap().to_owned()
         }
     }
 
-    #[test]
-    fn client_certificates_and_server_validation() {
-        let cluster = cluster();
+    #[rstest]
+    fn client_certificates_and_server_validation(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
         let endpoint = cluster.endpoint();
         let pem = cluster.file("client.pem");
         let (crt, key) = (cluster.file("client.crt"), cluster.file("client.key"));
@@ -1246,7 +1366,7 @@ mod secured {
 
     #[test]
     fn a_common_name_needs_a_chain_the_system_or_the_ca_bundle_trusts() {
-        let cluster = cluster();
+        let cluster = cluster(Dialect::Service);
         let endpoint = cluster.endpoint();
         let pem = cluster.file("client.pem");
         let server_crt = cluster.file("server.crt");
@@ -1322,7 +1442,7 @@ mod secured {
     /// failed backups, invalid input, usage errors and failed handshakes. Neither stdout nor stderr may show one.
     #[test]
     fn no_secret_reaches_stdout_or_stderr_in_text_or_json() {
-        let cluster = cluster();
+        let cluster = cluster(Dialect::Service);
         let endpoint = cluster.endpoint();
         let connection = format!("AccountKey={}", random("cli-account-key"));
         let primary = random("cli-primary");
@@ -1530,9 +1650,11 @@ mod secured {
         }
     }
 
-    #[test]
-    fn a_pfx_client_certificate_with_its_password_from_the_environment() {
-        let cluster = cluster();
+    #[rstest]
+    fn a_pfx_client_certificate_with_its_password_from_the_environment(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
         let endpoint = cluster.endpoint();
         let pfx = cluster.file("client.pfx");
         let args = [
@@ -1564,9 +1686,11 @@ mod secured {
         assert_eq!(cluster.gateway.journal().len(), 1, "refused before sending");
     }
 
-    #[test]
-    fn a_bearer_token_is_sent_and_never_shown() {
-        let gateway = gateway();
+    #[rstest]
+    fn a_bearer_token_is_sent_and_never_shown(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
         let url = gateway.url();
         let token = "cli-secret-token-value";
         let env = [("SF_BACKUP_CLI_TEST_TOKEN", token)];
@@ -1637,5 +1761,499 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Exit codes that tell a script whether running the backup again could start a second one.
+mod exit_codes {
+    use super::*;
+
+    /// How many backup requests the gateway received.
+    fn posts(gateway: &BackgroundGateway) -> usize {
+        gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+    }
+
+    #[rstest]
+    fn a_backup_request_whose_answer_is_lost_exits_7_not_4(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(
+            Fault::close_connection()
+                .on(Operation::Backup)
+                .after_processing(),
+        );
+        let url = gateway.url();
+        let result = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
+        result.expect(7);
+        assert_eq!(result.stderr_json()["kind"], "outcome_unknown");
+        assert_eq!(result.stderr_json()["may_have_started"], true);
+        assert_eq!(posts(&gateway), 1);
+    }
+
+    #[rstest]
+    fn progress_unreadable_after_the_202_exits_7_with_the_follow_command(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(
+            Fault::fabric_error(500, "E_UNEXPECTED")
+                .on(Operation::GetBackupProgress)
+                .after(1)
+                .always(),
+        );
+        let url = gateway.url();
+        let result = sf_backup(&[
+            "--endpoint",
+            &url,
+            "backup",
+            PARTITION,
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ]);
+        result.expect(7);
+        assert!(
+            result
+                .stderr
+                .contains("the backup was requested and accepted"),
+            "{}",
+            result.stderr
+        );
+        assert!(
+            result.stderr.contains(&format!(
+                "sf-backup --endpoint {url} progress {PARTITION} --wait"
+            )),
+            "{}",
+            result.stderr
+        );
+    }
+
+    /// A listener that accepts and never answers: the wait timeout holds, and exit 4 says nothing was sent.
+    #[test]
+    fn a_listener_that_never_answers_exits_4_within_the_wait_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let holder = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            listener.set_nonblocking(true).unwrap();
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < until {
+                if let Ok((stream, _)) = listener.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let started = std::time::Instant::now();
+        let result = sf_backup(&[
+            "--endpoint",
+            &url,
+            "backup",
+            PARTITION,
+            "--server-timeout",
+            "2",
+            "--wait",
+            "--wait-timeout",
+            "2",
+        ]);
+        let took = started.elapsed();
+        result.expect(4);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(
+            result.stderr.contains("no backup was requested"),
+            "{}",
+            result.stderr
+        );
+        drop(holder);
+    }
+
+    #[rstest]
+    fn ctrl_c_after_the_request_exits_130_and_says_how_to_follow_the_backup(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+        #[values(false, true)] json: bool,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                in_progress_ms: Some(60_000),
+                ..Config::default()
+            },
+        );
+        let url = gateway.url();
+        let mut args = vec!["--endpoint", url.as_str(), "backup", PARTITION, "--wait"];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        let mut command = Command::new(BIN);
+        for var in ENV {
+            command.env_remove(var);
+        }
+        let child = command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupt once the backup was requested.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !gateway.journal().iter().any(|r| r.method == "POST") {
+            assert!(std::time::Instant::now() < deadline, "no backup request");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+        let follow = format!("sf-backup --endpoint {url} progress {PARTITION} --wait");
+        if json {
+            let outcome: Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(outcome["outcome"], "Interrupted");
+            assert_eq!(outcome["may_have_started"], true);
+            assert_eq!(outcome["follow"], follow);
+            let error: Value = serde_json::from_str(&stderr).unwrap();
+            assert_eq!(error["exit_code"], 130);
+        } else {
+            assert!(
+                stderr.contains("the backup was requested and accepted"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(&follow), "{stderr}");
+        }
+        assert_eq!(posts(&gateway), 1);
+    }
+
+    #[rstest]
+    fn progress_wait_follows_a_backup_requested_earlier(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let nothing = sf_backup(&["--endpoint", &url, "progress", PARTITION, "--wait"]);
+        nothing.expect(3);
+        assert!(
+            nothing.stderr.contains("no backup was ever requested"),
+            "{}",
+            nothing.stderr
+        );
+        sf_backup(&["--endpoint", &url, "backup", PARTITION]).expect(0);
+        let followed = sf_backup(&[
+            "--endpoint",
+            &url,
+            "--output",
+            "json",
+            "progress",
+            PARTITION,
+            "--wait",
+            "--poll-interval",
+            "0.05",
+        ]);
+        followed.expect(0);
+        let written = &gateway.written_backups()[0];
+        assert_eq!(
+            followed.stdout_json()["backup"]["backup_id"],
+            written.backup_id.to_string()
+        );
+        assert_eq!(posts(&gateway), 1, "following sends no backup request");
+    }
+}
+
+/// Messages from a new user's first tries: they name flags and variables, never library methods.
+mod messages {
+    use super::*;
+
+    #[test]
+    fn testkit_help_lists_only_its_own_options() {
+        let help = sf_backup(&["testkit", "--help"]);
+        help.expect(0);
+        for own in ["--listen", "--config", "--dialect", "--output"] {
+            assert!(help.stdout.contains(own), "{own}: {}", help.stdout);
+        }
+        for foreign in [
+            "--pem",
+            "--endpoint",
+            "--server-cert-thumbprint",
+            "--token-env",
+        ] {
+            assert!(!help.stdout.contains(foreign), "{foreign}: {}", help.stdout);
+        }
+        // They are still listed where they apply.
+        assert!(sf_backup(&["backup", "--help"]).stdout.contains("--pem"));
+    }
+
+    #[test]
+    fn certificate_files_of_the_wrong_kind_name_the_right_flag() {
+        let cluster = secured::cluster(Dialect::Service);
+        let (pem, pfx) = (cluster.file("client.pem"), cluster.file("client.pfx"));
+        let endpoint = cluster.endpoint();
+
+        let result = sf_backup(&[
+            "--endpoint",
+            &endpoint,
+            "--pem",
+            &pfx,
+            "progress",
+            PARTITION,
+        ]);
+        result.expect(2);
+        assert!(result.stderr.contains("--pfx"), "{}", result.stderr);
+        assert!(
+            !result.stderr.contains("client_certificate"),
+            "{}",
+            result.stderr
+        );
+
+        let result = sf_backup(&[
+            "--endpoint",
+            &endpoint,
+            "--pfx",
+            &pem,
+            "progress",
+            PARTITION,
+        ]);
+        result.expect(2);
+        assert!(result.stderr.contains("--pem"), "{}", result.stderr);
+        assert!(
+            !result.stderr.contains("client_certificate"),
+            "{}",
+            result.stderr
+        );
+
+        let result = run(
+            &[
+                "--endpoint",
+                &endpoint,
+                "--pfx",
+                &pfx,
+                "progress",
+                PARTITION,
+            ],
+            &[("SF_PFX_PASSWORD", "wrong-password")],
+            None,
+        );
+        result.expect(2);
+        assert!(
+            result.stderr.contains("SF_PFX_PASSWORD"),
+            "{}",
+            result.stderr
+        );
+        assert!(
+            !result.stderr.contains("wrong-password"),
+            "{}",
+            result.stderr
+        );
+        assert!(cluster.gateway.journal().is_empty(), "nothing was sent");
+    }
+
+    #[rstest]
+    fn a_404_without_a_fabric_error_suggests_checking_the_endpoint(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        gateway.push_fault(Fault::html(404).on(Operation::GetBackupProgress));
+        let url = gateway.url();
+        let result = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
+        result.expect(3);
+        assert!(
+            result.stderr.contains("check --endpoint"),
+            "{}",
+            result.stderr
+        );
+    }
+}
+
+/// `backup` of several partitions: JSON lines as each ends, a summary, exit 9, a report to resume from.
+mod fleet {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| sf_backup::Uuid::new_v4().to_string())
+            .collect()
+    }
+
+    fn lines(stdout: &str) -> Vec<Value> {
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    fn posts_for(gateway: &BackgroundGateway, id: &str) -> usize {
+        gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST" && r.target.contains(id))
+            .count()
+    }
+
+    #[rstest]
+    fn every_partition_once_one_json_line_each_then_a_summary(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let partitions = ids(5);
+        // Two on the command line, the rest (and a repeat) from standard input.
+        let list = format!(
+            "# partitions\n{}\n\n{}\n",
+            partitions[2..].join("\n"),
+            partitions[0]
+        );
+        let mut args = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        args.extend(partitions[..2].iter().map(String::as_str));
+        args.extend([
+            "--partitions-from",
+            "-",
+            "--wait",
+            "--concurrency",
+            "2",
+            "--poll-interval",
+            "0.02",
+        ]);
+        let result = run(&args, &[], Some(&list));
+        result.expect(0);
+        let lines = lines(&result.stdout);
+        assert_eq!(lines.len(), 6, "{}", result.stdout);
+        let (summary, outcomes) = lines.split_last().unwrap();
+        assert_eq!(summary["summary"]["total"], 5);
+        assert_eq!(summary["summary"]["succeeded"], 5);
+        let written = gateway.written_backups();
+        for id in &partitions {
+            assert_eq!(posts_for(&gateway, id), 1, "{id}");
+            let line = outcomes.iter().find(|l| l["partition_id"] == *id).unwrap();
+            assert_eq!(line["outcome"], "Success");
+            let backup = written
+                .iter()
+                .find(|w| w.partition_id.to_string() == *id)
+                .unwrap();
+            assert_eq!(line["backup_id"], backup.backup_id.to_string());
+            assert!(line["duration_ms"].is_u64());
+        }
+    }
+
+    #[rstest]
+    fn a_failed_partition_exits_9_and_resume_retries_only_it(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let partitions = ids(3);
+        gateway.script_outcome(
+            partitions[1].parse::<sf_backup::Uuid>().unwrap(),
+            Outcome::failure("E_FAIL", "disk full"),
+        );
+        let dir = TempDir::new();
+        let report = dir.path.join("report.jsonl");
+        let report = report.to_str().unwrap();
+        let mut args = vec!["--endpoint", url.as_str(), "backup"];
+        args.extend(partitions.iter().map(String::as_str));
+        args.extend(["--wait", "--poll-interval", "0.02", "--report", report]);
+        let first = sf_backup(&args);
+        first.expect(9);
+        assert!(first.stdout.contains("Failure"), "{}", first.stdout);
+        assert!(
+            first
+                .stderr
+                .contains("1 of 3 partitions were not backed up"),
+            "{}",
+            first.stderr
+        );
+        let recorded = lines(&std::fs::read_to_string(report).unwrap());
+        assert_eq!(recorded.len(), 3);
+        let failed = recorded
+            .iter()
+            .find(|l| l["partition_id"] == partitions[1])
+            .unwrap();
+        assert_eq!(failed["outcome"], "Failure");
+        assert_eq!(failed["code"], "E_FAIL");
+
+        let mut again = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        again.extend(partitions.iter().map(String::as_str));
+        again.extend(["--wait", "--poll-interval", "0.02", "--resume", report]);
+        let resumed = sf_backup(&again);
+        resumed.expect(0);
+        let summary = lines(&resumed.stdout).pop().unwrap();
+        assert_eq!(summary["summary"]["skipped"], 2);
+        assert_eq!(summary["summary"]["succeeded"], 1);
+        assert_eq!(posts_for(&gateway, &partitions[0]), 1);
+        assert_eq!(posts_for(&gateway, &partitions[1]), 2);
+        assert_eq!(posts_for(&gateway, &partitions[2]), 1);
+    }
+
+    #[rstest]
+    fn a_busy_partition_is_busy_not_failed_or_followed(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+        #[values(false, true)] follow: bool,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                accepted_ms: Some(20),
+                in_progress_ms: Some(400),
+                ..Config::default()
+            },
+        );
+        let url = gateway.url();
+        let partitions = ids(2);
+        sf_backup(&["--endpoint", &url, "backup", &partitions[0]]).expect(0);
+        let mut args = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        args.extend(partitions.iter().map(String::as_str));
+        args.extend(["--wait", "--poll-interval", "0.02"]);
+        if follow {
+            args.push("--follow-busy");
+        }
+        let result = sf_backup(&args);
+        let lines = lines(&result.stdout);
+        let busy = lines
+            .iter()
+            .find(|l| l["partition_id"] == partitions[0])
+            .unwrap();
+        if follow {
+            result.expect(0);
+            assert_eq!(busy["outcome"], "Success");
+            assert_eq!(busy["followed"], true);
+        } else {
+            result.expect(9);
+            assert_eq!(busy["outcome"], "Busy");
+            assert_eq!(busy["code"], "FABRIC_E_BACKUP_IN_PROGRESS");
+            assert_eq!(lines.last().unwrap()["summary"]["busy"], 1);
+        }
+    }
+
+    #[test]
+    fn several_partitions_without_wait_or_with_a_bad_list_send_nothing() {
+        let gateway = gateway(Dialect::Service);
+        let url = gateway.url();
+        let partitions = ids(2);
+        let result = sf_backup(&["--endpoint", &url, "backup", &partitions[0], &partitions[1]]);
+        result.expect(2);
+        assert!(result.stderr.contains("needs --wait"), "{}", result.stderr);
+        let result = run(
+            &[
+                "--endpoint",
+                &url,
+                "backup",
+                "--partitions-from",
+                "-",
+                "--wait",
+            ],
+            &[],
+            Some("1daae3f5-7fd6-42e9-b1ba-8c05f873994d\nnot-a-partition\n"),
+        );
+        result.expect(2);
+        assert!(result.stderr.contains("line 2"), "{}", result.stderr);
+        assert!(gateway.journal().is_empty());
     }
 }

@@ -1,20 +1,24 @@
 //! A fake Service Fabric HTTP gateway that speaks the two backup operations of the client REST API
-//! (api-version 6.4) exactly as `spec/servicefabric-backup.openapi.yaml` describes them, for tests, examples and
-//! demos:
+//! (api-version 6.4), for tests, examples and demos, in one of two [dialects](Dialect): the shapes the Backup
+//! Restore Service's own code sends (the default) or the ones `spec/servicefabric-backup.openapi.yaml` and the REST
+//! page document:
 //!
 //! - `POST /Partitions/{partitionId}/$/Backup` answers 202 with an empty body and starts a fake backup;
 //! - `GET /Partitions/{partitionId}/$/GetBackupProgress` answers 200 with a `BackupProgressInfo` that goes
 //!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`).
 //!
-//! Bodies are the generated types of [`sf_backup_api::types`], so the gateway cannot drift from the spec.
-//! Requests are validated like the real service does (api-version `6.4`, `timeout` in 1..=4294967295, a positive
-//! `BackupTimeout`, a UUID partition id, a body that is empty, `{}` or a valid `BackupPartitionDescription`);
-//! an invalid one gets 400 `E_INVALIDARG` with a message naming the field. Every request, faulted or rejected
-//! or not, is kept in a [journal](GatewayHandle::journal). [Faults](Fault) script what real clusters and the proxies in
-//! front of them do: error statuses with known or unknown codes, HTML or empty bodies, delays, dropped
-//! connections (optionally after the backup was accepted), truncated bodies, unknown states, redirects.
+//! Documented bodies are the generated types of [`sf_backup_api::types`], so they cannot drift from the spec; the
+//! service's bodies follow its view types (`null`s written, the LSN as a number, whole-second time stamps), and a
+//! test checks both against the spec's examples. Requests are validated like the real service does (api-version,
+//! `timeout` in 1..=4294967295, a positive `BackupTimeout`, a UUID partition id, a body that is empty, `{}` or a
+//! valid `BackupPartitionDescription`); an invalid one gets 400 `E_INVALIDARG` with a message naming the field.
+//! Every request, faulted or rejected or not, is kept in a [journal](GatewayHandle::journal). [Faults](Fault)
+//! script what real clusters and the proxies in front of them do: error statuses with known or unknown codes, HTML
+//! or empty bodies, delays, dropped connections (optionally after the backup was accepted), truncated bodies,
+//! unknown states, redirects, a moving primary.
 //!
-//! Before any backup was requested for a partition, progress is 200 `{"BackupState":"Invalid"}`.
+//! Before any backup was requested for a partition, progress is 200 `null` in the service's dialect and
+//! `{"BackupState":"Invalid"}` in the documented one.
 //!
 //! ```
 //! use sf_backup_testkit::{Config, Fault, Gateway, Operation};

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::RecordedRequest;
 use crate::config::{Dialect, Fault, FaultAction, Operation};
-use crate::state::{ServiceErrorBody, ServiceFabricError, State, error};
+use crate::state::{ServiceErrorBody, ServiceFabricError, State, error, service_pending_body};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -387,6 +387,10 @@ impl Query {
             {
                 Ok(())
             }
+            // The service's own words (`StringResources.InvalidApiVersion`).
+            _ if dialect == Dialect::Service => {
+                Err(Rejection::invalid("Invalid API Version".to_owned()))
+            }
             Some(other) => Err(Rejection::invalid(format!(
                 "api-version must be \"6.4\", got {other:?}"
             ))),
@@ -681,6 +685,12 @@ fn fault_response(
                 .insert(CONTENT_LENGTH, HeaderValue::from(declared));
             response
         }
+        // In the service's shapes a state comes with every other member, as placeholders.
+        FaultAction::BackupState { state } if dialect == Dialect::Service => with_body(
+            200,
+            Some("application/json; charset=utf-8"),
+            service_pending_body(state),
+        ),
         FaultAction::BackupState { state } => json(
             200,
             &BackupProgressInfo {

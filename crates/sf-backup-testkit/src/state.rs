@@ -231,6 +231,28 @@ pub(crate) struct ServiceErrorBody {
     pub error: ServiceFabricError,
 }
 
+/// A progress body in the service's shapes for a state with no result (a pending or unknown one): the state, and
+/// every other member as its placeholder.
+pub(crate) fn service_pending_body(state: &str) -> Vec<u8> {
+    serde_json::to_vec(&ServiceProgress::placeholders(state, None)).unwrap_or_default()
+}
+
+impl ServiceProgress {
+    /// `state` with every member the view type fills from `default(…)`: what the service shows while a backup is
+    /// pending, and (with the error) for Failure and Timeout.
+    fn placeholders(state: &str, failure_error: Option<ServiceFabricError>) -> Self {
+        Self {
+            backup_state: state.to_owned(),
+            time_stamp_utc: NO_TIME.to_owned(),
+            backup_id: Uuid::nil(),
+            backup_location: None,
+            epoch_of_last_backup_record: None,
+            lsn_of_last_backup_record: 0,
+            failure_error,
+        }
+    }
+}
+
 impl Snapshot<'_> {
     fn render(self, dialect: Dialect, placeholders: bool) -> Vec<u8> {
         let bytes = match dialect {
@@ -242,15 +264,7 @@ impl Snapshot<'_> {
     }
 
     fn service(self) -> Option<ServiceProgress> {
-        let pending = |state: &str, failure_error| ServiceProgress {
-            backup_state: state.to_owned(),
-            time_stamp_utc: NO_TIME.to_owned(),
-            backup_id: Uuid::nil(),
-            backup_location: None,
-            epoch_of_last_backup_record: None,
-            lsn_of_last_backup_record: 0,
-            failure_error,
-        };
+        let pending = ServiceProgress::placeholders;
         Some(match self {
             Snapshot::NotRequested => return None,
             Snapshot::Pending(state) => pending(&state.to_string(), None),

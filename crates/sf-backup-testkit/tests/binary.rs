@@ -3,7 +3,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-use sf_backup_testkit::Config;
+use rstest::rstest;
+use sf_backup_testkit::{Config, Dialect, FaultAction};
 
 fn readme_config() -> String {
     let readme = include_str!("../README.md");
@@ -15,20 +16,39 @@ fn readme_config() -> String {
 #[test]
 fn readme_config_parses() {
     let config: Config = serde_json::from_str(&readme_config()).unwrap();
+    assert_eq!(config.dialect, Dialect::Service);
     assert_eq!(config.partitions.len(), 2);
-    assert_eq!(config.faults.len(), 3);
+    assert_eq!(config.partitions[1].node_clock_offset_ms, -3_600_000);
+    assert_eq!(config.faults.len(), 5);
     assert_eq!(config.faults[2].times, None);
+    assert_eq!(config.faults[3].skip, 2);
+    assert_eq!(
+        config.faults[4].action,
+        FaultAction::PrimaryMove { ms: 5000 }
+    );
 }
 
-#[test]
-fn binary_serves_with_a_config_file() {
-    let dir = std::env::temp_dir().join(format!("sf-backup-testkit-{}", std::process::id()));
+/// `--dialect` overrides the config's `"dialect": "service"`.
+#[rstest]
+fn binary_serves_with_a_config_file(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let dir = std::env::temp_dir().join(format!(
+        "sf-backup-testkit-{}-{dialect}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gateway.json");
     std::fs::write(&path, readme_config()).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--dialect",
+            dialect.name(),
+            "--config",
+        ])
         .arg(&path)
         .stdout(Stdio::piped())
         .spawn()
@@ -53,6 +73,12 @@ fn binary_serves_with_a_config_file() {
     // The config's first fault answers the first backup with 503 FABRIC_E_NOT_READY.
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains("FABRIC_E_NOT_READY"), "{response}");
+    let content_type = match dialect {
+        Dialect::Service => "content-type: text/plain; charset=utf-8",
+        Dialect::Documented => "content-type: application/json; charset=utf-8",
+        other => panic!("no expectation is written for the {other} dialect"),
+    };
+    assert!(response.contains(content_type), "{response}");
 }
 
 #[test]

@@ -1,15 +1,20 @@
-//! The generated `sf-backup-api` client and the gateway agree on the wire format.
+//! The generated `sf-backup-api` client and the gateway agree on the wire format, in both dialects.
 
 use std::time::{Duration, Instant};
 
+use rstest::rstest;
 use sf_backup_api::types::{ApiVersion, BackupPartitionDescription, BackupState, KnownBackupState};
 use sf_backup_api::{Client, ErrorResponse};
-use sf_backup_testkit::{Config, Fault, Gateway};
+use sf_backup_testkit::{Config, Dialect, Fault, Gateway};
 use uuid::Uuid;
 
+#[rstest]
 #[tokio::test]
-async fn generated_client_round_trip() {
+async fn generated_client_round_trip(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     let gateway = Gateway::start(Config {
+        dialect,
         accepted_ms: Some(20),
         in_progress_ms: Some(40),
         ..Config::default()

@@ -12,9 +12,13 @@ use crate::{Error, Secret};
 /// The address of a development cluster's HTTP gateway.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:19080";
 
-/// What the client waits beyond the server timeout before giving up on an answer: the server's answer still has
-/// to travel back, and the gateway may add its own delay.
-pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
+/// What the client waits beyond the server timeout before giving up on an answer ([`Error::NoAnswer`]): the
+/// server's answer still has to travel back, and the gateway may add its own delay.
+pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(10);
+
+/// The old name of [`DEFAULT_ANSWER_MARGIN`].
+#[deprecated(since = "0.2.0", note = "renamed to `DEFAULT_ANSWER_MARGIN`")]
+pub const DEFAULT_TIMEOUT_MARGIN: Duration = DEFAULT_ANSWER_MARGIN;
 
 /// The server timeout the service applies when the request sets none (the REST reference's default).
 pub(crate) const SERVER_DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -42,7 +46,7 @@ pub struct Client {
 pub(crate) struct Inner {
     pub(crate) api: sf_backup_api::Client,
     pub(crate) endpoint: String,
-    pub(crate) timeout_margin: Duration,
+    pub(crate) answer_margin: Duration,
     /// Set when requests carry a bearer token; `api` is then only the client without one.
     pub(crate) authorizer: Option<Authorizer>,
 }
@@ -51,7 +55,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("endpoint", &self.inner.endpoint)
-            .field("timeout_margin", &self.inner.timeout_margin)
+            .field("answer_margin", &self.inner.answer_margin)
             .field("authorizer", &self.inner.authorizer)
             .finish_non_exhaustive()
     }
@@ -92,7 +96,7 @@ impl Client {
 ///
 /// let client = sf_backup::Client::builder()
 ///     .endpoint("https://mycluster.example.com:19080/")
-///     .timeout_margin(Duration::from_secs(5))
+///     .answer_margin(Duration::from_secs(5))
 ///     .build()?;
 /// assert_eq!(client.endpoint(), "https://mycluster.example.com:19080");
 /// # Ok::<(), sf_backup::Error>(())
@@ -135,8 +139,9 @@ impl Client {
 #[must_use]
 pub struct ClientBuilder {
     endpoint: String,
-    http_client: Option<reqwest::Client>,
-    timeout_margin: Duration,
+    proxy: Option<ProxySetting>,
+    user_agent: Option<String>,
+    answer_margin: Duration,
     connect_timeout: Duration,
     tls: TlsOptions,
     bearer: Option<Bearer>,
@@ -146,8 +151,9 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
-            http_client: None,
-            timeout_margin: DEFAULT_TIMEOUT_MARGIN,
+            proxy: None,
+            user_agent: None,
+            answer_margin: DEFAULT_ANSWER_MARGIN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tls: TlsOptions::default(),
             bearer: None,
@@ -164,20 +170,42 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses your own HTTP client, for a proxy, extra root certificates or other settings this builder does not
-    /// offer. Its user agent, timeouts and TLS settings are then yours: [`ClientBuilder::connect_timeout`] does
-    /// not apply. Do not give it an overall timeout shorter than the server timeout of your requests, and turn
-    /// its redirects off (`reqwest::redirect::Policy::none()`): a followed redirect sends a backup request twice.
-    pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
-        self.http_client = Some(http_client);
+    /// Sends every request through this HTTP(S) proxy, such as `http://proxy.example.com:3128` (user info in the
+    /// URL authenticates to the proxy and is never shown). Without it, the `HTTPS_PROXY`, `HTTP_PROXY` and
+    /// `NO_PROXY` environment variables apply, as for most HTTP clients. The client's TLS settings stay in force
+    /// through the proxy. [`ClientBuilder::build`] reports a proxy URL it cannot use.
+    pub fn proxy(mut self, proxy_url: impl AsRef<str>) -> Self {
+        self.proxy = Some(ProxySetting::Url(crate::Secret::new(
+            proxy_url.as_ref().to_owned(),
+        )));
         self
     }
 
-    /// How long the client waits beyond a request's server timeout before it gives up with [`Error::Timeout`];
-    /// [`DEFAULT_TIMEOUT_MARGIN`] when not set.
-    pub fn timeout_margin(mut self, margin: Duration) -> Self {
-        self.timeout_margin = margin;
+    /// Uses no proxy at all, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(ProxySetting::None);
         self
+    }
+
+    /// The `User-Agent` header; `sf-backup/<version>` when not set. Put your own tool's name first, for
+    /// example `mytool/1.2 sf-backup/0.1`, so the cluster's logs tell who called.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// How long the client waits for an answer beyond a request's server timeout before it gives up with
+    /// [`Error::NoAnswer`] ([`DEFAULT_ANSWER_MARGIN`] when not set): the answer deadline of each request is its
+    /// server timeout plus this margin. See [Timeouts](crate#timeouts).
+    pub fn answer_margin(mut self, margin: Duration) -> Self {
+        self.answer_margin = margin;
+        self
+    }
+
+    /// The old name of [`answer_margin`](Self::answer_margin).
+    #[deprecated(since = "0.2.0", note = "renamed to `answer_margin`")]
+    pub fn timeout_margin(self, margin: Duration) -> Self {
+        self.answer_margin(margin)
     }
 
     /// How long opening a connection may take; 10 seconds when not set.
@@ -234,6 +262,10 @@ impl ClientBuilder {
     /// password is wrong, or the file holds no private key; for a file encrypted with an algorithm this client
     /// cannot read, that error names the conversion to PEM (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)
     /// for [`ClientBuilder::client_certificate_pem_file`]. The password is never shown, not even by `Debug`.
+    ///
+    /// Needs the `pkcs12` feature (on by default); without it, [`ClientBuilder::build`] refuses every such file
+    /// with that conversion.
+    #[cfg_attr(docsrs, doc(cfg(feature = "pkcs12")))]
     pub fn client_certificate_pkcs12_file(
         mut self,
         path: impl Into<PathBuf>,
@@ -351,22 +383,28 @@ impl ClientBuilder {
     /// name that cannot be used, or server validation settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = normalise_endpoint(&self.endpoint)?;
-        if self.http_client.is_some() && !(self.tls.is_empty() && self.bearer.is_none()) {
-            return Err(Error::invalid(
-                "HTTP client",
-                "TLS options and bearer tokens configure the HTTP client this builder makes, and your own was \
-                 given",
-                "configure certificates and headers on your reqwest::Client, or drop http_client",
-            ));
-        }
+        let proxy = match &self.proxy {
+            None => None,
+            Some(ProxySetting::None) => Some(None),
+            Some(ProxySetting::Url(url)) => Some(Some(proxy(url.expose_secret())?)),
+        };
+        let user_agent = match self.user_agent {
+            None => reqwest::header::HeaderValue::from_static(USER_AGENT),
+            Some(agent) => reqwest::header::HeaderValue::from_str(&agent).map_err(|_| {
+                Error::invalid(
+                    "user agent",
+                    format!("{agent:?} is not a valid header value"),
+                    "use printable ASCII without line breaks, such as mytool/1.2",
+                )
+            })?,
+        };
         let settings = HttpSettings {
             connect_timeout: self.connect_timeout,
             tls: self.tls.client_config()?,
+            proxy,
+            user_agent,
         };
-        let http_client = match self.http_client {
-            Some(http_client) => http_client,
-            None => settings.build(HeaderMap::new())?,
-        };
+        let http_client = settings.build(HeaderMap::new())?;
         let authorizer = self.bearer.map(|bearer| {
             let endpoint = endpoint.clone();
             Authorizer::new(bearer, move |headers| {
@@ -380,27 +418,63 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 api: sf_backup_api::Client::new_with_client(&endpoint, http_client),
                 endpoint,
-                timeout_margin: self.timeout_margin,
+                answer_margin: self.answer_margin,
                 authorizer,
             }),
         })
     }
 }
 
+/// A proxy choice; the URL may carry the proxy's password.
+#[derive(Debug)]
+enum ProxySetting {
+    Url(crate::Secret),
+    None,
+}
+
+fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
+    const HOW: &str = "pass the proxy's URL, such as http://proxy.example.com:3128";
+    let shown = crate::uri::shown(url.trim());
+    let parsed = url::Url::parse(url.trim()).map_err(|error| {
+        Error::invalid(
+            "proxy",
+            format!("{shown} is not an absolute URL ({error})"),
+            HOW,
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::invalid(
+            "proxy",
+            format!("{shown} is not an http or https URL"),
+            HOW,
+        ));
+    }
+    reqwest::Proxy::all(parsed.as_str())
+        .map_err(|_| Error::invalid("proxy", format!("{shown} cannot be used as a proxy"), HOW))
+}
+
 /// What it takes to make the reqwest client again, with other default headers.
 struct HttpSettings {
     connect_timeout: Duration,
     tls: Option<rustls::ClientConfig>,
+    /// `None`: the environment decides; `Some(None)`: no proxy.
+    proxy: Option<Option<reqwest::Proxy>>,
+    user_agent: reqwest::header::HeaderValue,
 }
 
 impl HttpSettings {
     fn build(&self, headers: HeaderMap) -> Result<reqwest::Client, Error> {
         let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(self.user_agent.clone())
             .connect_timeout(self.connect_timeout)
             // A followed redirect would send the backup POST a second time; the gateway never redirects.
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers);
+        match &self.proxy {
+            None => {}
+            Some(None) => builder = builder.no_proxy(),
+            Some(Some(proxy)) => builder = builder.proxy(proxy.clone()),
+        }
         // No overall timeout here: each call gets a deadline derived from its own server timeout.
         if let Some(tls) = &self.tls {
             // reqwest accepts only the rustls version it was built with; a mismatch fails this build.

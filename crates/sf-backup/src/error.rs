@@ -2,14 +2,14 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use http::StatusCode;
 use sf_backup_api::{ByteStream, ErrorResponse, types};
 
 /// Everything that can go wrong when calling the service.
 ///
 /// Every variant tells whether anything was sent: [`Error::InvalidInput`] and [`Error::Client`] mean nothing was;
 /// [`Error::Service`] and [`Error::UnexpectedResponse`] mean the service (or something in front of it) answered;
-/// [`Error::Transport`] and [`Error::Timeout`] leave the outcome open, which matters for
+/// [`Error::Transport`] and [`Error::NoAnswer`] leave the outcome open, which matters for
 /// [`backup_partition`](crate::Client::backup_partition): it is never retried automatically, because a request
 /// that reached the service may have started a backup.
 #[derive(Debug, thiserror::Error)]
@@ -61,14 +61,14 @@ pub enum Error {
     },
 
     /// The connection failed. See `may_have_reached_server`.
-    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, error_chain(source))]
+    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, source)]
     Transport {
         /// `false` when the failure happened before the request could be sent (connection refused, DNS, TLS
         /// handshake), so the service certainly did not see it; `true` when it may have.
         may_have_reached_server: bool,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
 
     /// A backup list held an item that is an error, not a backup: the service could not enumerate the storage (a
@@ -81,13 +81,16 @@ pub enum Error {
         message: String,
     },
 
-    /// No complete answer arrived within the client deadline (the server timeout plus a margin). The request may
-    /// have reached the service.
+    /// No complete answer arrived within the request's answer deadline: its
+    /// [server timeout](crate::BackupPartitionRequest::server_timeout) plus the client's
+    /// [answer margin](crate::ClientBuilder::answer_margin), or less when a wait's deadline came first. The
+    /// request may have reached the service. Raise the server timeout when the service is slow to answer; see
+    /// [Timeouts](crate#timeouts).
     #[error(
         "no answer from the service within {after:?} (the request may have reached the service)"
     )]
-    Timeout {
-        /// The deadline that passed.
+    NoAnswer {
+        /// The answer deadline that passed.
         after: Duration,
     },
 }
@@ -97,7 +100,7 @@ impl Error {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::Service { status, .. } | Self::UnexpectedResponse { status, .. } => Some(*status),
-            Self::Transport { source, .. } => source.status(),
+            Self::Transport { source, .. } => source.0.status(),
             _ => None,
         }
     }
@@ -115,13 +118,36 @@ impl Error {
         matches!(self, Self::InvalidInput { .. })
     }
 
-    /// Whether another backup (`FABRIC_E_BACKUP_IN_PROGRESS`) or a restore (`FABRIC_E_RESTORE_IN_PROGRESS`) of the
-    /// partition is running.
+    /// Whether another backup of the partition is running (`FABRIC_E_BACKUP_IN_PROGRESS`, HTTP 409): wait for it
+    /// (or [follow it](crate::Client::follow_backup)) instead of requesting another. A running restore is
+    /// [`Error::is_restore_in_progress`]; [`Error::is_busy`] is either.
     pub fn is_backup_in_progress(&self) -> bool {
-        matches!(
-            self.code(),
-            Some(ErrorCode::BackupInProgress | ErrorCode::RestoreInProgress)
-        )
+        matches!(self.code(), Some(ErrorCode::BackupInProgress))
+    }
+
+    /// Whether a restore of the partition is running (`FABRIC_E_RESTORE_IN_PROGRESS`, HTTP 409): no backup can
+    /// start until it ends.
+    pub fn is_restore_in_progress(&self) -> bool {
+        matches!(self.code(), Some(ErrorCode::RestoreInProgress))
+    }
+
+    /// Whether the partition is busy with a backup or a restore ([`Error::is_backup_in_progress`] or
+    /// [`Error::is_restore_in_progress`]): try again once it is done.
+    pub fn is_busy(&self) -> bool {
+        self.is_backup_in_progress() || self.is_restore_in_progress()
+    }
+
+    /// Whether the service's per-request timeout passed: it answered `FABRIC_E_TIMEOUT` (HTTP 504) because the
+    /// request's [server timeout](crate::BackupPartitionRequest::server_timeout) ran out. Raise the server
+    /// timeout.
+    pub fn is_server_timeout(&self) -> bool {
+        match self {
+            Self::Service { status, code, .. } => {
+                *code == ErrorCode::Timeout || *status == StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::UnexpectedResponse { status, .. } => *status == StatusCode::GATEWAY_TIMEOUT,
+            _ => false,
+        }
     }
 
     /// Whether the partition has neither a backup policy nor storage in the request (`FABRIC_E_BACKUP_NOT_ENABLED`):
@@ -154,8 +180,8 @@ impl Error {
                 may_have_reached_server,
                 ..
             } => *may_have_reached_server,
-            Self::Timeout { .. } => true,
-            Self::Service { .. } => self.is_timeout(),
+            Self::NoAnswer { .. } => true,
+            Self::Service { .. } => self.is_server_timeout(),
             // A success with the wrong shape most likely means the backup was accepted.
             Self::UnexpectedResponse { status, .. } => {
                 status.is_server_error() || status.is_success()
@@ -164,17 +190,14 @@ impl Error {
         }
     }
 
-    /// Whether a deadline passed: the client deadline, a timeout of the HTTP client, or the service's own timeout
-    /// (`FABRIC_E_TIMEOUT`, HTTP 504).
+    /// Whether any deadline of one request passed: its answer deadline ([`Error::NoAnswer`]), the connect timeout,
+    /// or the service's per-request timeout ([`Error::is_server_timeout`]). A wait's own deadline and the backup
+    /// timeout are [`WaitError`](crate::WaitError)s, not this.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Self::Timeout { .. } => true,
+            Self::NoAnswer { .. } => true,
             Self::Transport { source, .. } => source.is_timeout(),
-            Self::Service { status, code, .. } => {
-                *code == ErrorCode::Timeout || *status == StatusCode::GATEWAY_TIMEOUT
-            }
-            Self::UnexpectedResponse { status, .. } => *status == StatusCode::GATEWAY_TIMEOUT,
-            _ => false,
+            _ => self.is_server_timeout(),
         }
     }
 
@@ -225,7 +248,7 @@ impl Error {
             !(source.is_connect() || source.is_builder() || client_certificate_refused(&source));
         Self::Transport {
             may_have_reached_server,
-            source,
+            source: TransportError(source),
         }
     }
 
@@ -335,6 +358,36 @@ fn client_certificate_refused(error: &reqwest::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// Why a connection failed, as the HTTP stack reported it ([`Error::Transport`]). Opaque, so that the HTTP
+/// library stays out of this crate's API; its `Display` shows the whole chain of causes (refused, reset, the
+/// certificate the server presented), and [`std::error::Error::source`] walks it.
+#[derive(Debug)]
+pub struct TransportError(reqwest::Error);
+
+impl TransportError {
+    /// Whether opening the connection failed (refused, unreachable, DNS, TLS handshake).
+    pub fn is_connect(&self) -> bool {
+        self.0.is_connect()
+    }
+
+    /// Whether a timeout of the HTTP stack passed (the connect timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.0.is_timeout()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&error_chain(&self.0))
+    }
+}
+
+impl StdError for TransportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
 }
 
 /// reqwest's own message is generic ("error sending request"); the cause (refused, reset, certificate) is deeper.

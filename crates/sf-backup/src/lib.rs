@@ -27,15 +27,19 @@
 //! # Errors
 //!
 //! Arguments are checked before anything is sent ([`Error::InvalidInput`]). A Service Fabric error answer becomes
-//! [`Error::Service`] with its [`ErrorCode`]; helpers such as [`Error::is_backup_in_progress`] and
-//! [`Error::is_transient`] classify it. A single request is never retried automatically.
+//! [`Error::Service`] with its [`ErrorCode`]; predicates classify it: [`Error::is_backup_in_progress`] (another
+//! backup runs), [`Error::is_restore_in_progress`] (a restore runs), [`Error::is_busy`] (either),
+//! [`Error::is_transient`], [`Error::is_server_timeout`]. A single request is never retried automatically, and
+//! [`Error::may_have_reached_service`] tells whether a failed backup request may have started a backup.
 //!
 //! # Waiting for the outcome
 //!
 //! [`BackupPartitionRequest::wait`] sends the backup request once, then follows progress until this backup
-//! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or timed out, the request was refused, the
-//! wait's deadline passed). It tells this backup's result from an earlier one's, retries failed progress reads
-//! ([`RetryPolicy`]) but never the backup request, and reports each state to [`WaitOptions::on_progress`].
+//! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or the service reported Timeout, the request
+//! was refused, the wait timeout passed). The [`BackupWait`] it returns is awaited for the outcome, or read as a
+//! stream of progress first. After the service's 202 every state read is this backup's; progress reads are
+//! retried within the wait's one deadline; the backup request never is. [`Client::follow_backup`] follows a
+//! backup that was requested elsewhere.
 //!
 //! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
 //! deadline, and the late result is dropped from progress. A wait that sent the request then looks in the storage
@@ -55,8 +59,20 @@
 //!
 //! # Timeouts
 //!
-//! A request's `timeout` is the server timeout the service applies (60 seconds when unset). The client waits that
-//! long plus a [margin](ClientBuilder::timeout_margin) for the answer, then fails with [`Error::Timeout`].
+//! Four clocks, each with one name everywhere (library, CLI flag, CLI output, docs). Which one to raise when a
+//! call ends early:
+//!
+//! | setting | whose clock, what it bounds | default | when it runs out | CLI flag |
+//! |---|---|---|---|---|
+//! | [`backup_timeout`](BackupPartitionRequest::backup_timeout) | the service's: from the backup request (queueing included) to the backup's end | 10 minutes | progress says `Timeout`: [`WaitError::BackupTimedOut`] (exit 5); the backup may still be written | `--backup-timeout` (minutes) |
+//! | [`server_timeout`](BackupPartitionRequest::server_timeout) | the service's: how long it may take to answer one request | 60 seconds | the service answers 504 `FABRIC_E_TIMEOUT`: [`Error::is_server_timeout`] | `--server-timeout` (seconds) |
+//! | [`answer_margin`](ClientBuilder::answer_margin) | ours: how long beyond the server timeout we wait for one answer | 10 seconds | [`Error::NoAnswer`] (the request may have reached the service) | — |
+//! | [`wait_timeout`](WaitOptions::wait_timeout) | ours: the whole wait, every read, retry and the request included | backup timeout + 5 minutes | [`WaitError::WaitTimedOut`] (exit 6, or 4 if nothing was sent); a requested backup goes on | `--wait-timeout` (seconds) |
+//!
+//! [`ClientBuilder::connect_timeout`] (10 seconds) bounds opening one connection; when it passes the request was
+//! not sent ([`Error::Transport`]). `Timeout` is also a wire name the service uses twice: the backup state
+//! [`BackupState::Timeout`] (the backup timeout passed) and the error code [`ErrorCode::Timeout`]
+//! (`FABRIC_E_TIMEOUT`, the server timeout passed, or inside a `Timeout` progress the backup timeout).
 //!
 //! # TLS
 //!
@@ -71,11 +87,20 @@
 //!
 //! Each request runs in a `tracing` debug span named `sf_backup` with the operation and partition id. Secrets
 //! never appear in spans, `Debug` output or errors.
+//!
+//! # Features
+//!
+//! - `pkcs12` (default): [`ClientBuilder::client_certificate_pkcs12_file`] reads .pfx/.p12 files. Without it
+//!   the method is still there, and [`ClientBuilder::build`] refuses such a file with the `openssl` command that
+//!   converts it to PEM.
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) shows which items need a feature; stable builds never see this.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 mod client;
 mod error;
+mod fleet;
 mod id;
 mod list;
 mod progress;
@@ -88,16 +113,25 @@ mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};
-pub use client::{Client, ClientBuilder, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_MARGIN};
+/// Times in this API are `chrono` UTC times; re-exported so that callers need no matching `chrono` version.
+pub use chrono::{DateTime, Utc};
+#[allow(deprecated)]
+pub use client::DEFAULT_TIMEOUT_MARGIN;
+pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
+pub use error::TransportError;
 pub use error::{Error, ErrorCode};
+pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, PartitionOutcome};
+/// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
+pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 pub use list::{BackupEntity, BackupInfo, BackupStream, BackupType, ListBackups};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
-pub use reqwest::StatusCode;
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
+/// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
+pub use uuid::Uuid;
 pub use wait::{
     BackupWait, BackupWindow, Candidate, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE,
     DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,

@@ -374,9 +374,9 @@ impl ListBackups {
         self
     }
 
-    /// How long the service may take to answer each page (`timeout`); see
-    /// [`BackupPartitionRequest::timeout`](crate::BackupPartitionRequest::timeout).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    /// The server timeout of each page (`timeout`): how long the service may take to answer it; see
+    /// [`BackupPartitionRequest::server_timeout`](crate::BackupPartitionRequest::server_timeout).
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }

@@ -96,12 +96,23 @@ impl BackupPartitionRequest {
         self
     }
 
-    /// How long the service may take to answer this request (`timeout`). Sent in whole seconds, rounded up; it
-    /// must be between 1 and 4294967295 seconds. The service's default is 60 seconds. The client waits this long
-    /// plus its [timeout margin](crate::ClientBuilder::timeout_margin).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// The service's per-request timeout (the `timeout` query parameter): how long the service may take to
+    /// answer this request, after which it answers 504 `FABRIC_E_TIMEOUT` ([`Error::is_server_timeout`]). Sent
+    /// in whole seconds, rounded up; it must be between 1 and 4294967295 seconds. The service's default is 60
+    /// seconds. The client waits this long plus its [answer margin](crate::ClientBuilder::answer_margin) for the
+    /// answer, then fails with [`Error::NoAnswer`]. See [Timeouts](crate#timeouts).
+    pub fn server_timeout(mut self, server_timeout: Duration) -> Self {
+        self.timeout = Some(server_timeout);
         self
+    }
+
+    /// The old name of [`server_timeout`](Self::server_timeout).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `server_timeout`: it is the service's per-request timeout"
+    )]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.server_timeout(timeout)
     }
 
     /// Sends the request; the same as awaiting it. `Ok` means the service accepted the backup (HTTP 202).
@@ -205,10 +216,19 @@ pub struct BackupProgressRequest {
 }
 
 impl BackupProgressRequest {
-    /// How long the service may take to answer (`timeout`); see [`BackupPartitionRequest::timeout`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// The service's per-request timeout (`timeout`); see [`BackupPartitionRequest::server_timeout`].
+    pub fn server_timeout(mut self, server_timeout: Duration) -> Self {
+        self.timeout = Some(server_timeout);
         self
+    }
+
+    /// The old name of [`server_timeout`](Self::server_timeout).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed to `server_timeout`: it is the service's per-request timeout"
+    )]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.server_timeout(timeout)
     }
 
     /// Sends the request; the same as awaiting it.
@@ -276,8 +296,8 @@ fn prepare(
 }
 
 /// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
-/// including reading an error body, gets a deadline of its own server timeout plus the client's margin, cut
-/// short at `cap` when a wait ends sooner.
+/// including reading an error body, gets an answer deadline of its own server timeout plus the client's answer
+/// margin, cut short at `cap` when a wait ends sooner.
 pub(crate) async fn with_deadline<T>(
     client: &Client,
     server_timeout: Option<NonZeroU64>,
@@ -287,13 +307,13 @@ pub(crate) async fn with_deadline<T>(
     let server = server_timeout.map_or(SERVER_DEFAULT_TIMEOUT, |secs| {
         Duration::from_secs(secs.get())
     });
-    let mut deadline = server.saturating_add(client.inner.timeout_margin);
+    let mut deadline = server.saturating_add(client.inner.answer_margin);
     if let Some(cap) = cap {
         deadline = deadline.min(cap.saturating_duration_since(Instant::now()));
     }
     let result = match tokio::time::timeout(deadline, call).await {
         Ok(result) => result,
-        Err(_) => Err(Error::Timeout { after: deadline }),
+        Err(_) => Err(Error::NoAnswer { after: deadline }),
     };
     match &result {
         Ok(_) => tracing::debug!("succeeded"),

@@ -92,7 +92,7 @@ impl RetryPolicy {
 /// Service maps a moving primary to 503 and its own timeouts to 504 (`FabricError.ErrorCodeToHttpStatusCode`).
 fn is_retryable_read(error: &Error) -> bool {
     use reqwest::StatusCode;
-    if error.is_transient() || matches!(error, Error::Transport { .. } | Error::Timeout { .. }) {
+    if error.is_transient() || matches!(error, Error::Transport { .. } | Error::NoAnswer { .. }) {
         return true;
     }
     let gateway_status = error.status().is_some_and(|status| {
@@ -160,7 +160,7 @@ mod tests {
             code: crate::ErrorCode::NotReady,
             message: String::new(),
         };
-        let timeout = Error::Timeout {
+        let timeout = Error::NoAnswer {
             after: Duration::from_secs(1),
         };
         let conflict = Error::Service {

@@ -187,6 +187,21 @@ impl WaitOptions {
         self
     }
 
+    /// The same settings, without the progress callback (which cannot be shared).
+    pub(crate) fn settings(&self) -> WaitOptions {
+        WaitOptions {
+            poll_interval: self.poll_interval,
+            max_poll_interval: self.max_poll_interval,
+            wait_timeout: self.wait_timeout,
+            ambiguous_grace: self.ambiguous_grace,
+            retry: self.retry.clone(),
+            on_progress: None,
+            clock_allowance: self.clock_allowance,
+            written_grace: self.written_grace,
+            service_name: self.service_name.clone(),
+        }
+    }
+
     fn check(&self) -> Result<(), Error> {
         if self.poll_interval < MIN_POLL_INTERVAL {
             return Err(Error::invalid(
@@ -745,19 +760,19 @@ impl WaitError {
 
 /// Shared between a running wait and the [`BackupWait`] that drives it.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// Whether the caller reads the stream; otherwise nothing is queued, so an awaited wait keeps no history.
     streaming: bool,
     queue: VecDeque<BackupProgress>,
-    requested: Option<Requested>,
+    pub(crate) requested: Option<Requested>,
     last: Option<BackupProgress>,
 }
 
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Shared>>);
+pub(crate) struct Events(Arc<Mutex<Shared>>);
 
 impl Events {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -835,6 +850,11 @@ impl BackupWait {
     /// The last progress read that describes this backup.
     pub fn last_progress(&self) -> Option<BackupProgress> {
         self.events.lock().last.clone()
+    }
+
+    /// What the running wait shares, for a caller that keeps an eye on it after handing the wait away.
+    pub(crate) fn events(&self) -> Events {
+        self.events.clone()
     }
 
     /// The outcome: runs the wait to its end (or returns the end the stream already reached).
@@ -1024,7 +1044,7 @@ impl Reader {
             }
             let mut request = self.client.backup_progress(self.partition_id);
             if let Some(timeout) = self.server_timeout {
-                request = request.timeout(timeout);
+                request = request.server_timeout(timeout);
             }
             match request.send_before(Some(self.deadline)).await {
                 Ok(progress) => return Ok(progress),
@@ -1706,7 +1726,7 @@ mod tests {
             message: String::new(),
         };
         use reqwest::StatusCode;
-        assert!(may_have_started(&Error::Timeout {
+        assert!(may_have_started(&Error::NoAnswer {
             after: Duration::from_secs(1)
         }));
         assert!(may_have_started(&status(

@@ -1,35 +1,21 @@
-//! How answers and failures map to `sf_backup::Error`, against the testkit gateway and its faults.
+//! How answers and failures map to `sf_backup::Error`, against the testkit gateway and its faults, in both of its
+//! dialects.
+
+mod support;
 
 use std::time::{Duration, Instant};
 
+use rstest::rstest;
 use sf_backup::{BackupState, Client, Error, ErrorCode, PartitionId, StatusCode};
-use sf_backup_testkit::{Config, Fault, FaultAction, Gateway, Operation, PartitionConfig};
+use sf_backup_testkit::{Config, Dialect, Fault, FaultAction, Operation, PartitionConfig};
+use support::{PARTITION, client, gateway, gateway_with, partition, posts};
 
-const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-
-fn partition() -> PartitionId {
-    PARTITION.parse().unwrap()
-}
-
-async fn gateway() -> Gateway {
-    Gateway::start(Config::default()).await.unwrap()
-}
-
-fn client(gateway: &Gateway) -> Client {
-    Client::new(gateway.url()).unwrap()
-}
-
-fn posts(gateway: &Gateway) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|request| request.method == "POST")
-        .count()
-}
-
+#[rstest]
 #[tokio::test]
-async fn a_fabric_error_with_a_known_code_becomes_a_service_error() {
-    let gateway = gateway().await;
+async fn a_fabric_error_with_a_known_code_becomes_a_service_error(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::new(FaultAction::FabricError {
         status: 409,
         code: "FABRIC_E_BACKUP_IN_PROGRESS".to_owned(),
@@ -60,9 +46,77 @@ async fn a_fabric_error_with_a_known_code_becomes_a_service_error() {
     );
 }
 
+/// The body of the service's 409, as its `FabricErrorError.ToHttpResponseMessage` writes it into a `StringContent`.
+const SERVICE_409: &str =
+    r#"{"Error":{"Code":"FABRIC_E_BACKUP_IN_PROGRESS","Message":"Backup already in Progress"}}"#;
+
+#[rstest]
 #[tokio::test]
-async fn an_unknown_code_is_kept_verbatim() {
-    let gateway = gateway().await;
+async fn a_409_is_a_service_error_whatever_the_body_s_content_type(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    let client = client(&gateway);
+    client.backup_partition(partition()).await.unwrap();
+    // The gateway's own refusal of a second backup while the first one is pending, seen raw first: the service
+    // labels its FabricError `text/plain`.
+    let raw = reqwest::Client::new()
+        .post(format!(
+            "{}/Partitions/{PARTITION}/$/Backup?api-version=6.4",
+            gateway.url()
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 409);
+    let content_type = raw.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with(support::by_dialect(
+            dialect,
+            "text/plain",
+            "application/json"
+        )),
+        "{content_type}"
+    );
+    let refusals = [client.backup_partition(partition()).await.unwrap_err(), {
+        // The service's body verbatim, whatever the dialect.
+        gateway.push_fault(
+            Fault::body(409, Some("text/plain; charset=utf-8"), SERVICE_409).on(Operation::Backup),
+        );
+        client.backup_partition(partition()).await.unwrap_err()
+    }];
+    for error in &refusals {
+        match error {
+            Error::Service { status, code, .. } => {
+                assert_eq!(*status, StatusCode::CONFLICT);
+                assert_eq!(*code, ErrorCode::BackupInProgress);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(error.is_backup_in_progress());
+    }
+    assert!(
+        refusals[0].to_string().contains(PARTITION),
+        "the gateway's message names the partition: {}",
+        refusals[0]
+    );
+    assert!(
+        refusals[1]
+            .to_string()
+            .contains("Backup already in Progress"),
+        "{}",
+        refusals[1]
+    );
+    assert_eq!(posts(&gateway), 4);
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_unknown_code_is_kept_verbatim(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::fabric_error(
         500,
         "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR",
@@ -83,20 +137,25 @@ async fn an_unknown_code_is_kept_verbatim() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn not_found_and_not_enabled_are_told_apart() {
+async fn not_found_and_not_enabled_are_told_apart(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     // The gateway's own refusals: once a partition is declared, any other UUID is 404
     // FABRIC_E_PARTITION_NOT_FOUND; a declared partition without a backup policy is 404
     // FABRIC_E_BACKUP_NOT_ENABLED for a backup that names no storage.
-    let gateway = Gateway::start(Config {
-        partitions: vec![PartitionConfig {
-            backup_policy: false,
-            ..PartitionConfig::new(PARTITION.parse().unwrap())
-        }],
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            partitions: vec![PartitionConfig {
+                backup_policy: false,
+                ..PartitionConfig::new(PARTITION.parse().unwrap())
+            }],
+            ..Config::default()
+        },
+    )
+    .await;
     let client = client(&gateway);
     let undeclared: PartitionId = "0c6f9a52-2d3e-4b1f-9a7e-5c8d2b4e6f10".parse().unwrap();
     let error = client.backup_progress(undeclared).await.unwrap_err();
@@ -108,9 +167,12 @@ async fn not_found_and_not_enabled_are_told_apart() {
     assert!(!error.is_not_found());
 }
 
+#[rstest]
 #[tokio::test]
-async fn transient_codes_and_service_timeouts_are_classified() {
-    let gateway = gateway().await;
+async fn transient_codes_and_service_timeouts_are_classified(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = client(&gateway);
     let codes = [
         "FABRIC_E_NOT_READY",
@@ -132,9 +194,12 @@ async fn transient_codes_and_service_timeouts_are_classified() {
     assert_eq!(error.code(), Some(&ErrorCode::Timeout));
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_html_503_keeps_its_status_and_body() {
-    let gateway = gateway().await;
+async fn an_html_503_keeps_its_status_and_body(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::html(503));
     let error = client(&gateway)
         .backup_partition(partition())
@@ -151,9 +216,12 @@ async fn an_html_503_keeps_its_status_and_body() {
     assert_eq!(gateway.journal().len(), 1);
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_empty_500_is_an_unexpected_response() {
-    let gateway = gateway().await;
+async fn an_empty_500_is_an_unexpected_response(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::empty(500));
     let error = client(&gateway)
         .backup_progress(partition())
@@ -173,9 +241,12 @@ async fn an_empty_500_is_an_unexpected_response() {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_200_to_the_backup_request_is_unexpected() {
-    let gateway = gateway().await;
+async fn a_200_to_the_backup_request_is_unexpected(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(
         Fault::body(200, Some("application/json; charset=utf-8"), "{}").on(Operation::Backup),
     );
@@ -189,9 +260,12 @@ async fn a_200_to_the_backup_request_is_unexpected() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_progress_body_that_is_not_json_is_unexpected() {
-    let gateway = gateway().await;
+async fn a_progress_body_that_is_not_json_is_unexpected(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     gateway.push_fault(
         Fault::body(200, Some("application/json; charset=utf-8"), "<html>")
             .on(Operation::GetBackupProgress),
@@ -205,9 +279,12 @@ async fn a_progress_body_that_is_not_json_is_unexpected() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_202_is_success_and_the_request_carries_only_what_was_set() {
-    let gateway = gateway().await;
+async fn a_202_is_success_and_the_request_carries_only_what_was_set(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = client(&gateway);
     client.backup_partition(partition()).await.unwrap();
     // A second partition: the gateway rightly refuses a second backup of a partition whose first one is still
@@ -216,7 +293,7 @@ async fn a_202_is_success_and_the_request_carries_only_what_was_set() {
     client
         .backup_partition(OTHER.parse().unwrap())
         .backup_timeout(Duration::from_secs(90))
-        .timeout(Duration::from_millis(29_500))
+        .server_timeout(Duration::from_millis(29_500))
         .send()
         .await
         .unwrap();
@@ -237,11 +314,14 @@ async fn a_202_is_success_and_the_request_carries_only_what_was_set() {
     );
 }
 
+#[rstest]
 #[tokio::test]
-async fn progress_placeholders_read_as_none() {
+async fn progress_placeholders_read_as_none(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     // The body verbatim, as the service sends it while a backup runs: the testkit's `pending_placeholders` omit
     // the all-zero epoch and the null FailureError, which the client must read as `None` too.
-    let gateway = gateway().await;
+    let gateway = gateway(dialect).await;
     gateway.push_fault(
         Fault::body(
             200,
@@ -294,25 +374,28 @@ async fn a_connection_refused_is_a_transport_error_that_never_reached_the_server
     assert!(error.is_transient());
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_client_deadline_is_the_server_timeout_plus_the_margin() {
+async fn the_client_deadline_is_the_server_timeout_plus_the_margin(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
     // The gateway holds the request far longer than the client's 1.2 s deadline.
-    let gateway = gateway().await;
+    let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::delay(Duration::from_secs(60)));
     let client = Client::builder()
         .endpoint(gateway.url())
-        .timeout_margin(Duration::from_millis(200))
+        .answer_margin(Duration::from_millis(200))
         .build()
         .unwrap();
     let started = Instant::now();
     let error = client
         .backup_progress(partition())
-        .timeout(Duration::from_secs(1))
+        .server_timeout(Duration::from_secs(1))
         .await
         .unwrap_err();
     let waited = started.elapsed();
     assert!(
-        matches!(error, Error::Timeout { after } if after == Duration::from_millis(1200)),
+        matches!(error, Error::NoAnswer { after } if after == Duration::from_millis(1200)),
         "{error:?}"
     );
     assert!(error.is_timeout());

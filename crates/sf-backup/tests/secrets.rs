@@ -71,7 +71,7 @@ async fn requests_and_errors_do_not_reveal_secrets() {
         let error = client
             .backup_partition(partition())
             .storage(storage)
-            .timeout(std::time::Duration::ZERO)
+            .server_timeout(std::time::Duration::ZERO)
             .await
             .unwrap_err();
         assert_hidden(&format!("{error} {error:?}"));
@@ -524,6 +524,36 @@ mod leak {
                 "{secret} was never sent"
             );
         }
+
+        // What the gateway records as written holds each storage as the generated type, and tests print it too;
+        // so do the generated request types a body decodes into.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gateway
+            .written_backups()
+            .iter()
+            .all(|w| w.storage.is_none())
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let written = gateway.written_backups();
+        assert!(
+            written.iter().any(|w| w.storage.is_some()),
+            "a backup to a given storage was written"
+        );
+        shown.debug(&written);
+        let mut decoded = 0;
+        for request in &journal {
+            if let Ok(body) = serde_json::from_slice::<
+                sf_backup_api::types::BackupPartitionDescription,
+            >(&request.body)
+                && body.backup_storage.is_some()
+            {
+                shown.debug(&body);
+                decoded += 1;
+            }
+        }
+        assert!(decoded >= 3, "the generated request types were printed");
 
         let trace = String::from_utf8(TRACE.lock().unwrap().clone()).unwrap();
         assert!(

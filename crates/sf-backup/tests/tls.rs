@@ -960,12 +960,15 @@ fn bad_certificate_settings_fail_at_build_without_quoting_secrets() {
     let error = build(Client::builder().server_certificate_issuer_thumbprint(admin.sha1()));
     assert!(error.to_string().contains("common name"), "{error}");
 
-    let error = build(
-        Client::builder()
-            .http_client(reqwest::Client::new())
-            .server_certificate_thumbprint(admin.sha1()),
-    );
-    assert!(error.is_invalid_input(), "{error}");
+    // A proxy URL's password is never shown when the URL is refused.
+    let error = build(Client::builder().proxy("ftp://user:proxy-secret@proxy.example.com"));
+    let text = format!("{error} {error:?}");
+    assert!(error.is_invalid_input() && text.contains("proxy"), "{text}");
+    assert!(!text.contains("proxy-secret"), "{text}");
+    let builder = Client::builder().proxy("http://user:proxy-secret@proxy.example.com:3128");
+    assert!(!format!("{builder:?}").contains("proxy-secret"));
+    let error = build(Client::builder().user_agent("bad\nagent"));
+    assert!(error.to_string().contains("user agent"), "{error}");
 
     let builder = Client::builder()
         .client_certificate_pem(admin.identity_pem())

@@ -1,19 +1,14 @@
-//! Every invalid input fails before a request is made: the testkit gateway's journal stays empty.
+//! Every invalid input fails before a request is made: the testkit gateway's journal stays empty, in both of its
+//! dialects.
+
+mod support;
 
 use std::time::Duration;
 
+use rstest::rstest;
 use sf_backup::{BackupStorage, Client, Error, ManagedIdentityType, PartitionId};
-use sf_backup_testkit::{Config, Gateway};
-
-const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-
-fn partition() -> PartitionId {
-    PARTITION.parse().unwrap()
-}
-
-async fn gateway() -> Gateway {
-    Gateway::start(Config::default()).await.unwrap()
-}
+use sf_backup_testkit::Dialect;
+use support::{PARTITION, gateway, partition};
 
 fn assert_invalid(error: &Error, what: &str) {
     match error {
@@ -56,20 +51,23 @@ fn bad_endpoints_fail_when_the_client_is_built() {
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn out_of_range_server_timeouts_send_nothing() {
-    let gateway = gateway().await;
+async fn out_of_range_server_timeouts_send_nothing(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
     for bad in [Duration::ZERO, Duration::from_secs(4_294_967_296)] {
         let error = client
             .backup_partition(partition())
-            .timeout(bad)
+            .server_timeout(bad)
             .await
             .unwrap_err();
         assert_invalid(&error, "server timeout");
         let error = client
             .backup_progress(partition())
-            .timeout(bad)
+            .server_timeout(bad)
             .await
             .unwrap_err();
         assert_invalid(&error, "server timeout");
@@ -77,9 +75,12 @@ async fn out_of_range_server_timeouts_send_nothing() {
     assert!(gateway.journal().is_empty());
 }
 
+#[rstest]
 #[tokio::test]
-async fn invalid_storage_sends_nothing() {
-    let gateway = gateway().await;
+async fn invalid_storage_sends_nothing(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
     let cases = [
         (
@@ -160,9 +161,10 @@ async fn invalid_storage_sends_nothing() {
     assert!(gateway.journal().is_empty());
 }
 
+#[rstest]
 #[tokio::test]
-async fn valid_storage_is_sent() {
-    let gateway = gateway().await;
+async fn valid_storage_is_sent(#[values(Dialect::Service, Dialect::Documented)] dialect: Dialect) {
+    let gateway = gateway(dialect).await;
     let storage = BackupStorage::managed_identity_azure_blob_store(
         "https://managedidentitytest.blob.core.windows.net/",
         "BackupContainer",

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use rstest::rstest;
 use sf_backup::{
-    BackupProgress, BackupState, Client, ErrorCode, PartitionId, Requested, RetryPolicy, Secret,
-    TokenError, WaitError, WaitOptions,
+    BackupProgress, BackupState, Client, CompletedBackup, ErrorCode, PartitionId, Requested,
+    RetryPolicy, Secret, TokenError, WaitError, WaitOptions,
 };
 use sf_backup_testkit::{Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome};
 use uuid::Uuid;
@@ -29,17 +29,27 @@ fn uuid() -> Uuid {
 
 /// Short phases so that the suite runs in a few seconds, yet long enough to be seen by a 10–50 ms poll.
 async fn gateway(dialect: Dialect) -> Gateway {
+    timed(dialect, 40, 120).await
+}
+
+async fn gateway_with(config: Config) -> Gateway {
+    Gateway::start(config).await.unwrap()
+}
+
+/// A gateway whose backups stay `accepted_ms` in Accepted and `in_progress_ms` in BackupInProgress.
+async fn timed(dialect: Dialect, accepted_ms: u64, in_progress_ms: u64) -> Gateway {
     gateway_with(Config {
         dialect,
-        accepted_ms: Some(40),
-        in_progress_ms: Some(120),
+        accepted_ms: Some(accepted_ms),
+        in_progress_ms: Some(in_progress_ms),
         ..Config::default()
     })
     .await
 }
 
-async fn gateway_with(config: Config) -> Gateway {
-    Gateway::start(config).await.unwrap()
+/// Backs the test partition up and waits for the outcome.
+async fn wait(client: &Client, options: WaitOptions) -> Result<CompletedBackup, WaitError> {
+    client.backup_partition(partition()).wait(options).await
 }
 
 /// Small intervals; generous deadlines, so that a loaded machine slows the tests down but does not fail them.
@@ -168,11 +178,7 @@ async fn a_failed_backup_carries_the_service_code_and_message(
         Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copier died"),
     );
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::Failed { failure, progress } = &error else {
         panic!("expected a failure, got {error:?}");
     };
@@ -198,11 +204,7 @@ async fn an_hresult_without_a_name_is_kept_as_its_number(
         .handle()
         .script_outcome(uuid(), Outcome::failure("-2147017731", "native failure"));
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::Failed { failure, .. } = &error else {
         panic!("expected a failure, got {error:?}");
     };
@@ -224,21 +226,13 @@ async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
             .script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
     }
     let client = Client::new(gateway.url()).unwrap();
-    let first = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let first = wait(&client, fast()).await.unwrap_err();
     assert!(matches!(first, WaitError::Failed { .. }), "{first:?}");
 
     // The second failure is identical on the wire (in the service's shapes it has no time stamp); after the
     // 202 it is ours all the same.
     let started = Instant::now();
-    let second = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let second = wait(&client, fast()).await.unwrap_err();
     assert!(matches!(second, WaitError::Failed { .. }), "{second:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -253,24 +247,10 @@ async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
 async fn two_backups_ending_in_the_same_second_are_told_apart(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let gateway = gateway_with(Config {
-        dialect,
-        accepted_ms: Some(10),
-        in_progress_ms: Some(20),
-        ..Config::default()
-    })
-    .await;
+    let gateway = timed(dialect, 10, 20).await;
     let client = Client::new(gateway.url()).unwrap();
-    let first = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
-    let second = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let first = wait(&client, fast()).await.unwrap();
+    let second = wait(&client, fast()).await.unwrap();
     let written = gateway.written_backups();
     assert_eq!(written.len(), 2);
     assert_eq!(first.backup_id, written[0].backup_id);
@@ -284,18 +264,10 @@ async fn a_newer_backup_stamped_by_a_node_whose_clock_is_behind_is_ours(
 ) {
     let gateway = gateway(dialect).await;
     let client = Client::new(gateway.url()).unwrap();
-    let first = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let first = wait(&client, fast()).await.unwrap();
     // The primary moved to a node an hour behind.
     gateway.set_node_clock_offset(uuid(), chrono::Duration::hours(-1));
-    let second = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let second = wait(&client, fast()).await.unwrap();
     assert!(second.finished_at < first.finished_at);
     assert_eq!(second.backup_id, gateway.written_backups()[1].backup_id);
 }
@@ -308,11 +280,7 @@ async fn a_timed_out_backup_is_reported_as_the_services_timeout(
     let gateway = gateway(dialect).await;
     gateway.handle().script_outcome(uuid(), Outcome::Timeout);
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let error = wait(&client, fast()).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -347,11 +315,7 @@ async fn a_timeout_that_went_through_anyway_is_found_in_storage(
         .handle()
         .script_outcome(uuid(), Outcome::TimeoutButWritten);
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let error = wait(&client, fast()).await.unwrap_err();
     // The corner case the REST page warns about: the backup is in storage all the same, and the wait finds it.
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
@@ -372,20 +336,12 @@ async fn a_timeout_that_went_through_anyway_is_found_in_storage(
 async fn a_refused_request_is_a_request_error_while_another_backup_runs(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let gateway = gateway_with(Config {
-        dialect,
-        accepted_ms: Some(40),
-        in_progress_ms: Some(30_000),
-        ..Config::default()
-    })
-    .await;
+    let gateway = timed(dialect, 40, 30_000).await;
     let client = Client::new(gateway.url()).unwrap();
     client.backup_partition(partition()).await.unwrap();
 
     let (seen, callback) = recorder();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast().on_progress(callback))
+    let error = wait(&client, fast().on_progress(callback))
         .await
         .unwrap_err();
     let request_error = error.request_error().expect("a request error");
@@ -412,11 +368,7 @@ async fn transient_failures_of_progress_reads_are_retried(
     );
     let client = Client::new(gateway.url()).unwrap();
     let (seen, callback) = recorder();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast().on_progress(callback))
-        .await
-        .unwrap();
+    let backup = wait(&client, fast().on_progress(callback)).await.unwrap();
 
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     let successful_reads = seen.lock().unwrap().len();
@@ -437,11 +389,7 @@ async fn one_gateway_timeout_on_a_progress_read_is_retried(
             .after(2),
     );
     let client = Client::new(gateway.url()).unwrap();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     assert_eq!(count(&gateway.handle(), "POST"), 1);
 }
@@ -461,9 +409,7 @@ async fn a_primary_move_of_several_seconds_is_waited_out(
     );
     let client = Client::new(gateway.url()).unwrap();
     let started = Instant::now();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast().wait_timeout(Duration::from_secs(60)))
+    let backup = wait(&client, fast().wait_timeout(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(started.elapsed() >= outage);
@@ -485,11 +431,7 @@ async fn progress_reads_that_fail_for_good_end_the_wait_with_the_error(
             .always(),
     );
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::ProgressUnavailable {
         source,
         last_progress,
@@ -523,11 +465,7 @@ async fn a_retry_cap_ends_retries_before_the_deadline(
             .max_retries(2)
             .initial_backoff(Duration::from_millis(5)),
     );
-    let error = client
-        .backup_partition(partition())
-        .wait(options)
-        .await
-        .unwrap_err();
+    let error = wait(&client, options).await.unwrap_err();
     let WaitError::ProgressUnavailable { source, .. } = &error else {
         panic!("expected ProgressUnavailable, got {error:?}");
     };
@@ -549,11 +487,7 @@ async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_th
             .after_processing(),
     );
     let client = Client::new(gateway.url()).unwrap();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let backup = wait(&client, fast()).await.unwrap();
 
     assert_eq!(count(&handle, "POST"), 1, "the backup request is sent once");
     let written = gateway.written_backups();
@@ -570,11 +504,7 @@ async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by
     let handle = gateway.handle();
     handle.script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
     let client = Client::new(gateway.url()).unwrap();
-    client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap_err();
+    wait(&client, fast()).await.unwrap_err();
     // Our answer is lost, but the request went through and succeeds: the change from the earlier Failure proves
     // it arrived.
     handle.push_fault(
@@ -582,11 +512,7 @@ async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by
             .on(Operation::Backup)
             .after_processing(),
     );
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast())
-        .await
-        .unwrap();
+    let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     assert_eq!(count(&handle, "POST"), 2);
 }
@@ -600,9 +526,7 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
     let handle = gateway.handle();
     handle.push_fault(Fault::close_connection().on(Operation::Backup));
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast().ambiguous_grace(Duration::from_millis(300)))
+    let error = wait(&client, fast().ambiguous_grace(Duration::from_millis(300)))
         .await
         .unwrap_err();
 
@@ -635,17 +559,9 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
 async fn the_wait_timeout_ends_the_wait_with_the_last_progress(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let gateway = gateway_with(Config {
-        dialect,
-        accepted_ms: Some(40),
-        in_progress_ms: Some(60_000),
-        ..Config::default()
-    })
-    .await;
+    let gateway = timed(dialect, 40, 60_000).await;
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(fast().wait_timeout(Duration::from_millis(400)))
+    let error = wait(&client, fast().wait_timeout(Duration::from_millis(400)))
         .await
         .unwrap_err();
 
@@ -685,7 +601,7 @@ async fn the_wait_timeout_holds_against_a_listener_that_never_answers() {
     let started = Instant::now();
     let error = client
         .backup_partition(partition())
-        .timeout(Duration::from_secs(2))
+        .server_timeout(Duration::from_secs(2))
         .wait(fast().wait_timeout(Duration::from_secs(2)))
         .await
         .unwrap_err();
@@ -717,7 +633,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
     let gateway = gateway(dialect).await;
     let client = Client::builder()
         .endpoint(gateway.url())
-        .timeout_margin(Duration::from_millis(200))
+        .answer_margin(Duration::from_millis(200))
         .bearer_token_provider(|| async {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             Ok::<_, TokenError>(Secret::new("token"))
@@ -727,7 +643,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
     // Each answer deadline is 1.2 s, shorter than the provider takes: the token must be fetched before it runs.
     client
         .backup_partition(partition())
-        .timeout(Duration::from_secs(1))
+        .server_timeout(Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(count(&gateway.handle(), "POST"), 1);
@@ -752,11 +668,7 @@ async fn the_service_placeholders_while_pending_are_not_taken_for_a_result(
     .await;
     let client = Client::new(gateway.url()).unwrap();
     let (seen, callback) = recorder();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast().on_progress(callback))
-        .await
-        .unwrap();
+    let backup = wait(&client, fast().on_progress(callback)).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     let seen = seen.lock().unwrap();
     let (last, pending) = seen.split_last().unwrap();
@@ -777,9 +689,7 @@ async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result(
     // The read before the request sees an earlier backup still running; it ends before ours is accepted.
     gateway.push_fault(Fault::backup_state("BackupInProgress").on(Operation::GetBackupProgress));
     let client = Client::new(gateway.url()).unwrap();
-    let backup = client
-        .backup_partition(partition())
-        .wait(fast().wait_timeout(Duration::from_secs(20)))
+    let backup = wait(&client, fast().wait_timeout(Duration::from_secs(20)))
         .await
         .unwrap();
     let written = gateway.written_backups();
@@ -821,11 +731,12 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
 async fn a_poll_interval_below_the_floor_is_refused_before_anything_is_sent() {
     let gateway = gateway(Dialect::Service).await;
     let client = Client::new(gateway.url()).unwrap();
-    let error = client
-        .backup_partition(partition())
-        .wait(WaitOptions::new().poll_interval(Duration::from_nanos(1)))
-        .await
-        .unwrap_err();
+    let error = wait(
+        &client,
+        WaitOptions::new().poll_interval(Duration::from_nanos(1)),
+    )
+    .await
+    .unwrap_err();
     let request_error = error.request_error().expect("refused before sending");
     assert!(request_error.is_invalid_input(), "{error}");
     assert!(error.to_string().contains("poll interval"), "{error}");

@@ -1,0 +1,142 @@
+//! Backing up many partitions from one client (`Client::backup_partitions`), in both testkit dialects: every
+//! partition once, never more at a time than the concurrency, busy partitions told apart from failed ones, and a
+//! dropped stream that starts nothing more.
+#![forbid(unsafe_code)]
+
+mod support;
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_core::Stream;
+use rstest::rstest;
+use sf_backup::{FleetBackup, PartitionId, PartitionOutcome, RetryPolicy, WaitOptions};
+use sf_backup_testkit::{Config, Dialect};
+use support::{client, gateway_with, posts};
+use uuid::Uuid;
+
+fn fast() -> WaitOptions {
+    WaitOptions::new()
+        .poll_interval(Duration::from_millis(10))
+        .max_poll_interval(Duration::from_millis(40))
+        .wait_timeout(Duration::from_secs(60))
+        .retry(RetryPolicy::default().initial_backoff(Duration::from_millis(10)))
+}
+
+fn quick() -> Config {
+    Config {
+        accepted_ms: Some(20),
+        in_progress_ms: Some(60),
+        ..Config::default()
+    }
+}
+
+async fn next(fleet: &mut FleetBackup) -> Option<PartitionOutcome> {
+    poll_fn(|cx| Pin::new(&mut *fleet).poll_next(cx)).await
+}
+
+fn ids(n: usize) -> Vec<PartitionId> {
+    (0..n).map(|_| PartitionId::from(Uuid::new_v4())).collect()
+}
+
+#[rstest]
+#[tokio::test]
+async fn every_partition_is_backed_up_once_never_more_at_a_time_than_the_concurrency(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(dialect, quick()).await;
+    let partitions = ids(20);
+    // A duplicate is backed up once.
+    let mut with_duplicate = partitions.clone();
+    with_duplicate.push(partitions[0]);
+    let mut fleet = client(&gateway)
+        .backup_partitions(with_duplicate)
+        .concurrency(3)
+        .wait_options(fast());
+    let mut outcomes = Vec::new();
+    loop {
+        assert!(fleet.in_flight().len() <= 3, "{:?}", fleet.in_flight());
+        let Some(outcome) = next(&mut fleet).await else {
+            break;
+        };
+        outcomes.push(outcome);
+        // Every backup request sent so far belongs to an ended partition or to one of at most three running.
+        assert!(posts(&gateway) <= outcomes.len() + 3, "{}", posts(&gateway));
+    }
+    assert_eq!(outcomes.len(), 20);
+    assert_eq!(posts(&gateway), 20);
+    let written = gateway.written_backups();
+    for outcome in &outcomes {
+        let backup = outcome.result.as_ref().unwrap();
+        let mine = written
+            .iter()
+            .find(|w| w.partition_id == *outcome.partition_id.as_uuid())
+            .unwrap();
+        assert_eq!(backup.backup_id, mine.backup_id);
+        assert!(!outcome.busy() && !outcome.followed);
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_busy_partition_is_reported_busy_or_followed_not_failed(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    #[values(false, true)] follow: bool,
+) {
+    let gateway = gateway_with(dialect, quick()).await;
+    let partitions = ids(3);
+    let client = client(&gateway);
+    // One partition already has a backup running, started elsewhere.
+    client.backup_partition(partitions[1]).await.unwrap();
+    let mut fleet = client
+        .backup_partitions(partitions.clone())
+        .follow_busy(follow)
+        .wait_options(fast());
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = next(&mut fleet).await {
+        outcomes.push(outcome);
+    }
+    let busy = outcomes
+        .iter()
+        .find(|o| o.partition_id == partitions[1])
+        .unwrap();
+    if follow {
+        assert!(busy.followed);
+        assert!(busy.result.is_ok(), "{:?}", busy.result);
+    } else {
+        assert!(busy.busy(), "{:?}", busy.result);
+    }
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o.partition_id != partitions[1])
+            .all(|o| o.result.is_ok())
+    );
+    // Two new backup requests, one refused; never a second one for the busy partition.
+    assert_eq!(posts(&gateway), 1 + 3);
+}
+
+#[rstest]
+#[tokio::test]
+async fn dropping_the_stream_starts_nothing_more_and_names_the_backups_left_running(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let partitions = ids(6);
+    let gateway = gateway_with(dialect, quick()).await;
+    let mut fleet = client(&gateway)
+        .backup_partitions(partitions.clone())
+        .concurrency(2)
+        .wait_options(fast());
+    let first = next(&mut fleet).await.unwrap();
+    assert!(first.result.is_ok());
+    // Give the replacement a moment to send its request, then stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left: Vec<PartitionId> = fleet.in_flight().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(left.len(), 2);
+    drop(fleet);
+    let sent = posts(&gateway);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(posts(&gateway), sent, "nothing started after the drop");
+    assert!(sent <= 3, "{sent}");
+}

@@ -1,0 +1,68 @@
+//! The facade tests' one helper: a testkit gateway in a given dialect, the partition the tests back up, a client
+//! and journal counts. Every behaviour test takes the dialect as a parameter (`#[values(Dialect::Service,
+//! Dialect::Documented)]`), so a client that reads only one of the two shapes fails.
+// Each test file is its own crate and uses only some of these.
+#![allow(dead_code)]
+
+use sf_backup::{Client, PartitionId};
+use sf_backup_testkit::{Config, Dialect, Gateway};
+
+pub const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
+
+pub fn partition() -> PartitionId {
+    PARTITION.parse().unwrap()
+}
+
+/// A gateway with the default settings, answering in `dialect`.
+pub async fn gateway(dialect: Dialect) -> Gateway {
+    gateway_with(dialect, Config::default()).await
+}
+
+/// A gateway with `config`, answering in `dialect` whatever `config.dialect` says.
+pub async fn gateway_with(dialect: Dialect, config: Config) -> Gateway {
+    let gateway = Gateway::start(Config { dialect, ..config }).await.unwrap();
+    assert_eq!(gateway.dialect(), dialect);
+    gateway
+}
+
+pub fn client(gateway: &Gateway) -> Client {
+    Client::new(gateway.url()).unwrap()
+}
+
+/// The backup requests the gateway received.
+pub fn posts(gateway: &Gateway) -> usize {
+    gateway
+        .journal()
+        .iter()
+        .filter(|request| request.method == "POST")
+        .count()
+}
+
+/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
+pub fn by_dialect<T>(dialect: Dialect, service: T, documented: T) -> T {
+    match dialect {
+        Dialect::Service => service,
+        Dialect::Documented => documented,
+        other => panic!("no expectation is written for the {other} dialect"),
+    }
+}
+
+/// Reads progress through the facade until it reports `state` (3 s at most).
+pub async fn progress_until(
+    client: &Client,
+    partition: PartitionId,
+    state: sf_backup::BackupState,
+) -> sf_backup::BackupProgress {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let progress = client.backup_progress(partition).await.unwrap();
+        if progress.state == state {
+            return progress;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached {state}: {progress:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

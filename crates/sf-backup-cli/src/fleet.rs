@@ -93,7 +93,7 @@ fn succeeded_in(report: &Path) -> Result<HashSet<PartitionId>, Failure> {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        if value["outcome"] == "Success"
+        if (value["outcome"] == "Success" || value["outcome"] == "TimedOutButWritten")
             && let Some(id) = value["partition_id"]
                 .as_str()
                 .and_then(|id| id.parse().ok())
@@ -147,7 +147,7 @@ pub fn run(
         .backup_partitions(partitions)
         .concurrency(usize::from(args.concurrency))
         .follow_busy(args.follow_busy)
-        .wait_options(crate::wait_options(&args.waiting));
+        .wait_options(crate::backup_wait_options(args));
     if let Some(storage) = storage {
         fleet = fleet.storage(storage);
     }
@@ -250,6 +250,16 @@ fn record(outcome: &PartitionOutcome, tally: &mut Tally) -> serde_json::Value {
         Ok(backup) => {
             tally.succeeded += 1;
             serde_json::json!({"outcome": "Success", "backup_id": backup.backup_id.to_string()})
+        }
+        // The service said Timeout, but this request's backup was found written: no need to back up again, so it
+        // counts as backed up (and `--resume` skips it).
+        Err(sf_backup::WaitError::TimedOutButWritten { backup, .. }) => {
+            tally.succeeded += 1;
+            serde_json::json!({
+                "outcome": "TimedOutButWritten",
+                "backup_id": backup.backup_id.map(|id| id.to_string()),
+                "code": "FABRIC_E_TIMEOUT",
+            })
         }
         Err(error) => {
             let busy = outcome.busy();

@@ -145,16 +145,7 @@ fn backup(
     }
     let runtime = runtime()?;
     if args.wait {
-        let mut options = wait_options(&args.waiting);
-        if let Some(grace) = args.written_grace {
-            options = options.written_grace(grace);
-        }
-        if let Some(allowance) = args.clock_allowance {
-            options = options.clock_allowance(allowance);
-        }
-        if let Some(name) = &args.service_name {
-            options = options.service_name(name.clone());
-        }
+        let options = backup_wait_options(args);
         let subject = subject(connection, partition_id);
         let outcome = runtime.block_on(waiting::wait(request.wait(options), &subject, json));
         return print_outcome(outcome, json);
@@ -199,6 +190,22 @@ fn progress(
         print!("{}", output::progress_text(&progress));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The wait options of `backup --wait`, for one partition or many: the polling flags and what to do after the
+/// service reports Timeout.
+pub(crate) fn backup_wait_options(args: &BackupArgs) -> WaitOptions {
+    let mut options = wait_options(&args.waiting);
+    if let Some(grace) = args.written_grace {
+        options = options.written_grace(grace);
+    }
+    if let Some(allowance) = args.clock_allowance {
+        options = options.clock_allowance(allowance);
+    }
+    if let Some(name) = &args.service_name {
+        options = options.service_name(name.clone());
+    }
+    options
 }
 
 pub(crate) fn wait_options(waiting: &cli::WaitArgs) -> WaitOptions {

@@ -423,3 +423,46 @@ fn backups_over_a_storage_never_print_its_secret() {
         );
     }
 }
+
+/// With several partitions, a backup found written after the service reported Timeout counts as backed up:
+/// exit 0, and `--resume` would skip it.
+#[rstest]
+fn several_partitions_count_a_backup_written_after_timeout_as_backed_up(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = late(dialect);
+    let partitions: Vec<String> = (0..2)
+        .map(|_| sf_backup::Uuid::new_v4().to_string())
+        .collect();
+    let url = gateway.url();
+    let mut args = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+    args.extend(partitions.iter().map(String::as_str));
+    args.extend([
+        "--backup-timeout",
+        "1",
+        "--wait",
+        "--poll-interval",
+        "0.02",
+        "--written-grace",
+        "10",
+    ]);
+    let result = sf_backup(&args);
+    result.expect(0);
+    let lines: Vec<serde_json::Value> = result
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let written = gateway.written_backups();
+    for id in &partitions {
+        let line = lines.iter().find(|l| l["partition_id"] == *id).unwrap();
+        assert_eq!(line["outcome"], "TimedOutButWritten", "{line}");
+        let backup = written
+            .iter()
+            .find(|w| w.partition_id.to_string() == *id)
+            .unwrap();
+        assert_eq!(line["backup_id"], backup.backup_id.to_string());
+    }
+    assert_eq!(lines.last().unwrap()["summary"]["succeeded"], 2);
+    assert_eq!(posts(&gateway), 2);
+}

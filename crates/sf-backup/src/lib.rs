@@ -89,6 +89,7 @@ mod request;
 mod retry;
 mod secret;
 mod storage;
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
 mod tls;
 mod uri;
 mod wait;

@@ -106,7 +106,8 @@ impl Client {
 ///
 /// # Secured clusters
 ///
-/// A secured cluster wants a client certificate, and its own certificate is usually validated by thumbprint or
+/// Everything in this section needs a TLS feature (`tls`, on by default, or `tls-ring`). A secured cluster wants
+/// a client certificate, and its own certificate is usually validated by thumbprint or
 /// by common name rather than by host name, because it is often self-signed or issued for another name:
 ///
 /// ```no_run

@@ -78,7 +78,7 @@
 //! |---|---|---|---|
 //! | `tls` | yes | `https` endpoints and every TLS setting of [`ClientBuilder`] (client certificates, CA bundle, server thumbprints, common names, issuer thumbprints, accept-any): rustls with aws-lc-rs, the platform verifier, x509-parser | 33 crates; 55 to 80 s more CPU than no TLS (110 to 135 s against 55 s), aws-lc-sys compiling C in a build script |
 //! | `pkcs12` | yes | `ClientBuilder::client_certificate_pkcs12_file` reads .pfx/.p12 files (without it the method refuses such a file with the `openssl` command that converts it to PEM); implies `tls` | 45 more crates; 22 to 24 s more CPU |
-//! | `tls-ring` | no | the same TLS support with the ring provider instead of aws-lc-rs (no C library compiled by a build script); every client carries its own ring configuration, so no process-wide provider is needed | 33 crates; about 36 to 41 s more CPU than no TLS (17 to 29% less than `tls`) |
+//! | `tls-ring` | no | the same TLS support with the ring provider instead of aws-lc-rs (ring's build script compiles far less C than aws-lc-sys's); every client carries its own ring configuration, so no process-wide provider is needed | 33 crates; about 36 to 41 s more CPU than no TLS (17 to 29% less than `tls`) |
 //!
 //! With `default-features = false` the client speaks plain http only, for development clusters and the testkit:
 //! the TLS methods do not exist and [`ClientBuilder::build`] refuses an `https` endpoint or proxy with an

@@ -25,14 +25,48 @@ use crate::codegen;
 const PROGENITOR: &str = "=0.15.1";
 const DEFAULT_CODEGEN_RUNS: usize = 21;
 
-const USAGE: &str =
-    "usage: cargo xtask bench-build [--repeat N] [--codegen-runs N] [--codegen-only]";
+const USAGE: &str = "usage: cargo xtask bench-build [--repeat N] [--features-only] [--codegen-runs N] \
+     [--codegen-only]";
+
+/// sf-backup's feature sets, built side by side: what TLS and its provider cost a user. The no-TLS build is the
+/// baseline of their ratios.
+const FEATURE_BUILDS: [(&str, &[&str]); 4] = [
+    (
+        "(f1) sf-backup, default features (tls, pkcs12)",
+        &["-p", "sf-backup"],
+    ),
+    (
+        "(f2) sf-backup --features tls (aws-lc-rs, no pkcs12)",
+        &[
+            "-p",
+            "sf-backup",
+            "--no-default-features",
+            "--features",
+            "tls",
+        ],
+    ),
+    (
+        "(f3) sf-backup --features tls-ring (ring, no pkcs12)",
+        &[
+            "-p",
+            "sf-backup",
+            "--no-default-features",
+            "--features",
+            "tls-ring",
+        ],
+    ),
+    (
+        "(f0) sf-backup --no-default-features (no TLS)",
+        &["-p", "sf-backup", "--no-default-features"],
+    ),
+];
 
 /// Runs the task; `args` follow `bench-build`.
 pub fn run(args: &[&str]) -> Result<(), String> {
     let mut codegen_runs = DEFAULT_CODEGEN_RUNS;
     let mut builds = true;
     let mut repeats = 1;
+    let mut features_only = false;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match *arg {
@@ -44,6 +78,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     .ok_or("--codegen-runs takes a number of at least 2")?;
             }
             "--codegen-only" => builds = false,
+            "--features-only" => features_only = true,
             "--repeat" => {
                 repeats = args
                     .next()
@@ -57,7 +92,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
 
     let root = codegen::workspace_root();
     if builds {
-        build_costs(&root, repeats)?;
+        build_costs(&root, repeats, features_only)?;
         println!();
     }
     codegen_cost(&root, codegen_runs)
@@ -72,76 +107,78 @@ struct Build {
     compiled: usize,
 }
 
-fn build_costs(root: &Path, repeats: usize) -> Result<(), String> {
+fn build_costs(root: &Path, repeats: usize, features_only: bool) -> Result<(), String> {
     let scratch = TempDir::new("sf-backup-bench-build")?;
     let lock = root.join("Cargo.lock");
 
     let macro_crate = scratch.path().join("macro-crate");
-    write_crate(
-        &macro_crate,
-        "bench-build-macro",
-        &macro_dependencies(),
-        &macro_lib(&root.join(codegen::SPEC_PATH)),
-        &lock,
-    )?;
-    let floor = floor_dependencies(root)?;
-    // The floor already names progenitor-client and every crate the generated code uses; only the macro is added.
     let macro_plus_crate = scratch.path().join("macro-plus-crate");
-    write_crate(
-        &macro_plus_crate,
-        "bench-build-macro-plus",
-        &format!("{floor}progenitor = \"{PROGENITOR}\"\n"),
-        &macro_lib(&root.join(codegen::SPEC_PATH)),
-        &lock,
-    )?;
     let floor_crate = scratch.path().join("floor-crate");
-    write_crate(
-        &floor_crate,
-        "bench-build-floor",
-        &floor,
-        "//! Empty: only the dependencies are built.\n",
-        &lock,
-    )?;
+    let mut configs: Vec<(&str, &Path, &[&str])> = FEATURE_BUILDS
+        .iter()
+        .map(|(label, args)| (*label, root, *args))
+        .collect();
+    if !features_only {
+        write_crate(
+            &macro_crate,
+            "bench-build-macro",
+            &macro_dependencies(),
+            &macro_lib(&root.join(codegen::SPEC_PATH)),
+            &lock,
+        )?;
+        let floor = floor_dependencies(root)?;
+        // The floor already names progenitor-client and every crate the generated code uses; only the macro is
+        // added.
+        write_crate(
+            &macro_plus_crate,
+            "bench-build-macro-plus",
+            &format!("{floor}progenitor = \"{PROGENITOR}\"\n"),
+            &macro_lib(&root.join(codegen::SPEC_PATH)),
+            &lock,
+        )?;
+        write_crate(
+            &floor_crate,
+            "bench-build-floor",
+            &floor,
+            "//! Empty: only the dependencies are built.\n",
+            &lock,
+        )?;
+        configs.extend([
+            (
+                "(b) progenitor::generate_api! on the same spec",
+                macro_crate.as_path(),
+                &[][..],
+            ),
+            (
+                "(b+) the same, with sf-backup's dependencies too",
+                macro_plus_crate.as_path(),
+                &[][..],
+            ),
+            (
+                "(c) floor: sf-backup's external dependencies only",
+                floor_crate.as_path(),
+                &[][..],
+            ),
+        ]);
+    }
 
     // Downloads (if any) happen here, never inside a timed build.
-    for dir in [
-        root,
-        macro_crate.as_path(),
-        macro_plus_crate.as_path(),
-        floor_crate.as_path(),
-    ] {
-        cargo(dir, &["fetch"])?;
+    let mut fetched: Vec<&Path> = Vec::new();
+    for (_, dir, _) in &configs {
+        if !fetched.contains(dir) {
+            cargo(dir, &["fetch"])?;
+            fetched.push(dir);
+        }
     }
 
     println!(
         "clean debug builds, each in a fresh target directory (registry shared, --offline), {repeats} round(s), \
-         the fastest kept:"
+         the fastest kept; load average before: {}",
+        load_average()
     );
-    let configs: [(&str, &Path, &[&str]); 4] = [
-        (
-            "(a) sf-backup (committed generated code)",
-            root,
-            &["-p", "sf-backup"],
-        ),
-        (
-            "(b) progenitor::generate_api! on the same spec",
-            &macro_crate,
-            &[],
-        ),
-        (
-            "(b+) the same, with sf-backup's dependencies too",
-            &macro_plus_crate,
-            &[],
-        ),
-        (
-            "(c) floor: sf-backup's external dependencies only",
-            &floor_crate,
-            &[],
-        ),
-    ];
-    // Rounds run the four builds in turn rather than one build four times, so a burst of load from other work
+    // Rounds run the builds in turn rather than one build several times, so a burst of load from other work
     // on the machine lands on one round of every build instead of on all rounds of one.
-    let mut best: [Option<Build>; 4] = Default::default();
+    let mut best: Vec<Option<Build>> = configs.iter().map(|_| None).collect();
     for round in 0..repeats {
         for (index, (label, dir, args)) in configs.iter().enumerate() {
             let target = scratch.path().join(format!("target-{index}-{round}"));
@@ -155,12 +192,14 @@ fn build_costs(root: &Path, repeats: usize) -> Result<(), String> {
             }
         }
     }
-    let [Some(a), Some(b), Some(b_plus), Some(c)] = best else {
+    println!("load average after: {}", load_average());
+    let best: Vec<Build> = best.into_iter().flatten().collect();
+    if best.len() != configs.len() {
         return Err("--repeat must be at least 1".into());
-    };
+    }
     if repeats > 1 {
         println!("fastest of {repeats}:");
-        for ((label, ..), build) in configs.iter().zip([&a, &b, &b_plus, &c]) {
+        for ((label, ..), build) in configs.iter().zip(&best) {
             report(label, build);
         }
     }
@@ -173,22 +212,52 @@ fn build_costs(root: &Path, repeats: usize) -> Result<(), String> {
     println!(
         "ratios (wall clock; CPU time, which other load on the machine inflates less, in brackets):"
     );
+    let [f1, f2, f3, f0] = &best[..4] else {
+        unreachable!("the feature builds come first")
+    };
+    for (name, build) in [
+        ("f1/f0 (default / no TLS)", f1),
+        ("f2/f0 (aws-lc-rs / no TLS)", f2),
+        ("f3/f0 (ring / no TLS)", f3),
+    ] {
+        println!("  {name:<28} = {:.2} [{}]", wall(build, f0), cpu(build, f0));
+    }
     println!(
-        "  a/b  = {:.2} [{}]   (target <= 0.50)",
-        wall(&a, &b),
-        cpu(&a, &b)
+        "  {:<28} = {:.2} [{}]",
+        "f3/f2 (ring / aws-lc-rs)",
+        wall(f3, f2),
+        cpu(f3, f2)
     );
-    println!(
-        "  a/b+ = {:.2} [{}]   (like for like)",
-        wall(&a, &b_plus),
-        cpu(&a, &b_plus)
-    );
-    println!(
-        "  a/c  = {:.2} [{}]   (target <= 1.20)",
-        wall(&a, &c),
-        cpu(&a, &c)
-    );
+    if let [_, _, _, _, b, b_plus, c] = &best[..] {
+        let a = f1;
+        println!(
+            "  a/b  = {:.2} [{}]   (a = f1; target <= 0.50)",
+            wall(a, b),
+            cpu(a, b)
+        );
+        println!(
+            "  a/b+ = {:.2} [{}]   (like for like)",
+            wall(a, b_plus),
+            cpu(a, b_plus)
+        );
+        println!(
+            "  a/c  = {:.2} [{}]   (target <= 1.20)",
+            wall(a, c),
+            cpu(a, c)
+        );
+    }
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages, to record how busy the machine was (Linux only).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| {
+            let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+            (fields.len() == 3).then(|| fields.join(" "))
+        })
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn report(label: &str, build: &Build) {
@@ -264,27 +333,23 @@ fn floor_dependencies(root: &Path) -> Result<String, String> {
     let mut pending = vec!["sf-backup".to_owned()];
     while let Some(name) = pending.pop() {
         let package = package(&name)?;
-        // An optional dependency is in a user's build when a default feature turns it on (sf-backup's `pkcs12`).
-        let default_features: Vec<&str> = package["features"]["default"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let on_by_default = |dep: &str| {
-            default_features.iter().any(|feature| {
-                package["features"][*feature]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|enables| enables.as_str() == Some(&format!("dep:{dep}")))
-            })
-        };
+        // What the default features turn on, followed through the features they name (sf-backup's `tls` and
+        // `pkcs12`): `dep:x` makes an optional dependency part of a user's build, `x/f` or `x?/f` adds feature f.
+        let enabled = default_feature_closure(&package["features"]);
+        let on_by_default =
+            |dep: &str| enabled.contains(&format!("dep:{dep}")) || enabled.contains(dep);
         for dep in package["dependencies"].as_array().into_iter().flatten() {
             let dep_name = dep["name"].as_str().unwrap_or_default().to_owned();
             if !dep["kind"].is_null() || (dep["optional"] == true && !on_by_default(&dep_name)) {
                 continue; // dev and build dependencies are not part of a user's build
             }
+            let added_features: Vec<String> = enabled
+                .iter()
+                .filter_map(|entry| {
+                    let (name, feature) = entry.split_once('/')?;
+                    (name.trim_end_matches('?') == dep_name).then(|| feature.to_owned())
+                })
+                .collect();
             if dep["path"].is_string() {
                 pending.push(dep_name);
                 continue;
@@ -293,8 +358,12 @@ fn floor_dependencies(root: &Path) -> Result<String, String> {
                 .entry(dep_name)
                 .or_insert_with(|| (dep["req"].as_str().unwrap_or("*").to_owned(), false, vec![]));
             entry.1 |= dep["uses_default_features"] != false;
-            for feature in dep["features"].as_array().into_iter().flatten() {
-                let feature = feature.as_str().unwrap_or_default().to_owned();
+            let listed = dep["features"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|feature| feature.as_str().unwrap_or_default().to_owned());
+            for feature in listed.chain(added_features) {
                 if !entry.2.contains(&feature) {
                     entry.2.push(feature);
                 }
@@ -309,6 +378,26 @@ fn floor_dependencies(root: &Path) -> Result<String, String> {
             )
         })
         .collect())
+}
+
+/// Every entry the `default` feature reaches in a package's feature table (`cargo metadata`'s `features`),
+/// feature names and `dep:`/`x/f` entries alike.
+fn default_feature_closure(features: &Value) -> std::collections::BTreeSet<String> {
+    let mut enabled = std::collections::BTreeSet::new();
+    let mut pending = vec!["default".to_owned()];
+    while let Some(feature) = pending.pop() {
+        for entry in features[feature.as_str()]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if enabled.insert(entry.to_owned()) && features.get(entry).is_some() {
+                pending.push(entry.to_owned());
+            }
+        }
+    }
+    enabled
 }
 
 fn write_crate(
@@ -494,10 +583,22 @@ mod tests {
     #[test]
     fn the_floor_holds_what_a_default_build_of_sf_backup_compiles() {
         let floor = floor_dependencies(&codegen::workspace_root()).unwrap();
-        // A direct dependency, one of sf-backup-api's, and the optional one the default `pkcs12` feature enables.
-        for name in ["reqwest =", "progenitor-client =", "p12-keystore ="] {
+        // A direct dependency, one of sf-backup-api's, the optional one the default `pkcs12` feature enables and
+        // those `tls` (itself enabled by `default`) enables through the private `__tls`.
+        for name in [
+            "reqwest =",
+            "progenitor-client =",
+            "p12-keystore =",
+            "rustls =",
+            "aws-lc-rs =",
+            "x509-parser =",
+        ] {
             assert!(floor.contains(name), "{name} missing from:\n{floor}");
         }
+        // `tls` turns on reqwest's own `rustls` feature; ring is only for `tls-ring`.
+        let reqwest = floor.lines().find(|l| l.starts_with("reqwest =")).unwrap();
+        assert!(reqwest.contains("\"rustls\""), "{reqwest}");
+        assert!(!floor.lines().any(|l| l.starts_with("ring =")), "{floor}");
         // Dev-dependencies are not part of a user's build.
         assert!(!floor.contains("rcgen ="), "{floor}");
         assert!(!floor.contains("sf-backup-testkit"), "{floor}");

@@ -11,7 +11,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use sf_backup_testkit::{
     BackgroundGateway, Config, Dialect, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
-    start_in_background,
+    Uuid, start_in_background,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
@@ -773,7 +773,7 @@ fn a_failed_or_timed_out_backup_exits_5(
 ) {
     let gateway = gateway(dialect);
     let url = gateway.url();
-    let id = PARTITION.parse().unwrap();
+    let id: Uuid = PARTITION.parse().unwrap();
     gateway.handle().script_outcome(
         id,
         Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "upload failed"),
@@ -872,7 +872,7 @@ fn progress_is_printed_as_on_the_wire(
         "json",
     ]);
     before.expect(0);
-    let id = PARTITION.parse().unwrap();
+    let id: Uuid = PARTITION.parse().unwrap();
     // The service answers `null` before any backup; the documented dialect `{"BackupState":"Invalid"}`.
     assert_eq!(
         before.stdout_json(),
@@ -1574,7 +1574,7 @@ mod secured {
                 );
                 runs.push(go(&backup(1, thumbprint, &[]), &env, None));
                 cluster.gateway.script_outcome(
-                    ids[2].parse().unwrap(),
+                    ids[2].parse::<Uuid>().unwrap(),
                     Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copy failed"),
                 );
                 runs.push(go(&backup(2, thumbprint, &wait), &env, None));

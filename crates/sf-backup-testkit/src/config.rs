@@ -178,9 +178,9 @@ fn yes() -> bool {
 
 impl PartitionConfig {
     /// A partition with a backup policy whose backups succeed.
-    pub fn new(id: Uuid) -> Self {
+    pub fn new(id: impl Into<Uuid>) -> Self {
         PartitionConfig {
-            id,
+            id: id.into(),
             backup_policy: true,
             restore_in_progress: false,
             outcomes: Vec::new(),
@@ -423,8 +423,8 @@ impl Fault {
     }
 
     /// Only requests for `partition`.
-    pub fn for_partition(mut self, partition: Uuid) -> Self {
-        self.partition = Some(partition);
+    pub fn for_partition(mut self, partition: impl Into<Uuid>) -> Self {
+        self.partition = Some(partition.into());
         self
     }
 

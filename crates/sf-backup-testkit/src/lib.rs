@@ -57,11 +57,18 @@ mod tls;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use sf_backup_api::types::{BackupStorageDescription, Epoch};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
-use uuid::Uuid;
+
+/// Times in this API ([`WrittenBackup::time_stamp_utc`], [`GatewayHandle::set_node_clock_offset`]) are `chrono`
+/// types; re-exported so that callers need no matching `chrono` version.
+pub use chrono::{DateTime, TimeDelta, Utc};
+/// The generated wire types that [`WrittenBackup`] holds, re-exported so that callers need no matching
+/// `sf-backup-api` version.
+pub use sf_backup_api::types::{BackupStorageDescription, Epoch};
+/// Partition and backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
+/// Methods that take a partition accept anything that converts into one, such as `sf_backup::PartitionId`.
+pub use uuid::Uuid;
 
 pub use config::{
     Config, Dialect, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
@@ -241,8 +248,8 @@ impl GatewayHandle {
 
     /// Appends `outcome` to the outcomes of `partition`'s next backups (consumed in order; then `Success`).
     /// Scripting an outcome makes the partition exist even when other partitions were declared.
-    pub fn script_outcome(&self, partition: Uuid, outcome: Outcome) {
-        self.shared.lock().script_outcome(partition, outcome);
+    pub fn script_outcome(&self, partition: impl Into<Uuid>, outcome: Outcome) {
+        self.shared.lock().script_outcome(partition.into(), outcome);
     }
 
     /// The backups written to storage so far, oldest first. A backup whose progress said `Timeout` is here if it
@@ -253,8 +260,8 @@ impl GatewayHandle {
 
     /// What `GetBackupProgress` would answer for `partition` now, as JSON in the gateway's dialect (`null` in the
     /// service's dialect before any backup); `None` if the partition does not exist.
-    pub fn progress(&self, partition: Uuid) -> Option<serde_json::Value> {
-        let body = self.shared.lock().progress(partition)?;
+    pub fn progress(&self, partition: impl Into<Uuid>) -> Option<serde_json::Value> {
+        let body = self.shared.lock().progress(partition.into())?;
         serde_json::from_slice(&body).ok()
     }
 
@@ -287,8 +294,10 @@ impl GatewayHandle {
 
     /// Sets the clock of the node holding `partition`'s primary to the gateway's clock plus `offset` (negative:
     /// behind), for backups requested from now on: their `TimeStampUtc` comes from that clock.
-    pub fn set_node_clock_offset(&self, partition: Uuid, offset: chrono::Duration) {
-        self.shared.lock().set_node_clock_offset(partition, offset);
+    pub fn set_node_clock_offset(&self, partition: impl Into<Uuid>, offset: TimeDelta) {
+        self.shared
+            .lock()
+            .set_node_clock_offset(partition.into(), offset);
     }
 }
 

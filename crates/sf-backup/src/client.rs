@@ -1,4 +1,5 @@
 use std::fmt;
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use crate::auth::{Authorizer, Bearer, StaticToken, TokenProvider};
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
 use crate::tls::{IdentityInput, Input, TlsOptions};
 use crate::{Error, Secret};
 
@@ -104,7 +106,8 @@ impl Client {
 ///
 /// # Secured clusters
 ///
-/// A secured cluster wants a client certificate, and its own certificate is usually validated by thumbprint or
+/// Everything in this section needs a TLS feature (`tls`, on by default, or `tls-ring`). A secured cluster wants
+/// a client certificate, and its own certificate is usually validated by thumbprint or
 /// by common name rather than by host name, because it is often self-signed or issued for another name:
 ///
 /// ```no_run
@@ -143,6 +146,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     answer_margin: Duration,
     connect_timeout: Duration,
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
     tls: TlsOptions,
     bearer: Option<Bearer>,
 }
@@ -155,6 +159,7 @@ impl Default for ClientBuilder {
             user_agent: None,
             answer_margin: DEFAULT_ANSWER_MARGIN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(any(feature = "tls", feature = "tls-ring"))]
             tls: TlsOptions::default(),
             bearer: None,
         }
@@ -216,12 +221,16 @@ impl ClientBuilder {
 
     /// Presents this client certificate: one PEM with the certificate (chain) and its unencrypted private key.
     /// Replaces any client certificate set before.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn client_certificate_pem(mut self, certificate_and_key: impl Into<Vec<u8>>) -> Self {
         self.tls.identity = Some(IdentityInput::Pem(Input::Bytes(certificate_and_key.into())));
         self
     }
 
     /// Presents this client certificate, given as separate PEMs for the certificate (chain) and its private key.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn client_certificate_pem_parts(
         mut self,
         certificate: impl Into<Vec<u8>>,
@@ -236,6 +245,8 @@ impl ClientBuilder {
 
     /// Presents the client certificate in this PEM file, which holds the certificate (chain) and its unencrypted
     /// private key (as `sfctl --pem`). Read by [`ClientBuilder::build`].
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn client_certificate_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.identity = Some(IdentityInput::Pem(Input::File(path.into())));
         self
@@ -243,6 +254,8 @@ impl ClientBuilder {
 
     /// Presents the client certificate in `certificate_path` with the private key in `key_path`, both PEM (as
     /// `sfctl --cert --key`). Read by [`ClientBuilder::build`].
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn client_certificate_pem_files(
         mut self,
         certificate_path: impl Into<PathBuf>,
@@ -265,6 +278,7 @@ impl ClientBuilder {
     ///
     /// Needs the `pkcs12` feature (on by default); without it, [`ClientBuilder::build`] refuses every such file
     /// with that conversion.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
     #[cfg_attr(docsrs, doc(cfg(feature = "pkcs12")))]
     pub fn client_certificate_pkcs12_file(
         mut self,
@@ -288,6 +302,8 @@ impl ClientBuilder {
     /// [`ClientBuilder::build`] refuses a bundle that would be ignored: beside
     /// [`danger_accept_invalid_server_certificates`](ClientBuilder::danger_accept_invalid_server_certificates),
     /// or beside [server thumbprints](ClientBuilder::server_certificate_thumbprint) without a common name.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.ca_certificates = Some(Input::Bytes(pem.into()));
         self
@@ -295,6 +311,8 @@ impl ClientBuilder {
 
     /// Like [`ClientBuilder::ca_certificates_pem`], from a PEM file (as `sfctl --ca`). Read by
     /// [`ClientBuilder::build`].
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn ca_certificates_pem_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.ca_certificates = Some(Input::File(path.into()));
         self
@@ -309,6 +327,8 @@ impl ClientBuilder {
     /// A pinned certificate outside its validity dates (expired, or not yet valid) is refused, as the .NET client
     /// refuses it: its validator forgives an unknown root and a partial chain for a thumbprint match, but not a
     /// time error. Pin the renewed certificate's thumbprint beside the old one before the old one expires.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn server_certificate_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
         self.tls.thumbprints.push(thumbprint.as_ref().to_owned());
         self
@@ -324,6 +344,8 @@ impl ClientBuilder {
     /// [CA certificates](ClientBuilder::ca_certificates_pem) when given, as the .NET client demands. A self-signed
     /// certificate with the right name is therefore refused unless it is itself in the CA certificates: anyone
     /// can make one.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn server_certificate_common_name(mut self, common_name: impl Into<String>) -> Self {
         self.tls.common_names.push(common_name.into());
         self
@@ -347,6 +369,8 @@ impl ClientBuilder {
     /// operators of clusters with a private CA to install that CA machine-wide, for every program, which is what
     /// pinning spares them. The pinned issuer's own validity dates are not checked (it serves as a trust anchor,
     /// like a certificate of a CA bundle); the server certificate's are.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn server_certificate_issuer_thumbprint(mut self, thumbprint: impl AsRef<str>) -> Self {
         self.tls
             .issuer_thumbprints
@@ -359,6 +383,8 @@ impl ClientBuilder {
     /// cluster, never in production. Prefer [`ClientBuilder::server_certificate_thumbprint`], which also accepts
     /// self-signed certificates. [`ClientBuilder::build`] refuses it together with any other server validation
     /// setting (thumbprints, common names, issuer thumbprints, CA certificates), which it would silently void.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tls", feature = "tls-ring"))))]
     pub fn danger_accept_invalid_server_certificates(mut self) -> Self {
         self.tls.accept_any_server_certificate = true;
         self
@@ -383,6 +409,7 @@ impl ClientBuilder {
     /// name that cannot be used, or server validation settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
         let endpoint = normalise_endpoint(&self.endpoint)?;
+        refuse_https_without_tls("endpoint", &endpoint)?;
         let proxy = match &self.proxy {
             None => None,
             Some(ProxySetting::None) => Some(None),
@@ -400,6 +427,7 @@ impl ClientBuilder {
         };
         let settings = HttpSettings {
             connect_timeout: self.connect_timeout,
+            #[cfg(any(feature = "tls", feature = "tls-ring"))]
             tls: self.tls.client_config()?,
             proxy,
             user_agent,
@@ -449,6 +477,7 @@ fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
             HOW,
         ));
     }
+    refuse_https_without_tls("proxy", parsed.as_str())?;
     reqwest::Proxy::all(parsed.as_str())
         .map_err(|_| Error::invalid("proxy", format!("{shown} cannot be used as a proxy"), HOW))
 }
@@ -456,6 +485,7 @@ fn proxy(url: &str) -> Result<reqwest::Proxy, Error> {
 /// What it takes to make the reqwest client again, with other default headers.
 struct HttpSettings {
     connect_timeout: Duration,
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
     tls: Option<rustls::ClientConfig>,
     /// `None`: the environment decides; `Some(None)`: no proxy.
     proxy: Option<Option<reqwest::Proxy>>,
@@ -476,6 +506,7 @@ impl HttpSettings {
             Some(Some(proxy)) => builder = builder.proxy(proxy.clone()),
         }
         // No overall timeout here: each call gets a deadline derived from its own server timeout.
+        #[cfg(any(feature = "tls", feature = "tls-ring"))]
         if let Some(tls) = &self.tls {
             // reqwest accepts only the rustls version it was built with; a mismatch fails this build.
             builder = builder.tls_backend_preconfigured(tls.clone());
@@ -485,6 +516,29 @@ impl HttpSettings {
             source: Some(Box::new(error)),
         })
     }
+}
+
+/// Without a TLS feature reqwest has no TLS stack, and an `https` URL would only fail at the first request, with
+/// a message that does not say why; refuse it here, naming the feature.
+#[cfg(not(any(feature = "tls", feature = "tls-ring")))]
+fn refuse_https_without_tls(what: &'static str, url: &str) -> Result<(), Error> {
+    // Both callers pass a URL that `url::Url` parsed, so the scheme is lowercase.
+    if url.starts_with("https:") {
+        return Err(Error::invalid(
+            what,
+            format!(
+                "{} is an https URL, and this build of sf-backup has no TLS support (its `tls` feature is off)",
+                crate::uri::shown(url)
+            ),
+            "enable the `tls` feature of sf-backup (on by default), or use an http URL",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+fn refuse_https_without_tls(_what: &'static str, _url: &str) -> Result<(), Error> {
+    Ok(())
 }
 
 fn normalise_endpoint(endpoint: &str) -> Result<String, Error> {
@@ -585,6 +639,50 @@ mod tests {
             assert!(!error.to_string().contains("hunter2"), "{error}");
             assert!(!format!("{error:?}").contains("hunter2"));
         }
+    }
+
+    #[cfg(not(any(feature = "tls", feature = "tls-ring")))]
+    #[test]
+    fn https_is_refused_without_a_tls_feature_naming_it() {
+        let error = Client::new("https://cluster:19080").unwrap_err();
+        assert!(error.is_invalid_input(), "{error}");
+        let text = error.to_string();
+        assert!(text.contains("`tls` feature"), "{text}");
+        assert!(text.contains("endpoint"), "{text}");
+        let error = Client::builder()
+            .proxy("https://proxy.example.com:3128")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("`tls` feature"), "{error}");
+        assert!(error.to_string().contains("proxy"), "{error}");
+        // Plain http still builds.
+        Client::builder()
+            .endpoint("http://cluster:19080")
+            .proxy("http://proxy.example.com:3128")
+            .build()
+            .unwrap();
+    }
+
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    #[test]
+    fn https_endpoints_build_with_a_tls_feature() {
+        Client::new("https://cluster:19080").unwrap();
+    }
+
+    /// reqwest with only `rustls-no-provider` panics when a client is built without a preconfigured config and
+    /// without a process-wide provider; every client of this crate brings its own, and installs none.
+    #[cfg(feature = "tls-ring")]
+    #[test]
+    fn a_ring_build_needs_no_process_wide_provider() {
+        for endpoint in ["https://cluster:19080", "http://localhost:19080"] {
+            Client::new(endpoint).unwrap();
+            Client::builder()
+                .endpoint(endpoint)
+                .bearer_token("token")
+                .build()
+                .unwrap();
+        }
+        assert!(rustls::crypto::CryptoProvider::get_default().is_none());
     }
 
     #[test]

@@ -244,8 +244,12 @@ impl Error {
 
     pub(crate) fn transport(source: reqwest::Error) -> Self {
         // Builder and connect errors happen before the first request byte is written.
-        let may_have_reached_server =
-            !(source.is_connect() || source.is_builder() || client_certificate_refused(&source));
+        #[cfg(any(feature = "tls", feature = "tls-ring"))]
+        let refused = client_certificate_refused(&source);
+        // Without TLS no server can refuse a client certificate.
+        #[cfg(not(any(feature = "tls", feature = "tls-ring")))]
+        let refused = false;
+        let may_have_reached_server = !(source.is_connect() || source.is_builder() || refused);
         Self::Transport {
             may_have_reached_server,
             source: TransportError(source),
@@ -333,6 +337,7 @@ fn body_excerpt(body: &str) -> String {
 
 /// With TLS 1.3 the server judges the client certificate after the client has finished its handshake and may
 /// have written the request; a certificate alert then means the server discarded it unread.
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
 fn client_certificate_refused(error: &reqwest::Error) -> bool {
     use rustls::AlertDescription as Alert;
     let mut source = error.source();

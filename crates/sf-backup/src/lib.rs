@@ -76,12 +76,13 @@
 //!
 //! # TLS
 //!
-//! `https` endpoints use rustls (aws-lc-rs provider) and, by default, the operating system's trust store.
-//! Secured clusters usually want a client certificate and validate the cluster's own certificate by thumbprint
-//! or common name: see [Secured clusters](ClientBuilder#secured-clusters). A thumbprint pins the server's own
-//! certificate; a common name (or DNS name) needs a chain to the trust store or the CA bundle, or a pinned direct
-//! issuer; every mode but accepting any certificate refuses one outside its validity dates. Azure AD clusters
-//! take a bearer token from a [`TokenProvider`].
+//! With the `tls` feature (on by default), `https` endpoints use rustls (aws-lc-rs provider; ring with
+//! `tls-ring`) and, by default, the operating system's trust store. Secured clusters usually want a client
+//! certificate and validate the cluster's own certificate by thumbprint or common name: see
+//! [Secured clusters](ClientBuilder#secured-clusters). A thumbprint pins the server's own certificate; a common
+//! name (or DNS name) needs a chain to the trust store or the CA bundle, or a pinned direct issuer; every mode but
+//! accepting any certificate refuses one outside its validity dates. Azure AD clusters take a bearer token from a
+//! [`TokenProvider`].
 //!
 //! # Logging
 //!
@@ -90,9 +91,18 @@
 //!
 //! # Features
 //!
-//! - `pkcs12` (default): [`ClientBuilder::client_certificate_pkcs12_file`] reads .pfx/.p12 files. Without it
-//!   the method is still there, and [`ClientBuilder::build`] refuses such a file with the `openssl` command that
-//!   converts it to PEM.
+//! | feature | default | what it adds | what it costs to build (clean debug build, 2 cores; BENCHMARKS.md) |
+//! |---|---|---|---|
+//! | `tls` | yes | `https` endpoints and every TLS setting of [`ClientBuilder`] (client certificates, CA bundle, server thumbprints, common names, issuer thumbprints, accept-any): rustls with aws-lc-rs, the platform verifier, x509-parser | 33 crates; 55 to 80 s more CPU than no TLS (110 to 135 s against 55 s), aws-lc-sys compiling C in a build script |
+//! | `pkcs12` | yes | `ClientBuilder::client_certificate_pkcs12_file` reads .pfx/.p12 files (without it the method refuses such a file with the `openssl` command that converts it to PEM); implies `tls` | 45 more crates; 22 to 24 s more CPU |
+//! | `tls-ring` | no | the same TLS support with the ring provider instead of aws-lc-rs (ring's build script compiles far less C than aws-lc-sys's); every client carries its own ring configuration, so no process-wide provider is needed | 33 crates; about 36 to 41 s more CPU than no TLS (17 to 29% less than `tls`) |
+//!
+//! With `default-features = false` the client speaks plain http only, for development clusters and the testkit:
+//! the TLS methods do not exist and [`ClientBuilder::build`] refuses an `https` endpoint or proxy with an
+//! [`Error::InvalidInput`] that names the `tls` feature. `tls-ring` with `tls` still uses ring. In a build whose
+//! only TLS feature is `tls-ring`, reqwest has no provider of its own: an application's own `reqwest::Client`
+//! in the same build then needs a preconfigured rustls config or a process-wide provider
+//! (`rustls::crypto::ring::default_provider().install_default()`); sf-backup's clients never do.
 #![forbid(unsafe_code)]
 // docs.rs (nightly, `--cfg docsrs`) shows which items need a feature; stable builds never see this.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -108,6 +118,7 @@ mod request;
 mod retry;
 mod secret;
 mod storage;
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
 mod tls;
 mod uri;
 mod wait;

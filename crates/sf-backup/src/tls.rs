@@ -23,13 +23,29 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
-use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::{Error, Secret};
+
+// The crypto library of the provider the feature chose; its `digest` module computes thumbprints (ring's API,
+// which aws-lc-rs copies).
+#[cfg(not(feature = "tls-ring"))]
+use ::aws_lc_rs as crypto_library;
+#[cfg(feature = "tls-ring")]
+use ::ring as crypto_library;
+
+/// The provider every configuration of this crate names explicitly: ring with `tls-ring`, else aws-lc-rs. Never
+/// installed process-wide, so that this crate never changes what other rustls users in the same program get.
+fn provider() -> CryptoProvider {
+    #[cfg(feature = "tls-ring")]
+    return rustls::crypto::ring::default_provider();
+    #[cfg(not(feature = "tls-ring"))]
+    return rustls::crypto::aws_lc_rs::default_provider();
+}
 
 const PFX_HOW_TO_FIX: &str = "convert it to PEM with `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` (add \
     `-legacy` for old RC2 or RC4 files with OpenSSL 3) and pass cert.pem as the client certificate file (it then holds \
@@ -164,15 +180,15 @@ impl TlsOptions {
         Ok(())
     }
 
-    /// The rustls configuration for these options; `None` when there are none (reqwest's defaults then apply).
+    /// The rustls configuration for these options; `None` when there are none and reqwest's defaults (the
+    /// platform verifier with aws-lc-rs) do the same. With `tls-ring` there is always one: reqwest built with
+    /// `rustls-no-provider` alone would look for a process-wide provider and panic without one.
     pub(crate) fn client_config(&self) -> Result<Option<rustls::ClientConfig>, Error> {
-        if self.is_empty() {
+        if self.is_empty() && !cfg!(feature = "tls-ring") {
             return Ok(None);
         }
-        // Named explicitly rather than installed process-wide, so that this crate never changes what other
-        // rustls users in the same program get.
         self.refuse_contradictions()?;
-        let provider = Arc::new(aws_lc_rs::default_provider());
+        let provider = Arc::new(provider());
         let ca_certificates = match &self.ca_certificates {
             Some(input) => Some(certificates_from_pem(
                 &input.read("CA certificates")?,
@@ -484,13 +500,13 @@ fn encode_hex(bytes: &[u8]) -> String {
 
 fn sha1(data: &[u8]) -> Vec<u8> {
     // SHA-1 only identifies a certificate the operator already chose, as Service Fabric does; it signs nothing.
-    ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+    crypto_library::digest::digest(&crypto_library::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
         .as_ref()
         .to_vec()
 }
 
 fn sha256(data: &[u8]) -> Vec<u8> {
-    ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA256, data)
+    crypto_library::digest::digest(&crypto_library::digest::SHA256, data)
         .as_ref()
         .to_vec()
 }

@@ -60,7 +60,7 @@ async fn a_409_is_a_service_error_whatever_the_body_s_content_type(
     client.backup_partition(partition()).await.unwrap();
     // The gateway's own refusal of a second backup while the first one is pending, seen raw first: the service
     // labels its FabricError `text/plain`.
-    let raw = reqwest::Client::new()
+    let raw = support::raw_http_client()
         .post(format!(
             "{}/Partitions/{PARTITION}/$/Backup?api-version=6.4",
             gateway.url()
@@ -150,7 +150,7 @@ async fn not_found_and_not_enabled_are_told_apart(
         Config {
             partitions: vec![PartitionConfig {
                 backup_policy: false,
-                ..PartitionConfig::new(PARTITION.parse().unwrap())
+                ..PartitionConfig::new(partition())
             }],
             ..Config::default()
         },

@@ -260,7 +260,8 @@ async fn a_timeout_reads_as_fabric_e_timeout(
         },
     )
     .await;
-    gateway.script_outcome(*partition().as_uuid(), Outcome::Timeout);
+    // A `PartitionId` converts into the testkit's `Uuid`.
+    gateway.script_outcome(partition(), Outcome::Timeout);
     let client = client(&gateway);
     client.backup_partition(partition()).await.unwrap();
     let progress = progress_until(&client, partition(), BackupState::Timeout).await;
@@ -302,7 +303,8 @@ async fn an_empty_200_reads_as_no_backup_requested(
     assert_nothing_but_the_state(&progress);
 
     gateway.push_fault(empty());
-    let generated = sf_backup_api::Client::new_with_client(&gateway.url(), reqwest::Client::new());
+    let generated =
+        sf_backup_api::Client::new_with_client(&gateway.url(), support::raw_http_client());
     let answer = generated
         .get_partition_backup_progress(
             partition().as_uuid(),

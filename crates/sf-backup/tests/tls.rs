@@ -1,9 +1,12 @@
 //! Secured clusters against the testkit gateway serving https: client certificates, the ways of validating the
-//! cluster certificate, and bearer tokens. Certificates are made fresh by each test.
+//! cluster certificate, and bearer tokens. Certificates are made fresh by each test. Runs with either TLS feature
+//! (`cargo test -p sf-backup --no-default-features --features tls-ring --test tls` checks the ring provider); the
+//! PKCS#12 tests need `pkcs12`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(feature = "pkcs12")]
 use p12_keystore::{
     Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
     PrivateKeyChain,
@@ -37,11 +40,13 @@ impl Cert {
         format!("{}{}", self.pem, self.key)
     }
 
+    #[cfg(feature = "pkcs12")]
     fn p12_certificate(&self) -> Certificate {
         Certificate::from_der(&self.der).unwrap()
     }
 
     /// This certificate and its key as a PKCS#12 archive, followed in the chain by `issuers`.
+    #[cfg(feature = "pkcs12")]
     fn pfx(&self, issuers: &[&Cert], password: &str, legacy: bool) -> Vec<u8> {
         let key = KeyPair::from_pem(&self.key).unwrap().serialize_der();
         let chain = PrivateKeyChain::new(
@@ -252,6 +257,7 @@ fn temp_dir(test: &str) -> std::path::PathBuf {
     dir
 }
 
+#[cfg(feature = "pkcs12")]
 #[tokio::test]
 async fn a_pkcs12_client_certificate_is_accepted() {
     let clients = Ca::new("clients CA");
@@ -284,6 +290,7 @@ async fn a_pkcs12_client_certificate_is_accepted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(feature = "pkcs12")]
 #[tokio::test]
 async fn a_pkcs12_file_with_a_wrong_password_or_no_key_fails_at_build() {
     let clients = Ca::new("clients CA");

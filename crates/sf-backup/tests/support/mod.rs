@@ -66,3 +66,26 @@ pub async fn progress_until(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// A plain reqwest client for the tests' raw requests. In a build whose only TLS feature is `tls-ring`, reqwest has
+/// no crypto provider of its own and `reqwest::Client::new()` panics ("No rustls crypto provider is configured");
+/// sf-backup's own clients carry a ring config and never need a process-wide provider, and neither does this one.
+#[cfg(all(feature = "tls-ring", not(feature = "tls")))]
+pub fn raw_http_client() -> reqwest::Client {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+/// A plain reqwest client for the tests' raw requests.
+#[cfg(not(all(feature = "tls-ring", not(feature = "tls"))))]
+pub fn raw_http_client() -> reqwest::Client {
+    reqwest::Client::new()
+}

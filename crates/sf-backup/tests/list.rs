@@ -1,6 +1,8 @@
 //! The backup lists against the testkit in both dialects (paging, filters, Latest, the service's quirks), and how a
 //! wait that the service answered with `Timeout` uses them to find the backup that was written anyway.
 
+mod support;
+
 use std::future::poll_fn;
 use std::num::NonZeroU32;
 use std::pin::Pin;
@@ -16,6 +18,7 @@ use sf_backup::{
 use sf_backup_testkit::{
     Config, Dialect, Gateway, GatewayHandle, Outcome, PartitionConfig, StoredBackup,
 };
+use support::raw_http_client;
 use uuid::Uuid;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
@@ -161,12 +164,14 @@ async fn continuation_tokens_with_plus_and_space_survive_the_query_string(
             .next()
             .unwrap()
             .replace("%2B", "+");
-        let raw = reqwest::get(format!(
-            "{}/Partitions/{PARTITION}/$/GetBackups?api-version=6.4&ContinuationToken={token}",
-            gateway.url()
-        ))
-        .await
-        .unwrap();
+        let raw = raw_http_client()
+            .get(format!(
+                "{}/Partitions/{PARTITION}/$/GetBackups?api-version=6.4&ContinuationToken={token}",
+                gateway.url()
+            ))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(raw.status(), 400);
     }
 }
@@ -188,10 +193,12 @@ async fn max_results_with_no_match_is_an_empty_list_not_an_error(
         .unwrap();
     assert!(backups.is_empty());
     // The quirk is real in the service's dialect: the same request, sent directly, is a 400.
-    let raw = reqwest::get(format!(
+    let raw = raw_http_client()
+    .get(format!(
         "{}/Partitions/{PARTITION}/$/GetBackups?api-version=6.4&MaxResults=10&StartDateTimeFilter=2030-01-01T00:00:00Z",
         gateway.url()
     ))
+    .send()
     .await
     .unwrap();
     let expected = if dialect == Dialect::Service {
@@ -227,15 +234,17 @@ async fn latest_never_sends_max_results_so_it_is_the_latest(
     );
     assert!(requests[0].contains("Latest=true"));
     // With MaxResults, the service's code would have answered the oldest one.
-    let raw: serde_json::Value = reqwest::get(format!(
-        "{}/Partitions/{PARTITION}/$/GetBackups?api-version=6.4&Latest=true&MaxResults=1",
-        gateway.url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let raw: serde_json::Value = raw_http_client()
+        .get(format!(
+            "{}/Partitions/{PARTITION}/$/GetBackups?api-version=6.4&Latest=true&MaxResults=1",
+            gateway.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let expected = if dialect == Dialect::Service {
         "2024-01-01T00:00:00Z"
     } else {

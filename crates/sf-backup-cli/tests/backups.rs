@@ -2,57 +2,20 @@
 //! dialects: the found backup and exit code 8, exit code 5 when nothing (or more than one candidate) is found,
 //! and a list of 1,000 backups paged through.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+mod support;
+
 use rstest::rstest;
 use serde_json::Value;
 use sf_backup_testkit::{
     BackgroundGateway, Config, Dialect, Outcome, PartitionConfig, StoredBackup, start_in_background,
 };
+use support::sf_backup;
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn stdout_json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", self.stdout))
-    }
-}
-
-fn sf_backup(args: &[&str]) -> Run {
-    let output = Command::new(BIN)
-        .args(args)
-        .env_remove("SF_ENDPOINT")
-        .env_remove("SF_BACKUP_CONNECTION_STRING")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
 
 fn id() -> Uuid {
     PARTITION.parse().unwrap()

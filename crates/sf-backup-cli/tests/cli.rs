@@ -2,10 +2,11 @@
 //! kind, every exit code, JSON output, secrets kept out of every output, secured connections; each against both of
 //! the testkit's dialects.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+mod support;
 
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -13,85 +14,9 @@ use sf_backup_testkit::{
     BackgroundGateway, Config, Dialect, Fault, Operation, Outcome, RecordedRequest, TlsConfig,
     Uuid, start_in_background,
 };
+use support::{BIN, ENV, Run, run, sf_backup};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-/// Variables the binary reads; cleared so that the developer's environment cannot change a test's outcome.
-const ENV: [&str; 5] = [
-    "SF_ENDPOINT",
-    "SF_BACKUP_CONNECTION_STRING",
-    "SF_BACKUP_PRIMARY_PASSWORD",
-    "SF_BACKUP_SECONDARY_PASSWORD",
-    "SF_PFX_PASSWORD",
-];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-
-    fn stdout_json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", self.stdout))
-    }
-
-    fn stderr_json(&self) -> Value {
-        serde_json::from_str(&self.stderr)
-            .unwrap_or_else(|e| panic!("stderr is not one JSON value ({e}): {}", self.stderr))
-    }
-
-    #[track_caller]
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let mut command = Command::new(BIN);
-    for var in ENV {
-        command.env_remove(var);
-    }
-    command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the binary starts");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
-
-fn sf_backup(args: &[&str]) -> Run {
-    run(args, &[], None)
-}
 
 /// A gateway whose backups end quickly, for `--wait`, answering in `dialect`.
 fn gateway(dialect: Dialect) -> BackgroundGateway {

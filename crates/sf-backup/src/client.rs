@@ -104,40 +104,15 @@ impl Client {
 /// # Ok::<(), sf_backup::Error>(())
 /// ```
 ///
-/// # Secured clusters
-///
-/// Everything in this section needs a TLS feature (`tls`, on by default, or `tls-ring`). A secured cluster wants
-/// a client certificate, and its own certificate is usually validated by thumbprint or
-/// by common name rather than by host name, because it is often self-signed or issued for another name:
-///
-/// ```no_run
-/// let client = sf_backup::Client::builder()
-///     .endpoint("https://10.0.0.4:19080")
-///     .client_certificate_pem_file("admin.pem") // certificate and key, as `sfctl --pem`
-///     .server_certificate_thumbprint("8A3C2F00112233445566778899AABBCCDDEEFF00")
-///     .build()?;
-/// # Ok::<(), sf_backup::Error>(())
-/// ```
-///
-/// | settings | the server certificate is accepted when |
-/// |---|---|
-/// | none | it validates for the endpoint's host name against the operating system's trust store |
-/// | [CA certificates](ClientBuilder::ca_certificates_pem) | it validates for the host name against them only |
-/// | [thumbprints](ClientBuilder::server_certificate_thumbprint) | it has one of them and is within its dates |
-/// | [common names](ClientBuilder::server_certificate_common_name) | its CN or a DNS name is one, it is within its dates, and it chains to the CA certificates or, without them, the system's store |
-/// | common names and [issuer thumbprints](ClientBuilder::server_certificate_issuer_thumbprint) | as above, but its direct issuer must have one of the issuer thumbprints instead of a trusted chain |
-/// | [accept any](ClientBuilder::danger_accept_invalid_server_certificates) | always (test clusters only) |
-///
-/// Thumbprints and common names together accept a certificate that passes either rule. Every mode but the first
-/// two ignores the host name, since cluster certificates are often issued for another name. Pins are strict: the
-/// .NET client first accepts any certificate that passes the usual validation for the host name and consults
-/// thumbprints and names only when that fails; here a configured pin is the only way in.
-///
-/// Certificate files are read and checked by [`ClientBuilder::build`], which reports a missing or malformed one
-/// as [`Error::InvalidInput`] without quoting its content. The server certificate is checked during the TLS
-/// handshake, before any request byte is sent; a rejected one fails the request with [`Error::Transport`] saying
-/// which certificate the server presented. `Debug` output of the builder and the client never shows keys,
-/// passwords or tokens.
+#[cfg_attr(
+    any(feature = "tls", feature = "tls-ring"),
+    doc = include_str!("secured_clusters.md")
+)]
+#[cfg_attr(
+    not(any(feature = "tls", feature = "tls-ring")),
+    doc = "# Secured clusters\n\nThis build has no TLS feature, so it speaks plain http only: client certificates \
+           and server certificate validation need `tls` (on by default) or `tls-ring`."
+)]
 #[derive(Debug)]
 #[must_use]
 pub struct ClientBuilder {
@@ -149,6 +124,8 @@ pub struct ClientBuilder {
     #[cfg(any(feature = "tls", feature = "tls-ring"))]
     tls: TlsOptions,
     bearer: Option<Bearer>,
+    #[cfg(feature = "unstable-reqwest")]
+    configure_http: Option<ConfigureHttp>,
 }
 
 impl Default for ClientBuilder {
@@ -162,6 +139,8 @@ impl Default for ClientBuilder {
             #[cfg(any(feature = "tls", feature = "tls-ring"))]
             tls: TlsOptions::default(),
             bearer: None,
+            #[cfg(feature = "unstable-reqwest")]
+            configure_http: None,
         }
     }
 }
@@ -405,6 +384,33 @@ impl ClientBuilder {
         self
     }
 
+    /// The escape hatch: `configure` gets the `reqwest::ClientBuilder` this crate prepared (its TLS
+    /// configuration, proxy, user agent, connect timeout and redirect policy already set) and may set anything
+    /// else reqwest offers, such as `tcp_keepalive`, `pool_max_idle_per_host`, `local_address` or `resolve`.
+    /// It runs each time the client makes its HTTP client (once, or once per new token with a token provider).
+    ///
+    /// Setting TLS, the redirect policy or default headers here replaces this crate's own: a followed redirect
+    /// would send a backup request twice. The builder is that of [`reqwest`](crate::reqwest), the version this
+    /// crate is built with; the feature is outside this crate's semver promise, since a reqwest upgrade changes
+    /// this signature.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let client = sf_backup::Client::builder()
+    ///     .configure_http_client(|http| http.tcp_keepalive(Duration::from_secs(30)))
+    ///     .build()?;
+    /// # Ok::<(), sf_backup::Error>(())
+    /// ```
+    #[cfg(feature = "unstable-reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "unstable-reqwest")))]
+    pub fn configure_http_client(
+        mut self,
+        configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.configure_http = Some(ConfigureHttp(Arc::new(configure)));
+        self
+    }
+
     /// Builds the client. Fails with [`Error::InvalidInput`] for a bad endpoint, a certificate, key, thumbprint or
     /// name that cannot be used, or server validation settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
@@ -431,6 +437,8 @@ impl ClientBuilder {
             tls: self.tls.client_config()?,
             proxy,
             user_agent,
+            #[cfg(feature = "unstable-reqwest")]
+            configure: self.configure_http,
         };
         let http_client = settings.build(HeaderMap::new())?;
         let authorizer = self.bearer.map(|bearer| {
@@ -490,6 +498,20 @@ struct HttpSettings {
     /// `None`: the environment decides; `Some(None)`: no proxy.
     proxy: Option<Option<reqwest::Proxy>>,
     user_agent: reqwest::header::HeaderValue,
+    #[cfg(feature = "unstable-reqwest")]
+    configure: Option<ConfigureHttp>,
+}
+
+/// The caller's changes to the reqwest builder ([`ClientBuilder::configure_http_client`]).
+#[cfg(feature = "unstable-reqwest")]
+#[derive(Clone)]
+struct ConfigureHttp(Arc<dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync>);
+
+#[cfg(feature = "unstable-reqwest")]
+impl fmt::Debug for ConfigureHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConfigureHttp(..)")
+    }
 }
 
 impl HttpSettings {
@@ -510,6 +532,10 @@ impl HttpSettings {
         if let Some(tls) = &self.tls {
             // reqwest accepts only the rustls version it was built with; a mismatch fails this build.
             builder = builder.tls_backend_preconfigured(tls.clone());
+        }
+        #[cfg(feature = "unstable-reqwest")]
+        if let Some(configure) = &self.configure {
+            builder = (configure.0)(builder);
         }
         builder.build().map_err(|error| Error::Client {
             message: "could not build the HTTP client".to_owned(),

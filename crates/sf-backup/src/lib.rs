@@ -96,6 +96,7 @@
 //! | `tls` | yes | `https` endpoints and every TLS setting of [`ClientBuilder`] (client certificates, CA bundle, server thumbprints, common names, issuer thumbprints, accept-any): rustls with aws-lc-rs, the platform verifier, x509-parser | 33 crates; 55 to 80 s more CPU than no TLS (110 to 135 s against 55 s), aws-lc-sys compiling C in a build script |
 //! | `pkcs12` | yes | `ClientBuilder::client_certificate_pkcs12_file` reads .pfx/.p12 files (without it the method refuses such a file with the `openssl` command that converts it to PEM); implies `tls` | 45 more crates; 22 to 24 s more CPU |
 //! | `tls-ring` | no | the same TLS support with the ring provider instead of aws-lc-rs (ring's build script compiles far less C than aws-lc-sys's); every client carries its own ring configuration, so no process-wide provider is needed | 33 crates; about 36 to 41 s more CPU than no TLS (17 to 29% less than `tls`) |
+//! | `unstable-reqwest` | no | `ClientBuilder::configure_http_client`, which hands over the prepared reqwest builder (TLS kept) for settings this crate has no method for, and a re-export of `reqwest`; outside the semver promise, since a reqwest upgrade changes the signature | nothing: reqwest is built anyway |
 //!
 //! With `default-features = false` the client speaks plain http only, for development clusters and the testkit:
 //! the TLS methods do not exist and [`ClientBuilder::build`] refuses an `https` endpoint or proxy with an
@@ -143,6 +144,12 @@ pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
 /// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
 pub use uuid::Uuid;
+
+/// The reqwest this crate is built with, for [`ClientBuilder::configure_http_client`] (feature
+/// `unstable-reqwest`, outside this crate's semver promise).
+#[cfg(feature = "unstable-reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "unstable-reqwest")))]
+pub use reqwest;
 pub use wait::{
     BackupWait, BackupWindow, Candidate, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE,
     DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,

@@ -988,3 +988,37 @@ fn bad_certificate_settings_fail_at_build_without_quoting_secrets() {
     let builder = Client::builder().client_certificate_pem(admin.identity_pem());
     assert!(!format!("{builder:?}").contains("PRIVATE KEY"));
 }
+
+/// The reqwest escape hatch changes the HTTP client and keeps this crate's TLS: the gateway is reached under a
+/// name only the hook's `resolve` knows, and the thumbprint pin still decides which certificate is accepted.
+#[cfg(feature = "unstable-reqwest")]
+#[tokio::test]
+async fn the_reqwest_hook_keeps_the_tls_settings() {
+    let server = self_signed("cluster.example", &["cluster.example"]);
+    let gateway = https_gateway(server.pem.clone(), &server.key, None).await;
+    let address: std::net::SocketAddr = gateway
+        .url()
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    let endpoint = format!("https://cluster.hook.invalid:{}", address.port());
+    let through_hook = |pin: String| {
+        Client::builder()
+            .endpoint(&endpoint)
+            .server_certificate_thumbprint(pin)
+            .configure_http_client(move |http| http.resolve("cluster.hook.invalid", address))
+            .build()
+            .unwrap()
+    };
+
+    progress(&through_hook(server.sha1())).await.unwrap();
+    assert_eq!(gateway.journal().len(), 1);
+
+    let other = self_signed("cluster.example", &["cluster.example"]);
+    let error = progress(&through_hook(other.sha1())).await.unwrap_err();
+    assert!(
+        error.to_string().contains(&server.sha1()),
+        "not refused by the pin: {error}"
+    );
+    assert_eq!(gateway.journal().len(), 1, "a request passed a wrong pin");
+}

@@ -1,13 +1,14 @@
 //! `backup` of several partitions: the facade's `backup_partitions` at bounded concurrency, one line (or JSON
 //! object) per partition as it ends, a summary, a report to resume from, and Ctrl-C that says what it left.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use futures_core::Stream;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sf_backup::{FleetBackup, PartitionId, PartitionOutcome, Requested};
 
 use crate::cli::BackupArgs;
@@ -172,32 +173,53 @@ pub fn run(
             }
         );
     }
+    let mut live =
+        (!json && std::io::stderr().is_terminal()).then(|| Live::new(total, tally.skipped));
     let interrupted = crate::runtime()?.block_on(async {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
+        let mut ticker = tokio::time::interval(LIVE_REFRESH);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
+            let event = tokio::select! {
                 next = poll_fn(|cx| std::pin::Pin::new(&mut fleet).poll_next(cx)) => match next {
-                    Some(outcome) => {
-                        let line = record(&outcome, &mut tally);
-                        if let Some(file) = report.as_mut() {
-                            // A report that cannot be written is worth a warning, not the loss of the run.
-                            if writeln!(file, "{line}").and_then(|()| file.flush()).is_err() {
-                                eprintln!("warning: could not write to --report");
-                            }
-                        }
-                        if json {
-                            println!("{line}");
-                        } else {
-                            println!("{}", text_line(&outcome));
-                        }
-                    }
+                    Some(outcome) => Event::Ended(outcome),
                     None => break false,
                 },
+                _ = ticker.tick(), if live.is_some() => Event::Tick,
                 Ok(()) = &mut ctrl_c => break true,
+            };
+            match event {
+                Event::Tick => {
+                    if let Some(live) = live.as_mut() {
+                        live.refresh(&fleet);
+                    }
+                }
+                Event::Ended(outcome) => {
+                    let line = record(&outcome, &mut tally);
+                    if let Some(file) = report.as_mut() {
+                        // A report that cannot be written is worth a warning, not the loss of the run.
+                        if writeln!(file, "{line}")
+                            .and_then(|()| file.flush())
+                            .is_err()
+                        {
+                            eprintln!("warning: could not write to --report");
+                        }
+                    }
+                    if json {
+                        println!("{line}");
+                    } else if let Some(live) = live.as_mut() {
+                        live.ended(&outcome, &fleet);
+                    } else {
+                        println!("{}", text_line(&outcome));
+                    }
+                }
             }
         }
     });
+    if let Some(live) = live {
+        live.finish();
+    }
     let summary = serde_json::json!({
         "summary": {
             "total": total,
@@ -235,6 +257,100 @@ pub fn run(
                 total - tally.succeeded - tally.skipped
             ),
         ))
+    }
+}
+
+/// How often the live lines are redrawn.
+const LIVE_REFRESH: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What woke the loop of [`run`].
+enum Event {
+    Ended(PartitionOutcome),
+    Tick,
+}
+
+/// On a terminal: one live line per partition in flight (its state and time so far) above an overall bar;
+/// each outcome is printed above them as it ends. Elsewhere the plain lines of [`text_line`] are printed.
+struct Live {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    lines: HashMap<PartitionId, ProgressBar>,
+}
+
+impl Live {
+    fn new(total: usize, skipped: usize) -> Self {
+        Self::with_target(total, skipped, ProgressDrawTarget::stderr())
+    }
+
+    fn with_target(total: usize, skipped: usize, target: ProgressDrawTarget) -> Self {
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(total as u64));
+        overall.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} partitions ({elapsed}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        overall.set_position(skipped as u64);
+        Self {
+            multi,
+            overall,
+            lines: HashMap::new(),
+        }
+    }
+
+    /// Redraws the line of every running partition, adding lines for new ones and removing ended ones.
+    fn refresh(&mut self, fleet: &FleetBackup) {
+        let running = fleet.running();
+        self.lines.retain(|id, line| {
+            let still = running.iter().any(|r| r.partition_id == *id);
+            if !still {
+                line.finish_and_clear();
+                self.multi.remove(line);
+            }
+            still
+        });
+        for partition in running {
+            let line = self.lines.entry(partition.partition_id).or_insert_with(|| {
+                let line = self
+                    .multi
+                    .insert_before(&self.overall, ProgressBar::new_spinner());
+                line.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                line
+            });
+            let state = match (&partition.state, partition.requested) {
+                (Some(state), _) => state.to_string(),
+                (None, Some(Requested::Yes)) => "accepted".to_owned(),
+                (None, Some(Requested::Maybe)) => "requested (answer lost)".to_owned(),
+                (None, _) => "requesting".to_owned(),
+            };
+            line.set_message(format!(
+                "{}  {state}  {:.0} s",
+                partition.partition_id,
+                partition.elapsed.as_secs_f64()
+            ));
+            line.tick();
+        }
+        self.overall
+            .set_message(format!("{} in flight", self.lines.len()));
+    }
+
+    /// Prints the partition's outcome above the live lines and advances the overall bar.
+    fn ended(&mut self, outcome: &PartitionOutcome, fleet: &FleetBackup) {
+        let text = text_line(outcome);
+        self.multi.suspend(|| println!("{text}"));
+        self.overall.inc(1);
+        self.refresh(fleet);
+    }
+
+    fn finish(self) {
+        for line in self.lines.values() {
+            line.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
     }
 }
 
@@ -363,4 +479,114 @@ fn stopped(fleet: &FleetBackup) -> Failure {
         .insert("may_have_started".into(), (!requested.is_empty()).into());
     failure.extra.insert("in_flight".into(), requested.into());
     failure
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use sf_backup_testkit::{Config, Dialect, Gateway};
+
+    use super::*;
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            160
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            let mut screen = self.0.lock().unwrap();
+            screen.push_str(s);
+            screen.push('\n');
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The live display draws one line per running partition with its state, and counts ended ones.
+    #[tokio::test]
+    async fn live_lines_show_each_partition_in_flight_and_the_overall_count() {
+        for dialect in [Dialect::Service, Dialect::Documented] {
+            let gateway = Gateway::start(Config {
+                dialect,
+                accepted_ms: Some(20),
+                in_progress_ms: Some(300),
+                ..Config::default()
+            })
+            .await
+            .unwrap();
+            let client = sf_backup::Client::new(gateway.url()).unwrap();
+            let partitions: Vec<PartitionId> = (0..3)
+                .map(|_| PartitionId::from(sf_backup::Uuid::new_v4()))
+                .collect();
+            let options = sf_backup::WaitOptions::new()
+                .poll_interval(Duration::from_millis(10))
+                .max_poll_interval(Duration::from_millis(20));
+            let mut fleet = client
+                .backup_partitions(partitions.clone())
+                .concurrency(3)
+                .wait_options(options);
+            let screen = Screen::default();
+            let mut live = Live::with_target(
+                3,
+                0,
+                ProgressDrawTarget::term_like_with_hz(Box::new(screen.clone()), 100),
+            );
+            let mut ended = 0;
+            while ended < 3 {
+                match tokio::time::timeout(
+                    Duration::from_millis(20),
+                    poll_fn(|cx| std::pin::Pin::new(&mut fleet).poll_next(cx)),
+                )
+                .await
+                {
+                    Ok(Some(outcome)) => {
+                        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+                        live.ended(&outcome, &fleet);
+                        ended += 1;
+                    }
+                    Ok(None) => break,
+                    Err(_) => live.refresh(&fleet),
+                }
+            }
+            assert_eq!(ended, 3);
+            assert_eq!(live.overall.position(), 3);
+            assert!(live.lines.is_empty(), "lines left for ended partitions");
+            let drawn = screen.0.lock().unwrap().clone();
+            for partition in &partitions {
+                assert!(
+                    drawn.contains(&format!("{partition}  BackupInProgress")),
+                    "{partition} never shown in progress:\n{drawn}"
+                );
+            }
+            assert!(drawn.contains("0/3 partitions"), "{drawn}");
+            assert!(drawn.contains("3 in flight"), "{drawn}");
+            live.finish();
+        }
+    }
 }

@@ -1,18 +1,19 @@
 //! Backing up many partitions from one client at bounded concurrency.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 use crate::wait::Events;
 use crate::{
-    BackupStorage, BackupWait, Client, CompletedBackup, PartitionId, Requested, WaitError,
-    WaitOptions,
+    BackupState, BackupStorage, BackupWait, Client, CompletedBackup, PartitionId, Requested,
+    WaitError, WaitOptions,
 };
 
 /// How many partitions [`Client::backup_partitions`] backs up at once unless told otherwise. The service sets
@@ -50,7 +51,7 @@ pub const DEFAULT_FLEET_CONCURRENCY: usize = 4;
 pub struct FleetBackup {
     client: Client,
     queue: VecDeque<PartitionId>,
-    running: Vec<Running>,
+    running: FuturesUnordered<Running>,
     concurrency: usize,
     storage: Option<BackupStorage>,
     backup_timeout: Option<Duration>,
@@ -59,10 +60,34 @@ pub struct FleetBackup {
     follow_busy: bool,
 }
 
+/// One partition's backup and wait; polled only when it was woken.
 struct Running {
     partition_id: PartitionId,
+    started: Instant,
     events: Events,
     future: Pin<Box<dyn Future<Output = PartitionOutcome> + Send>>,
+}
+
+impl Future for Running {
+    type Output = PartitionOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PartitionOutcome> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// A partition whose backup is running in a [`FleetBackup`], as [`FleetBackup::running`] shows it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InFlight {
+    /// The partition.
+    pub partition_id: PartitionId,
+    /// Whether its backup request reached the service so far (`None`: not sent yet).
+    pub requested: Option<Requested>,
+    /// The state its progress last showed (`None`: not read yet).
+    pub state: Option<BackupState>,
+    /// How long ago it started.
+    pub elapsed: Duration,
 }
 
 impl fmt::Debug for FleetBackup {
@@ -110,16 +135,15 @@ impl Client {
         &self,
         partitions: impl IntoIterator<Item = PartitionId>,
     ) -> FleetBackup {
-        let mut queue = VecDeque::new();
-        for id in partitions {
-            if !queue.contains(&id) {
-                queue.push_back(id);
-            }
-        }
+        let mut seen = HashSet::new();
+        let queue = partitions
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .collect();
         FleetBackup {
             client: self.clone(),
             queue,
-            running: Vec::new(),
+            running: FuturesUnordered::new(),
             concurrency: DEFAULT_FLEET_CONCURRENCY,
             storage: None,
             backup_timeout: None,
@@ -178,6 +202,28 @@ impl FleetBackup {
             .collect()
     }
 
+    /// The partitions whose backups are running now, each with its last known state and how long it has been
+    /// running: what a live display shows. In no particular order.
+    pub fn running(&self) -> Vec<InFlight> {
+        self.running
+            .iter()
+            .map(|running| {
+                let shared = running.events.lock();
+                InFlight {
+                    partition_id: running.partition_id,
+                    requested: shared.requested,
+                    state: shared.last.as_ref().map(|progress| progress.state.clone()),
+                    elapsed: running.started.elapsed(),
+                }
+            })
+            .collect()
+    }
+
+    /// How many partitions are running now.
+    pub fn running_count(&self) -> usize {
+        self.running.len()
+    }
+
     /// The partitions not started yet.
     pub fn queued(&self) -> impl Iterator<Item = PartitionId> + '_ {
         self.queue.iter().copied()
@@ -219,6 +265,7 @@ impl FleetBackup {
         };
         self.running.push(Running {
             partition_id,
+            started: Instant::now(),
             events,
             future: Box::pin(future),
         });
@@ -235,24 +282,20 @@ impl futures_core::Stream for FleetBackup {
         {
             this.start(partition_id);
         }
-        // At most `concurrency` futures, each polled when any of them is woken: cheap at the sizes a cluster
-        // allows, and no executor or extra crate is needed.
-        for index in 0..this.running.len() {
-            if let Poll::Ready(outcome) = this.running[index].future.as_mut().poll(cx) {
-                this.running.swap_remove(index);
+        // Only the partitions that were woken are polled, so a large concurrency costs nothing per wake-up.
+        match Pin::new(&mut this.running).poll_next(cx) {
+            Poll::Ready(Some(outcome)) => {
                 // A slot is free: start the next partition before the caller sees this outcome, and make sure it
                 // is polled (it registers its timers and sockets on its first poll).
                 if let Some(partition_id) = this.queue.pop_front() {
                     this.start(partition_id);
                     cx.waker().wake_by_ref();
                 }
-                return Poll::Ready(Some(outcome));
+                Poll::Ready(Some(outcome))
             }
-        }
-        if this.running.is_empty() && this.queue.is_empty() {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+            // Nothing runs and nothing is queued (the loop above started whatever was).
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

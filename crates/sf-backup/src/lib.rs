@@ -132,7 +132,7 @@ pub use client::DEFAULT_TIMEOUT_MARGIN;
 pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
 pub use error::TransportError;
 pub use error::{Error, ErrorCode};
-pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, PartitionOutcome};
+pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutcome};
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};

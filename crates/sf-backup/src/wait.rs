@@ -765,7 +765,7 @@ pub(crate) struct Shared {
     streaming: bool,
     queue: VecDeque<BackupProgress>,
     pub(crate) requested: Option<Requested>,
-    last: Option<BackupProgress>,
+    pub(crate) last: Option<BackupProgress>,
 }
 
 #[derive(Clone, Default)]

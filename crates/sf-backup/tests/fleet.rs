@@ -140,3 +140,62 @@ async fn dropping_the_stream_starts_nothing_more_and_names_the_backups_left_runn
     assert_eq!(posts(&gateway), sent, "nothing started after the drop");
     assert!(sent <= 3, "{sent}");
 }
+
+#[rstest]
+#[tokio::test]
+async fn running_shows_each_partition_in_flight_with_its_last_state(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            accepted_ms: Some(20),
+            in_progress_ms: Some(400),
+            ..Config::default()
+        },
+    )
+    .await;
+    let partitions = ids(4);
+    let mut fleet = client(&gateway)
+        .backup_partitions(partitions.clone())
+        .concurrency(2)
+        .wait_options(fast());
+    // Drive the fleet until both running partitions have read a state, without letting any finish.
+    let mut ended = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let running = fleet.running();
+        if running.len() == 2 && running.iter().all(|r| r.state.is_some()) {
+            break running;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{running:?}");
+        if tokio::time::timeout(Duration::from_millis(5), next(&mut fleet))
+            .await
+            .is_ok()
+        {
+            ended += 1;
+        }
+    };
+    assert_eq!(ended, 0, "a 400 ms backup ended too early to look at");
+    assert_eq!(fleet.running_count(), 2);
+    for running in &seen {
+        assert!(
+            partitions[..2].contains(&running.partition_id),
+            "{running:?}"
+        );
+        assert_eq!(running.requested, Some(sf_backup::Requested::Yes));
+        assert!(
+            matches!(
+                running.state,
+                Some(sf_backup::BackupState::Accepted | sf_backup::BackupState::BackupInProgress)
+            ),
+            "{running:?}"
+        );
+    }
+    let mut outcomes = 0;
+    while next(&mut fleet).await.is_some() {
+        outcomes += 1;
+    }
+    assert_eq!(outcomes, 4);
+    assert!(fleet.running().is_empty());
+}

@@ -56,6 +56,7 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -231,6 +232,22 @@ impl GatewayHandle {
         self.shared.lock().journal.clone()
     }
 
+    /// Connections accepted since the gateway started: a client that keeps its connections alive opens no more
+    /// than it runs requests at once.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.connections.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.shared.connections.open.load(Ordering::Relaxed)
+    }
+
+    /// The most connections that were open at once since the gateway started.
+    pub fn connections_peak(&self) -> u64 {
+        self.shared.connections.peak_open.load(Ordering::Relaxed)
+    }
+
     /// Forgets the requests received so far.
     pub fn clear_journal(&self) {
         self.shared.lock().journal.clear();
@@ -377,12 +394,17 @@ async fn accept_loop(
                     // Tests measure latency; Nagle would add tens of milliseconds to small responses.
                     let _ = stream.set_nodelay(true);
                     let shared = Arc::clone(&shared);
+                    let open = shared.connection_opened();
                     match acceptor.clone() {
                         None => {
-                            connections.spawn(server::serve_io(shared, stream));
+                            connections.spawn(async move {
+                                server::serve_io(shared, stream).await;
+                                drop(open);
+                            });
                         }
                         Some(acceptor) => {
                             connections.spawn(async move {
+                                let _open = open;
                                 // A failed handshake (unknown client certificate, client gave up on ours) ends
                                 // the connection before any request could be read, so the journal stays as is.
                                 if let Ok(stream) = acceptor.accept(stream).await {

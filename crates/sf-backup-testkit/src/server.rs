@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,12 +31,44 @@ type ResponseBody = BoxBody<Bytes, BoxError>;
 /// State shared by the accept loop, every connection and every handle.
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Connections accepted since the start, and open now and at most: kept apart from the state's lock so
+    /// counting costs a connection nothing.
+    pub(crate) connections: ConnectionCounts,
+}
+
+/// How many connections the gateway accepted, has open, and had open at most.
+#[derive(Default)]
+pub(crate) struct ConnectionCounts {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) open: AtomicU64,
+    pub(crate) peak_open: AtomicU64,
+}
+
+impl Shared {
+    /// Counts a new connection; the guard counts it closed when dropped.
+    pub(crate) fn connection_opened(self: &Arc<Self>) -> OpenConnection {
+        let counts = &self.connections;
+        counts.accepted.fetch_add(1, Ordering::Relaxed);
+        let open = counts.open.fetch_add(1, Ordering::Relaxed) + 1;
+        counts.peak_open.fetch_max(open, Ordering::Relaxed);
+        OpenConnection(Arc::clone(self))
+    }
+}
+
+/// One open connection, counted until dropped.
+pub(crate) struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
     pub fn new(state: State) -> Self {
         Shared {
             state: Mutex::new(state),
+            connections: ConnectionCounts::default(),
         }
     }
 

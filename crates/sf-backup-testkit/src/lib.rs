@@ -5,7 +5,11 @@
 //!
 //! - `POST /Partitions/{partitionId}/$/Backup` answers 202 with an empty body and starts a fake backup;
 //! - `GET /Partitions/{partitionId}/$/GetBackupProgress` answers 200 with a `BackupProgressInfo` that goes
-//!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`).
+//!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`);
+//! - the two backup lists (GetPartitionBackupList, GetBackupsFromBackupLocation) read what was written;
+//! - `GET /Applications/{applicationId}/$/GetServices` and `GET /Services/{serviceId}/$/GetPartitions` list the
+//!   services and partitions of a [`Topology`] (by default [`Topology::fake_app`]), whose stateless and volatile
+//!   partitions cannot be backed up.
 //!
 //! Documented bodies are the generated types of [`sf_backup_api::types`], so they cannot drift from the spec; the
 //! service's bodies follow its view types (`null`s written, the LSN as a number, whole-second time stamps), and a

@@ -1063,3 +1063,37 @@ async fn another_method_does_not_match_the_gateways_templates(
         "application/json; charset=utf-8"
     );
 }
+
+/// The README's example answers are what the gateway sends.
+#[tokio::test]
+async fn the_readme_examples_are_what_the_gateway_sends() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("## Topology").unwrap()..];
+    let blocks: Vec<&str> = section
+        .split("```text\n")
+        .skip(1)
+        .take(2)
+        .map(|block| block[..block.find("```").unwrap()].trim_end())
+        .collect();
+    let service = start(
+        Dialect::Service,
+        Config {
+            query_page_size: Some(1),
+            ..Config::default()
+        },
+    )
+    .await;
+    let page = get(
+        &service,
+        "/Services/FakeApp~FakeService/$/GetPartitions?api-version=6.4",
+    )
+    .await;
+    assert_eq!(page.text, blocks[0]);
+    let documented = start(Dialect::Documented, Config::default()).await;
+    let services = get(
+        &documented,
+        &format!("{SERVICES}&ServiceTypeName=FakeServiceType"),
+    )
+    .await;
+    assert_eq!(services.text, blocks[1]);
+}

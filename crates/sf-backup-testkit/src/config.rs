@@ -13,7 +13,7 @@ use crate::topology::{PartitionScheme, Topology};
 /// How a [`Gateway`](crate::Gateway) behaves. Every field is optional; `Config::default()` is a gateway on
 /// `127.0.0.1:<free port>` that answers in the [service's dialect](Dialect::Service), where every UUID is a
 /// partition with a backup policy and every backup succeeds after 50 ms in `Accepted` and 200 ms in
-/// `BackupInProgress`.
+/// `BackupInProgress`, and whose cluster is the [default topology](crate::Topology::fake_app).
 ///
 /// The binary reads the same structure from a JSON file (`--config FILE`); field names are the snake_case names
 /// below and unknown fields are rejected so that a typo does not silently fall back to a default.

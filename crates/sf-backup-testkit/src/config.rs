@@ -8,10 +8,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::topology::{PartitionScheme, Topology};
+
 /// How a [`Gateway`](crate::Gateway) behaves. Every field is optional; `Config::default()` is a gateway on
 /// `127.0.0.1:<free port>` that answers in the [service's dialect](Dialect::Service), where every UUID is a
 /// partition with a backup policy and every backup succeeds after 50 ms in `Accepted` and 200 ms in
-/// `BackupInProgress`.
+/// `BackupInProgress`, and whose cluster is the [default topology](crate::Topology::fake_app).
 ///
 /// The binary reads the same structure from a JSON file (`--config FILE`); field names are the snake_case names
 /// below and unknown fields are rejected so that a typo does not silently fall back to a default.
@@ -37,9 +39,17 @@ pub struct Config {
     /// 0001-01-01 `TimeStampUtc`, an all-zero `BackupId`, `LsnOfLastBackupRecord` "0"). Off by default: then only
     /// `BackupState` is set, as the REST page says. The service dialect always sends every field.
     pub pending_placeholders: bool,
-    /// The cluster's partitions. Empty (the default) means every UUID names a partition with a backup policy;
-    /// once any is declared, other UUIDs get 404 `FABRIC_E_PARTITION_NOT_FOUND`.
+    /// Partitions outside the [topology](Config::topology): backups work on them, no query lists them. Empty (the
+    /// default) means every UUID names a partition with a backup policy; once any is declared, UUIDs that are
+    /// neither here nor in the topology get 404 `FABRIC_E_PARTITION_NOT_FOUND`.
     pub partitions: Vec<PartitionConfig>,
+    /// The applications, services and partitions that GetServiceInfoList and GetPartitionInfoList list, each
+    /// partition with its backup behaviour. `None` (the default) is [`Topology::fake_app`]; an id may not be both
+    /// here and in `partitions`.
+    pub topology: Option<Topology>,
+    /// The most items one page of GetServiceInfoList or GetPartitionInfoList holds (default: all of them, as the
+    /// real gateway pages only at its message size limit). Shrink it to make those lists page.
+    pub query_page_size: Option<usize>,
     /// Faults queued before the first request, as if passed to `GatewayHandle::push_fault` in this order.
     pub faults: Vec<Fault>,
     /// Serve https with this certificate instead of plain http, optionally requiring client certificates.
@@ -126,6 +136,22 @@ impl fmt::Debug for PemSource {
 }
 
 impl Config {
+    /// This config with `topology` instead of the default one.
+    #[must_use]
+    pub fn with_topology(mut self, topology: Topology) -> Self {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// The topology the gateway starts with: the configured one or [`Topology::fake_app`].
+    pub(crate) fn effective_topology(&self) -> Topology {
+        self.topology.clone().unwrap_or_else(Topology::fake_app)
+    }
+
+    pub(crate) fn query_page_size(&self) -> usize {
+        self.query_page_size.unwrap_or(usize::MAX).max(1)
+    }
+
     pub(crate) fn accepted(&self) -> Duration {
         Duration::from_millis(self.accepted_ms.unwrap_or(50))
     }
@@ -143,14 +169,16 @@ impl Config {
     }
 }
 
-/// One declared partition.
+/// One declared partition: its backup behaviour and, in a [topology](crate::Topology), its partition scheme.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartitionConfig {
     /// The partition id.
     pub id: Uuid,
     /// Whether the partition has a backup policy (default true). Without one, a backup request whose body names
-    /// no `BackupStorage` gets 404 `FABRIC_E_BACKUP_NOT_ENABLED`.
+    /// no `BackupStorage` gets 404 `FABRIC_E_BACKUP_NOT_ENABLED`. No effect on a partition of a stateless or
+    /// volatile service in the topology, which only an application-wide policy
+    /// ([`ApplicationConfig::backup_policy`](crate::ApplicationConfig::backup_policy)) can cover.
     #[serde(default = "yes")]
     pub backup_policy: bool,
     /// While true, backup requests get 409 `FABRIC_E_RESTORE_IN_PROGRESS`.
@@ -159,10 +187,10 @@ pub struct PartitionConfig {
     /// Outcomes of this partition's next backups, in order; once used up, backups succeed.
     #[serde(default)]
     pub outcomes: Vec<Outcome>,
-    /// Application name used in `BackupLocation` (default `FakeApp`).
+    /// Application name used in `BackupLocation` (default `FakeApp`); not in a topology, which names it.
     #[serde(default)]
     pub application: Option<String>,
-    /// Service name used in `BackupLocation` (default `FakeService`).
+    /// Service name used in `BackupLocation` (default `FakeService`); not in a topology, which names it.
     #[serde(default)]
     pub service: Option<String>,
     /// How far the clock of the node holding this partition's primary is from the gateway's, in milliseconds
@@ -170,6 +198,16 @@ pub struct PartitionConfig {
     /// time than the previous one, as after a primary move between nodes whose clocks disagree.
     #[serde(default)]
     pub node_clock_offset_ms: i64,
+    /// How its keys are chosen. In a topology the default is Singleton; a partition outside the topology is listed
+    /// in backup lists as Int64Range over every key unless this is set.
+    #[serde(default)]
+    pub scheme: Option<PartitionScheme>,
+    /// This partition's `Accepted` phase in milliseconds, instead of the gateway's `accepted_ms`.
+    #[serde(default)]
+    pub accepted_ms: Option<u64>,
+    /// This partition's `BackupInProgress` phase in milliseconds, instead of the gateway's `in_progress_ms`.
+    #[serde(default)]
+    pub in_progress_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -187,7 +225,40 @@ impl PartitionConfig {
             application: None,
             service: None,
             node_clock_offset_ms: 0,
+            scheme: None,
+            accepted_ms: None,
+            in_progress_ms: None,
         }
+    }
+
+    /// Outcomes for this partition's next backups, in order (see [`PartitionConfig::outcomes`]).
+    #[must_use]
+    pub fn with_outcomes(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Self {
+        self.outcomes.extend(outcomes);
+        self
+    }
+
+    /// With or without a backup policy of its own (see [`PartitionConfig::backup_policy`]).
+    #[must_use]
+    pub fn with_backup_policy(mut self, enabled: bool) -> Self {
+        self.backup_policy = enabled;
+        self
+    }
+
+    /// The node clock offset of its primary, in milliseconds (see [`PartitionConfig::node_clock_offset_ms`]).
+    #[must_use]
+    pub fn with_node_clock_offset_ms(mut self, offset_ms: i64) -> Self {
+        self.node_clock_offset_ms = offset_ms;
+        self
+    }
+
+    /// This partition's own phase lengths (see [`PartitionConfig::accepted_ms`] and
+    /// [`PartitionConfig::in_progress_ms`]).
+    #[must_use]
+    pub fn with_durations(mut self, accepted: Duration, in_progress: Duration) -> Self {
+        self.accepted_ms = Some(u64::try_from(accepted.as_millis()).unwrap_or(u64::MAX));
+        self.in_progress_ms = Some(u64::try_from(in_progress.as_millis()).unwrap_or(u64::MAX));
+        self
     }
 }
 
@@ -288,6 +359,10 @@ pub enum Operation {
     GetBackups,
     /// `POST /BackupRestore/$/GetBackups` (GetBackupsFromBackupLocation).
     GetBackupsFromBackupLocation,
+    /// `GET /Applications/{applicationId}/$/GetServices` (GetServiceInfoList).
+    GetServices,
+    /// `GET /Services/{serviceId}/$/GetPartitions` (GetPartitionInfoList).
+    GetPartitions,
 }
 
 /// A scripted misbehaviour: what happens ([`FaultAction`]) to which requests (operation, partition) and how

@@ -5,7 +5,11 @@
 //!
 //! - `POST /Partitions/{partitionId}/$/Backup` answers 202 with an empty body and starts a fake backup;
 //! - `GET /Partitions/{partitionId}/$/GetBackupProgress` answers 200 with a `BackupProgressInfo` that goes
-//!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`).
+//!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`);
+//! - the two backup lists (GetPartitionBackupList, GetBackupsFromBackupLocation) read what was written;
+//! - `GET /Applications/{applicationId}/$/GetServices` and `GET /Services/{serviceId}/$/GetPartitions` list the
+//!   services and partitions of a [`Topology`] (by default [`Topology::fake_app`]), whose stateless and volatile
+//!   partitions cannot be backed up.
 //!
 //! Documented bodies are the generated types of [`sf_backup_api::types`], so they cannot drift from the spec; the
 //! service's bodies follow its view types (`null`s written, the LSN as a number, whole-second time stamps), and a
@@ -53,6 +57,7 @@ mod listing;
 mod server;
 mod state;
 mod tls;
+mod topology;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,6 +80,10 @@ pub use config::{
     Config, Dialect, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
 };
 pub use state::StoredBackup;
+pub use topology::{
+    ApplicationConfig, PartitionScheme, ServiceConfig, ServiceKind, Topology, TopologyError,
+    default_topology,
+};
 
 use server::Shared;
 use state::State;
@@ -309,6 +318,28 @@ impl GatewayHandle {
         self.shared.lock().dialect
     }
 
+    /// The applications, services and partitions the gateway lists now.
+    pub fn topology(&self) -> Topology {
+        self.shared.lock().topology()
+    }
+
+    /// Adds an application, with its services and partitions, to the topology. Fails, changing nothing, when
+    /// the application exists already, when the result would not be a valid topology, or when one of its
+    /// partitions was used before outside the topology.
+    pub fn add_application(&self, application: ApplicationConfig) -> Result<(), TopologyError> {
+        self.shared.lock().add_application(application)
+    }
+
+    /// Adds a service, with its partitions, to the topology's application named `application`. Fails, changing
+    /// nothing, like [`GatewayHandle::add_application`].
+    pub fn add_service(
+        &self,
+        application: &str,
+        service: ServiceConfig,
+    ) -> Result<(), TopologyError> {
+        self.shared.lock().add_service(application, service)
+    }
+
     /// Sets the clock of the node holding `partition`'s primary to the gateway's clock plus `offset` (negative:
     /// behind), for backups requested from now on: their `TimeStampUtc` comes from that clock.
     pub fn set_node_clock_offset(&self, partition: impl Into<Uuid>, offset: TimeDelta) {
@@ -327,15 +358,19 @@ pub struct Gateway {
 
 impl Gateway {
     /// Binds `config.listen` (default `127.0.0.1:0`) and starts serving on the current tokio runtime. Fails with
-    /// [`std::io::ErrorKind::InvalidInput`] when the [TLS settings](Config::tls) cannot be used.
+    /// [`std::io::ErrorKind::InvalidInput`] when the [TLS settings](Config::tls) cannot be used or the
+    /// [topology](Config::topology) cannot be (the message names the field).
     pub async fn start(config: Config) -> std::io::Result<Gateway> {
         let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let listen = config
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let state = State::new(&config).map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
+        })?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(State::new(&config)));
+        let shared = Arc::new(Shared::new(state));
         let https = acceptor.is_some();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), acceptor));
         Ok(Gateway {

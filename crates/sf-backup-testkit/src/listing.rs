@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::config::Dialect;
 use crate::state::Refusal;
+use crate::topology::PartitionScheme;
 
 /// One backup in storage, as the listing sees it.
 #[derive(Clone, Debug)]
@@ -35,6 +36,8 @@ pub(crate) struct Listed {
     pub storage: Option<BackupStorageDescription>,
     /// The order in which it was written, for ties.
     pub sequence: u64,
+    /// The partition's scheme; `None`: Int64Range over every key.
+    pub scheme: Option<PartitionScheme>,
 }
 
 /// The query values both lists take.
@@ -76,6 +79,13 @@ fn invalid_token(token: &str) -> Refusal {
 }
 
 impl Listed {
+    fn scheme(&self) -> PartitionScheme {
+        self.scheme.clone().unwrap_or(PartitionScheme::Int64Range {
+            low_key: i64::MIN,
+            high_key: i64::MAX,
+        })
+    }
+
     /// The service's file-share token for a page that ends here: the metadata file's path with `\` as `+`.
     fn service_key(&self) -> String {
         format!(
@@ -117,10 +127,21 @@ impl Listed {
             epoch_of_last_backup_record: Some(crate::state::documented_epoch()),
             failure_error: None,
             lsn_of_last_backup_record: Some(self.lsn.to_string()),
-            partition_information: Some(PartitionInformation::Int64Range {
-                id: Some(self.partition_id),
-                low_key: Some(i64::MIN.to_string()),
-                high_key: Some(i64::MAX.to_string()),
+            partition_information: Some(match self.scheme() {
+                PartitionScheme::Int64Range { low_key, high_key } => {
+                    PartitionInformation::Int64Range {
+                        id: Some(self.partition_id),
+                        low_key: Some(low_key.to_string()),
+                        high_key: Some(high_key.to_string()),
+                    }
+                }
+                PartitionScheme::Named { name } => PartitionInformation::Named {
+                    id: Some(self.partition_id),
+                    name: Some(name),
+                },
+                PartitionScheme::Singleton => PartitionInformation::Singleton {
+                    id: Some(self.partition_id),
+                },
             }),
             service_manifest_version: Some("1.0.0".to_owned()),
             service_name: Some(format!("fabric:/{}/{}", self.application, self.service)),
@@ -133,11 +154,28 @@ impl Listed {
             backup_chain_id: self.chain_id,
             application_name: Some(format!("fabric:/{}", self.application)),
             service_name: Some(format!("fabric:/{}/{}", self.application, self.service)),
-            partition_information: Some(ServicePartitionInformation {
-                service_partition_kind: "Int64Range",
-                id: self.partition_id,
-                low_key: i64::MIN.to_string(),
-                high_key: i64::MAX.to_string(),
+            partition_information: Some(match self.scheme() {
+                PartitionScheme::Int64Range { low_key, high_key } => ServicePartitionInformation {
+                    service_partition_kind: "Int64Range",
+                    id: self.partition_id,
+                    name: None,
+                    low_key: Some(low_key.to_string()),
+                    high_key: Some(high_key.to_string()),
+                },
+                PartitionScheme::Named { name } => ServicePartitionInformation {
+                    service_partition_kind: "Named",
+                    id: self.partition_id,
+                    name: Some(name),
+                    low_key: None,
+                    high_key: None,
+                },
+                PartitionScheme::Singleton => ServicePartitionInformation {
+                    service_partition_kind: "Singleton",
+                    id: self.partition_id,
+                    name: None,
+                    low_key: None,
+                    high_key: None,
+                },
             }),
             backup_location: Some(self.location.clone()),
             backup_type: if self.full { "Full" } else { "Incremental" },
@@ -177,8 +215,12 @@ struct ServiceBackupInfo {
 struct ServicePartitionInformation {
     service_partition_kind: &'static str,
     id: Uuid,
-    low_key: String,
-    high_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    low_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    high_key: Option<String>,
 }
 
 #[derive(serde::Serialize)]

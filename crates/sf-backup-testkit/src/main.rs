@@ -49,6 +49,11 @@ async fn main() -> ExitCode {
         .or(Some(SocketAddr::from(([127, 0, 0, 1], 19080))));
     let gateway = match Gateway::start(config).await {
         Ok(gateway) => gateway,
+        // A configuration the gateway cannot use (TLS files, the topology) is InvalidInput; the rest is binding.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("error: cannot use the configuration: {e}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("error: cannot listen: {e}");
             return ExitCode::FAILURE;

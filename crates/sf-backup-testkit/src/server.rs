@@ -107,6 +107,10 @@ enum Route {
     Progress(String),
     PartitionBackups(String),
     LocationBackups,
+    /// GetServiceInfoList, with the raw application id.
+    Services(String),
+    /// GetPartitionInfoList, with the raw service id.
+    Partitions(String),
 }
 
 impl Route {
@@ -116,21 +120,31 @@ impl Route {
             Route::Progress(_) => Operation::GetBackupProgress,
             Route::PartitionBackups(_) => Operation::GetBackups,
             Route::LocationBackups => Operation::GetBackupsFromBackupLocation,
+            Route::Services(_) => Operation::GetServices,
+            Route::Partitions(_) => Operation::GetPartitions,
         }
     }
 
     fn method(&self) -> Method {
         match self {
             Route::Backup(_) | Route::LocationBackups => Method::POST,
-            Route::Progress(_) | Route::PartitionBackups(_) => Method::GET,
+            Route::Progress(_)
+            | Route::PartitionBackups(_)
+            | Route::Services(_)
+            | Route::Partitions(_) => Method::GET,
         }
     }
 
     fn raw_partition(&self) -> Option<&str> {
         match self {
             Route::Backup(id) | Route::Progress(id) | Route::PartitionBackups(id) => Some(id),
-            Route::LocationBackups => None,
+            Route::LocationBackups | Route::Services(_) | Route::Partitions(_) => None,
         }
+    }
+
+    /// Answered by the gateway itself, not the Backup Restore Service behind it.
+    fn is_gateway_query(&self) -> bool {
+        matches!(self, Route::Services(_) | Route::Partitions(_))
     }
 }
 
@@ -146,6 +160,17 @@ fn route(path: &str) -> Option<Route> {
             && name.eq_ignore_ascii_case("GetBackups")
         {
             return Some(Route::LocationBackups);
+        }
+        if let [root, id, dollar, name] = segments.as_slice()
+            && is_dollar(dollar)
+        {
+            if root.eq_ignore_ascii_case("Applications") && name.eq_ignore_ascii_case("GetServices")
+            {
+                return Some(Route::Services((*id).to_owned()));
+            }
+            if root.eq_ignore_ascii_case("Services") && name.eq_ignore_ascii_case("GetPartitions") {
+                return Some(Route::Partitions((*id).to_owned()));
+            }
         }
     }
     let mut segments = path.strip_prefix('/')?.split('/');
@@ -199,6 +224,7 @@ async fn handle(
     };
     let route = route(parts.uri.path()).filter(|r| r.method() == parts.method);
     let operation = route.as_ref().map(Route::operation);
+    let gateway_query = route.as_ref().is_some_and(Route::is_gateway_query);
     let partition = route
         .as_ref()
         .and_then(|r| r.raw_partition()?.parse::<Uuid>().ok());
@@ -206,7 +232,8 @@ async fn handle(
         let mut state = shared.lock();
         state.journal.push(recorded);
         let now = std::time::Instant::now();
-        if state.primary_moving_until.is_some_and(|until| now < until) {
+        // The gateway's own queries do not go through the Backup Restore Service.
+        if !gateway_query && state.primary_moving_until.is_some_and(|until| now < until) {
             return Ok(not_primary(state.dialect));
         }
         let fault = state.take_fault(operation, partition);
@@ -304,6 +331,9 @@ impl Rejection {
 
 fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>, Rejection> {
     let dialect = shared.lock().dialect;
+    if let Some(route) = route(req.path).filter(Route::is_gateway_query) {
+        return Ok(gateway_query(shared, &route, req, dialect));
+    }
     let Some(route) = route(req.path) else {
         return Err(Rejection {
             status: 404,
@@ -347,7 +377,9 @@ fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>,
     query.api_version(dialect)?;
     query.timeout()?;
     match route {
-        Route::LocationBackups => unreachable!("answered above"),
+        Route::LocationBackups | Route::Services(_) | Route::Partitions(_) => {
+            unreachable!("answered above")
+        }
         Route::PartitionBackups(_) => {
             let list = query.list(true)?;
             shared
@@ -383,6 +415,58 @@ fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>,
                 allow: None,
             }),
         },
+    }
+}
+
+/// GetServiceInfoList and GetPartitionInfoList, which the gateway answers itself: its errors are JSON in both
+/// dialects, and a request with another method does not match its URL template (400 `E_INVALIDARG` from the
+/// service; 405 in the documented dialect, as for the other operations).
+fn gateway_query(
+    shared: &Shared,
+    route: &Route,
+    req: &View<'_>,
+    dialect: Dialect,
+) -> Response<ResponseBody> {
+    let refuse = |refusal: crate::topology::QueryRefusal| {
+        json(
+            refusal.status,
+            &FabricError {
+                error: error(refusal.code, refusal.message),
+            },
+        )
+    };
+    if *req.method != route.method() {
+        return if dialect == Dialect::Documented {
+            Rejection {
+                status: 405,
+                code: "E_INVALIDARG",
+                message: format!(
+                    "{} {} is not supported; use {}",
+                    req.method,
+                    req.path,
+                    route.method()
+                ),
+                allow: Some(route.method()),
+            }
+            .into_response(dialect)
+        } else {
+            refuse(crate::topology::QueryRefusal {
+                status: 400,
+                code: "E_INVALIDARG",
+                message: "Invalid argument".to_owned(),
+            })
+        };
+    }
+    let query = crate::topology::GatewayQuery::parse(req.query);
+    let state = shared.lock();
+    let answer = match route {
+        Route::Services(id) => state.list_services(id, &query),
+        Route::Partitions(id) => state.list_partitions(id, &query),
+        _ => unreachable!("only the gateway's queries come here"),
+    };
+    match answer {
+        Ok(body) => with_body(200, Some("application/json; charset=utf-8"), body),
+        Err(refusal) => refuse(refusal),
     }
 }
 

@@ -15,6 +15,10 @@ use uuid::Uuid;
 
 use crate::config::{Config, Dialect, Fault, Outcome, PartitionConfig};
 use crate::listing::{ListQuery, Listed};
+use crate::topology::{
+    self, ApplicationConfig, GatewayQuery, PartitionScheme, Placement, QueryRefusal, ServiceConfig,
+    ServiceKind, Topology, TopologyError,
+};
 use crate::{RecordedRequest, WrittenBackup};
 
 /// Parses a code so that a code the spec lists becomes the known variant, as a client would see it.
@@ -60,11 +64,21 @@ struct Run {
     clock_offset: chrono::Duration,
     /// The gateway-wide order of writes, for listing ties.
     sequence: u64,
+    /// The request never reaches a replica that can back up (a stateless or volatile service's partition): it
+    /// stays `Accepted` until the `BackupTimeout` deadline, then turns `Timeout`, and nothing is written.
+    unreachable: bool,
 }
 
 impl Run {
     fn phase(&self, now: Instant) -> Phase {
         let elapsed = now.saturating_duration_since(self.accepted_at);
+        if self.unreachable {
+            return if elapsed >= self.deadline_after {
+                Phase::Timeout(self.deadline_after)
+            } else {
+                Phase::Accepted
+            };
+        }
         match &self.outcome {
             Outcome::Success | Outcome::Failure { .. } => {
                 if self.deadline_after < self.finish_after && elapsed >= self.deadline_after {
@@ -101,6 +115,9 @@ impl Run {
 
     /// When the backup lands in storage, if ever. A successful backup is written even after its deadline.
     fn written_after(&self) -> Option<Duration> {
+        if self.unreachable {
+            return None;
+        }
         match self.outcome {
             Outcome::Success | Outcome::TimeoutButWritten => Some(self.finish_after),
             Outcome::Failure { .. } | Outcome::Timeout => None,
@@ -354,6 +371,15 @@ struct Partition {
     outcomes: VecDeque<Outcome>,
     application: String,
     service: String,
+    /// `StatefulPersisted` outside the topology.
+    kind: ServiceKind,
+    scheme: Option<PartitionScheme>,
+    in_topology: bool,
+    /// An application-wide policy covers it.
+    application_policy: bool,
+    /// This partition's own phase lengths, if it has them.
+    accepted: Option<Duration>,
+    in_progress: Option<Duration>,
     clock_offset: chrono::Duration,
     runs: Vec<Run>,
     /// Backups in storage that no on-demand request of this gateway wrote: periodic policy backups and seeded ones.
@@ -386,12 +412,40 @@ impl Partition {
             service: config
                 .and_then(|c| c.service.clone())
                 .unwrap_or_else(|| "FakeService".to_owned()),
+            kind: ServiceKind::StatefulPersisted,
+            scheme: config.and_then(|c| c.scheme.clone()),
+            in_topology: false,
+            application_policy: false,
+            accepted: config
+                .and_then(|c| c.accepted_ms)
+                .map(Duration::from_millis),
+            in_progress: config
+                .and_then(|c| c.in_progress_ms)
+                .map(Duration::from_millis),
             clock_offset: chrono::Duration::milliseconds(
                 config.map_or(0, |c| c.node_clock_offset_ms),
             ),
             runs: Vec::new(),
             stored: Vec::new(),
         }
+    }
+
+    /// A partition of the topology, with its behaviour from `config` and its place from the topology.
+    fn placed(config: &PartitionConfig, placement: Placement) -> Self {
+        Partition {
+            application: placement.application,
+            service: placement.service,
+            kind: placement.kind,
+            scheme: Some(placement.scheme),
+            in_topology: true,
+            application_policy: placement.application_policy,
+            ..Partition::new(Some(config))
+        }
+    }
+
+    /// Whether a policy covers it: its own (persisted services only) or its application's.
+    fn has_policy(&self) -> bool {
+        self.application_policy || (self.kind.can_back_up() && self.backup_policy)
     }
 
     fn location(&self, created: DateTime<Utc>, dialect: Dialect, id: Uuid) -> String {
@@ -401,8 +455,8 @@ impl Partition {
         };
         format!(
             "{app}{sep}{svc}{sep}{id}{sep}{stamp}.zip",
-            app = self.application,
-            svc = self.service,
+            app = folder(&self.application),
+            svc = folder(&self.service),
             stamp = created.format("%Y-%m-%d %H.%M.%S"),
         )
     }
@@ -425,6 +479,7 @@ impl Partition {
                 full: true,
                 storage: run.storage.clone(),
                 sequence: run.sequence,
+                scheme: self.scheme.clone(),
             })
         });
         let stored = self
@@ -443,6 +498,7 @@ impl Partition {
                 full: stored.full,
                 storage: stored.storage.clone(),
                 sequence: stored.sequence,
+                scheme: self.scheme.clone(),
             });
         runs.chain(stored).collect()
     }
@@ -461,14 +517,35 @@ pub(crate) struct State {
     partitions: HashMap<Uuid, Partition>,
     /// The most backups one list page holds without `MaxResults` (the service's message-size limit).
     list_page_cap: usize,
+    /// What GetServiceInfoList and GetPartitionInfoList list.
+    topology: Topology,
+    /// The most items one page of those two holds.
+    query_page_size: usize,
     sequence: u64,
     pub faults: VecDeque<Fault>,
     pub journal: Vec<RecordedRequest>,
 }
 
 impl State {
-    pub fn new(config: &Config) -> Self {
-        State {
+    /// Fails when the topology cannot be, or names a partition that `partitions` declares too.
+    pub fn new(config: &Config) -> Result<Self, TopologyError> {
+        let topology = config.effective_topology();
+        topology.validate()?;
+        let mut partitions: HashMap<Uuid, Partition> = config
+            .partitions
+            .iter()
+            .map(|p| (p.id, Partition::new(Some(p))))
+            .collect();
+        for (app, svc, p) in topology.partitions() {
+            if partitions.contains_key(&p.id) {
+                return Err(TopologyError(format!(
+                    "partitions: {} is a partition of {} in the topology too; configure it in one place",
+                    p.id, svc.name
+                )));
+            }
+            partitions.insert(p.id, Partition::placed(p, topology::placement(app, svc, p)));
+        }
+        Ok(State {
             dialect: config.dialect,
             primary_moving_until: None,
             declared: !config.partitions.is_empty(),
@@ -476,16 +553,104 @@ impl State {
             in_progress: config.in_progress(),
             timeout_unit: config.backup_timeout_unit(),
             placeholders: config.pending_placeholders,
-            partitions: config
-                .partitions
-                .iter()
-                .map(|p| (p.id, Partition::new(Some(p))))
-                .collect(),
+            partitions,
             list_page_cap: config.list_page_cap(),
+            topology,
+            query_page_size: config.query_page_size(),
             sequence: 0,
             faults: config.faults.iter().cloned().collect(),
             journal: Vec::new(),
+        })
+    }
+
+    pub fn topology(&self) -> Topology {
+        self.topology.clone()
+    }
+
+    /// Puts `candidate` in place of the topology once it is valid and adds its new partitions; a new partition
+    /// may not exist already outside the topology.
+    fn replace_topology(&mut self, candidate: Topology) -> Result<(), TopologyError> {
+        candidate.validate()?;
+        for (_, svc, p) in candidate.partitions() {
+            if self
+                .partitions
+                .get(&p.id)
+                .is_some_and(|known| !known.in_topology)
+            {
+                return Err(TopologyError(format!(
+                    "{}: partition {} exists already outside the topology (declared, scripted or used before); add it \
+                     to the topology before using it",
+                    svc.name, p.id
+                )));
+            }
         }
+        for (app, svc, p) in candidate.partitions() {
+            self.partitions
+                .entry(p.id)
+                .or_insert_with(|| Partition::placed(p, topology::placement(app, svc, p)));
+        }
+        self.topology = candidate;
+        Ok(())
+    }
+
+    pub fn add_application(&mut self, application: ApplicationConfig) -> Result<(), TopologyError> {
+        if self.topology.application_named(&application.name).is_some() {
+            return Err(TopologyError(format!(
+                "application {:?} exists already; add services to it with add_service",
+                application.name
+            )));
+        }
+        let candidate = self.topology.clone().application(application);
+        self.replace_topology(candidate)
+    }
+
+    pub fn add_service(
+        &mut self,
+        application: &str,
+        service: ServiceConfig,
+    ) -> Result<(), TopologyError> {
+        let mut candidate = self.topology.clone();
+        let Some(app) = candidate
+            .applications
+            .iter_mut()
+            .find(|app| app.name == application)
+        else {
+            return Err(TopologyError(format!(
+                "application {application:?} is not in the topology; add it with add_application"
+            )));
+        };
+        app.services.push(service);
+        self.replace_topology(candidate)
+    }
+
+    /// GetServiceInfoList.
+    pub fn list_services(
+        &self,
+        application_id: &str,
+        query: &GatewayQuery,
+    ) -> Result<Vec<u8>, QueryRefusal> {
+        topology::services(
+            &self.topology,
+            application_id,
+            query,
+            self.dialect,
+            self.query_page_size,
+        )
+    }
+
+    /// GetPartitionInfoList.
+    pub fn list_partitions(
+        &self,
+        service_id: &str,
+        query: &GatewayQuery,
+    ) -> Result<Vec<u8>, QueryRefusal> {
+        topology::partitions(
+            &self.topology,
+            service_id,
+            query,
+            self.dialect,
+            self.query_page_size,
+        )
     }
 
     /// The partition, created on first use when no partitions were declared.
@@ -559,6 +724,15 @@ impl State {
                 message: format!("Partition {id} not found."),
             });
         };
+        // The REST page backs up "the stateful persisted partition's state" only; the service's code does not
+        // look (see `unreachable` below).
+        if !partition.kind.can_back_up() && dialect == Dialect::Documented {
+            return Err(not_persisted());
+        }
+        let (accepted, in_progress) = (
+            partition.accepted.unwrap_or(accepted),
+            partition.in_progress.unwrap_or(in_progress),
+        );
         if partition.restore_in_progress {
             return Err(Refusal {
                 status: 409,
@@ -577,7 +751,7 @@ impl State {
                 message: format!("A backup is already in progress for partition {id}."),
             });
         }
-        if storage.is_none() && !partition.backup_policy {
+        if storage.is_none() && !partition.has_policy() {
             return Err(Refusal {
                 status: 404,
                 code: "FABRIC_E_BACKUP_NOT_ENABLED",
@@ -586,7 +760,14 @@ impl State {
                 ),
             });
         }
-        let outcome = partition.outcomes.pop_front().unwrap_or(Outcome::Success);
+        // A stateless or volatile service's partition has no replica that takes the request: the service accepts
+        // it, retries sending it and times out. Its scripted outcomes are kept for nothing.
+        let unreachable = !partition.kind.can_back_up();
+        let outcome = if unreachable {
+            Outcome::Timeout
+        } else {
+            partition.outcomes.pop_front().unwrap_or(Outcome::Success)
+        };
         let accepted_wall = Utc::now();
         let finish_after = accepted + in_progress;
         let stamp = (accepted_wall
@@ -613,8 +794,8 @@ impl State {
             // forward slashes.
             location: format!(
                 "{app}{sep}{svc}{sep}{id}{sep}{stamp}.zip",
-                app = partition.application,
-                svc = partition.service,
+                app = folder(&partition.application),
+                svc = folder(&partition.service),
                 sep = match dialect {
                     Dialect::Service => '\\',
                     Dialect::Documented => '/',
@@ -625,6 +806,7 @@ impl State {
             lsn: 261 + 100 * sequence,
             clock_offset: partition.clock_offset,
             sequence: write_sequence,
+            unreachable,
         });
         Ok(())
     }
@@ -679,6 +861,22 @@ impl State {
         written.sort_by_key(|(at, _)| *at);
         written.into_iter().map(|(_, w)| w).collect()
     }
+}
+
+/// 400 `FABRIC_E_INVALID_FOR_STATELESS_SERVICES` with the service's words (`StringResources.InvalidForStatelessServices`),
+/// mapped to 400 by its `FabricError.ErrorCodeToHttpStatusCode`.
+fn not_persisted() -> Refusal {
+    Refusal {
+        status: 400,
+        code: "FABRIC_E_INVALID_FOR_STATELESS_SERVICES",
+        message: "Not applicable for stateless or non persisted stateful services.".to_owned(),
+    }
+}
+
+/// A name as a folder of the backup store: the service writes `/` inside a name as `$`
+/// (`UtilityHelper.CreateUriFromApplicationAndServiceName`, `BackupRestoreManager.GetBackupRelativePath`).
+fn folder(name: &str) -> String {
+    name.replace('/', "$")
 }
 
 /// A backup to put into a partition's storage directly, as a periodic policy backup or an older backup would be.
@@ -752,7 +950,12 @@ impl State {
                 message: format!("Partition {id} not found."),
             });
         };
-        if !partition.backup_policy {
+        if !partition.kind.can_back_up() {
+            // `RestorePointOperation.ValidateTheRequestFabricUri` → `FabricClientHelper.ValidateServiceUri`,
+            // before the mappings are read.
+            return Err(not_persisted());
+        }
+        if !partition.has_policy() {
             // GetBackupMappings: no mapping for the partition, its service or its application.
             return Err(Refusal {
                 status: 404,

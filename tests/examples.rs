@@ -6,20 +6,25 @@
 //! ../shared/notes/backup-restore-service.md §3.2, §7); the generated types read a null member and a missing one
 //! as the same `None` and write neither (`skip_serializing_if`), so those shapes cannot come back byte for byte.
 //! A whole `null` body (progress before any backup) is not a member and must come back as `null`; every other
-//! value, including the JSON type of the LSN (number or string), must survive unchanged.
+//! value, including the JSON type of the LSN (number or string), must survive unchanged. Members upstream's
+//! examples carry without the spec declaring them (`UNDECLARED_MEMBERS`: the 9.1 example's `ServiceMetadata`) are
+//! ignored by the types and dropped from the original before comparing.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sf_backup_api::types;
-use sf_backup_workspace_tests::{Example, examples, examples_of, workspace_root};
+use sf_backup_workspace_tests::{
+    Example, UNDECLARED_MEMBERS, examples, examples_of, workspace_root,
+};
 
-/// `value` without its null object members, at any depth (see the module docs).
+/// `value` without its null object members and the [`UNDECLARED_MEMBERS`] the types ignore (the 9.1 example's
+/// `ServiceMetadata`), at any depth (see the module docs).
 fn without_null_members(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(_, v)| !v.is_null())
+                .filter(|(k, v)| !v.is_null() && !UNDECLARED_MEMBERS.iter().any(|(_, m)| m == k))
                 .map(|(k, v)| (k.clone(), without_null_members(v)))
                 .collect(),
         ),
@@ -51,9 +56,10 @@ fn every_example_round_trips_through_its_generated_type() {
     let all = examples();
     assert_eq!(
         all.len(),
-        24,
+        31,
         "five documented backup requests, a progress and an error example, six documented backup lists and a \
-         list request; ten service shapes"
+         list request, the two 9.1 service and partition lists and one in the spec's shapes; fourteen service \
+         shapes"
     );
     for example in &all {
         match example.schema.as_str() {
@@ -69,6 +75,10 @@ fn every_example_round_trips_through_its_generated_type() {
             "GetBackupByStorageQueryDescription" => drop(round_trip::<
                 types::GetBackupByStorageQueryDescription,
             >(example)),
+            "PagedServiceInfoList" => drop(round_trip::<types::PagedServiceInfoList>(example)),
+            "PagedServicePartitionInfoList" => {
+                drop(round_trip::<types::PagedServicePartitionInfoList>(example))
+            }
             other => panic!(
                 "{}: no generated type is mapped for schema {other}",
                 example.file
@@ -295,5 +305,168 @@ fn the_backup_list_shapes_decode_into_what_they_say() {
     assert!(matches!(
         request.backup_entity,
         types::BackupEntity::Application { .. }
+    ));
+}
+
+/// The stateful members of a partition list item, or a panic naming the file.
+struct Stateful {
+    primary_epoch: Option<types::Epoch>,
+    current_configuration_epoch: Option<types::Epoch>,
+    seconds: Option<types::Int64Text>,
+    duration: Option<String>,
+    partition: Option<types::PartitionInformation>,
+}
+
+fn stateful(item: &types::ServicePartitionInfo) -> Stateful {
+    match item {
+        types::ServicePartitionInfo::Stateful {
+            primary_epoch,
+            current_configuration_epoch,
+            last_quorum_loss_duration_in_seconds,
+            last_quorum_loss_duration,
+            partition_information,
+            ..
+        } => Stateful {
+            primary_epoch: primary_epoch.clone(),
+            current_configuration_epoch: current_configuration_epoch.clone(),
+            seconds: last_quorum_loss_duration_in_seconds.clone(),
+            duration: last_quorum_loss_duration.clone(),
+            partition: partition_information.clone(),
+        },
+        other => panic!("not a stateful partition: {other:?}"),
+    }
+}
+
+#[test]
+fn the_service_and_partition_list_shapes_decode_into_what_they_say() {
+    let by_file = |file: &str| {
+        examples()
+            .into_iter()
+            .find(|e| e.file == file)
+            .unwrap_or_else(|| panic!("{file} is not in the index"))
+    };
+    let text = |s: &str| Some(types::Int64Text::String(s.into()));
+
+    // The 9.1 example: CurrentConfigurationEpoch although it says api-version 6.4, the seconds as strings.
+    let upstream = round_trip::<types::PagedServicePartitionInfoList>(&by_file(
+        "get-partition-info-list.json",
+    ));
+    assert_eq!(upstream.items.len(), 5);
+    let first = stateful(&upstream.items[0]);
+    assert_eq!(first.primary_epoch, None);
+    assert_eq!(
+        first
+            .current_configuration_epoch
+            .and_then(|e| e.configuration_version),
+        text("21474836480")
+    );
+    assert_eq!(first.seconds, text("17"));
+    assert!(matches!(
+        first.partition,
+        Some(types::PartitionInformation::Int64Range { low_key: Some(ref low), .. }) if low == "1844674407370955162"
+    ));
+
+    // The gateway at 6.4 names the epoch PrimaryEpoch, below 6.4 CurrentConfigurationEpoch.
+    let at_6_4 = round_trip::<types::PagedServicePartitionInfoList>(&by_file(
+        "get-partition-info-list-service.json",
+    ));
+    let partition = stateful(&at_6_4.items[1]);
+    assert_eq!(partition.current_configuration_epoch, None);
+    assert_eq!(
+        partition.primary_epoch.and_then(|e| e.data_loss_version),
+        text("131462452931584510")
+    );
+    assert_eq!(partition.seconds, text("17"));
+    let at_6_0 = round_trip::<types::PagedServicePartitionInfoList>(&by_file(
+        "get-partition-info-list-service-6-0.json",
+    ));
+    let named = stateful(&at_6_0.items[0]);
+    assert_eq!(named.primary_epoch, None);
+    assert!(named.current_configuration_epoch.is_some());
+    assert!(matches!(
+        named.partition,
+        Some(types::PartitionInformation::Named { name: Some(ref name), .. }) if name == "east"
+    ));
+
+    // The spec's own shape: an ISO 8601 duration, and no seconds member.
+    let documented = round_trip::<types::PagedServicePartitionInfoList>(&by_file(
+        "get-partition-info-list-documented.json",
+    ));
+    let spec_shape = stateful(&documented.items[0]);
+    assert_eq!(spec_shape.duration.as_deref(), Some("PT17S"));
+    assert_eq!(spec_shape.seconds, None);
+    assert!(matches!(
+        &documented.items[1],
+        types::ServicePartitionInfo::Stateless {
+            instance_count: Some(1),
+            min_instance_count: Some(1),
+            ..
+        }
+    ));
+
+    let stateless = round_trip::<types::PagedServicePartitionInfoList>(&by_file(
+        "get-partition-info-list-stateless-service.json",
+    ));
+    assert!(matches!(
+        &stateless.items[0],
+        types::ServicePartitionInfo::Stateless {
+            instance_count: Some(1),
+            partition_information: Some(types::PartitionInformation::Singleton { .. }),
+            ..
+        }
+    ));
+
+    // The seconds as a JSON number decode too (Int64Text), and an unknown status is kept as text.
+    let number: types::ServicePartitionInfo = serde_json::from_value(serde_json::json!({
+        "ServiceKind": "Stateful",
+        "LastQuorumLossDurationInSeconds": 17,
+        "PartitionStatus": "Frozen",
+        "HealthState": "Ok",
+    }))
+    .unwrap();
+    assert!(matches!(
+        number,
+        types::ServicePartitionInfo::Stateful {
+            last_quorum_loss_duration_in_seconds: Some(types::Int64Text::Int64(17)),
+            partition_status: Some(types::ServicePartitionStatus::String(ref status)),
+            health_state: Some(types::HealthState::KnownHealthState(types::KnownHealthState::Ok)),
+            ..
+        } if status == "Frozen"
+    ));
+
+    // Services: the 9.1 example's unlisted ServiceMetadata is ignored, its Id has `/`; the gateway's has `~`.
+    let services =
+        round_trip::<types::PagedServiceInfoList>(&by_file("get-service-info-list.json"));
+    assert!(matches!(
+        &services.items[0],
+        types::ServiceInfo::Stateful { has_persisted_state: Some(true), id: Some(id), .. }
+            if id == "VisualObjects/VisualObjects.ActorService"
+    ));
+    assert!(matches!(
+        &services.items[1],
+        types::ServiceInfo::Stateless { .. }
+    ));
+    let gateway =
+        round_trip::<types::PagedServiceInfoList>(&by_file("get-service-info-list-service.json"));
+    assert_eq!(
+        gateway.continuation_token.as_deref(),
+        Some("fabric:/CalcApp/CalcWeb")
+    );
+    assert!(matches!(
+        &gateway.items[0],
+        types::ServiceInfo::Stateful {
+            id: Some(id),
+            service_status: Some(types::ServiceStatus::KnownServiceStatus(types::KnownServiceStatus::Active)),
+            ..
+        } if id == "CalcApp~CalcService"
+    ));
+    assert!(matches!(
+        &gateway.items[1],
+        types::ServiceInfo::Stateless {
+            health_state: Some(types::HealthState::KnownHealthState(
+                types::KnownHealthState::Warning
+            )),
+            ..
+        }
     ));
 }

@@ -26,6 +26,8 @@
 //! - in examples whose `source` is `service code`, the few top-level members the service writes as `null` without
 //!   the spec declaring them `nullable` ([`UNDECLARED_SERVICE_NULLS`], a named spec gap that fails when stale)
 //!   are validated as absent; every other `null` is checked as written;
+//! - members upstream's examples carry without the spec declaring them ([`UNDECLARED_MEMBERS`]: the 9.1
+//!   example's `ServiceMetadata`, which the generated types ignore) are dropped, and fail as stale when declared;
 //! - objects with `properties` and no `additionalProperties` are closed, so an example with a misspelt property
 //!   fails instead of passing silently (the spec's only `allOf` is the one-part `nullable` wrapper of the progress
 //!   response, which closing cannot break; an `allOf` of two or more parts would, so then the objects stay open).
@@ -710,10 +712,53 @@ pub const UNDECLARED_SERVICE_NULLS: [(&str, &str); 3] = [
     ("BackupProgressInfo", "FailureError"),
 ];
 
+/// Members upstream's own examples carry although the spec does not declare them: (schema, member). The 9.1
+/// GetServiceInfoList example writes `"ServiceMetadata": {"ArmMetadata": {}}` in each ServiceInfo; nothing in the
+/// 8.2 spec defines it and nothing here reads it, so the generated types ignore it (serde skips unknown members).
+/// Objects stay closed for validation, so a misspelt property still fails; a member listed here is dropped, at any
+/// depth, from examples before they are validated and before their round trip is compared. An entry fails as
+/// stale when the spec declares the member in that schema or no example carries it. The workspace tests keep the
+/// same list (`sf_backup_workspace_tests::UNDECLARED_MEMBERS`); a test holds the two equal.
+pub const UNDECLARED_MEMBERS: [(&str, &str); 1] = [("ServiceInfo", "ServiceMetadata")];
+
+/// `value` without the [`UNDECLARED_MEMBERS`] members, at any depth.
+pub fn without_undeclared_members(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !UNDECLARED_MEMBERS.iter().any(|(_, m)| m == k))
+                .map(|(k, v)| (k.clone(), without_undeclared_members(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_undeclared_members).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether `member` is declared by `schema` or by one of its `oneOf` variants.
+fn declares(doc: &Value, schema: &str, member: &str) -> bool {
+    let schema = &doc["components"]["schemas"][schema];
+    schema["properties"].get(member).is_some()
+        || schema["oneOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|variant| variant["properties"].get(member).is_some())
+}
+
+/// Whether any object in `value`, at any depth, has a member named `member`.
+fn carries(value: &Value, member: &str) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(member) || map.values().any(|v| carries(v, member)),
+        Value::Array(items) => items.iter().any(|v| carries(v, member)),
+        _ => false,
+    }
+}
+
 /// The body as validated: for a service-code example, the [`UNDECLARED_SERVICE_NULLS`] members that are `null`
 /// removed; also returns which entries were used.
 fn with_undeclared_nulls_absent(example: &Example) -> (Value, Vec<(&'static str, &'static str)>) {
-    let mut body = example.body.clone();
+    let mut body = without_undeclared_members(&example.body);
     let mut used = Vec::new();
     if example.source != "service code" {
         return (body, used);
@@ -744,6 +789,18 @@ fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
         {
             check.fail(format!(
                 "{schema}.{property} is nullable in the spec now: remove it from UNDECLARED_SERVICE_NULLS"
+            ));
+        }
+    }
+    for (schema, member) in UNDECLARED_MEMBERS {
+        if declares(doc, schema, member) {
+            check.fail(format!(
+                "{schema} declares {member} in the spec now: remove it from UNDECLARED_MEMBERS"
+            ));
+        }
+        if !examples.is_empty() && !examples.iter().any(|e| carries(&e.body, member)) {
+            check.fail(format!(
+                "UNDECLARED_MEMBERS lists {schema}.{member}, but no example carries it: remove the entry"
             ));
         }
     }
@@ -885,7 +942,8 @@ fn generated_types_dump(root: &Path) -> Result<Value, String> {
 }
 
 /// Every example, deserialised into its generated type and serialised back (by the dump), equals its file once
-/// members whose value is `null` are dropped from both sides ([`without_null_members`]).
+/// members whose value is `null` are dropped from both sides ([`without_null_members`]) and the
+/// [`UNDECLARED_MEMBERS`] from the file's side (the types ignore them).
 pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
     let mut check = Check::new("examples round-trip through the types", "example");
     for example in examples {
@@ -893,7 +951,8 @@ pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
         let result = &dump["examples"][&example.file];
         match (result.get("value"), result.get("error")) {
             (Some(value), _)
-                if without_null_members(value) == without_null_members(&example.body) => {}
+                if without_null_members(value)
+                    == without_null_members(&without_undeclared_members(&example.body)) => {}
             (Some(value), _) => check.fail(format!(
                 "{} changes through {}: {} became {value}",
                 example.file, example.schema, example.body
@@ -1001,6 +1060,18 @@ pub fn check_schemars_agreement(doc: &Value, dump: &Value) -> Check {
     check
 }
 
+/// The string formats typify turns into a type of their own (`uuid::Uuid`, `chrono::DateTime`, …) or that the spec
+/// uses for a replacement (`password`: `SecretString`); any other string format is a plain `String`.
+const STRING_FORMATS_WITH_A_TYPE: [&str; 7] = [
+    "date",
+    "date-time",
+    "uuid",
+    "ip",
+    "ipv4",
+    "ipv6",
+    "password",
+];
+
 /// The parts of a schema the Rust types must get right (see the module docs).
 pub fn summarise(schema: &Value) -> Value {
     let Some(map) = schema.as_object() else {
@@ -1051,7 +1122,19 @@ pub fn summarise(schema: &Value) -> Value {
             .collect();
         return json!({ "properties": properties, "required": required });
     }
-    json!({ "type": map.get("type"), "format": map.get("format") })
+    // What typify makes of a format decides the Rust type, so the summary keeps the format as the Rust type has
+    // it: an integer without one is i64 (schemars: int64), and a string format typify has no type for (the
+    // `duration` of LastQuorumLossDuration) is a plain String.
+    let format = match (map.get("type").and_then(Value::as_str), map.get("format")) {
+        (Some("integer"), None) => Some(json!("int64")),
+        (Some("string"), Some(f))
+            if !STRING_FORMATS_WITH_A_TYPE.contains(&f.as_str().unwrap_or("")) =>
+        {
+            None
+        }
+        (_, f) => f.cloned(),
+    };
+    json!({ "type": map.get("type"), "format": format })
 }
 
 /// Names each place where two summaries differ, with its path.
@@ -1125,15 +1208,15 @@ mod tests {
             assert!(check.passed(), "{}: {:?}", check.name, check.failures);
         }
         let counts: BTreeMap<&str, usize> = checks.iter().map(|c| (c.name, c.checked)).collect();
-        assert_eq!(counts["OpenAPI 3.0 document"], 4);
-        assert_eq!(counts["operationIds are unique"], 4);
+        assert_eq!(counts["OpenAPI 3.0 document"], 6);
+        assert_eq!(counts["operationIds are unique"], 6);
         assert_eq!(
-            counts["parameters match the seed page"], 21,
-            "19 parameters (2 of them deliberate deviations) and 2 bodies"
+            counts["parameters match the seed page"], 30,
+            "28 parameters (2 of them deliberate deviations) and 2 bodies"
         );
         assert_eq!(
-            counts["examples validate against the spec"], 24,
-            "14 documented, 10 service shapes"
+            counts["examples validate against the spec"], 31,
+            "17 documented, 14 service shapes"
         );
         assert!(counts["every $ref resolves"] >= 15);
     }
@@ -1524,11 +1607,57 @@ mod tests {
         no_responses["responses"] = json!({});
         let check = check_schemars_agreement(&doc(&spec()), &no_responses);
         assert!(
-            check.failures.len() == 3
+            check.failures.len() == 5
                 && check
                     .failures
                     .iter()
                     .all(|f| f.contains("no `responses` entry")),
+            "{:?}",
+            check.failures
+        );
+    }
+
+    #[test]
+    fn undeclared_members_are_the_workspace_tests_list_and_fail_when_stale() {
+        assert_eq!(
+            UNDECLARED_MEMBERS,
+            sf_backup_workspace_tests::UNDECLARED_MEMBERS
+        );
+        assert_eq!(
+            without_undeclared_members(&json!({"Items": [{"ServiceMetadata": {}, "Name": "x"}]})),
+            json!({"Items": [{"Name": "x"}]})
+        );
+        // Declared in the spec: the allowance must go.
+        let declared = spec().replacen(
+            "            IsServiceGroup:\n",
+            "            ServiceMetadata:\n              type: object\n            IsServiceGroup:\n",
+            1,
+        );
+        assert_ne!(declared, spec());
+        let failures = only_failure(
+            &spec_checks(&declared, &seed(), &examples()),
+            "examples validate against the spec",
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.contains("declares ServiceMetadata")),
+            "{failures:?}"
+        );
+        // Carried by no example: stale as well.
+        let mut examples = examples();
+        for example in &mut examples {
+            example.body = without_undeclared_members(&example.body);
+        }
+        let check = spec_checks(&spec(), &seed(), &examples)
+            .into_iter()
+            .find(|c| c.name == "examples validate against the spec")
+            .unwrap();
+        assert!(
+            check
+                .failures
+                .iter()
+                .any(|f| f.contains("no example carries it")),
             "{:?}",
             check.failures
         );
@@ -1622,12 +1751,12 @@ mod tests {
         let schemars = check_schemars_agreement(&doc(&spec()), &dump());
         assert!(schemars.passed(), "{:?}", schemars.failures);
         assert_eq!(
-            schemars.checked, 24,
-            "21 components (19 generated types, Int64Text, SecretString) and the three 200 bodies"
+            schemars.checked, 37,
+            "32 components (30 generated types, Int64Text, SecretString) and the five 200 bodies"
         );
         let round_trips = check_round_trips(&examples(), &dump());
         assert!(round_trips.passed(), "{:?}", round_trips.failures);
-        assert_eq!(round_trips.checked, 24);
+        assert_eq!(round_trips.checked, 31);
     }
 
     #[test]

@@ -319,10 +319,10 @@ fn find_base(root: &Path, recorded: &str) -> Result<(String, String, bool), Stri
 struct Api {
     info_version: Option<String>,
     info_docs: String,
-    /// Values and default of the `api-version` parameter's schema.
-    api_version: Option<(Vec<String>, Option<String>)>,
-    /// The component schema behind the `api-version` parameter; its changes are reported once, as `api-version`.
-    api_version_schema: Option<String>,
+    /// Values and default of each schema behind an `api-version` parameter, by the component schema's name
+    /// (`ApiVersion` for the 6.4 operations, `ApiVersion60` for GetServiceInfoList); an inline schema is keyed
+    /// by the parameter's name. Changes to these schemas are reported as `api-version`, once per schema.
+    api_versions: BTreeMap<String, (Vec<String>, Option<String>)>,
     operations: BTreeMap<String, Operation>,
     schemas: BTreeMap<String, Schema>,
 }
@@ -466,9 +466,7 @@ impl Api {
                     .collect();
                 let params: Vec<Param> = raw.iter().map(|p| Param::from_value(p)).collect();
                 if let Some(p) = raw.iter().find(|p| p["name"] == "api-version") {
-                    if let Some(name) = ref_name(&p["schema"]) {
-                        api.api_version_schema.get_or_insert(name.to_string());
-                    }
+                    let key = ref_name(&p["schema"]).unwrap_or("api-version").to_string();
                     let schema = resolve(doc, &p["schema"]);
                     let values = schema["enum"]
                         .as_array()
@@ -481,7 +479,7 @@ impl Api {
                         .get("default")
                         .and_then(Value::as_str)
                         .map(String::from);
-                    api.api_version.get_or_insert((values, default));
+                    api.api_versions.entry(key).or_insert((values, default));
                 }
                 let body = op.get("requestBody").map(|b| {
                     let b = resolve(doc, b);
@@ -890,58 +888,71 @@ fn diff_info(ctx: &mut Ctx<'_>) {
             "not part of the generated code",
         );
     }
-    match (&ctx.old.api_version, &ctx.new.api_version) {
-        (Some((ov, od)), Some((nv, nd))) if (ov, od) != (nv, nd) => {
-            let variants = |vs: &[String]| {
-                vs.iter()
-                    .map(|v| format!("ApiVersion::{}", variant_name(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let gone: Vec<String> = ov.iter().filter(|v| !nv.contains(v)).cloned().collect();
-            let added: Vec<String> = nv.iter().filter(|v| !ov.contains(v)).cloned().collect();
-            let mut why = Vec::new();
-            if !gone.is_empty() {
-                why.push(format!(
-                    "{} is gone: code naming it stops compiling",
-                    variants(&gone)
-                ));
-            }
-            if !added.is_empty() {
-                why.push(format!(
-                    "{} is new: exhaustive matches on ApiVersion stop compiling",
-                    variants(&added)
-                ));
-            }
-            if od != nd {
-                why.push(format!(
-                    "ApiVersion::default() becomes {}, so requests built with it carry api-version={}, which \
-                     servers older than that reject",
-                    nd.as_deref().map_or("(none)".into(), |d| format!("ApiVersion::{}", variant_name(d))),
-                    show(nd.as_deref())
-                ));
-            }
-            // Any change here either adds or removes a variant of a closed enum or changes what is sent.
-            ctx.push(
-                Impact::Breaking,
-                "api-version",
-                format!(
-                    "values [{}] default {} -> values [{}] default {}",
-                    ov.join(", "),
-                    show(od.as_deref()),
-                    nv.join(", "),
-                    show(nd.as_deref())
-                ),
-                why.join("; "),
-            );
+    let (old_versions, new_versions) = (&ctx.old.api_versions, &ctx.new.api_versions);
+    for (schema, (ov, od)) in old_versions {
+        // A schema that appears or disappears is reported as a type added or removed; here only changed values.
+        let Some((nv, nd)) = new_versions.get(schema) else {
+            continue;
+        };
+        if (ov, od) == (nv, nd) {
+            continue;
         }
-        (None, Some(_)) | (Some(_), None) => ctx.push(
+        let variants = |vs: &[String]| {
+            vs.iter()
+                .map(|v| format!("{schema}::{}", variant_name(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let gone: Vec<String> = ov.iter().filter(|v| !nv.contains(v)).cloned().collect();
+        let added: Vec<String> = nv.iter().filter(|v| !ov.contains(v)).cloned().collect();
+        let mut why = Vec::new();
+        if !gone.is_empty() {
+            why.push(format!(
+                "{} is gone: code naming it stops compiling",
+                variants(&gone)
+            ));
+        }
+        if !added.is_empty() {
+            why.push(format!(
+                "{} is new: exhaustive matches on {schema} stop compiling",
+                variants(&added)
+            ));
+        }
+        if od != nd {
+            why.push(format!(
+                "{schema}::default() becomes {}, so requests built with it carry api-version={}, which servers \
+                 older than that reject",
+                nd.as_deref()
+                    .map_or("(none)".into(), |d| format!("{schema}::{}", variant_name(d))),
+                show(nd.as_deref())
+            ));
+        }
+        // Any change here either adds or removes a variant of a closed enum or changes what is sent.
+        let subject = if old_versions.len() == 1 && new_versions.len() == 1 {
+            "api-version".to_string()
+        } else {
+            format!("api-version ({schema})")
+        };
+        ctx.push(
+            Impact::Breaking,
+            subject,
+            format!(
+                "values [{}] default {} -> values [{}] default {}",
+                ov.join(", "),
+                show(od.as_deref()),
+                nv.join(", "),
+                show(nd.as_deref())
+            ),
+            why.join("; "),
+        );
+    }
+    if old_versions.is_empty() != new_versions.is_empty() {
+        ctx.push(
             Impact::Breaking,
             "api-version",
             "parameter appeared or disappeared",
             "every operation method gains or loses its api_version argument",
-        ),
-        _ => {}
+        );
     }
 }
 
@@ -1225,7 +1236,7 @@ fn diff_schema(ctx: &mut Ctx<'_>, name: &str, o: &Schema, n: &Schema) {
             format!("rustdoc of {name}"),
         );
     }
-    if ctx.new.api_version_schema.as_deref() == Some(name) && matches!(o.shape, Shape::Enum(_)) {
+    if ctx.new.api_versions.contains_key(name) && matches!(o.shape, Shape::Enum(_)) {
         return;
     }
     if o.nullable != n.nullable {
@@ -1667,6 +1678,32 @@ mod tests {
     }
 
     #[test]
+    fn each_api_version_schema_is_judged_on_its_own() {
+        // GetServiceInfoList's 6.0 beside the 6.4 of every other operation: a change to one names that one.
+        let changed = live().replacen(
+            "        - \"6.0\"\n      default: \"6.0\"\n",
+            "        - \"6.1\"\n      default: \"6.1\"\n",
+            1,
+        );
+        assert_ne!(changed, live());
+        let r = report(&live(), &changed);
+        let versions: Vec<&Change> = r
+            .changes
+            .iter()
+            .filter(|c| c.subject.starts_with("api-version"))
+            .collect();
+        assert_eq!(versions.len(), 1, "{r:?}");
+        assert_eq!(versions[0].subject, "api-version (ApiVersion60)");
+        assert_eq!(versions[0].impact, Impact::Breaking);
+        assert!(
+            versions[0].reason.contains("ApiVersion60::X61 is new"),
+            "{}",
+            versions[0].reason
+        );
+        assert!(report(&live(), &live()).changes.is_empty());
+    }
+
+    #[test]
     fn parameter_bounds_and_defaults_are_judged_by_the_rust_type() {
         let timeout = "        minimum: 1\n        maximum: 4294967295\n        default: 60\n";
         let relaxed = live().replacen(
@@ -1684,12 +1721,12 @@ mod tests {
         };
         // minimum 1 -> 0 turns NonZeroU64 into u64: a different argument type, once per operation.
         let ty = by_what("optional NonZeroU64 -> optional u64");
-        assert_eq!(ty.len(), 4, "{r:?}");
+        assert_eq!(ty.len(), 6, "{r:?}");
         assert!(ty.iter().all(|c| c.impact == Impact::Breaking));
         // typify drops `maximum`, and the default is the server's: neither reaches the Rust signature.
         for what in ["maximum 4294967295 -> 65535", "default 60 -> 30"] {
             let found = by_what(what);
-            assert_eq!(found.len(), 4, "{what}: {r:?}");
+            assert_eq!(found.len(), 6, "{what}: {r:?}");
             assert!(found.iter().all(|c| c.impact == Impact::DocsOnly), "{what}");
         }
         // The minimum change is already covered by the type change, not reported twice.

@@ -150,7 +150,7 @@ struct Deviation {
 }
 
 /// The live spec's lenient deviations, in the order they are applied to the fixture's text.
-const DEVIATIONS: [Deviation; 7] = [
+const DEVIATIONS: [Deviation; 9] = [
     Deviation {
         name: "progress 200 is nullable: the service answers `null` before any on-demand backup",
         edits: &[(
@@ -293,6 +293,98 @@ const DEVIATIONS: [Deviation; 7] = [
             (
                 "          type: boolean\n          default: false\n        Storage:\n",
                 "          type: boolean\n        Storage:\n",
+            ),
+        ],
+    },
+    // A second extension: the native gateway's service and partition lists, upstream 8.2's own (transcribed in
+    // ../shared/notes/more-operations.md §1 and §6, in this fragment's shapes), inserted whole from
+    // xtask/fixtures/service-partition-lists/; the deviation after it is what the gateway's code really writes
+    // (§6.5).
+    Deviation {
+        name: "extension: upstream 8.2's GetServiceInfoList and GetPartitionInfoList with their models, added beyond the backup subset (xtask/fixtures/service-partition-lists/)",
+        edits: &[
+            (
+                "    was written although progress said Timeout.\n  version: \"6.4\"\n",
+                "    was written although progress said Timeout. And the two lists of the native gateway, Get Service Info List and\n    Get Partition Info List: an extension that finds an application's services and a service's partitions.\n  version: \"6.4\"\n",
+            ),
+            (
+                "components:\n  parameters:\n",
+                concat!(
+                    include_str!("../fixtures/service-partition-lists/paths.yaml"),
+                    "components:\n  parameters:\n"
+                ),
+            ),
+            (
+                "  responses:\n    FabricErrorResponse:\n",
+                concat!(
+                    include_str!("../fixtures/service-partition-lists/parameters.yaml"),
+                    "  responses:\n    FabricErrorResponse:\n"
+                ),
+            ),
+            (
+                "\n    FabricError:\n",
+                concat!(
+                    "\n",
+                    include_str!("../fixtures/service-partition-lists/schemas.yaml"),
+                    "    FabricError:\n"
+                ),
+            ),
+        ],
+    },
+    Deviation {
+        name: "service and partition lists as the native gateway answers: the token sent raw, a null \"\"-or-absent ContinuationToken, both epoch names, LastQuorumLossDurationInSeconds (Int64Text), int64 members of an unread serializer as Int64Text, no bounds or defaults on read-only counts, unknown members (ServiceMetadata) ignored",
+        edits: &[
+            (
+                "        - $ref: \"#/components/parameters/ApiVersion60\"\n        - $ref: \"#/components/parameters/ContinuationToken\"\n",
+                "        - $ref: \"#/components/parameters/ApiVersion60\"\n        - $ref: \"#/components/parameters/RawContinuationToken\"\n",
+            ),
+            (
+                "        - $ref: \"#/components/parameters/ServiceId\"\n        - $ref: \"#/components/parameters/ContinuationToken\"\n",
+                "        - $ref: \"#/components/parameters/ServiceId\"\n        - $ref: \"#/components/parameters/RawContinuationToken\"\n",
+            ),
+            (
+                "        $ref: \"#/components/schemas/ApiVersion60\"\n  responses:\n",
+                "        $ref: \"#/components/schemas/ApiVersion60\"\n    RawContinuationToken:\n      name: ContinuationToken\n      in: query\n      required: false\n      description: >-\n        The continuation token parameter is used to obtain next set of results. A continuation token with a\n        non-empty value is included in the response of the API when the results from the system do not fit in a\n        single response. When this value is passed to the next API call, the API returns next set of results. If\n        there are no further results, then the continuation token does not contain a value. The value of this\n        parameter should not be URL encoded. It is sent raw: the native HTTP gateway that answers this operation\n        takes the query value as written, without percent-decoding it, so the token (a service name such as\n        `fabric:/app/svc`, or a partition id) must arrive unencoded; the api crate's request hook writes it so.\n      allowReserved: true\n      schema:\n        type: string\n  responses:\n",
+            ),
+            (
+                "            further results, then the continuation token is not included in the response.\n          type: string\n        Items:\n          description: List of service information.\n",
+                "            further results, then the continuation token is not included in the response. Absent, `null` and `\"\"`\n            all mean \"no more pages\".\n          type: string\n          nullable: true\n        Items:\n          description: List of service information.\n",
+            ),
+            (
+                "            further results, then the continuation token is not included in the response.\n          type: string\n        Items:\n          description: List of service partition information.\n",
+                "            further results, then the continuation token is not included in the response. Absent, `null` and `\"\"`\n            all mean \"no more pages\".\n          type: string\n          nullable: true\n        Items:\n          description: List of service partition information.\n",
+            ),
+            (
+                "                with \"~\" from version 6.0 on.\n              type: string\n            ServiceKind:\n              description: The kind of service (Stateless or Stateful).\n              type: string\n              enum:\n                - Stateful\n",
+                "                with \"~\" from version 6.0 on. The 9.1 example shows `/` instead: build a path's serviceId from\n                `Name`, not from this.\n              type: string\n            ServiceKind:\n              description: The kind of service (Stateless or Stateful).\n              type: string\n              enum:\n                - Stateful\n",
+            ),
+            (
+                "                with \"~\" from version 6.0 on.\n              type: string\n            ServiceKind:\n              description: The kind of service (Stateless or Stateful).\n              type: string\n              enum:\n                - Stateless\n",
+                "                with \"~\" from version 6.0 on. The 9.1 example shows `/` instead: build a path's serviceId from\n                `Name`, not from this.\n              type: string\n            ServiceKind:\n              description: The kind of service (Stateless or Stateful).\n              type: string\n              enum:\n                - Stateless\n",
+            ),
+            (
+                "          description: Information about a stateful Service Fabric service.\n          type: object\n",
+                "          description: >-\n            Information about a stateful Service Fabric service. Members this document does not declare (the 9.1\n            example's `ServiceMetadata`) are ignored.\n          type: object\n",
+            ),
+            (
+                "          description: Information about a stateless Service Fabric service.\n          type: object\n",
+                "          description: >-\n            Information about a stateless Service Fabric service. Members this document does not declare (the 9.1\n            example's `ServiceMetadata`) are ignored.\n          type: object\n",
+            ),
+            (
+                "            AuxiliaryReplicaCount:\n              description: >-\n                The auxiliary replica count as a number. To use Auxiliary replicas the following must be true,\n                AuxiliaryReplicaCount < (TargetReplicaSetSize+1)/2 and TargetReplicaSetSize >=3.\n              type: integer\n              format: int64\n",
+                "            AuxiliaryReplicaCount:\n              $ref: \"#/components/schemas/Int64Text\"\n",
+            ),
+            (
+                "              type: string\n              format: duration\n            PrimaryEpoch:\n              $ref: \"#/components/schemas/Epoch\"\n",
+                "              type: string\n              format: duration\n            LastQuorumLossDurationInSeconds:\n              $ref: \"#/components/schemas/Int64Text\"\n            PrimaryEpoch:\n              $ref: \"#/components/schemas/Epoch\"\n            CurrentConfigurationEpoch:\n              $ref: \"#/components/schemas/Epoch\"\n",
+            ),
+            (
+                "              type: integer\n              default: 1\n              minimum: 1\n",
+                "              type: integer\n",
+            ),
+            (
+                "              type: integer\n              default: 0\n              minimum: 0\n              maximum: 100\n",
+                "              type: integer\n",
             ),
         ],
     },

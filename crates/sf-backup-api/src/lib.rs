@@ -6,7 +6,8 @@
 //!
 //! - the [`ClientHooks`] impl, which drops the `api-version` header progenitor
 //!   adds to every request (the contract is the `api-version` query parameter, and the documented requests carry
-//!   no such header);
+//!   no such header), and sends the `ContinuationToken` of the native gateway's two lists
+//!   (`get_service_info_list`, `get_partition_info_list`) unencoded, as that gateway reads it;
 //! - [`ErrorResponse`], which decodes an error response into its HTTP status, headers, bounded body and, when the
 //!   body is one, a [`types::FabricError`]. Error responses reach callers as raw bytes (see spec/README.md) so
 //!   that a non-JSON body from a proxy never loses its status.
@@ -46,9 +47,12 @@ impl ClientHooks for Client {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), Error<E>> {
         request.headers_mut().remove("api-version");
+        if NATIVE_GATEWAY_LISTS.contains(&info.operation_id) {
+            continuation_token_raw(request.url_mut());
+        }
         Ok(())
     }
 
@@ -65,6 +69,32 @@ impl ClientHooks for Client {
         }
         Ok(response)
     }
+}
+
+/// The operations answered by the native HTTP gateway itself rather than the Backup Restore Service: it takes their
+/// `ContinuationToken` from the query as written, without percent-decoding it (spec/README.md).
+const NATIVE_GATEWAY_LISTS: [&str; 2] = ["get_service_info_list", "get_partition_info_list"];
+
+/// Rewrites the `ContinuationToken` query value, which the generated client form-encodes (`fabric:/app/svc` as
+/// `fabric%3A%2Fapp%2Fsvc`), back to the raw token the native gateway expects. Only `&` stays escaped, since a raw
+/// one would split the query; the URL itself escapes what a query cannot hold (a space, `#`, non-ASCII), which
+/// the gateway would then read escaped: tokens are service names and partition ids, so this does not arise.
+fn continuation_token_raw(url: &mut reqwest::Url) {
+    const KEY: &str = "ContinuationToken";
+    let Some((_, token)) = url.query_pairs().find(|(name, _)| name == KEY) else {
+        return;
+    };
+    let raw = token.replace('&', "%26");
+    let query: Vec<String> = url
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name == KEY => format!("{KEY}={raw}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    url.set_query(Some(&query.join("&")));
 }
 
 /// The service answers progress with the JSON `null` before any backup was requested (spec/README.md); a proxy,
@@ -216,5 +246,47 @@ impl schemars::JsonSchema for SecretString {
             ..Default::default()
         }
         .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continuation_token_raw;
+
+    fn raw(query: &str) -> String {
+        let mut url =
+            reqwest::Url::parse(&format!("http://h/Services/a~b/$/GetPartitions?{query}")).unwrap();
+        continuation_token_raw(&mut url);
+        url.query().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_token_goes_out_as_written_and_the_rest_of_the_query_is_kept() {
+        // What serde_urlencoded writes for the token `fabric:/app/svc+1`.
+        assert_eq!(
+            raw("ContinuationToken=fabric%3A%2Fapp%2Fsvc%2B1&api-version=6.0&timeout=5"),
+            "ContinuationToken=fabric:/app/svc+1&api-version=6.0&timeout=5"
+        );
+        assert_eq!(
+            raw("api-version=6.4&ContinuationToken=1daae3f5-7fd6-42e9-b1ba-8c05f873994d"),
+            "api-version=6.4&ContinuationToken=1daae3f5-7fd6-42e9-b1ba-8c05f873994d"
+        );
+    }
+
+    #[test]
+    fn only_what_a_raw_query_cannot_carry_stays_escaped() {
+        assert_eq!(
+            raw("ContinuationToken=a%26b&x=1"),
+            "ContinuationToken=a%26b&x=1"
+        );
+        assert_eq!(raw("ContinuationToken=a+b"), "ContinuationToken=a%20b");
+    }
+
+    #[test]
+    fn a_query_without_a_token_is_untouched() {
+        assert_eq!(
+            raw("api-version=6.0&ServiceTypeName=T%2B"),
+            "api-version=6.0&ServiceTypeName=T%2B"
+        );
     }
 }

@@ -121,6 +121,7 @@ mod secret;
 mod storage;
 #[cfg(any(feature = "tls", feature = "tls-ring"))]
 mod tls;
+mod topology;
 mod uri;
 mod wait;
 
@@ -142,6 +143,7 @@ pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture}
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
+pub use topology::{FabricName, Resolution, ResolvedPartition, SkipReason, Skipped};
 /// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
 pub use uuid::Uuid;
 

@@ -160,9 +160,20 @@ pub struct BackupArgs {
     /// --wait).
     #[arg(
         value_name = "PARTITION_ID",
-        required_unless_present = "partitions_from"
+        required_unless_present_any = ["partitions_from", "services", "applications"]
     )]
     pub partition_ids: Vec<PartitionId>,
+
+    /// Also back up every partition of this stateful service, such as fabric:/App/Service (repeatable; needs
+    /// --wait). A stateless or volatile service is skipped with the reason: the service would accept such a
+    /// backup and only report Timeout at the end of --backup-timeout.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<sf_backup::FabricName>,
+
+    /// Also back up every partition of every persisted stateful service of this application, such as
+    /// fabric:/App (repeatable; needs --wait). Stateless and volatile services are skipped with the reason.
+    #[arg(long = "application", value_name = "NAME")]
+    pub applications: Vec<sf_backup::FabricName>,
 
     /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
     /// and lines starting with # are skipped).

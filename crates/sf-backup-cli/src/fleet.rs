@@ -19,7 +19,8 @@ use crate::failure::{Exit, Failure};
 pub enum Plan {
     /// One partition: the plain backup (and `--wait`).
     Single(PartitionId),
-    /// Several partitions (or a list file, or a report): the fleet, with its partitions read and checked.
+    /// Several partitions (or a list file, or a report, or services and applications): the fleet, with its
+    /// partitions read and checked; services and applications are resolved once connected.
     Fleet(Vec<PartitionId>),
 }
 
@@ -28,6 +29,8 @@ pub fn plan(args: &BackupArgs) -> Result<Plan, Failure> {
     let fleet = args.partitions_from.is_some()
         || args.report.is_some()
         || args.resume.is_some()
+        || !args.services.is_empty()
+        || !args.applications.is_empty()
         || args.partition_ids.len() != 1;
     if !fleet {
         return Ok(Plan::Single(args.partition_ids[0]));
@@ -74,12 +77,79 @@ fn partitions(args: &BackupArgs) -> Result<Vec<PartitionId>, Failure> {
     }
     let mut seen = HashSet::new();
     all.retain(|id| seen.insert(*id));
-    if all.is_empty() {
+    if all.is_empty() && args.services.is_empty() && args.applications.is_empty() {
         return Err(Failure::invalid(
             "no partition to back up: name partition ids, or a --partitions-from file that lists some",
         ));
     }
     Ok(all)
+}
+
+/// Adds the partitions of `--service` and `--application` to `partitions` (each once, after those named
+/// directly), and reports the services left out: one JSON object each with `--output json`, a line on stderr
+/// otherwise. Only reads are sent; a name the cluster does not know fails the run before any backup.
+fn resolve(
+    connection: &Connection,
+    args: &BackupArgs,
+    partitions: &mut Vec<PartitionId>,
+    json: bool,
+) -> Result<Vec<sf_backup::Skipped>, Failure> {
+    if args.services.is_empty() && args.applications.is_empty() {
+        return Ok(Vec::new());
+    }
+    let server_timeout = args.server_timeout.map(std::time::Duration::from_secs);
+    let client = &connection.client;
+    let resolutions = crate::runtime()?.block_on(async {
+        let mut all = Vec::new();
+        for service in &args.services {
+            let resolution = client
+                .resolve_service_with(service, server_timeout)
+                .await
+                .map_err(|error| named(error, "--service", service))?;
+            all.push(resolution);
+        }
+        for application in &args.applications {
+            let resolution = client
+                .resolve_application_with(application, server_timeout)
+                .await
+                .map_err(|error| named(error, "--application", application))?;
+            all.push(resolution);
+        }
+        Ok::<_, Failure>(all)
+    })?;
+    let mut seen: HashSet<PartitionId> = partitions.iter().copied().collect();
+    let mut skipped = Vec::new();
+    for resolution in resolutions {
+        for partition in resolution.partitions {
+            if seen.insert(partition.partition_id) {
+                partitions.push(partition.partition_id);
+            }
+        }
+        skipped.extend(resolution.skipped);
+    }
+    for service in &skipped {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "service_name": service.service_name,
+                    "outcome": "Skipped",
+                    "reason": service.reason.to_string(),
+                    "partitions": service.partitions,
+                })
+            );
+        } else {
+            eprintln!("Skipping {}: {}.", service.service_name, service.reason);
+        }
+    }
+    Ok(skipped)
+}
+
+/// A resolution error, with the flag and name it was for in front of its message.
+fn named(error: sf_backup::Error, flag: &str, name: &sf_backup::FabricName) -> Failure {
+    let mut failure = Failure::from(error);
+    failure.message = format!("{flag} {name}: {}", failure.message);
+    failure
 }
 
 /// The partitions a report records as backed up.
@@ -113,6 +183,7 @@ struct Tally {
     busy: usize,
     outcome_unknown: usize,
     skipped: usize,
+    skipped_services: usize,
 }
 
 /// Backs up every partition and reports each as it ends.
@@ -124,6 +195,16 @@ pub fn run(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut tally = Tally::default();
+    let skipped_services = resolve(connection, args, &mut partitions, json)?;
+    tally.skipped_services = skipped_services.len();
+    if partitions.is_empty() {
+        return Err(Failure::new(
+            Exit::InvalidInput,
+            "nothing_to_back_up",
+            "no partition to back up: the services and applications named have no persisted stateful partition"
+                .to_owned(),
+        ));
+    }
     if let Some(report) = &args.resume {
         let done = succeeded_in(report)?;
         let before = partitions.len();
@@ -228,6 +309,7 @@ pub fn run(
             "busy": tally.busy,
             "outcome_unknown": tally.outcome_unknown,
             "skipped": tally.skipped,
+            "skipped_services": tally.skipped_services,
             "not_finished": total - tally.succeeded - tally.failed - tally.busy - tally.outcome_unknown - tally.skipped,
         }
     });
@@ -235,12 +317,17 @@ pub fn run(
         println!("{summary}");
     } else {
         eprintln!(
-            "{} of {total} partitions backed up ({} failed, {} busy, {} with an unknown outcome, {} skipped).",
+            "{} of {total} partitions backed up ({} failed, {} busy, {} with an unknown outcome, {} skipped){}.",
             tally.succeeded + tally.skipped,
             tally.failed,
             tally.busy,
             tally.outcome_unknown,
-            tally.skipped
+            tally.skipped,
+            match tally.skipped_services {
+                0 => String::new(),
+                1 => "; 1 service left out".to_owned(),
+                n => format!("; {n} services left out"),
+            }
         );
     }
     if interrupted {

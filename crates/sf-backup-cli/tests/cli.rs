@@ -2117,6 +2117,229 @@ mod fleet {
         assert_eq!(posts_for(&gateway, &partitions[2]), 1);
     }
 
+    /// The testkit's default topology: `fabric:/FakeApp/FakeService` (four persisted partitions), a volatile and
+    /// a stateless service.
+    fn persisted() -> Vec<String> {
+        sf_backup_testkit::default_topology::PERSISTED_PARTITIONS
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[rstest]
+    fn a_service_is_backed_up_partition_by_partition_one_json_line_each(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let result = sf_backup(&[
+            "--endpoint",
+            url.as_str(),
+            "--output",
+            "json",
+            "backup",
+            "--service",
+            "fabric:/FakeApp/FakeService",
+            "--wait",
+            "--poll-interval",
+            "0.02",
+        ]);
+        result.expect(0);
+        let lines = lines(&result.stdout);
+        let (summary, outcomes) = lines.split_last().unwrap();
+        assert_eq!(outcomes.len(), 4, "{}", result.stdout);
+        assert_eq!(summary["summary"]["succeeded"], 4);
+        assert_eq!(summary["summary"]["skipped_services"], 0);
+        for id in persisted() {
+            assert_eq!(posts_for(&gateway, &id), 1, "{id}");
+            let line = outcomes.iter().find(|l| l["partition_id"] == *id).unwrap();
+            assert_eq!(line["outcome"], "Success");
+        }
+        assert_eq!(
+            gateway
+                .journal()
+                .iter()
+                .filter(|r| r.method == "POST")
+                .count(),
+            4
+        );
+    }
+
+    #[rstest]
+    fn an_application_skips_stateless_and_volatile_services_with_the_reason(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+        #[values(true, false)] json: bool,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let mut args = vec!["--endpoint", url.as_str()];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        args.extend([
+            "backup",
+            "--application",
+            "fabric:/FakeApp",
+            "--wait",
+            "--poll-interval",
+            "0.02",
+        ]);
+        let result = sf_backup(&args);
+        result.expect(0);
+        if json {
+            let lines = lines(&result.stdout);
+            let skipped: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "Skipped").collect();
+            assert_eq!(skipped.len(), 2, "{}", result.stdout);
+            for (service, reason) in [
+                ("fabric:/FakeApp/FakeStatelessService", "stateless"),
+                (
+                    "fabric:/FakeApp/FakeVolatileService",
+                    "without persisted state",
+                ),
+            ] {
+                let line = skipped
+                    .iter()
+                    .find(|l| l["service_name"] == service)
+                    .unwrap();
+                assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
+            }
+            let summary = lines.last().unwrap();
+            assert_eq!(summary["summary"]["succeeded"], 4);
+            assert_eq!(summary["summary"]["skipped_services"], 2);
+        } else {
+            assert!(
+                result
+                    .stderr
+                    .contains("Skipping fabric:/FakeApp/FakeStatelessService: stateless"),
+                "{}",
+                result.stderr
+            );
+            assert!(
+                result.stderr.contains("2 services left out"),
+                "{}",
+                result.stderr
+            );
+        }
+        let topology = sf_backup_testkit::default_topology::VOLATILE_PARTITIONS
+            .iter()
+            .map(ToString::to_string)
+            .chain([sf_backup_testkit::default_topology::STATELESS_PARTITION.to_string()]);
+        for id in topology {
+            assert_eq!(posts_for(&gateway, &id), 0, "{id} was sent a backup");
+        }
+        for id in persisted() {
+            assert_eq!(posts_for(&gateway, &id), 1, "{id}");
+        }
+    }
+
+    #[rstest]
+    fn an_interrupted_service_backup_resumes_with_only_what_did_not_succeed(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let partitions = persisted();
+        gateway.script_outcome(
+            partitions[2].parse::<sf_backup::Uuid>().unwrap(),
+            Outcome::failure("E_FAIL", "disk full"),
+        );
+        let dir = TempDir::new();
+        let report = dir.path.join("report.jsonl");
+        let report = report.to_str().unwrap();
+        let args = [
+            "--endpoint",
+            url.as_str(),
+            "--output",
+            "json",
+            "backup",
+            "--service",
+            "fabric:/FakeApp/FakeService",
+            "--wait",
+            "--poll-interval",
+            "0.02",
+            "--report",
+            report,
+        ];
+        sf_backup(&args).expect(9);
+        let mut again = args.to_vec();
+        again.extend(["--resume", report]);
+        let resumed = sf_backup(&again);
+        resumed.expect(0);
+        let lines = lines(&resumed.stdout);
+        assert_eq!(lines.len(), 2, "{}", resumed.stdout);
+        assert_eq!(lines[0]["partition_id"], partitions[2]);
+        assert_eq!(lines[1]["summary"]["skipped"], 3);
+        for (index, id) in partitions.iter().enumerate() {
+            assert_eq!(
+                posts_for(&gateway, id),
+                if index == 2 { 2 } else { 1 },
+                "{id}"
+            );
+        }
+    }
+
+    #[rstest]
+    fn unknown_or_malformed_names_fail_before_any_backup(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let unknown = sf_backup(&[
+            "--endpoint",
+            url.as_str(),
+            "backup",
+            "--service",
+            "fabric:/FakeApp/NoSuchService",
+            "--application",
+            "fabric:/FakeApp",
+            "--wait",
+        ]);
+        unknown.expect(3);
+        assert!(
+            unknown
+                .stderr
+                .contains("--service fabric:/FakeApp/NoSuchService")
+                && unknown.stderr.contains("FABRIC_E_SERVICE_DOES_NOT_EXIST"),
+            "{}",
+            unknown.stderr
+        );
+        let malformed = sf_backup(&[
+            "--endpoint",
+            url.as_str(),
+            "backup",
+            "--application",
+            "FakeApp",
+            "--wait",
+        ]);
+        malformed.expect(2);
+        assert!(
+            malformed.stderr.contains("--application") && malformed.stderr.contains("fabric:/"),
+            "{}",
+            malformed.stderr
+        );
+        let without_wait = sf_backup(&[
+            "--endpoint",
+            url.as_str(),
+            "backup",
+            "--service",
+            "fabric:/FakeApp/FakeService",
+        ]);
+        without_wait.expect(2);
+        assert!(
+            without_wait.stderr.contains("--wait"),
+            "{}",
+            without_wait.stderr
+        );
+        assert_eq!(
+            gateway
+                .journal()
+                .iter()
+                .filter(|r| r.method == "POST")
+                .count(),
+            0
+        );
+    }
+
     #[rstest]
     fn a_busy_partition_is_busy_not_failed_or_followed(
         #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,

@@ -1,7 +1,9 @@
 //! The fleet at scale: many partitions backed up through one `Client` at high concurrency against the testkit,
 //! with backups that take as long as the benchmark says. `cargo bench -p sf-backup --bench fleet`.
 //!
-//! It reports the wall time against the ideal (waves × (backup time + one poll interval)), the client's CPU
+//! The partitions are those of an application of the testkit (`FLEET_SERVICES` persisted stateful services of
+//! `FLEET_PARTITIONS_PER_SERVICE` partitions), resolved through the gateway's lists first. It reports the wall
+//! time against the ideal (waves × (backup time + one poll interval)), the client's CPU
 //! time and peak resident memory per partition, and the connections the gateway accepted. The gateway runs in a
 //! child process (this same binary, started again with `SF_BACKUP_FLEET_GATEWAY` set), so the client's CPU and
 //! memory are its own. Linux only: the figures come from `/proc/self`.
@@ -18,10 +20,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use sf_backup::{Client, PartitionId, Uuid, WaitOptions};
-use sf_backup_testkit::{Config, Gateway};
+use sf_backup::{Client, FabricName, Uuid, WaitOptions};
+use sf_backup_testkit::{ApplicationConfig, Config, Gateway, ServiceConfig, Topology};
 
 const CHILD: &str = "SF_BACKUP_FLEET_GATEWAY";
+const APPLICATION: &str = "fabric:/BenchApp";
 /// Linux's `USER_HZ`, the unit of the CPU times in `/proc/self/stat` (100 on every mainstream kernel build).
 const TICKS_PER_SECOND: u64 = 100;
 
@@ -51,7 +54,10 @@ fn main() {
     let partitions = services * per_service;
 
     let mut child = Command::new(std::env::current_exe().expect("the benchmark's own path"))
-        .env(CHILD, backup.as_millis().to_string())
+        .env(
+            CHILD,
+            format!("{} {services} {per_service}", backup.as_millis()),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -68,13 +74,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let ids: Vec<PartitionId> = (0..partitions)
-        .map(|_| PartitionId::from(Uuid::new_v4()))
-        .collect();
     let client = Client::new(&url).expect("client");
 
     let rss_before = status_kib("VmRSS");
     let cpu_before = cpu_time();
+    let resolving = Instant::now();
+    let application: FabricName = APPLICATION.parse().expect("a valid name");
+    let resolution = runtime
+        .block_on(client.resolve_application(&application))
+        .expect("resolve the application");
+    let resolved_in = resolving.elapsed();
+    assert_eq!(resolution.partitions.len() as u64, partitions);
+    let ids: Vec<_> = resolution.partition_ids().collect();
     let started = Instant::now();
     let (succeeded, failed) = runtime.block_on(async {
         let options = WaitOptions::new()
@@ -136,6 +147,11 @@ fn main() {
             .join(" ")
     );
     println!(
+        "  resolution          {services} services, {partitions} partitions listed in {:.3} s \
+         (GetServiceInfoList, then GetPartitionInfoList per service)",
+        resolved_in.as_secs_f64()
+    );
+    println!(
         "  outcomes            {succeeded} succeeded, {failed} failed, {posts} backup requests"
     );
     println!(
@@ -168,10 +184,23 @@ fn main() {
 /// The child: a testkit gateway whose backups take the given time; prints its URL, then on "stats" the
 /// connections accepted, the most open at once and the backup requests received.
 fn gateway_process() {
-    let backup_ms: u64 = std::env::var(CHILD)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let setting = std::env::var(CHILD).unwrap_or_default();
+    let mut numbers = setting
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    let (backup_ms, services, per_service) = (
+        numbers.next().unwrap_or(2000),
+        numbers.next().unwrap_or(10),
+        numbers.next().unwrap_or(100),
+    );
+    let mut application = ApplicationConfig::new(APPLICATION);
+    for service in 0..services {
+        let ids: Vec<Uuid> = (0..per_service).map(|_| Uuid::new_v4()).collect();
+        application = application.service(
+            ServiceConfig::stateful_persisted(format!("{APPLICATION}/Service{service}"))
+                .uniform_int64_range(ids),
+        );
+    }
     let accepted_ms = backup_ms.min(500);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -179,11 +208,14 @@ fn gateway_process() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let gateway = Gateway::start(Config {
-            accepted_ms: Some(accepted_ms),
-            in_progress_ms: Some(backup_ms - accepted_ms),
-            ..Config::default()
-        })
+        let gateway = Gateway::start(
+            Config {
+                accepted_ms: Some(accepted_ms),
+                in_progress_ms: Some(backup_ms - accepted_ms),
+                ..Config::default()
+            }
+            .with_topology(Topology::empty().application(application)),
+        )
         .await
         .expect("start the gateway");
         println!("{}", gateway.url());

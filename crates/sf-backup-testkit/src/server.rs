@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 use crate::RecordedRequest;
 use crate::config::{Dialect, Fault, FaultAction, Operation};
-use crate::state::{ServiceErrorBody, ServiceFabricError, State, error, service_pending_body};
+use crate::state::{
+    ServiceErrorBody, ServiceFabricError, State, build, error, service_pending_body,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -599,12 +601,7 @@ fn fabric_error(
     message: String,
 ) -> Response<ResponseBody> {
     match dialect {
-        Dialect::Documented => json(
-            code,
-            &FabricError {
-                error: error(error_code, message),
-            },
-        ),
+        Dialect::Documented => json(code, &FabricError::new(error(error_code, message))),
         Dialect::Service => {
             let body = ServiceErrorBody {
                 error: ServiceFabricError::new(error_code, message),
@@ -693,13 +690,12 @@ fn fault_response(
         ),
         FaultAction::BackupState { state } => json(
             200,
-            &BackupProgressInfo {
-                backup_state: Some(match state.parse::<KnownBackupState>() {
+            &build::<BackupProgressInfo, _>(BackupProgressInfo::builder().backup_state(
+                match state.parse::<KnownBackupState>() {
                     Ok(known) => known.into(),
                     Err(_) => sf_backup_api::types::BackupState::String(state.clone()),
-                }),
-                ..BackupProgressInfo::default()
-            },
+                },
+            )),
         ),
         FaultAction::Redirect {
             status: code,

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use progenitor_impl::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use progenitor_impl::{
+    GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypePatch,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -102,12 +104,21 @@ pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, Str
     let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
         .map_err(|e| format!("{SPEC_PATH} is not an OpenAPI 3.0 document: {e}"))?;
 
-    let tokens = match run_generator(&api) {
-        Ok(result) => result?,
-        Err(panic_message) => return Err(explain_panic(&doc, &panic_message)),
-    };
-    let file: syn::File = syn::parse2(tokens)
-        .map_err(|e| format!("progenitor produced tokens that are not a Rust file: {e}"))?;
+    let extensible = extensible_types(&doc);
+    let mut generated = Vec::new();
+    for interface in [InterfaceStyle::Positional, InterfaceStyle::Builder] {
+        let tokens = match run_generator(&api, &settings(interface, &extensible)) {
+            Ok(result) => result?,
+            Err(panic_message) => return Err(explain_panic(&doc, &panic_message)),
+        };
+        let file: syn::File = syn::parse2(tokens)
+            .map_err(|e| format!("progenitor produced tokens that are not a Rust file: {e}"))?;
+        generated.push(file);
+    }
+    let with_builders = generated.pop().expect("two runs");
+    let mut file = generated.pop().expect("two runs");
+    types_with_builders(&mut file, with_builders)?;
+    check_non_exhaustive(&file)?;
     let body = progenitor_impl::space_out_items(prettyplease::unparse(&file))
         .map_err(|e| format!("cannot space out the generated items: {e}"))?;
 
@@ -121,10 +132,22 @@ pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, Str
     ))
 }
 
-fn settings() -> GenerationSettings {
+/// The generator's settings. `interface` is [`InterfaceStyle::Positional`] for the client the api crate ships;
+/// the [`InterfaceStyle::Builder`] run only lends its `types` module (see [`types_with_builders`]). `extensible`
+/// names the types that get `#[non_exhaustive]`.
+fn settings(interface: InterfaceStyle, extensible: &[String]) -> GenerationSettings {
     let mut settings = GenerationSettings::new();
+    // A later spec may add a property to any model or a value to any enum (upstream marks every enum
+    // `modelAsString`), so every generated type is `#[non_exhaustive]`: adding either is then additive for code in
+    // other crates, which must match enums with a `_` arm and build structs through `builder()` (or `Default` and
+    // field assignment), never with a struct literal. `cargo xtask spec-diff`'s policy follows from this.
+    let mut non_exhaustive = TypePatch::default();
+    non_exhaustive.with_attr("#[non_exhaustive]");
+    for name in extensible {
+        settings.with_patch(name, &non_exhaustive);
+    }
     settings
-        .with_interface(InterfaceStyle::Positional)
+        .with_interface(interface)
         .with_tag(TagStyle::Merged)
         // The api crate's hand-written hooks must exist; a missing impl is then one clear compile error.
         .with_hooks(HooksMode::Expected)
@@ -145,11 +168,12 @@ fn settings() -> GenerationSettings {
 /// into `Err(panic message)`.
 fn run_generator(
     api: &openapiv3::OpenAPI,
+    settings: &GenerationSettings,
 ) -> Result<Result<proc_macro2::TokenStream, String>, String> {
     let previous_hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        Generator::new(&settings())
+        Generator::new(settings)
             .generate_tokens(api)
             .map_err(|e| format!("progenitor rejected {SPEC_PATH}: {e}"))
     }));
@@ -198,8 +222,102 @@ fn explain_panic(doc: &Value, message: &str) -> String {
 
 fn panics(doc: &Value) -> bool {
     match serde_json::from_value::<openapiv3::OpenAPI>(doc.clone()) {
-        Ok(api) => run_generator(&api).is_err(),
+        Ok(api) => [InterfaceStyle::Positional, InterfaceStyle::Builder]
+            .into_iter()
+            .any(|interface| {
+                run_generator(&api, &settings(interface, &extensible_types(doc))).is_err()
+            }),
         Err(_) => false,
+    }
+}
+
+/// The generated types that get `#[non_exhaustive]`: every schema under `components/schemas` except the ones
+/// replaced by a hand-written type (`SecretString`). typify names each type after its schema.
+fn extensible_types(doc: &Value) -> Vec<String> {
+    doc.pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name.clone())
+        .filter(|name| name != "SecretString")
+        .collect()
+}
+
+/// Named fix-up: the `types` module of the builder-interface run, with the client of the positional run.
+///
+/// typify writes a builder for every struct (`types::builder::X`, `X::builder()`, `TryFrom<builder::X> for X`)
+/// only when progenitor's interface is [`InterfaceStyle::Builder`], which would also turn every client method
+/// into a request builder. A `#[non_exhaustive]` struct cannot be built with a struct literal in another crate,
+/// so the builders are how users and the workspace's other crates build one. Both runs see the same schemas and
+/// settings apart from the interface, so the two `types` modules declare the same types; this fails if the
+/// positional run's module is not the builder run's minus the builders.
+fn types_with_builders(file: &mut syn::File, with_builders: syn::File) -> Result<(), String> {
+    let is_types = |item: &syn::Item| matches!(item, syn::Item::Mod(m) if m.ident == "types");
+    let types = with_builders
+        .items
+        .into_iter()
+        .find(is_types)
+        .ok_or("fix-up types_with_builders: the builder run has no `mod types`")?;
+    let slot = file
+        .items
+        .iter_mut()
+        .find(|item| is_types(item))
+        .ok_or("fix-up types_with_builders: the positional run has no `mod types`")?;
+    let declared = |item: &syn::Item| -> Vec<String> {
+        let syn::Item::Mod(module) = item else {
+            return Vec::new();
+        };
+        module
+            .content
+            .iter()
+            .flat_map(|(_, items)| items)
+            .filter_map(|item| match item {
+                syn::Item::Struct(s) => Some(format!("struct {}", s.ident)),
+                syn::Item::Enum(e) => Some(format!("enum {}", e.ident)),
+                _ => None,
+            })
+            .collect()
+    };
+    if declared(slot) != declared(&types) {
+        return Err(format!(
+            "fix-up types_with_builders: the two runs declare different types:\n  positional: {:?}\n  builder: {:?}",
+            declared(slot),
+            declared(&types)
+        ));
+    }
+    *slot = types;
+    Ok(())
+}
+
+/// Every struct and enum of `types` (not the builders, not `error::ConversionError`) carries `#[non_exhaustive]`:
+/// a type typify names differently from its schema would otherwise slip through `extensible_types` unnoticed.
+fn check_non_exhaustive(file: &syn::File) -> Result<(), String> {
+    let Some(syn::Item::Mod(types)) = file
+        .items
+        .iter()
+        .find(|item| matches!(item, syn::Item::Mod(m) if m.ident == "types"))
+    else {
+        return Err("the generated file has no `mod types`".into());
+    };
+    let marked =
+        |attrs: &[syn::Attribute]| attrs.iter().any(|a| a.path().is_ident("non_exhaustive"));
+    let missing: Vec<String> = types
+        .content
+        .iter()
+        .flat_map(|(_, items)| items)
+        .filter_map(|item| match item {
+            syn::Item::Struct(s) if !marked(&s.attrs) => Some(s.ident.to_string()),
+            syn::Item::Enum(e) if !marked(&e.attrs) => Some(e.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "generated types without #[non_exhaustive]: {missing:?} (typify named them differently from their \
+             schema, or they are inline types: give them a schema of their own)"
+        ))
     }
 }
 
@@ -358,6 +476,49 @@ mod tests {
         assert!(err.contains("progenitor panicked"), "{err}");
         assert!(err.contains("operation BackupPartition"), "{err}");
         assert!(!err.contains("GetPartitionBackupProgress"), "{err}");
+    }
+
+    #[test]
+    fn every_generated_type_is_non_exhaustive_and_every_struct_has_a_builder() {
+        let out = generate(&spec(), "x").unwrap();
+        let file: syn::File = syn::parse_str(&out).unwrap();
+        check_non_exhaustive(&file).unwrap();
+        for name in [
+            "BackupPartitionDescription",
+            "GetBackupByStorageQueryDescription",
+            "FabricError",
+        ] {
+            assert!(out.contains(&format!("pub struct {name} {{")), "{name}");
+            assert!(
+                out.contains(&format!("impl ::std::convert::TryFrom<{name}>"))
+                    && out.contains(&format!("pub fn builder() -> builder::{name} {{")),
+                "no builder for {name}"
+            );
+        }
+        // The client stays positional: no request builders.
+        assert!(out.contains(
+            "pub async fn backup_partition<'a>(\n        &'a self,\n        partition_id:"
+        ));
+        // A type without the attribute is named.
+        let marked = "    #[non_exhaustive]\n    #[derive(\n        ::serde::Deserialize,\n        ::serde::Serialize,\n        Clone,\n        Debug,\n        Default,\n        PartialEq,\n        schemars::JsonSchema\n    )]\n    pub struct Epoch {";
+        let unmarked = out.replacen(
+            marked,
+            &marked.replacen("    #[non_exhaustive]\n", "", 1),
+            1,
+        );
+        assert_ne!(unmarked, out);
+        let err = check_non_exhaustive(&syn::parse_str(&unmarked).unwrap()).unwrap_err();
+        assert!(err.contains("[\"Epoch\"]"), "{err}");
+    }
+
+    #[test]
+    fn the_types_of_the_two_runs_must_agree() {
+        let out = generate(&spec(), "x").unwrap();
+        let mut file: syn::File = syn::parse_str(&out).unwrap();
+        let other: syn::File =
+            syn::parse_str(&out.replacen("pub struct Epoch {", "pub struct Epoch2 {", 1)).unwrap();
+        let err = types_with_builders(&mut file, other).unwrap_err();
+        assert!(err.contains("declare different types"), "{err}");
     }
 
     #[test]

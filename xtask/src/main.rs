@@ -4,6 +4,7 @@ mod bench_build;
 mod codegen;
 mod conformance;
 mod msrv;
+mod semver;
 mod spec_diff;
 
 use std::process::ExitCode;
@@ -24,6 +25,10 @@ tasks:
   msrv               check that the declared rust-version holds for the locked dependency tree and for a freshly
                      resolved one (newest versions, whatever Rust they need); reads rust-versions from cargo
                      metadata and resolves in a temporary copy of the workspace (needs the crates.io index)
+  semver             build the api crate from the live spec, from it plus a new optional response property and a
+                     new enum value, and from it minus a property, in copies under target/xtask-semver; check with
+                     cargo-semver-checks that the first change is not breaking and the second is (needs
+                     cargo-semver-checks installed; see spec/README.md)
   conformance        check the spec (OpenAPI 3.0, $refs, operationIds, the seed page's parameters), validate and
                      round-trip the examples, compare the generated types' JSON Schema with the spec, check that
                      the generated code is fresh; prints a table, exits non-zero on any failure";
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(true),
         ["conformance"] => conformance::run(),
         ["msrv", rest @ ..] => msrv::run(rest),
+        ["semver", rest @ ..] => semver::run(rest),
         ["bench-build", rest @ ..] => bench_build::run(rest),
         ["spec-diff", rest @ ..] => spec_diff::run(rest),
         ["help" | "--help" | "-h"] => {

@@ -20,10 +20,14 @@ use crate::codegen::{GENERATED_PATH, SPEC_PATH, spec_sha256};
 
 /// The classification policy, printed at the top of every report.
 pub const POLICY: &str = "\
-policy: strict Rust semver over the generated code. typify emits no #[non_exhaustive] and all struct fields are
-  pub, so a new enum variant breaks exhaustive matches and a new field breaks exhaustive struct literals.
+policy: Rust semver over the generated code, for code in other crates. codegen marks every generated struct and
+  enum #[non_exhaustive], so other crates match enums with a `_` arm and build structs with builder(), a
+  constructor or Default: a new enum value, storage kind or optional property is additive. The variants of a
+  tagged enum (BackupStorageDescription, PartitionInformation, ...) are not: other crates build and match them
+  with every field, so a property added to a variant is breaking.
   breaking  = code that compiled against the old generated API may stop compiling, or a payload the old API
-              decoded now decodes into a different Rust value (or not at all)
+              decoded now decodes into a different Rust value (or not at all); a known value that decoded as
+              the open enum's String(..) and now has a variant of its own is the one exception: additive
   additive  = existing code keeps compiling and decoding the same; something new becomes available
   docs-only = only rustdoc (or text the generator ignores) changes";
 
@@ -1298,13 +1302,12 @@ fn diff_schema(ctx: &mut Ctx<'_>, name: &str, o: &Schema, n: &Schema) {
                     None => {
                         let fields: Vec<String> = props.keys().map(|p| field_name(p)).collect();
                         ctx.push(
-                            Impact::Breaking,
+                            Impact::Additive,
                             subject.clone(),
                             format!("storage kind added: {value}"),
                             format!(
-                                "new variant {name}::{variant} {{ {} }}: additive for users who build requests; \
-                                 exhaustive matches on {name} stop compiling (typify emits no #[non_exhaustive]); \
-                                 servers that predate the kind reject it",
+                                "new variant {name}::{variant} {{ {} }}: {name} is #[non_exhaustive], so matches \
+                                 elsewhere already have a `_` arm; servers that predate the kind reject it",
                                 fields.join(", ")
                             ),
                         );
@@ -1370,18 +1373,17 @@ fn diff_enum(ctx: &mut Ctx<'_>, subject: &str, name: &str, ov: &[String], nv: &[
         let variant = variant_name(value);
         let reason = match &old_wrapper {
             Some(open) => format!(
-                "new variant {name}::{variant}: exhaustive matches on {name} stop compiling (typify emits no \
-                 #[non_exhaustive]); {value:?}, which decoded as {open}::String(..), now decodes as \
-                 {open}::{name}({name}::{variant}), so code matching the string no longer sees it. Nothing that \
-                 decoded before fails to decode now"
+                "new variant {name}::{variant} of a #[non_exhaustive] enum; {value:?}, which decoded as \
+                 {open}::String(..), now decodes as {open}::{name}({name}::{variant}): code comparing the text \
+                 should compare the variant too. Nothing that decoded before fails to decode now"
             ),
             None => format!(
-                "new variant {name}::{variant}: exhaustive matches on {name} stop compiling (typify emits no \
-                 #[non_exhaustive]); payloads carrying {value:?} now decode instead of failing"
+                "new variant {name}::{variant} of a #[non_exhaustive] enum; payloads carrying {value:?} now \
+                 decode instead of failing"
             ),
         };
         ctx.push(
-            Impact::Breaking,
+            Impact::Additive,
             subject,
             format!("enum value added: {value}"),
             reason,
@@ -1466,21 +1468,36 @@ fn diff_props(
     }
     for (prop, n) in np.iter().filter(|(p, _)| !op.contains_key(*p)) {
         let field = field_name(prop);
-        let reason = if n.required {
-            format!(
-                "new required field {owner}.{field}: {}: every construction stops compiling, and payloads without \
-                 it no longer decode",
-                n.ty.rust
+        let (impact, reason) = if n.required {
+            (
+                Impact::Breaking,
+                format!(
+                    "new required field {owner}.{field}: {}: every construction stops compiling (or its builder \
+                     fails), and payloads without it no longer decode",
+                    n.ty.rust
+                ),
+            )
+        } else if variant.is_some() {
+            (
+                Impact::Breaking,
+                format!(
+                    "new optional field {owner}.{field}: {}: decoding is unaffected, but the variant is built \
+                     and matched with every field (only the enum is #[non_exhaustive]), so those stop compiling",
+                    n.ty.field(false)
+                ),
             )
         } else {
-            format!(
-                "new optional field {owner}.{field}: {}: decoding is unaffected, but struct literals that \
-                 list every field stop compiling",
-                n.ty.field(false)
+            (
+                Impact::Additive,
+                format!(
+                    "new optional field {owner}.{field}: {}: decoding is unaffected, and {name} is \
+                     #[non_exhaustive], so other crates build it with builder() or Default, never a literal",
+                    n.ty.field(false)
+                ),
             )
         };
         ctx.push(
-            Impact::Breaking,
+            impact,
             subject,
             format!("{prefix}property {prop} added ({})", req(n.required)),
             reason,
@@ -1733,6 +1750,66 @@ mod tests {
         assert!(by_what("minimum").is_empty(), "{r:?}");
     }
 
+    /// The policy of #[non_exhaustive] types: what other crates can and cannot write decides each verdict.
+    #[test]
+    fn additions_are_additive_except_required_ones_and_variant_fields() {
+        let verdict = |from: &str, to: &str| {
+            let changed = live().replacen(from, to, 1);
+            assert_ne!(changed, live(), "{from:?} is not in the spec");
+            let r = report(&live(), &changed);
+            assert_eq!(r.changes.len(), 1, "{r:?}");
+            (r.changes[0].impact, r.changes[0].what.clone())
+        };
+        let epoch =
+            "        DataLossVersion:\n          $ref: \"#/components/schemas/Int64Text\"\n";
+        assert_eq!(
+            verdict(
+                epoch,
+                &format!("{epoch}        Generation:\n          type: string\n")
+            ),
+            (
+                Impact::Additive,
+                "property Generation added (optional)".into()
+            )
+        );
+        assert_eq!(
+            verdict(
+                "      required:\n        - Code\n      properties:\n",
+                "      required:\n        - Code\n        - Source\n      properties:\n        Source:\n          type: string\n"
+            ),
+            (Impact::Breaking, "property Source added (required)".into())
+        );
+        assert_eq!(
+            verdict(
+                "        Message:\n          description: A human readable explanation.\n          type: string\n",
+                ""
+            ),
+            (Impact::Breaking, "property Message removed".into())
+        );
+        assert_eq!(
+            verdict(
+                "        - FABRIC_E_IMAGEBUILDER_RESERVED_DIRECTORY_ERROR\n",
+                "        - FABRIC_E_IMAGEBUILDER_RESERVED_DIRECTORY_ERROR\n        - FABRIC_E_CERTIFICATE_NOT_FOUND\n"
+            ),
+            (
+                Impact::Additive,
+                "enum value added: FABRIC_E_CERTIFICATE_NOT_FOUND".into()
+            )
+        );
+        // A variant of a tagged enum is built with every field in other crates: an optional one is breaking.
+        let share = "            Path:\n              description: The UNC path of the share, for example `\\\\\\\\server\\\\share`.\n              type: string\n";
+        assert_eq!(
+            verdict(
+                share,
+                &format!("{share}            Domain:\n              type: string\n")
+            ),
+            (
+                Impact::Breaking,
+                "variant FileShare: property Domain added (optional)".into()
+            )
+        );
+    }
+
     #[test]
     fn making_a_property_required_is_breaking() {
         let changed = live().replacen(
@@ -1754,8 +1831,9 @@ mod tests {
     fn json_format_matches_the_text() {
         let r = report(&fixture("8.2"), &fixture("9.0"));
         let j = r.to_json();
-        assert_eq!(j["summary"]["breaking"], 1);
-        assert_eq!(j["changes"][0]["impact"], "breaking");
+        assert_eq!(j["summary"]["breaking"], 0);
+        assert_eq!(j["summary"]["additive"], 1);
+        assert_eq!(j["changes"][0]["impact"], "additive");
         assert_eq!(
             j["changes"][0]["what"],
             "enum value added: FABRIC_E_CERTIFICATE_NOT_FOUND"
@@ -1926,11 +2004,11 @@ mod tests {
         // HEAD's spec is in the spec's history, so the exact base is found.
         assert!(note.contains("whose hash matches the header"), "{note}");
         assert!(
-            note.contains("spec-diff: 1 breaking, 0 additive, 0 docs-only"),
+            note.contains("spec-diff: 0 breaking, 1 additive, 0 docs-only"),
             "{note}"
         );
         assert!(
-            note.contains("[breaking] schema KnownFabricErrorCodes: enum value added: FABRIC_E_CERTIFICATE_NOT_FOUND"),
+            note.contains("[additive] schema KnownFabricErrorCodes: enum value added: FABRIC_E_CERTIFICATE_NOT_FOUND"),
             "{note}"
         );
     }

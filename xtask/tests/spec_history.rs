@@ -559,9 +559,10 @@ fn json_format_is_valid_and_deterministic() {
         .sum();
     assert_eq!(counted as usize, whats.len());
     assert_eq!(
-        v["summary"]["additive"], 1,
-        "ManagedIdentityType is the one new type"
+        v["summary"]["additive"], 3,
+        "two storage kinds (additive: the enum is #[non_exhaustive]) and the new type ManagedIdentityType"
     );
+    assert_eq!(v["summary"]["breaking"], 0);
 }
 
 #[test]

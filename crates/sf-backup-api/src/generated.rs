@@ -11,6 +11,7 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///The version of the Service Fabric REST API that these operations are documented for.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -74,6 +75,7 @@ pub mod types {
     }
 
     ///The version of the Service Fabric REST API that GetServiceInfoList is documented for.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -137,6 +139,7 @@ pub mod types {
     }
 
     ///Describes the Service Fabric entity that is configured for backup. The `EntityKind` property tells which kind of entity it is and which other properties apply.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -177,6 +180,7 @@ Identifies the Service Fabric stateful partition which is being backed up.*/
     }
 
     ///Represents a backup point which can be used to trigger a restore.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -259,7 +263,14 @@ Identifies the Service Fabric stateful partition which is being backed up.*/
         pub service_name: ::std::option::Option<::std::string::String>,
     }
 
+    impl BackupInfo {
+        pub fn builder() -> builder::BackupInfo {
+            Default::default()
+        }
+    }
+
     ///What to back up to. Send `{}` to use the storage of the partition's backup policy.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -277,7 +288,14 @@ Identifies the Service Fabric stateful partition which is being backed up.*/
         pub backup_storage: ::std::option::Option<BackupStorageDescription>,
     }
 
+    impl BackupPartitionDescription {
+        pub fn builder() -> builder::BackupPartitionDescription {
+            Default::default()
+        }
+    }
+
     ///The progress of a partition's most recent backup request. The REST page says that while it runs only `BackupState` is set; the service's code writes every field, with placeholders (a 0001-01-01 time stamp, an all-zero id, LSN 0, nulls) where it has no value, and Failure and Timeout carry only `FailureError`.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -330,7 +348,14 @@ Identifies the Service Fabric stateful partition which is being backed up.*/
         >,
     }
 
+    impl BackupProgressInfo {
+        pub fn builder() -> builder::BackupProgressInfo {
+            Default::default()
+        }
+    }
+
     ///The state of the backup request. Extensible: a state this document does not list is kept as text.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -352,6 +377,7 @@ Identifies the Service Fabric stateful partition which is being backed up.*/
     }
 
     ///Describes the parameters for the backup storage. The `StorageKind` property tells which kind of storage it is and which other properties apply.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -453,6 +479,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///Describes the type of backup, whether its full or incremental. Extensible: a type this document does not list is kept as text.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -474,6 +501,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The configuration generation of the partition's replica set at the last record of the backup.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -496,7 +524,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub data_loss_version: ::std::option::Option<Int64Text>,
     }
 
+    impl Epoch {
+        pub fn builder() -> builder::Epoch {
+            Default::default()
+        }
+    }
+
     ///The body of an unsuccessful response; the HTTP status tells the class of failure.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -510,7 +545,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub error: FabricErrorError,
     }
 
+    impl FabricError {
+        pub fn builder() -> builder::FabricError {
+            Default::default()
+        }
+    }
+
     ///The code of a Service Fabric error. Extensible: a code this document does not list is kept as text, and a code the service could not name (an HRESULT) is kept as the integer it sent.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -539,6 +581,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The error's code and a human readable message.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -558,7 +601,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub message: ::std::option::Option<::std::string::String>,
     }
 
+    impl FabricErrorError {
+        pub fn builder() -> builder::FabricErrorError {
+            Default::default()
+        }
+    }
+
     ///Describes additional filters to be applied, while listing backups, and backup storage details from where to fetch the backups.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -596,7 +646,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub storage: BackupStorageDescription,
     }
 
+    impl GetBackupByStorageQueryDescription {
+        pub fn builder() -> builder::GetBackupByStorageQueryDescription {
+            Default::default()
+        }
+    }
+
     ///The health state of a Service Fabric entity, such as a cluster, node, application, service, partition or replica. Extensible: a state this document does not list is kept as text.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -618,6 +675,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///An int64. Upstream carries it as a JSON string; the service writes some of these fields as JSON numbers, so either is read.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -648,6 +706,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The backup states this document lists.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -719,6 +778,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The backup types this document lists.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -781,6 +841,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The error codes this document lists, in the upstream order.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1371,6 +1432,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The health states this document lists.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1439,6 +1501,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The partition statuses this document lists.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1510,6 +1573,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The service statuses this document lists.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1581,6 +1645,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///Which managed identity reaches the blob store.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1644,6 +1709,7 @@ An Azure blob container reached with the cluster's or the scale set's managed id
     }
 
     ///The list of backups. The list is paged when all of the results cannot fit in a single message. The next set of results can be obtained by executing the same query with the continuation token provided in this list.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1664,7 +1730,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub items: ::std::vec::Vec<BackupInfo>,
     }
 
+    impl PagedBackupInfoList {
+        pub fn builder() -> builder::PagedBackupInfoList {
+            Default::default()
+        }
+    }
+
     ///The list of services in the cluster for an application. The list is paged when all of the results cannot fit in a single message. The next set of results can be obtained by executing the same query with the continuation token provided in this list.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1690,7 +1763,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub items: ::std::vec::Vec<ServiceInfo>,
     }
 
+    impl PagedServiceInfoList {
+        pub fn builder() -> builder::PagedServiceInfoList {
+            Default::default()
+        }
+    }
+
     ///The list of partitions in the cluster for a service. The list is paged when all of the results cannot fit in a single message. The next set of results can be obtained by executing the same query with the continuation token provided in this list.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1716,7 +1796,14 @@ An Azure blob container reached with the cluster's or the scale set's managed id
         pub items: ::std::vec::Vec<ServicePartitionInfo>,
     }
 
+    impl PagedServicePartitionInfoList {
+        pub fn builder() -> builder::PagedServicePartitionInfoList {
+            Default::default()
+        }
+    }
+
     ///Information about the partition identity, partitioning scheme and keys supported by it. The `ServicePartitionKind` property tells which partitioning scheme it is and which other properties apply.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1781,6 +1868,7 @@ Information about a partition that is singleton. The services with singleton par
     }
 
     ///Information about a Service Fabric service. The `ServiceKind` property tells whether it is stateful or stateless and which other properties apply.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1890,6 +1978,7 @@ Information about a stateless Service Fabric service. Members this document does
     }
 
     ///Information about a partition of a Service Fabric service. The `ServiceKind` property tells whether the service is stateful or stateless and which other properties apply.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -1999,6 +2088,7 @@ Information about a partition of a stateless Service Fabric service.*/
     }
 
     ///The status of the service fabric service partition. Extensible: a status this document does not list is kept as text.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -2029,6 +2119,7 @@ Information about a partition of a stateless Service Fabric service.*/
     }
 
     ///The status of the service. Extensible: a status this document does not list is kept as text.
+    #[non_exhaustive]
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -2055,6 +2146,1059 @@ Information about a partition of a stateless Service Fabric service.*/
     impl ::std::convert::From<KnownServiceStatus> for ServiceStatus {
         fn from(value: KnownServiceStatus) -> Self {
             Self::KnownServiceStatus(value)
+        }
+    }
+
+    /// Types for composing complex structures.
+    pub mod builder {
+        #[derive(Clone, Debug)]
+        pub struct BackupInfo {
+            application_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            backup_chain_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            backup_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            backup_location: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            backup_type: ::std::result::Result<
+                ::std::option::Option<super::BackupType>,
+                ::std::string::String,
+            >,
+            creation_time_utc: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            epoch_of_last_backup_record: ::std::result::Result<
+                ::std::option::Option<super::Epoch>,
+                ::std::string::String,
+            >,
+            failure_error: ::std::result::Result<
+                ::std::option::Option<super::FabricErrorError>,
+                ::std::string::String,
+            >,
+            lsn_of_last_backup_record: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            partition_information: ::std::result::Result<
+                ::std::option::Option<super::PartitionInformation>,
+                ::std::string::String,
+            >,
+            service_manifest_version: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            service_name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BackupInfo {
+            fn default() -> Self {
+                Self {
+                    application_name: Ok(Default::default()),
+                    backup_chain_id: Ok(Default::default()),
+                    backup_id: Ok(Default::default()),
+                    backup_location: Ok(Default::default()),
+                    backup_type: Ok(Default::default()),
+                    creation_time_utc: Ok(Default::default()),
+                    epoch_of_last_backup_record: Ok(Default::default()),
+                    failure_error: Ok(Default::default()),
+                    lsn_of_last_backup_record: Ok(Default::default()),
+                    partition_information: Ok(Default::default()),
+                    service_manifest_version: Ok(Default::default()),
+                    service_name: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BackupInfo {
+            pub fn application_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.application_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for application_name: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn backup_chain_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_chain_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for backup_chain_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn backup_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for backup_id: {e}")
+                    });
+                self
+            }
+            pub fn backup_location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_location = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for backup_location: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn backup_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::BackupType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for backup_type: {e}")
+                    });
+                self
+            }
+            pub fn creation_time_utc<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.creation_time_utc = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for creation_time_utc: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn epoch_of_last_backup_record<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Epoch>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.epoch_of_last_backup_record = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for epoch_of_last_backup_record: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn failure_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FabricErrorError>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failure_error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failure_error: {e}")
+                    });
+                self
+            }
+            pub fn lsn_of_last_backup_record<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lsn_of_last_backup_record = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for lsn_of_last_backup_record: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn partition_information<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::PartitionInformation>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.partition_information = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for partition_information: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn service_manifest_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.service_manifest_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for service_manifest_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn service_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.service_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for service_name: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BackupInfo> for super::BackupInfo {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupInfo,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    application_name: value.application_name?,
+                    backup_chain_id: value.backup_chain_id?,
+                    backup_id: value.backup_id?,
+                    backup_location: value.backup_location?,
+                    backup_type: value.backup_type?,
+                    creation_time_utc: value.creation_time_utc?,
+                    epoch_of_last_backup_record: value.epoch_of_last_backup_record?,
+                    failure_error: value.failure_error?,
+                    lsn_of_last_backup_record: value.lsn_of_last_backup_record?,
+                    partition_information: value.partition_information?,
+                    service_manifest_version: value.service_manifest_version?,
+                    service_name: value.service_name?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BackupInfo> for BackupInfo {
+            fn from(value: super::BackupInfo) -> Self {
+                Self {
+                    application_name: Ok(value.application_name),
+                    backup_chain_id: Ok(value.backup_chain_id),
+                    backup_id: Ok(value.backup_id),
+                    backup_location: Ok(value.backup_location),
+                    backup_type: Ok(value.backup_type),
+                    creation_time_utc: Ok(value.creation_time_utc),
+                    epoch_of_last_backup_record: Ok(value.epoch_of_last_backup_record),
+                    failure_error: Ok(value.failure_error),
+                    lsn_of_last_backup_record: Ok(value.lsn_of_last_backup_record),
+                    partition_information: Ok(value.partition_information),
+                    service_manifest_version: Ok(value.service_manifest_version),
+                    service_name: Ok(value.service_name),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BackupPartitionDescription {
+            backup_storage: ::std::result::Result<
+                ::std::option::Option<super::BackupStorageDescription>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BackupPartitionDescription {
+            fn default() -> Self {
+                Self {
+                    backup_storage: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BackupPartitionDescription {
+            pub fn backup_storage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BackupStorageDescription>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_storage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for backup_storage: {e}"
+                        )
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BackupPartitionDescription>
+        for super::BackupPartitionDescription {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupPartitionDescription,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    backup_storage: value.backup_storage?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BackupPartitionDescription>
+        for BackupPartitionDescription {
+            fn from(value: super::BackupPartitionDescription) -> Self {
+                Self {
+                    backup_storage: Ok(value.backup_storage),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BackupProgressInfo {
+            backup_id: ::std::result::Result<
+                ::std::option::Option<::uuid::Uuid>,
+                ::std::string::String,
+            >,
+            backup_location: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            backup_state: ::std::result::Result<
+                ::std::option::Option<super::BackupState>,
+                ::std::string::String,
+            >,
+            epoch_of_last_backup_record: ::std::result::Result<
+                ::std::option::Option<super::Epoch>,
+                ::std::string::String,
+            >,
+            failure_error: ::std::result::Result<
+                ::std::option::Option<super::FabricErrorError>,
+                ::std::string::String,
+            >,
+            lsn_of_last_backup_record: ::std::result::Result<
+                ::std::option::Option<super::Int64Text>,
+                ::std::string::String,
+            >,
+            time_stamp_utc: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BackupProgressInfo {
+            fn default() -> Self {
+                Self {
+                    backup_id: Ok(Default::default()),
+                    backup_location: Ok(Default::default()),
+                    backup_state: Ok(Default::default()),
+                    epoch_of_last_backup_record: Ok(Default::default()),
+                    failure_error: Ok(Default::default()),
+                    lsn_of_last_backup_record: Ok(Default::default()),
+                    time_stamp_utc: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BackupProgressInfo {
+            pub fn backup_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for backup_id: {e}")
+                    });
+                self
+            }
+            pub fn backup_location<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_location = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for backup_location: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn backup_state<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::BackupState>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_state = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for backup_state: {e}")
+                    });
+                self
+            }
+            pub fn epoch_of_last_backup_record<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Epoch>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.epoch_of_last_backup_record = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for epoch_of_last_backup_record: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn failure_error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::FabricErrorError>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.failure_error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for failure_error: {e}")
+                    });
+                self
+            }
+            pub fn lsn_of_last_backup_record<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Int64Text>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.lsn_of_last_backup_record = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for lsn_of_last_backup_record: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn time_stamp_utc<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.time_stamp_utc = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for time_stamp_utc: {e}"
+                        )
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BackupProgressInfo> for super::BackupProgressInfo {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BackupProgressInfo,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    backup_id: value.backup_id?,
+                    backup_location: value.backup_location?,
+                    backup_state: value.backup_state?,
+                    epoch_of_last_backup_record: value.epoch_of_last_backup_record?,
+                    failure_error: value.failure_error?,
+                    lsn_of_last_backup_record: value.lsn_of_last_backup_record?,
+                    time_stamp_utc: value.time_stamp_utc?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BackupProgressInfo> for BackupProgressInfo {
+            fn from(value: super::BackupProgressInfo) -> Self {
+                Self {
+                    backup_id: Ok(value.backup_id),
+                    backup_location: Ok(value.backup_location),
+                    backup_state: Ok(value.backup_state),
+                    epoch_of_last_backup_record: Ok(value.epoch_of_last_backup_record),
+                    failure_error: Ok(value.failure_error),
+                    lsn_of_last_backup_record: Ok(value.lsn_of_last_backup_record),
+                    time_stamp_utc: Ok(value.time_stamp_utc),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct Epoch {
+            configuration_version: ::std::result::Result<
+                ::std::option::Option<super::Int64Text>,
+                ::std::string::String,
+            >,
+            data_loss_version: ::std::result::Result<
+                ::std::option::Option<super::Int64Text>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for Epoch {
+            fn default() -> Self {
+                Self {
+                    configuration_version: Ok(Default::default()),
+                    data_loss_version: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl Epoch {
+            pub fn configuration_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Int64Text>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.configuration_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for configuration_version: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn data_loss_version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Int64Text>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data_loss_version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for data_loss_version: {e}"
+                        )
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Epoch> for super::Epoch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Epoch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    configuration_version: value.configuration_version?,
+                    data_loss_version: value.data_loss_version?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Epoch> for Epoch {
+            fn from(value: super::Epoch) -> Self {
+                Self {
+                    configuration_version: Ok(value.configuration_version),
+                    data_loss_version: Ok(value.data_loss_version),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct FabricError {
+            error: ::std::result::Result<super::FabricErrorError, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for FabricError {
+            fn default() -> Self {
+                Self {
+                    error: Err("no value supplied for error".to_string()),
+                }
+            }
+        }
+
+        impl FabricError {
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::FabricErrorError>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<FabricError> for super::FabricError {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FabricError,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { error: value.error? })
+            }
+        }
+
+        impl ::std::convert::From<super::FabricError> for FabricError {
+            fn from(value: super::FabricError) -> Self {
+                Self { error: Ok(value.error) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct FabricErrorError {
+            code: ::std::result::Result<super::FabricErrorCodes, ::std::string::String>,
+            message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for FabricErrorError {
+            fn default() -> Self {
+                Self {
+                    code: Err("no value supplied for code".to_string()),
+                    message: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl FabricErrorError {
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::FabricErrorCodes>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<FabricErrorError> for super::FabricErrorError {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: FabricErrorError,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code: value.code?,
+                    message: value.message?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::FabricErrorError> for FabricErrorError {
+            fn from(value: super::FabricErrorError) -> Self {
+                Self {
+                    code: Ok(value.code),
+                    message: Ok(value.message),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct GetBackupByStorageQueryDescription {
+            backup_entity: ::std::result::Result<
+                super::BackupEntity,
+                ::std::string::String,
+            >,
+            end_date_time_filter: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            latest: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            start_date_time_filter: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            storage: ::std::result::Result<
+                super::BackupStorageDescription,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for GetBackupByStorageQueryDescription {
+            fn default() -> Self {
+                Self {
+                    backup_entity: Err(
+                        "no value supplied for backup_entity".to_string(),
+                    ),
+                    end_date_time_filter: Ok(Default::default()),
+                    latest: Ok(Default::default()),
+                    start_date_time_filter: Ok(Default::default()),
+                    storage: Err("no value supplied for storage".to_string()),
+                }
+            }
+        }
+
+        impl GetBackupByStorageQueryDescription {
+            pub fn backup_entity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupEntity>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.backup_entity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for backup_entity: {e}")
+                    });
+                self
+            }
+            pub fn end_date_time_filter<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.end_date_time_filter = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for end_date_time_filter: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn latest<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.latest = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for latest: {e}")
+                    });
+                self
+            }
+            pub fn start_date_time_filter<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start_date_time_filter = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for start_date_time_filter: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn storage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BackupStorageDescription>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.storage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for storage: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<GetBackupByStorageQueryDescription>
+        for super::GetBackupByStorageQueryDescription {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: GetBackupByStorageQueryDescription,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    backup_entity: value.backup_entity?,
+                    end_date_time_filter: value.end_date_time_filter?,
+                    latest: value.latest?,
+                    start_date_time_filter: value.start_date_time_filter?,
+                    storage: value.storage?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::GetBackupByStorageQueryDescription>
+        for GetBackupByStorageQueryDescription {
+            fn from(value: super::GetBackupByStorageQueryDescription) -> Self {
+                Self {
+                    backup_entity: Ok(value.backup_entity),
+                    end_date_time_filter: Ok(value.end_date_time_filter),
+                    latest: Ok(value.latest),
+                    start_date_time_filter: Ok(value.start_date_time_filter),
+                    storage: Ok(value.storage),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PagedBackupInfoList {
+            continuation_token: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::BackupInfo>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PagedBackupInfoList {
+            fn default() -> Self {
+                Self {
+                    continuation_token: Ok(Default::default()),
+                    items: Err("no value supplied for items".to_string()),
+                }
+            }
+        }
+
+        impl PagedBackupInfoList {
+            pub fn continuation_token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.continuation_token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for continuation_token: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::BackupInfo>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PagedBackupInfoList>
+        for super::PagedBackupInfoList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PagedBackupInfoList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    continuation_token: value.continuation_token?,
+                    items: value.items?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PagedBackupInfoList> for PagedBackupInfoList {
+            fn from(value: super::PagedBackupInfoList) -> Self {
+                Self {
+                    continuation_token: Ok(value.continuation_token),
+                    items: Ok(value.items),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PagedServiceInfoList {
+            continuation_token: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::ServiceInfo>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PagedServiceInfoList {
+            fn default() -> Self {
+                Self {
+                    continuation_token: Ok(Default::default()),
+                    items: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PagedServiceInfoList {
+            pub fn continuation_token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.continuation_token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for continuation_token: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ServiceInfo>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PagedServiceInfoList>
+        for super::PagedServiceInfoList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PagedServiceInfoList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    continuation_token: value.continuation_token?,
+                    items: value.items?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PagedServiceInfoList> for PagedServiceInfoList {
+            fn from(value: super::PagedServiceInfoList) -> Self {
+                Self {
+                    continuation_token: Ok(value.continuation_token),
+                    items: Ok(value.items),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PagedServicePartitionInfoList {
+            continuation_token: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::ServicePartitionInfo>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PagedServicePartitionInfoList {
+            fn default() -> Self {
+                Self {
+                    continuation_token: Ok(Default::default()),
+                    items: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PagedServicePartitionInfoList {
+            pub fn continuation_token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.continuation_token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for continuation_token: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ServicePartitionInfo>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PagedServicePartitionInfoList>
+        for super::PagedServicePartitionInfoList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PagedServicePartitionInfoList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    continuation_token: value.continuation_token?,
+                    items: value.items?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PagedServicePartitionInfoList>
+        for PagedServicePartitionInfoList {
+            fn from(value: super::PagedServicePartitionInfoList) -> Self {
+                Self {
+                    continuation_token: Ok(value.continuation_token),
+                    items: Ok(value.items),
+                }
+            }
         }
     }
 

@@ -122,6 +122,72 @@ async fn empty_progress_as_null(response: reqwest::Response) -> reqwest::Result<
     Ok(reqwest::Response::from(rebuilt))
 }
 
+impl types::FabricError {
+    /// The body of an unsuccessful response around `error`, as a gateway writes it.
+    ///
+    /// Every generated type is `#[non_exhaustive]` (a later spec may add members), so other crates build one
+    /// with a constructor or a builder, never with a struct literal.
+    ///
+    /// ```
+    /// use sf_backup_api::types::{FabricError, FabricErrorError, KnownFabricErrorCodes};
+    /// let body = FabricError::new(FabricErrorError::new(
+    ///     KnownFabricErrorCodes::FabricEBackupInProgress,
+    ///     Some("A backup is already in progress.".to_owned()),
+    /// ));
+    /// assert_eq!(
+    ///     serde_json::to_value(&body).unwrap()["Error"]["Code"],
+    ///     "FABRIC_E_BACKUP_IN_PROGRESS"
+    /// );
+    /// ```
+    pub fn new(error: types::FabricErrorError) -> Self {
+        Self { error }
+    }
+}
+
+impl types::FabricErrorError {
+    /// An error with its code (a known one, any other text, or an integer: [`types::FabricErrorCodes`]) and, when
+    /// there is one, a human readable message.
+    pub fn new(code: impl Into<types::FabricErrorCodes>, message: Option<String>) -> Self {
+        Self {
+            code: code.into(),
+            message,
+        }
+    }
+}
+
+impl types::GetBackupByStorageQueryDescription {
+    /// A list request for the backups of `backup_entity` in `storage`, with no time filter and not only the
+    /// latest; set the optional members on the result.
+    ///
+    /// ```
+    /// use sf_backup_api::types::{BackupEntity, BackupStorageDescription, GetBackupByStorageQueryDescription};
+    /// let storage = BackupStorageDescription::FileShare {
+    ///     friendly_name: None,
+    ///     path: r"\\server\share".to_owned(),
+    ///     primary_user_name: None,
+    ///     primary_password: None,
+    ///     secondary_user_name: None,
+    ///     secondary_password: None,
+    /// };
+    /// let entity = BackupEntity::Application { application_name: "fabric:/CalcApp".to_owned() };
+    /// let mut query = GetBackupByStorageQueryDescription::new(storage, entity);
+    /// query.latest = Some(true);
+    /// assert_eq!(serde_json::to_value(&query).unwrap()["Latest"], true);
+    /// ```
+    pub fn new(
+        storage: types::BackupStorageDescription,
+        backup_entity: types::BackupEntity,
+    ) -> Self {
+        Self {
+            backup_entity,
+            end_date_time_filter: None,
+            latest: None,
+            start_date_time_filter: None,
+            storage,
+        }
+    }
+}
+
 /// An error response (HTTP 4xx or 5xx) read into memory: status, headers, the body's first
 /// [`ErrorResponse::BODY_LIMIT`] bytes, and the [`types::FabricError`] when the body holds one.
 #[derive(Clone, Debug)]

@@ -389,6 +389,12 @@ fn from_wire(wire: types::BackupStorageDescription) -> Result<BackupStorage, Str
                             .to_owned(),
                     );
                 }
+                // A value a later spec adds (the generated enum is non-exhaustive).
+                other => {
+                    return Err(format!(
+                        "ManagedIdentityType {other} is not one this version of sf-backup can use; use Cluster or VMSS"
+                    ));
+                }
             };
             with_name(
                 BackupStorage::managed_identity_azure_blob_store(
@@ -398,6 +404,16 @@ fn from_wire(wire: types::BackupStorageDescription) -> Result<BackupStorage, Str
                 ),
                 friendly_name,
             )
+        }
+        // A storage kind a later spec adds (the generated enum is non-exhaustive).
+        other => {
+            return Err(format!(
+                "{} is a storage kind this version of sf-backup cannot use",
+                serde_json::to_value(&other)
+                    .ok()
+                    .and_then(|wire| wire["StorageKind"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "this".to_owned())
+            ));
         }
     })
 }

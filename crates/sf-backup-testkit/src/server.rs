@@ -23,7 +23,9 @@ use uuid::Uuid;
 
 use crate::RecordedRequest;
 use crate::config::{Dialect, Fault, FaultAction, Operation};
-use crate::state::{ServiceErrorBody, ServiceFabricError, State, error, service_pending_body};
+use crate::state::{
+    ServiceErrorBody, ServiceFabricError, State, build, error, service_pending_body,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -430,9 +432,7 @@ fn gateway_query(
     let refuse = |refusal: crate::topology::QueryRefusal| {
         json(
             refusal.status,
-            &FabricError {
-                error: error(refusal.code, refusal.message),
-            },
+            &FabricError::new(error(refusal.code, refusal.message)),
         )
     };
     if *req.method != route.method() {
@@ -716,12 +716,7 @@ fn fabric_error(
     message: String,
 ) -> Response<ResponseBody> {
     match dialect {
-        Dialect::Documented => json(
-            code,
-            &FabricError {
-                error: error(error_code, message),
-            },
-        ),
+        Dialect::Documented => json(code, &FabricError::new(error(error_code, message))),
         Dialect::Service => {
             let body = ServiceErrorBody {
                 error: ServiceFabricError::new(error_code, message),
@@ -810,13 +805,12 @@ fn fault_response(
         ),
         FaultAction::BackupState { state } => json(
             200,
-            &BackupProgressInfo {
-                backup_state: Some(match state.parse::<KnownBackupState>() {
+            &build::<BackupProgressInfo, _>(BackupProgressInfo::builder().backup_state(
+                match state.parse::<KnownBackupState>() {
                     Ok(known) => known.into(),
                     Err(_) => sf_backup_api::types::BackupState::String(state.clone()),
-                }),
-                ..BackupProgressInfo::default()
-            },
+                },
+            )),
         ),
         FaultAction::Redirect {
             status: code,

@@ -28,10 +28,18 @@ pub(crate) fn error_code(code: &str) -> FabricErrorCodes {
 }
 
 pub(crate) fn error(code: &str, message: impl Into<String>) -> FabricErrorError {
-    FabricErrorError {
-        code: error_code(code),
-        message: Some(message.into()),
-    }
+    FabricErrorError::new(error_code(code), Some(message.into()))
+}
+
+/// A generated type from its builder. The generated types are `#[non_exhaustive]`, so this crate builds them
+/// through `builder()`; every one built here has its required members set, so the conversion cannot fail.
+pub(crate) fn build<T, B>(builder: B) -> T
+where
+    T: TryFrom<B>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(builder)
+        .unwrap_or_else(|e| panic!("a generated type built without a required member: {e}"))
 }
 
 /// Why the service refused to start a backup.
@@ -175,10 +183,11 @@ pub(crate) const DATA_LOSS_VERSION: i64 = 131_462_452_931_584_510;
 pub(crate) const CONFIGURATION_VERSION: i64 = 8_589_934_592;
 
 pub(crate) fn documented_epoch() -> Epoch {
-    Epoch {
-        data_loss_version: Some(Int64Text::String(DATA_LOSS_VERSION.to_string())),
-        configuration_version: Some(Int64Text::String(CONFIGURATION_VERSION.to_string())),
-    }
+    build(
+        Epoch::builder()
+            .data_loss_version(Int64Text::String(DATA_LOSS_VERSION.to_string()))
+            .configuration_version(Int64Text::String(CONFIGURATION_VERSION.to_string())),
+    )
 }
 
 /// The service's `Timeout` message (`StringResources.BackupTimeout` in its resx).
@@ -236,6 +245,8 @@ impl ServiceFabricError {
             FabricErrorCodes::KnownFabricErrorCodes(known) => known.to_string(),
             FabricErrorCodes::String(code) => code.clone(),
             FabricErrorCodes::Int64(number) => number.to_string(),
+            // A representation a later spec adds (the generated enum is non-exhaustive).
+            other => format!("{other:?}"),
         };
         Self::new(&code, error.message.clone().unwrap_or_default())
     }
@@ -315,53 +326,36 @@ impl Snapshot<'_> {
     }
 
     fn documented(self, placeholders: bool) -> BackupProgressInfo {
-        let state = |s: KnownBackupState| Some(BackupState::from(s));
+        let state =
+            |s: KnownBackupState| BackupProgressInfo::builder().backup_state(BackupState::from(s));
         let pending = |s| {
             if placeholders {
-                BackupProgressInfo {
-                    backup_state: state(s),
-                    backup_id: Some(Uuid::nil()),
-                    time_stamp_utc: NO_TIME.parse().ok(),
-                    lsn_of_last_backup_record: Some(Int64Text::String("0".to_owned())),
-                    ..BackupProgressInfo::default()
-                }
+                state(s)
+                    .backup_id(Uuid::nil())
+                    .time_stamp_utc(NO_TIME.parse::<DateTime<Utc>>().ok())
+                    .lsn_of_last_backup_record(Int64Text::String("0".to_owned()))
             } else {
-                BackupProgressInfo {
-                    backup_state: state(s),
-                    ..BackupProgressInfo::default()
-                }
+                state(s)
             }
         };
-        match self {
+        build(match self {
             // The REST page documents no answer for a partition never backed up; this gateway has long said
             // `Invalid`, the state of "no backup known".
-            Snapshot::NotRequested => BackupProgressInfo {
-                backup_state: state(KnownBackupState::Invalid),
-                ..BackupProgressInfo::default()
-            },
+            Snapshot::NotRequested => state(KnownBackupState::Invalid),
             Snapshot::Pending(s) => pending(s),
-            Snapshot::Success { run, at } => BackupProgressInfo {
-                backup_state: state(KnownBackupState::Success),
-                backup_id: Some(run.backup_id),
-                backup_location: Some(run.location.clone()),
-                epoch_of_last_backup_record: Some(documented_epoch()),
-                lsn_of_last_backup_record: Some(Int64Text::String(run.lsn.to_string())),
-                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
-                failure_error: None,
-            },
-            Snapshot::Failure { run, at, failure } => BackupProgressInfo {
-                backup_state: state(KnownBackupState::Failure),
-                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
-                failure_error: Some(failure),
-                ..BackupProgressInfo::default()
-            },
-            Snapshot::Timeout { run, at } => BackupProgressInfo {
-                backup_state: state(KnownBackupState::Timeout),
-                time_stamp_utc: Some(run.stamp(at, Dialect::Documented)),
-                failure_error: Some(error("FABRIC_E_TIMEOUT", DOCUMENTED_TIMEOUT_MESSAGE)),
-                ..BackupProgressInfo::default()
-            },
-        }
+            Snapshot::Success { run, at } => state(KnownBackupState::Success)
+                .backup_id(run.backup_id)
+                .backup_location(run.location.clone())
+                .epoch_of_last_backup_record(documented_epoch())
+                .lsn_of_last_backup_record(Int64Text::String(run.lsn.to_string()))
+                .time_stamp_utc(run.stamp(at, Dialect::Documented)),
+            Snapshot::Failure { run, at, failure } => state(KnownBackupState::Failure)
+                .time_stamp_utc(run.stamp(at, Dialect::Documented))
+                .failure_error(failure),
+            Snapshot::Timeout { run, at } => state(KnownBackupState::Timeout)
+                .time_stamp_utc(run.stamp(at, Dialect::Documented))
+                .failure_error(error("FABRIC_E_TIMEOUT", DOCUMENTED_TIMEOUT_MESSAGE)),
+        })
     }
 }
 

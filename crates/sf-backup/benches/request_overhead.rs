@@ -145,13 +145,12 @@ async fn raw_request(client: &reqwest::Client, base: &str, id: PartitionId) {
 /// The same request through the generated client alone (sf-backup-api), without the facade's validation,
 /// deadline, span and error mapping: it tells the generated code's share of the overhead from the facade's.
 async fn generated_request(api: &sf_backup_api::Client, id: &uuid::Uuid) {
-    let body = types::BackupPartitionDescription {
-        backup_storage: Some(types::BackupStorageDescription::AzureBlobStore {
-            connection_string: CONNECTION_STRING.into(),
-            container_name: CONTAINER.to_owned(),
-            friendly_name: None,
-        }),
-    };
+    let mut body = types::BackupPartitionDescription::default();
+    body.backup_storage = Some(types::BackupStorageDescription::AzureBlobStore {
+        connection_string: CONNECTION_STRING.into(),
+        container_name: CONTAINER.to_owned(),
+        friendly_name: None,
+    });
     api.backup_partition(id, None, types::ApiVersion::X64, None, &body)
         .await
         .expect("the loopback server accepts every request");

@@ -266,7 +266,7 @@ impl Error {
             Api::ErrorResponse(response) => {
                 let response = ErrorResponse::read(response).await;
                 match response.fabric_error {
-                    Some(types::FabricError { error }) => Self::Service {
+                    Some(types::FabricError { error, .. }) => Self::Service {
                         status: response.status,
                         code: ErrorCode::from_api(&error.code),
                         message: error.message.unwrap_or_default(),
@@ -504,6 +504,8 @@ impl ErrorCode {
             types::FabricErrorCodes::String(other) => Self::from(other.as_str()),
             // An HRESULT the service had no name for: kept as the decimal number it sent.
             types::FabricErrorCodes::Int64(number) => Self::Other(number.to_string()),
+            // A representation a later spec adds (the generated enum is non-exhaustive): kept as its debug text.
+            other => Self::Other(format!("{other:?}")),
         }
     }
 }

@@ -201,6 +201,8 @@ fn number(value: Option<&types::Int64Text>) -> Option<i64> {
     match value? {
         types::Int64Text::Int64(number) => Some(*number),
         types::Int64Text::String(text) => text.trim().parse().ok(),
+        // A representation a later spec adds (the generated enum is non-exhaustive): not read.
+        _ => None,
     }
 }
 
@@ -219,7 +221,8 @@ impl BackupInfo {
                 | types::PartitionInformation::Named { id, .. }
                 | types::PartitionInformation::Singleton { id },
             ) => id.filter(|id| !id.is_nil()).map(PartitionId::from),
-            None => None,
+            // A partitioning scheme a later spec adds: its id is not known here.
+            Some(_) | None => None,
         };
         let backup_type = match &item.backup_type {
             Some(types::BackupType::KnownBackupType(types::KnownBackupType::Full)) => {
@@ -231,7 +234,12 @@ impl BackupInfo {
             Some(types::BackupType::KnownBackupType(types::KnownBackupType::Invalid)) | None => {
                 None
             }
+            Some(types::BackupType::KnownBackupType(other)) => {
+                Some(BackupType::Other(other.to_string()))
+            }
             Some(types::BackupType::String(other)) => Some(BackupType::Other(other.clone())),
+            // A representation a later spec adds (the generated enum is non-exhaustive).
+            Some(_) => None,
         };
         let epoch = item.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
             let data_loss_version = number(epoch.data_loss_version.as_ref())?;
@@ -438,13 +446,13 @@ impl ListBackups {
                     .await
                 }
                 Source::Location { storage, entity } => {
-                    let body = types::GetBackupByStorageQueryDescription {
-                        backup_entity: entity.to_api(),
-                        end_date_time_filter: self.until,
-                        latest: self.latest.then_some(true),
-                        start_date_time_filter: self.since,
-                        storage: storage.to_api()?,
-                    };
+                    let mut body = types::GetBackupByStorageQueryDescription::new(
+                        storage.to_api()?,
+                        entity.to_api(),
+                    );
+                    body.end_date_time_filter = self.until;
+                    body.latest = self.latest.then_some(true);
+                    body.start_date_time_filter = self.since;
                     api.get_backups_from_backup_location(
                         token.as_deref(),
                         max_results,

@@ -160,7 +160,8 @@ impl BackupProgress {
                 BackupState::from(known.to_string().as_str())
             }
             Some(types::BackupState::String(other)) => BackupState::from(other.as_str()),
-            None => BackupState::Invalid,
+            // No state, or a representation a later spec adds (the generated enum is non-exhaustive).
+            Some(_) | None => BackupState::Invalid,
         };
         // The service's "no value yet" is DateTime's minimum in .NET: 0001-01-01T00:00:00Z.
         let time_stamp_utc = info.time_stamp_utc.filter(|time| time.year() > 1);
@@ -200,6 +201,8 @@ fn lenient_i64(number: Option<&types::Int64Text>) -> Option<i64> {
     match number? {
         types::Int64Text::Int64(number) => Some(*number),
         types::Int64Text::String(text) => text.trim().parse().ok(),
+        // A representation a later spec adds (the generated enum is non-exhaustive): not read.
+        _ => None,
     }
 }
 

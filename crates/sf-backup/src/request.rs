@@ -287,9 +287,8 @@ fn prepare(
     ),
     Error,
 > {
-    let body = types::BackupPartitionDescription {
-        backup_storage: storage.map(BackupStorage::to_api).transpose()?,
-    };
+    let mut body = types::BackupPartitionDescription::default();
+    body.backup_storage = storage.map(BackupStorage::to_api).transpose()?;
     let server_timeout = server_timeout(timeout)?;
     let backup_timeout = backup_timeout.map(backup_timeout_minutes).transpose()?;
     Ok((body, server_timeout, backup_timeout))

@@ -133,8 +133,10 @@ pub enum SkipReason {
     /// A stateful service without persisted state (`HasPersistedState: false`) keeps its state in memory only;
     /// the Backup Restore Service refuses to back it up.
     NotPersisted,
-    /// The gateway listed a partition without its id.
+    /// The gateway listed a partition without its id, or with a partitioning scheme this crate does not know.
     NoPartitionId,
+    /// The gateway named a service kind this crate does not know (neither stateful nor stateless).
+    UnknownServiceKind,
 }
 
 impl fmt::Display for SkipReason {
@@ -145,6 +147,7 @@ impl fmt::Display for SkipReason {
                 f.write_str("stateful service without persisted state: it cannot be backed up")
             }
             Self::NoPartitionId => f.write_str("the gateway listed a partition without its id"),
+            Self::UnknownServiceKind => f.write_str("a service kind this tool does not know"),
         }
     }
 }
@@ -291,7 +294,7 @@ impl Client {
         let timeout = crate::request::server_timeout(server_timeout)?;
         let id = service.id();
         let mut seen: HashSet<PartitionId> = resolution.partition_ids().collect();
-        let (mut stateless, mut without_id) = (0, 0);
+        let (mut stateless, mut without_id, mut unknown) = (0, 0, 0);
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let api = self.api().await?;
@@ -310,15 +313,23 @@ impl Client {
                     types::ServicePartitionInfo::Stateful {
                         partition_information,
                         ..
-                    } => (true, partition_information),
+                    } => (Some(true), partition_information),
                     types::ServicePartitionInfo::Stateless {
                         partition_information,
                         ..
-                    } => (false, partition_information),
+                    } => (Some(false), partition_information),
+                    _ => (None, None),
                 };
-                if !stateful {
-                    stateless += 1;
-                    continue;
+                match stateful {
+                    Some(true) => {}
+                    Some(false) => {
+                        stateless += 1;
+                        continue;
+                    }
+                    None => {
+                        unknown += 1;
+                        continue;
+                    }
                 }
                 let Some(partition_id) = information.as_ref().and_then(partition_id) else {
                     without_id += 1;
@@ -337,6 +348,7 @@ impl Client {
                     for (count, reason) in [
                         (stateless, SkipReason::Stateless),
                         (without_id, SkipReason::NoPartitionId),
+                        (unknown, SkipReason::UnknownServiceKind),
                     ] {
                         if count > 0 {
                             resolution.skipped.push(Skipped {
@@ -396,6 +408,7 @@ fn partition_id(information: &types::PartitionInformation) -> Option<PartitionId
         types::PartitionInformation::Int64Range { id, .. }
         | types::PartitionInformation::Named { id, .. }
         | types::PartitionInformation::Singleton { id, .. } => id,
+        _ => return None,
     };
     id.map(PartitionId::from)
 }
@@ -449,6 +462,9 @@ impl Service {
                 },
             ),
             types::ServiceInfo::Stateless { name, id, .. } => (name, id, ServiceKind::Stateless),
+            // A kind only a later spec (and generated crate) knows: not stateful as this crate understands it,
+            // and without a field this crate can name it by, so it is left out.
+            _ => return None,
         };
         let name = FabricName::from_wire(name.as_deref(), id.as_deref())?;
         Some(Self { name, kind })

@@ -1,308 +1,445 @@
-//! Per-request overhead of the facade: `client.backup_partition(id).storage(..).await` against a hand-written
-//! reqwest request that puts the same bytes on the wire, both sent to the same minimal loopback server.
+//! Per-request overhead of the facade against a hand-written reqwest request that puts the same bytes on the
+//! wire, for the backup POST and for the progress read (GET and decode: what a wait mostly does), one request at
+//! a time and 64 in flight, all against the minimal loopback server in `support/`.
 //!
-//! The server lives in this file on purpose: it only finds the end of each request and answers `202` with an
-//! empty body on a kept-alive connection, so the time measured is the clients' own. The testkit would validate
-//! and journal every request, and that would dominate the figures.
+//! Five lines per operation, each adding one layer, so the cost of each is named: `raw_reqwest` (hand-written),
+//! `generated_client` (sf-backup-api alone), `generated_client_with_deadline` (plus a timer like the facade's),
+//! `facade_send` (the facade with `.send().await`: plus validation, the storage conversion, the tracing span and
+//! the progress conversion) and `facade` (awaiting the builder, as the docs show: plus the future's box).
 //!
-//! Four lines per group, each adding one layer, so the cost of each is named: `raw_reqwest` (hand-written),
-//! `generated_client` (sf-backup-api alone), `generated_client_with_deadline` (plus the facade's timer) and
-//! `facade` (plus validation, the storage conversion, the tracing span and the boxed future).
+//! Two kinds of figures. The criterion groups give each line's time per request, one line after another. The
+//! table printed at the end gives the ratios against `raw_reqwest`, measured apart from criterion: the five lines
+//! run interleaved in short rounds (the order rotating), so load from other processes falls on all of them alike,
+//! and each ratio is the median of the per-round ratios.
 //!
-//! Run: `cargo bench -p sf-backup --bench request_overhead`. Before measuring, one request of each client is captured
-//! and compared, so all of them are known to send the same request (method, target, headers, body).
+//! Run: `cargo bench -p sf-backup --bench request_overhead`. Only the ratio table: add `-- ratios` (a filter that
+//! no criterion line matches). `SF_BACKUP_BENCH_ROUNDS` sets the rounds per row of the table (default 100; 0
+//! leaves the table out). Before measuring, one request of each client is captured and compared, so all of them
+//! are known to send the same request (method, target, headers, body).
 
-use std::time::Duration;
+mod support;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use futures_util::future::join_all;
-use serde::Serialize;
-use sf_backup::{BackupStorage, Client, PartitionId};
-use sf_backup_api::types;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 
-/// The seed page's partition and Azure blob store example (spec/examples/backup-partition-azure-blob-store.json).
-const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-const CONNECTION_STRING: &str =
-    "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>";
-const CONTAINER: &str = "BackupContainer";
-/// The facade's user agent, given to the raw client too so that both send the same headers.
-const USER_AGENT: &str = concat!("sf-backup/", env!("CARGO_PKG_VERSION"));
-/// Requests in flight per iteration of the concurrent benches.
-const CONCURRENCY: usize = 64;
+use support::{CONCURRENCY, Clients, Server};
 
-/// The answer to every request: what the service sends for an accepted backup.
-const ACCEPTED: &[u8] = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
-
-/// The body a hand-written client would declare: same field names, same order as the generated type, so the
-/// serialised bytes match exactly.
-#[derive(Serialize)]
-struct RawBody<'a> {
-    #[serde(rename = "BackupStorage")]
-    backup_storage: RawStorage<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "StorageKind")]
-enum RawStorage<'a> {
-    AzureBlobStore {
-        #[serde(rename = "ConnectionString")]
-        connection_string: &'a str,
-        #[serde(rename = "ContainerName")]
-        container_name: &'a str,
-    },
-}
-
-/// Accepts connections until the runtime stops; each connection answers requests in order (keep-alive).
-async fn serve(listener: TcpListener) {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(connection(stream, None));
-    }
-}
-
-/// Reads requests off one connection and answers each with [`ACCEPTED`]. With `capture`, the first request's raw
-/// bytes are sent there instead of serving more (used once, to compare the two clients).
-async fn connection(
-    mut stream: TcpStream,
-    capture: Option<tokio::sync::oneshot::Sender<Vec<u8>>>,
-) -> std::io::Result<()> {
-    // Small answers on a kept-alive connection: without this, Nagle's algorithm could add delays to both sides.
-    stream.set_nodelay(true)?;
-    let mut buffer = Vec::with_capacity(4096);
-    loop {
-        let head_end = loop {
-            if let Some(end) = find(&buffer, b"\r\n\r\n") {
-                break end + 4;
-            }
-            if stream.read_buf(&mut buffer).await? == 0 {
-                return Ok(());
-            }
-        };
-        let request_end = head_end + content_length(&buffer[..head_end]);
-        while buffer.len() < request_end {
-            if stream.read_buf(&mut buffer).await? == 0 {
-                return Ok(());
-            }
-        }
-        stream.write_all(ACCEPTED).await?;
-        if let Some(capture) = capture {
-            let _ = capture.send(buffer[..request_end].to_vec());
-            return Ok(());
-        }
-        buffer.drain(..request_end);
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Both clients send bodies with a length (never chunked), so this is all the framing the server needs.
-fn content_length(head: &[u8]) -> usize {
-    String::from_utf8_lossy(head)
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0)
-}
-
-/// The facade's request, as an application writes it. The storage is built per request because the request
-/// builder takes it by value; that is part of what a caller pays.
-async fn facade_request(client: &Client, id: PartitionId) {
-    client
-        .backup_partition(id)
-        .storage(BackupStorage::azure_blob_store(
-            CONNECTION_STRING,
-            CONTAINER,
-        ))
-        .await
-        .expect("the loopback server accepts every request");
-}
-
-/// The same request by hand: the target formatted per request (a real caller backs up more than one partition),
-/// the body from a hand-written struct.
-async fn raw_request(client: &reqwest::Client, base: &str, id: PartitionId) {
-    let body = RawBody {
-        backup_storage: RawStorage::AzureBlobStore {
-            connection_string: CONNECTION_STRING,
-            container_name: CONTAINER,
-        },
-    };
-    let response = client
-        .post(format!("{base}/Partitions/{id}/$/Backup?api-version=6.4"))
-        .json(&body)
-        .send()
-        .await
-        .expect("the loopback server answers");
-    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
-}
-
-/// The same request through the generated client alone (sf-backup-api), without the facade's validation,
-/// deadline, span and error mapping: it tells the generated code's share of the overhead from the facade's.
-async fn generated_request(api: &sf_backup_api::Client, id: &uuid::Uuid) {
-    let mut body = types::BackupPartitionDescription::default();
-    body.backup_storage = Some(types::BackupStorageDescription::AzureBlobStore {
-        connection_string: CONNECTION_STRING.into(),
-        container_name: CONTAINER.to_owned(),
-        friendly_name: None,
-    });
-    api.backup_partition(id, None, types::ApiVersion::X64, None, &body)
-        .await
-        .expect("the loopback server accepts every request");
-}
-
-/// The generated client inside the same deadline the facade puts around every call (`tokio::time::timeout` with
-/// the default 60 s server timeout plus the 10 s margin): tells the timer's share from the rest of the facade.
-async fn generated_request_with_deadline(api: &sf_backup_api::Client, id: &uuid::Uuid) {
-    tokio::time::timeout(Duration::from_secs(70), generated_request(api, id))
-        .await
-        .expect("the loopback server answers at once");
-}
-
-/// The request's bytes with the header lines sorted (their order is not part of what either client promises).
-fn normalised(request: &[u8]) -> String {
-    let text = String::from_utf8_lossy(request);
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete request");
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or_default().to_owned();
-    let mut headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
-    headers.sort();
-    format!("{request_line}\n{}\n\n{body}", headers.join("\n"))
-}
-
-/// Sends one request of each kind to a capturing server and fails the bench when they differ.
-fn assert_same_request(runtime: &Runtime, id: PartitionId) {
-    let facade = capture(runtime, |base| async move {
-        facade_request(&Client::new(&base).unwrap(), id).await;
-    });
-    let raw = capture(runtime, |base| async move {
-        raw_request(&raw_client(), &base, id).await;
-    });
-    let generated = capture(runtime, |base| async move {
-        let api = sf_backup_api::Client::new_with_client(&base, raw_client());
-        generated_request(&api, id.as_uuid()).await;
-    });
-    // Each capture has its own port, so the host header differs; everything else must not.
-    let without_host = |request: &[u8]| {
-        normalised(request)
-            .lines()
-            .filter(|line| !line.starts_with("host:"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(
-        without_host(&facade),
-        without_host(&raw),
-        "the facade and the hand-written request must send the same bytes"
-    );
-    assert_eq!(
-        without_host(&generated),
-        without_host(&raw),
-        "the generated client and the hand-written request must send the same bytes"
-    );
-}
-
-/// The raw bytes of the one request `send` makes to a fresh server at the base URL it is given.
-fn capture<F, Fut>(runtime: &Runtime, send: F) -> Vec<u8>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await?;
-            connection(stream, Some(sender)).await
-        });
-        send(base).await;
-        server.await.unwrap().unwrap();
-        receiver.await.unwrap()
-    })
-}
-
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .build()
-        .expect("a plain HTTP client builds")
-}
-
-fn request_overhead(c: &mut Criterion) {
+fn main() {
     // One thread for client and server alike: the figures are then CPU per request, not scheduling luck on a
-    // shared 2-core machine.
+    // shared machine.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let address = runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener));
-        address
-    });
-    let base = format!("http://{address}");
-    let id: PartitionId = PARTITION.parse().unwrap();
-    let facade = Client::new(&base).unwrap();
-    let raw = raw_client();
-    // The generated client on its own connection pool, as the facade and the raw client each have theirs.
-    let api = sf_backup_api::Client::new_with_client(&base, raw_client());
-    assert_same_request(&runtime, id);
+    let server = runtime.block_on(Server::start());
+    let clients = Clients::new(&server.base);
+    support::assert_same_requests(&runtime);
 
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion_groups(&mut criterion, &runtime, &clients);
+    criterion.final_summary();
+
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| {
+        args.iter()
+            .any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")))
+    };
+    if has("--list") || has("--profile-time") {
+        return;
+    }
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) criterion runs each line once, and
+    // one short round checks that the table is produced.
+    let plan = if has("--bench") {
+        let rounds = std::env::var("SF_BACKUP_BENCH_ROUNDS")
+            .ok()
+            .map(|rounds| {
+                rounds
+                    .parse()
+                    .expect("SF_BACKUP_BENCH_ROUNDS is a number of rounds")
+            })
+            .unwrap_or(300);
+        Plan {
+            rounds,
+            sequential: 100,
+            concurrent: 2 * CONCURRENCY,
+        }
+    } else {
+        Plan {
+            rounds: 1,
+            sequential: 2,
+            concurrent: CONCURRENCY,
+        }
+    };
+    if plan.rounds > 0 {
+        ratios(&runtime, &clients, &plan);
+    }
+}
+
+fn criterion_groups(c: &mut Criterion, runtime: &Runtime, clients: &Clients) {
     let mut group = c.benchmark_group("backup_partition/sequential");
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
-    group.bench_function("raw_reqwest", |b| {
-        b.to_async(&runtime).iter(|| raw_request(&raw, &base, id));
+    sequential_settings(&mut group);
+    sequential(&mut group, "raw_reqwest", runtime, || {
+        support::raw_post(clients)
     });
-    group.bench_function("generated_client", |b| {
-        b.to_async(&runtime)
-            .iter(|| generated_request(&api, id.as_uuid()));
+    sequential(&mut group, "generated_client", runtime, || {
+        support::generated_post(clients)
     });
-    group.bench_function("generated_client_with_deadline", |b| {
-        b.to_async(&runtime)
-            .iter(|| generated_request_with_deadline(&api, id.as_uuid()));
+    sequential(
+        &mut group,
+        "generated_client_with_deadline",
+        runtime,
+        || support::generated_post_with_deadline(clients),
+    );
+    sequential(&mut group, "facade_send", runtime, || {
+        support::facade_send_post(clients)
     });
-    group.bench_function("facade", |b| {
-        b.to_async(&runtime).iter(|| facade_request(&facade, id));
+    sequential(&mut group, "facade", runtime, || {
+        support::facade_post(clients)
     });
     group.finish();
 
     let mut group = c.benchmark_group("backup_partition/concurrent");
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(5));
-    group.sample_size(30);
-    group.throughput(criterion::Throughput::Elements(CONCURRENCY as u64));
-    group.bench_function(BenchmarkId::new("raw_reqwest", CONCURRENCY), |b| {
-        b.to_async(&runtime)
-            .iter(|| join_all((0..CONCURRENCY).map(|_| raw_request(&raw, &base, id))));
+    concurrent_settings(&mut group);
+    concurrent(&mut group, "raw_reqwest", runtime, || {
+        support::raw_post(clients)
     });
-    group.bench_function(BenchmarkId::new("generated_client", CONCURRENCY), |b| {
-        b.to_async(&runtime)
-            .iter(|| join_all((0..CONCURRENCY).map(|_| generated_request(&api, id.as_uuid()))));
+    concurrent(&mut group, "generated_client", runtime, || {
+        support::generated_post(clients)
     });
-    group.bench_function(
-        BenchmarkId::new("generated_client_with_deadline", CONCURRENCY),
-        |b| {
-            b.to_async(&runtime).iter(|| {
-                join_all(
-                    (0..CONCURRENCY).map(|_| generated_request_with_deadline(&api, id.as_uuid())),
-                )
-            });
-        },
+    concurrent(
+        &mut group,
+        "generated_client_with_deadline",
+        runtime,
+        || support::generated_post_with_deadline(clients),
     );
-    group.bench_function(BenchmarkId::new("facade", CONCURRENCY), |b| {
-        b.to_async(&runtime)
-            .iter(|| join_all((0..CONCURRENCY).map(|_| facade_request(&facade, id))));
+    concurrent(&mut group, "facade_send", runtime, || {
+        support::facade_send_post(clients)
+    });
+    concurrent(&mut group, "facade", runtime, || {
+        support::facade_post(clients)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("backup_progress/sequential");
+    sequential_settings(&mut group);
+    sequential(&mut group, "raw_reqwest", runtime, || {
+        support::raw_progress(clients)
+    });
+    sequential(&mut group, "generated_client", runtime, || {
+        support::generated_progress(clients)
+    });
+    sequential(
+        &mut group,
+        "generated_client_with_deadline",
+        runtime,
+        || support::generated_progress_with_deadline(clients),
+    );
+    sequential(&mut group, "facade_send", runtime, || {
+        support::facade_send_progress(clients)
+    });
+    sequential(&mut group, "facade", runtime, || {
+        support::facade_progress(clients)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("backup_progress/concurrent");
+    concurrent_settings(&mut group);
+    concurrent(&mut group, "raw_reqwest", runtime, || {
+        support::raw_progress(clients)
+    });
+    concurrent(&mut group, "generated_client", runtime, || {
+        support::generated_progress(clients)
+    });
+    concurrent(
+        &mut group,
+        "generated_client_with_deadline",
+        runtime,
+        || support::generated_progress_with_deadline(clients),
+    );
+    concurrent(&mut group, "facade_send", runtime, || {
+        support::facade_send_progress(clients)
+    });
+    concurrent(&mut group, "facade", runtime, || {
+        support::facade_progress(clients)
     });
     group.finish();
 }
 
-criterion_group!(benches, request_overhead);
-criterion_main!(benches);
+fn sequential_settings(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+}
+
+fn concurrent_settings(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(30);
+    group.throughput(Throughput::Elements(CONCURRENCY as u64));
+}
+
+/// One criterion line: a request per iteration. Each line passes its own closure, so each measures its own
+/// future type (one shared future type would be as large as the largest line's).
+fn sequential<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    runtime: &Runtime,
+    request: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    group.bench_function(name, |b| b.to_async(runtime).iter(&request));
+}
+
+/// One criterion line: [`CONCURRENCY`] requests in flight per iteration.
+fn concurrent<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    runtime: &Runtime,
+    request: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    group.bench_function(BenchmarkId::new(name, CONCURRENCY), |b| {
+        b.to_async(runtime)
+            .iter(|| join_all((0..CONCURRENCY).map(|_| request())));
+    });
+}
+
+/// How much the ratio table measures: rounds per row, and requests per line and round.
+struct Plan {
+    rounds: usize,
+    sequential: usize,
+    concurrent: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Operation {
+    Post,
+    Progress,
+}
+
+/// The table's lines, in layer order; the first is the baseline.
+const LINES: [&str; 5] = [
+    "raw reqwest",
+    "generated",
+    "generated + deadline",
+    "facade, send()",
+    "facade",
+];
+const GENERATED_WITH_DEADLINE: usize = 2;
+const FACADE: usize = 4;
+
+/// One line's batch: nanoseconds per request by the wall clock and, where known, in CPU time of the thread.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+/// A row of the table: its label, whether it is a throughput row, and each line's samples (one per round).
+type Row = (&'static str, bool, [Vec<Sample>; LINES.len()]);
+
+/// Prints the ratio tables: per row, `rounds` rounds of the five lines interleaved.
+fn ratios(runtime: &Runtime, clients: &Clients, plan: &Plan) {
+    let rows = [
+        ("backup POST, one at a time", Operation::Post, false),
+        ("backup POST, 64 in flight", Operation::Post, true),
+        (
+            "progress GET + decode, one at a time",
+            Operation::Progress,
+            false,
+        ),
+        (
+            "progress GET + decode, 64 in flight",
+            Operation::Progress,
+            true,
+        ),
+    ];
+    let load_before = support::load_average();
+    let started = Instant::now();
+    let mut table: Vec<Row> = Vec::new();
+    for (label, operation, in_flight) in rows {
+        let requests = if in_flight {
+            plan.concurrent
+        } else {
+            plan.sequential
+        };
+        let mut samples: [Vec<Sample>; LINES.len()] = Default::default();
+        // One round first that is not kept: connections and caches warm for every line.
+        for round in 0..=plan.rounds {
+            for step in 0..LINES.len() {
+                let line = (round + step) % LINES.len();
+                let cpu_before = support::thread_cpu_time();
+                let wall = batch(runtime, clients, operation, line, in_flight, requests);
+                let cpu = cpu_before
+                    .zip(support::thread_cpu_time())
+                    .map(|(before, after)| after.saturating_sub(before));
+                if round > 0 {
+                    let per_request = |time: Duration| time.as_nanos() as f64 / requests as f64;
+                    samples[line].push(Sample {
+                        wall: per_request(wall),
+                        cpu: cpu.map(per_request),
+                    });
+                }
+            }
+        }
+        table.push((label, in_flight, samples));
+    }
+    let elapsed = started.elapsed();
+    let load_after = support::load_average();
+
+    println!();
+    println!(
+        "Ratios against raw reqwest, the five lines interleaved: {} rounds per row, each round {} requests per line \
+         one at a time or {} with {CONCURRENCY} in flight, the order rotating; median of the per-round ratios \
+         [quartiles]. Measured in {:.0} s; {} CPUs; load average (1, 5, 15 min) {} before, {} after.",
+        plan.rounds,
+        plan.sequential,
+        plan.concurrent,
+        elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load_before.as_deref().unwrap_or("unknown"),
+        load_after.as_deref().unwrap_or("unknown"),
+    );
+    if plan.rounds == 1 {
+        println!(
+            "(A check that the table is produced, from one short round: these figures mean nothing.)"
+        );
+    }
+    if table[0].2[0][0].cpu.is_some() {
+        print_table(
+            "CPU time of the bench's one thread (client and server; time spent descheduled does not count)",
+            &table,
+            |sample| sample.cpu.unwrap_or(f64::NAN),
+        );
+    }
+    print_table("Wall clock", &table, |sample| sample.wall);
+}
+
+fn print_table(title: &str, table: &[Row], measure: fn(&Sample) -> f64) {
+    println!();
+    println!("{title}:");
+    println!();
+    println!(
+        "| | {} | facade ÷ (generated + deadline) | target |",
+        LINES.join(" | ")
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, in_flight, samples) in table {
+        let times = |line: usize| samples[line].iter().map(measure);
+        // Time per request one at a time (lower is better), throughput with many in flight (higher is better).
+        let ratio = |line: usize, base: usize| -> Vec<f64> {
+            times(line)
+                .zip(times(base))
+                .map(|(line, base)| if *in_flight { base / line } else { line / base })
+                .collect()
+        };
+        let raw = median(times(0).collect());
+        let absolute = if *in_flight {
+            format!("{:.1} k req/s", 1e6 / raw)
+        } else {
+            format!("{:.2} µs", raw / 1e3)
+        };
+        let facade = median(ratio(FACADE, 0));
+        let (measure, target) = if *in_flight {
+            ("throughput", format!("≥ 0.95: {}", met(facade >= 0.95)))
+        } else {
+            ("time", format!("≤ 1.05: {}", met(facade <= 1.05)))
+        };
+        let layers: Vec<String> = (1..LINES.len())
+            .map(|line| shown(&ratio(line, 0)))
+            .collect();
+        println!(
+            "| {label}, {measure} | {absolute} | {} | {} | {target} |",
+            layers.join(" | "),
+            shown(&ratio(FACADE, GENERATED_WITH_DEADLINE)),
+        );
+    }
+    println!();
+}
+
+fn met(met: bool) -> &'static str {
+    if met { "met" } else { "missed" }
+}
+
+/// Runs one line's batch of `requests` and returns the time it took.
+fn batch(
+    runtime: &Runtime,
+    clients: &Clients,
+    operation: Operation,
+    line: usize,
+    in_flight: bool,
+    requests: usize,
+) -> Duration {
+    match (operation, line) {
+        (Operation::Post, 0) => timed(runtime, in_flight, requests, || support::raw_post(clients)),
+        (Operation::Post, 1) => timed(runtime, in_flight, requests, || {
+            support::generated_post(clients)
+        }),
+        (Operation::Post, 2) => timed(runtime, in_flight, requests, || {
+            support::generated_post_with_deadline(clients)
+        }),
+        (Operation::Post, 3) => timed(runtime, in_flight, requests, || {
+            support::facade_send_post(clients)
+        }),
+        (Operation::Post, _) => timed(runtime, in_flight, requests, || {
+            support::facade_post(clients)
+        }),
+        (Operation::Progress, 0) => timed(runtime, in_flight, requests, || {
+            support::raw_progress(clients)
+        }),
+        (Operation::Progress, 1) => timed(runtime, in_flight, requests, || {
+            support::generated_progress(clients)
+        }),
+        (Operation::Progress, 2) => timed(runtime, in_flight, requests, || {
+            support::generated_progress_with_deadline(clients)
+        }),
+        (Operation::Progress, 3) => timed(runtime, in_flight, requests, || {
+            support::facade_send_progress(clients)
+        }),
+        (Operation::Progress, _) => timed(runtime, in_flight, requests, || {
+            support::facade_progress(clients)
+        }),
+    }
+}
+
+/// The time `requests` requests take, one at a time or [`CONCURRENCY`] in flight.
+fn timed<F, Fut>(runtime: &Runtime, in_flight: bool, requests: usize, request: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    runtime.block_on(async {
+        let started = Instant::now();
+        if in_flight {
+            for _ in 0..requests.div_ceil(CONCURRENCY) {
+                join_all((0..CONCURRENCY).map(|_| request())).await;
+            }
+        } else {
+            for _ in 0..requests {
+                request().await;
+            }
+        }
+        started.elapsed()
+    })
+}
+
+/// The median and quartiles of a line's ratios, as a table cell.
+fn shown(ratios: &[f64]) -> String {
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    format!("{:.3} [{:.3}, {:.3}]", at(0.5), at(0.25), at(0.75))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -76,7 +76,8 @@ impl fmt::Debug for Bearer {
 pub(crate) struct Authorizer {
     provider: Bearer,
     build: Box<dyn Fn(HeaderMap) -> Result<sf_backup_api::Client, Error> + Send + Sync>,
-    current: Mutex<Option<(HeaderValue, sf_backup_api::Client)>>,
+    /// Shared with the requests that use it, so that a request takes a reference count, not a copy.
+    current: Mutex<Option<(HeaderValue, Arc<sf_backup_api::Client>)>>,
 }
 
 impl fmt::Debug for Authorizer {
@@ -100,7 +101,7 @@ impl Authorizer {
     }
 
     /// The generated client to use for the next request, carrying a fresh token.
-    pub(crate) async fn api(&self) -> Result<sf_backup_api::Client, Error> {
+    pub(crate) async fn api(&self) -> Result<Arc<sf_backup_api::Client>, Error> {
         let token = self
             .provider
             .0
@@ -115,12 +116,12 @@ impl Authorizer {
         if let Some((sent, api)) = current.as_ref()
             && *sent == value
         {
-            return Ok(api.clone());
+            return Ok(Arc::clone(api));
         }
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, value.clone());
-        let api = (self.build)(headers)?;
-        *current = Some((value, api.clone()));
+        let api = Arc::new((self.build)(headers)?);
+        *current = Some((value, Arc::clone(&api)));
         Ok(api)
     }
 }

@@ -81,12 +81,29 @@ impl Client {
     }
 
     /// The generated client for the next request: with a bearer token provider, one carrying a fresh token.
-    /// Borrowed when there is no provider, because cloning it (its base URL is a `String`) costs an allocation
-    /// per request (see BENCHMARKS.md).
-    pub(crate) async fn api(&self) -> Result<std::borrow::Cow<'_, sf_backup_api::Client>, Error> {
+    /// Never a copy: cloning it (its base URL is a `String`) would cost an allocation per request (see
+    /// BENCHMARKS.md).
+    pub(crate) async fn api(&self) -> Result<Api<'_>, Error> {
         match &self.inner.authorizer {
-            None => Ok(std::borrow::Cow::Borrowed(&self.inner.api)),
-            Some(authorizer) => authorizer.api().await.map(std::borrow::Cow::Owned),
+            None => Ok(Api::Borrowed(&self.inner.api)),
+            Some(authorizer) => authorizer.api().await.map(Api::Shared),
+        }
+    }
+}
+
+/// The generated client a request uses: the client's own, or the one carrying the current bearer token.
+pub(crate) enum Api<'a> {
+    Borrowed(&'a sf_backup_api::Client),
+    Shared(Arc<sf_backup_api::Client>),
+}
+
+impl std::ops::Deref for Api<'_> {
+    type Target = sf_backup_api::Client;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Borrowed(api) => api,
+            Self::Shared(api) => api,
         }
     }
 }

@@ -123,7 +123,16 @@ impl BackupPartitionRequest {
     /// Sends the request once. The answer deadline (server timeout plus margin) is cut short at `cap`, the end
     /// of a wait; the bearer token is obtained before the deadline starts, so a slow token provider never turns
     /// a request that was not sent into one that may have reached the service.
-    pub(crate) async fn send_before(self, cap: Option<Instant>) -> Result<(), Error> {
+    ///
+    /// Not an `async fn`: the request is checked and its body built (the storage moved into it) when this is
+    /// called, and the returned future holds the generated client's future once, inside the deadline. The
+    /// layers of `async fn`s taking futures by value that this replaced kept several copies of that future's
+    /// space, which made each request's future (boxed by `IntoFuture`) more than twice as large, and moving
+    /// it cost more than the rest of the facade (BENCHMARKS.md).
+    pub(crate) fn send_before(
+        self,
+        cap: Option<Instant>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let Self {
             client,
             partition_id,
@@ -131,18 +140,20 @@ impl BackupPartitionRequest {
             backup_timeout,
             timeout,
         } = self;
-        let (body, server_timeout, backup_timeout) =
-            prepare(storage.as_ref(), timeout, backup_timeout)?;
         let span = tracing::debug_span!(
             "sf_backup",
             operation = "backup_partition",
             partition_id = %partition_id,
             storage_kind = storage.as_ref().map(BackupStorage::kind),
         );
-        let uuid = *partition_id.as_uuid();
-        async {
+        let prepared = prepare(storage, timeout, backup_timeout);
+        async move {
+            let (body, server_timeout, backup_timeout) = prepared?;
             let api = client.api().await?;
-            let call = async {
+            let uuid = *partition_id.as_uuid();
+            let deadline = AnswerDeadline::starting_now(&client, server_timeout, cap);
+            // Built where it stays (see `AnswerDeadline::run`).
+            let call = std::pin::pin!(async {
                 // Exactly one attempt: a retry after a lost answer could queue a second backup.
                 match api
                     .backup_partition(
@@ -157,17 +168,23 @@ impl BackupPartitionRequest {
                     Ok(_) => Ok(()),
                     Err(error) => Err(Error::from_api(error).await),
                 }
-            };
-            with_deadline(&client, server_timeout, cap, call).await
+            });
+            deadline.run(call).await
         }
         .instrument(span)
-        .await
     }
 
     /// Checks everything [`send`](Self::send) checks before sending, so that a wait can refuse bad input before
     /// its first progress read.
     pub(crate) fn check(&self) -> Result<(), Error> {
-        prepare(self.storage.as_ref(), self.timeout, self.backup_timeout).map(drop)
+        if let Some(storage) = &self.storage {
+            storage.validate()?;
+        }
+        server_timeout(self.timeout)?;
+        self.backup_timeout
+            .map(backup_timeout_minutes)
+            .transpose()
+            .map(drop)
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -201,7 +218,7 @@ impl IntoFuture for BackupPartitionRequest {
     type IntoFuture = ResponseFuture<()>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
+        Box::pin(self.send_before(None))
     }
 }
 
@@ -237,19 +254,24 @@ impl BackupProgressRequest {
     }
 
     /// Sends the request with its answer deadline cut short at `cap`; see
-    /// [`BackupPartitionRequest::send_before`].
-    pub(crate) async fn send_before(self, cap: Option<Instant>) -> Result<BackupProgress, Error> {
+    /// [`BackupPartitionRequest::send_before`], also for why this is not an `async fn`.
+    pub(crate) fn send_before(
+        self,
+        cap: Option<Instant>,
+    ) -> impl Future<Output = Result<BackupProgress, Error>> + Send + 'static {
         let Self {
             client,
             partition_id,
             timeout,
         } = self;
-        let server_timeout = server_timeout(timeout)?;
         let span = tracing::debug_span!("sf_backup", operation = "backup_progress", partition_id = %partition_id);
-        let uuid = *partition_id.as_uuid();
-        async {
+        let server_timeout = server_timeout(timeout);
+        async move {
+            let server_timeout = server_timeout?;
             let api = client.api().await?;
-            let call = async {
+            let uuid = *partition_id.as_uuid();
+            let deadline = AnswerDeadline::starting_now(&client, server_timeout, cap);
+            let call = std::pin::pin!(async {
                 match api
                     .get_partition_backup_progress(&uuid, types::ApiVersion::X64, server_timeout)
                     .await
@@ -257,11 +279,10 @@ impl BackupProgressRequest {
                     Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
                     Err(error) => Err(Error::from_api(error).await),
                 }
-            };
-            with_deadline(&client, server_timeout, cap, call).await
+            });
+            deadline.run(call).await
         }
         .instrument(span)
-        .await
     }
 }
 
@@ -270,13 +291,14 @@ impl IntoFuture for BackupProgressRequest {
     type IntoFuture = ResponseFuture<BackupProgress>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
+        Box::pin(self.send_before(None))
     }
 }
 
-/// The body and the query values of a backup request, or why they cannot be sent.
+/// The body and the query values of a backup request, or why they cannot be sent. Takes the storage by value:
+/// its strings move into the body instead of being copied.
 fn prepare(
-    storage: Option<&BackupStorage>,
+    storage: Option<BackupStorage>,
     timeout: Option<Duration>,
     backup_timeout: Option<Duration>,
 ) -> Result<
@@ -288,37 +310,78 @@ fn prepare(
     Error,
 > {
     let mut body = types::BackupPartitionDescription::default();
-    body.backup_storage = storage.map(BackupStorage::to_api).transpose()?;
+    body.backup_storage = storage.map(BackupStorage::into_api).transpose()?;
     let server_timeout = server_timeout(timeout)?;
     let backup_timeout = backup_timeout.map(backup_timeout_minutes).transpose()?;
     Ok((body, server_timeout, backup_timeout))
 }
 
-/// The reqwest client has no overall timeout (its timeout would be one value for every call), so each call,
-/// including reading an error body, gets an answer deadline of its own server timeout plus the client's answer
-/// margin, cut short at `cap` when a wait ends sooner.
+/// The answer deadline of one call. The reqwest client has no overall timeout (its timeout would be one value
+/// for every call), so each call, including reading an error body, gets an answer deadline of its own server
+/// timeout plus the client's answer margin, cut short at `cap` when a wait ends sooner.
+pub(crate) struct AnswerDeadline {
+    at: Instant,
+    /// How long after its start the deadline passes, for [`Error::NoAnswer`].
+    after: Duration,
+}
+
+/// Where a deadline too far away to be a point in time is put: as far as tokio's own `timeout` puts it.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+impl AnswerDeadline {
+    /// The deadline of a call that starts now (one reading of the clock).
+    pub(crate) fn starting_now(
+        client: &Client,
+        server_timeout: Option<NonZeroU64>,
+        cap: Option<Instant>,
+    ) -> Self {
+        let server = server_timeout.map_or(SERVER_DEFAULT_TIMEOUT, |secs| {
+            Duration::from_secs(secs.get())
+        });
+        let after = server.saturating_add(client.inner.answer_margin);
+        let now = Instant::now();
+        let end = now.checked_add(after).unwrap_or_else(|| now + FAR_FUTURE);
+        match cap {
+            Some(cap) if cap < end => Self {
+                at: cap,
+                after: cap.saturating_duration_since(now),
+            },
+            _ => Self { at: end, after },
+        }
+    }
+
+    /// Runs `call` until it ends or the deadline passes ([`Error::NoAnswer`]), and logs the outcome.
+    ///
+    /// Takes the call pinned where it is rather than by value: a future holding the generated client's request
+    /// is some 2 KB, and each move of it is a copy of all of it (an `async fn` taking it by value would even
+    /// keep room for it twice). The timer then wraps a pointer.
+    pub(crate) async fn run<T, F>(self, call: Pin<&mut F>) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        let result = match tokio::time::timeout_at(self.at, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::NoAnswer { after: self.after }),
+        };
+        match &result {
+            Ok(_) => tracing::debug!("succeeded"),
+            Err(error) => tracing::debug!(%error, "failed"),
+        }
+        result
+    }
+}
+
+/// Runs `call` inside its [`AnswerDeadline`], which starts when this is first polled.
 pub(crate) async fn with_deadline<T>(
     client: &Client,
     server_timeout: Option<NonZeroU64>,
     cap: Option<Instant>,
     call: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    let server = server_timeout.map_or(SERVER_DEFAULT_TIMEOUT, |secs| {
-        Duration::from_secs(secs.get())
-    });
-    let mut deadline = server.saturating_add(client.inner.answer_margin);
-    if let Some(cap) = cap {
-        deadline = deadline.min(cap.saturating_duration_since(Instant::now()));
-    }
-    let result = match tokio::time::timeout(deadline, call).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::NoAnswer { after: deadline }),
-    };
-    match &result {
-        Ok(_) => tracing::debug!("succeeded"),
-        Err(error) => tracing::debug!(%error, "failed"),
-    }
-    result
+    let call = std::pin::pin!(call);
+    AnswerDeadline::starting_now(client, server_timeout, cap)
+        .run(call)
+        .await
 }
 
 pub(crate) fn server_timeout(timeout: Option<Duration>) -> Result<Option<NonZeroU64>, Error> {
@@ -366,6 +429,77 @@ fn whole_seconds_rounded_up(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn partition() -> PartitionId {
+        "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse().unwrap()
+    }
+
+    /// The future a request becomes holds the generated client's future once, plus under 1 KB of its own (the
+    /// request's parts and body, the deadline's timer, the span: about 850 bytes). The layers of `async fn`s
+    /// that took futures by value made it 5.4 KB around a 2 KB call, and every move of it copied all of that.
+    #[test]
+    fn a_request_future_holds_the_generated_call_once() {
+        let client = Client::new("http://localhost:19080").unwrap();
+        let id = partition();
+        let body = types::BackupPartitionDescription::default();
+        let api = &client.inner.api;
+        let generated = std::mem::size_of_val(&api.backup_partition(
+            id.as_uuid(),
+            None,
+            types::ApiVersion::X64,
+            None,
+            &body,
+        ));
+        let request = std::mem::size_of_val(&*client.backup_partition(id).into_future());
+        assert!(
+            request < generated + 1024,
+            "a {request}-byte request future around a {generated}-byte generated call"
+        );
+        let generated = std::mem::size_of_val(&api.get_partition_backup_progress(
+            id.as_uuid(),
+            types::ApiVersion::X64,
+            None,
+        ));
+        let request = std::mem::size_of_val(&*client.backup_progress(id).into_future());
+        assert!(
+            request < generated + 1024,
+            "a {request}-byte progress future around a {generated}-byte generated call"
+        );
+    }
+
+    #[test]
+    fn the_answer_deadline_is_the_server_timeout_plus_the_margin_or_the_cap() {
+        let client = Client::builder()
+            .answer_margin(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let before = Instant::now();
+        let deadline = AnswerDeadline::starting_now(&client, None, None);
+        assert_eq!(deadline.after, Duration::from_secs(65));
+        assert!(deadline.at >= before + Duration::from_secs(65));
+        assert!(deadline.at <= Instant::now() + Duration::from_secs(65));
+        let deadline = AnswerDeadline::starting_now(&client, NonZeroU64::new(1), None);
+        assert_eq!(deadline.after, Duration::from_secs(6));
+        // A wait that ends sooner cuts it short; one that ends later does not.
+        let cap = Instant::now() + Duration::from_secs(2);
+        let deadline = AnswerDeadline::starting_now(&client, None, Some(cap));
+        assert_eq!(deadline.at, cap);
+        assert!(deadline.after <= Duration::from_secs(2));
+        let late = Instant::now() + Duration::from_secs(600);
+        let deadline = AnswerDeadline::starting_now(&client, None, Some(late));
+        assert_eq!(deadline.after, Duration::from_secs(65));
+        // A cap in the past leaves no time at all.
+        let deadline = AnswerDeadline::starting_now(&client, None, Some(before));
+        assert_eq!(deadline.after, Duration::ZERO);
+        // A margin too large for a point in time neither panics nor ends early.
+        let client = Client::builder()
+            .answer_margin(Duration::MAX)
+            .build()
+            .unwrap();
+        let deadline = AnswerDeadline::starting_now(&client, None, None);
+        assert_eq!(deadline.after, Duration::MAX);
+        assert!(deadline.at >= before + FAR_FUTURE);
+    }
 
     #[test]
     fn server_timeouts_are_whole_seconds_rounded_up_within_range() {

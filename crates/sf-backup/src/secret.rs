@@ -24,6 +24,11 @@ impl Secret {
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+
+    /// The secret in clear, by value: for moving it into a request body without a copy.
+    pub(crate) fn into_exposed(self) -> String {
+        self.0
+    }
 }
 
 impl fmt::Debug for Secret {

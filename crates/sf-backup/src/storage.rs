@@ -174,7 +174,59 @@ impl BackupStorage {
     /// Checks what [`Client::backup_partition`](crate::Client::backup_partition) would check before sending:
     /// required fields are not blank and the blob service URI is an absolute `https` or `http` URL.
     pub fn validate(&self) -> Result<(), Error> {
-        self.to_api().map(drop)
+        if self.misplaced_credentials {
+            return Err(Error::invalid(
+                "backup storage",
+                format!("{} storage takes no user credentials", self.kind()),
+                "set credentials only on BackupStorage::file_share",
+            ));
+        }
+        if let Some(name) = &self.friendly_name {
+            required("friendly name", name)?;
+        }
+        match &self.kind {
+            Kind::AzureBlobStore {
+                connection_string,
+                container_name,
+            } => {
+                if connection_string.expose_secret().trim().is_empty() {
+                    return Err(Error::invalid(
+                        "connection string",
+                        "it is empty",
+                        "pass the storage account's connection string, such as \
+                         DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...",
+                    ));
+                }
+                required("container name", container_name)
+            }
+            Kind::FileShare {
+                path,
+                primary,
+                secondary,
+            } => {
+                check_credentials("primary", primary.as_ref())?;
+                check_credentials("secondary", secondary.as_ref())?;
+                required("file share path", path)
+            }
+            Kind::DsmsAzureBlobStore {
+                storage_credentials_source_location,
+                container_name,
+            } => {
+                required(
+                    "storage credentials source location",
+                    storage_credentials_source_location,
+                )?;
+                required("container name", container_name)
+            }
+            Kind::ManagedIdentityAzureBlobStore {
+                blob_service_uri,
+                container_name,
+                ..
+            } => {
+                check_blob_service_uri(blob_service_uri)?;
+                required("container name", container_name)
+            }
+        }
     }
 
     fn of(kind: Kind) -> Self {
@@ -197,48 +249,39 @@ impl BackupStorage {
         }
     }
 
+    /// The wire description of a storage that stays where it is (a listing sends it with every page).
     pub(crate) fn to_api(&self) -> Result<types::BackupStorageDescription, Error> {
-        if self.misplaced_credentials {
-            return Err(Error::invalid(
-                "backup storage",
-                format!("{} storage takes no user credentials", self.kind()),
-                "set credentials only on BackupStorage::file_share",
-            ));
-        }
-        let friendly_name = match &self.friendly_name {
-            Some(name) => Some(required("friendly name", name)?),
-            None => None,
-        };
-        Ok(match &self.kind {
+        self.validate()?;
+        Ok(self.clone().into_checked_api())
+    }
+
+    /// The wire description, the strings moved rather than copied: for a request that owns its storage.
+    pub(crate) fn into_api(self) -> Result<types::BackupStorageDescription, Error> {
+        self.validate()?;
+        Ok(self.into_checked_api())
+    }
+
+    /// The wire description of a storage that [`BackupStorage::validate`] accepted.
+    fn into_checked_api(self) -> types::BackupStorageDescription {
+        let friendly_name = self.friendly_name;
+        match self.kind {
             Kind::AzureBlobStore {
                 connection_string,
                 container_name,
-            } => {
-                if connection_string.expose_secret().trim().is_empty() {
-                    return Err(Error::invalid(
-                        "connection string",
-                        "it is empty",
-                        "pass the storage account's connection string, such as \
-                         DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...",
-                    ));
-                }
-                types::BackupStorageDescription::AzureBlobStore {
-                    connection_string: connection_string.expose_secret().into(),
-                    container_name: required("container name", container_name)?,
-                    friendly_name,
-                }
-            }
+            } => types::BackupStorageDescription::AzureBlobStore {
+                connection_string: connection_string.into_exposed().into(),
+                container_name,
+                friendly_name,
+            },
             Kind::FileShare {
                 path,
                 primary,
                 secondary,
             } => {
-                let (primary_user_name, primary_password) =
-                    credentials("primary", primary.as_ref())?;
-                let (secondary_user_name, secondary_password) =
-                    credentials("secondary", secondary.as_ref())?;
+                let (primary_user_name, primary_password) = wire_credentials(primary);
+                let (secondary_user_name, secondary_password) = wire_credentials(secondary);
                 types::BackupStorageDescription::FileShare {
-                    path: required("file share path", path)?,
+                    path,
                     primary_user_name,
                     primary_password,
                     secondary_user_name,
@@ -250,11 +293,8 @@ impl BackupStorage {
                 storage_credentials_source_location,
                 container_name,
             } => types::BackupStorageDescription::DsmsAzureBlobStore {
-                storage_credentials_source_location: required(
-                    "storage credentials source location",
-                    storage_credentials_source_location,
-                )?,
-                container_name: required("container name", container_name)?,
+                storage_credentials_source_location,
+                container_name,
                 friendly_name,
             },
             Kind::ManagedIdentityAzureBlobStore {
@@ -262,19 +302,24 @@ impl BackupStorage {
                 container_name,
                 identity,
             } => types::BackupStorageDescription::ManagedIdentityAzureBlobStore {
-                blob_service_uri: check_blob_service_uri(blob_service_uri)?,
-                container_name: required("container name", container_name)?,
+                // Sent without surrounding blanks, as it was checked.
+                blob_service_uri: if blob_service_uri.trim().len() == blob_service_uri.len() {
+                    blob_service_uri
+                } else {
+                    blob_service_uri.trim().to_owned()
+                },
+                container_name,
                 friendly_name,
                 managed_identity_type: match identity {
                     ManagedIdentityType::Cluster => types::ManagedIdentityType::Cluster,
                     ManagedIdentityType::Vmss => types::ManagedIdentityType::Vmss,
                 },
             },
-        })
+        }
     }
 }
 
-fn required(what: &'static str, value: &str) -> Result<String, Error> {
+fn required(what: &'static str, value: &str) -> Result<(), Error> {
     if value.trim().is_empty() {
         return Err(Error::invalid(
             what,
@@ -282,32 +327,34 @@ fn required(what: &'static str, value: &str) -> Result<String, Error> {
             format!("pass a non-empty {what}"),
         ));
     }
-    Ok(value.to_owned())
+    Ok(())
 }
 
-type WireCredentials = (Option<String>, Option<sf_backup_api::SecretString>);
-
-fn credentials(
-    which: &'static str,
-    credentials: Option<&Credentials>,
-) -> Result<WireCredentials, Error> {
-    let Some(credentials) = credentials else {
-        return Ok((None, None));
-    };
-    if credentials.user_name.trim().is_empty() {
-        return Err(Error::invalid(
+fn check_credentials(which: &'static str, credentials: Option<&Credentials>) -> Result<(), Error> {
+    match credentials {
+        Some(credentials) if credentials.user_name.trim().is_empty() => Err(Error::invalid(
             "file share credentials",
             format!("the {which} user name is empty"),
             "pass a user name such as mydomain\\backupaccount",
-        ));
+        )),
+        _ => Ok(()),
     }
-    Ok((
-        Some(credentials.user_name.clone()),
-        Some(credentials.password.expose_secret().into()),
-    ))
 }
 
-fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
+fn wire_credentials(
+    credentials: Option<Credentials>,
+) -> (Option<String>, Option<sf_backup_api::SecretString>) {
+    match credentials {
+        Some(Credentials {
+            user_name,
+            password,
+        }) => (Some(user_name), Some(password.into_exposed().into())),
+        None => (None, None),
+    }
+}
+
+/// Checks a blob service URI; the one sent is the same without surrounding blanks.
+fn check_blob_service_uri(uri: &str) -> Result<(), Error> {
     const HOW: &str =
         "pass the storage account's blob endpoint, such as https://account.blob.core.windows.net/";
     // Shown without user info and query: a SAS signature or a password may sit there.
@@ -334,7 +381,7 @@ fn check_blob_service_uri(uri: &str) -> Result<String, Error> {
             HOW,
         ));
     }
-    Ok(uri.trim().to_owned())
+    Ok(())
 }
 
 /// A URI in `Debug` output without its user info and query, where a SAS signature or a password would sit (such a
@@ -471,5 +518,52 @@ mod tests {
         assert_eq!(value["SecondaryUserName"], "b");
         assert_eq!(value["SecondaryPassword"], "pb");
         assert_eq!(storage.kind(), "FileShare");
+    }
+
+    /// A request moves its storage into the body (`into_api`), a listing copies it (`to_api`): same bytes.
+    #[test]
+    fn the_owned_conversion_sends_what_the_borrowed_one_sends() {
+        let storages = [
+            BackupStorage::azure_blob_store("AccountKey=k", "c").friendly_name("f"),
+            BackupStorage::file_share(r"\\s\b")
+                .primary_credentials("a", "pa")
+                .secondary_credentials("b", "pb"),
+            BackupStorage::dsms_azure_blob_store("https://dsms.example/l", "c"),
+            // Blanks around the blob service URI are not sent, by either conversion.
+            BackupStorage::managed_identity_azure_blob_store(
+                "  https://a.blob.core.windows.net/ ",
+                "c",
+                ManagedIdentityType::Cluster,
+            ),
+        ];
+        for storage in storages {
+            let borrowed = wire(&storage);
+            let owned = serde_json::to_value(storage.into_api().unwrap()).unwrap();
+            assert_eq!(owned, borrowed);
+        }
+        let value = wire(&BackupStorage::managed_identity_azure_blob_store(
+            " https://a.blob.core.windows.net/\t",
+            "c",
+            ManagedIdentityType::Cluster,
+        ));
+        assert_eq!(value["BlobServiceUri"], "https://a.blob.core.windows.net/");
+    }
+
+    /// The owned conversion refuses what `validate` refuses, with the same error.
+    #[test]
+    fn the_owned_conversion_checks_first() {
+        for storage in [
+            BackupStorage::azure_blob_store(" ", "c"),
+            BackupStorage::azure_blob_store("k", "c").primary_credentials("u", "p"),
+            BackupStorage::file_share("").primary_credentials(" ", "p"),
+            BackupStorage::managed_identity_azure_blob_store(
+                "ftp://x",
+                "c",
+                ManagedIdentityType::Vmss,
+            ),
+        ] {
+            let expected = storage.validate().unwrap_err().to_string();
+            assert_eq!(storage.into_api().unwrap_err().to_string(), expected);
+        }
     }
 }

@@ -115,6 +115,16 @@ async fn a_service_resolves_alone_and_stateless_or_volatile_services_resolve_to_
     }
 }
 
+/// A 404 with the gateway's code, as the facade's error.
+fn assert_not_found(error: Error, code: &str) {
+    assert_eq!(
+        error.status(),
+        Some(sf_backup::StatusCode::NOT_FOUND),
+        "{error}"
+    );
+    assert_eq!(error.code().map(|c| c.as_str()), Some(code), "{error}");
+}
+
 #[rstest]
 #[tokio::test]
 async fn unknown_names_are_the_gateways_errors(
@@ -122,35 +132,12 @@ async fn unknown_names_are_the_gateways_errors(
 ) {
     let gateway = gateway_with(dialect, Config::default()).await;
     let client = client(&gateway);
-    let code = |error: &Error| error.code().map(|c| c.as_str().to_owned());
-
-    let error = client
-        .resolve_application(&name("fabric:/NoSuchApp"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error.status(),
-        Some(sf_backup::StatusCode::NOT_FOUND),
-        "{error}"
-    );
-    assert_eq!(
-        code(&error).as_deref(),
-        Some("FABRIC_E_APPLICATION_NOT_FOUND")
-    );
-
-    let error = client
+    let application = client.resolve_application(&name("fabric:/NoSuchApp")).await;
+    assert_not_found(application.unwrap_err(), "FABRIC_E_APPLICATION_NOT_FOUND");
+    let service = client
         .resolve_service(&name("fabric:/FakeApp/NoSuchService"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error.status(),
-        Some(sf_backup::StatusCode::NOT_FOUND),
-        "{error}"
-    );
-    assert_eq!(
-        code(&error).as_deref(),
-        Some("FABRIC_E_SERVICE_DOES_NOT_EXIST")
-    );
+        .await;
+    assert_not_found(service.unwrap_err(), "FABRIC_E_SERVICE_DOES_NOT_EXIST");
 }
 
 #[rstest]

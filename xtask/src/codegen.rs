@@ -118,6 +118,7 @@ pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, Str
     let with_builders = generated.pop().expect("two runs");
     let mut file = generated.pop().expect("two runs");
     types_with_builders(&mut file, with_builders)?;
+    no_api_version_header(&mut file)?;
     check_non_exhaustive(&file)?;
     let body = progenitor_impl::space_out_items(prettyplease::unparse(&file))
         .map_err(|e| format!("cannot space out the generated items: {e}"))?;
@@ -327,6 +328,73 @@ fn apply_fixups(doc: &mut Value) -> Result<(), String> {
     error_bodies_as_raw_bytes(doc)
 }
 
+/// Named fix-up: the `api-version` request header progenitor adds to every request (from `info.version`,
+/// progenitor #564, unconditionally) is not generated.
+///
+/// The contract is the query parameter; the documented requests carry no such header, and the api crate's hook
+/// used to remove it again from each request. Here the statement that appends it goes from each method, and the
+/// method's header map, when nothing else appends to it, becomes an immutable `HeaderMap::new()` (which does not
+/// allocate). Fails when no client method has such a statement.
+fn no_api_version_header(file: &mut syn::File) -> Result<(), String> {
+    const FIXUP: &str = "fix-up no_api_version_header";
+    let appends_api_version = |stmt: &syn::Stmt| {
+        let text = quote::ToTokens::to_token_stream(stmt).to_string();
+        text.starts_with("header_map . append (") && text.contains("\"api-version\"")
+    };
+    let mut methods = 0;
+    for item in &mut file.items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        if block.trait_.is_some() {
+            continue;
+        }
+        for member in &mut block.items {
+            let syn::ImplItem::Fn(method) = member else {
+                continue;
+            };
+            let before = method.block.stmts.len();
+            method.block.stmts.retain(|stmt| !appends_api_version(stmt));
+            match before - method.block.stmts.len() {
+                0 => continue,
+                1 => methods += 1,
+                n => {
+                    return Err(format!(
+                        "{FIXUP}: {} appends the header {n} times",
+                        method.sig.ident
+                    ));
+                }
+            }
+            let appends_more = method.block.stmts.iter().any(|stmt| {
+                quote::ToTokens::to_token_stream(stmt)
+                    .to_string()
+                    .contains("header_map . append")
+            });
+            if appends_more {
+                continue;
+            }
+            for stmt in &mut method.block.stmts {
+                if let syn::Stmt::Local(local) = stmt
+                    && let syn::Pat::Ident(binding) = &mut local.pat
+                    && binding.ident == "header_map"
+                {
+                    binding.mutability = None;
+                    // Empty for good: `HeaderMap::new()` does not allocate, `with_capacity(1)` did.
+                    if let Some(init) = &mut local.init {
+                        *init.expr = syn::parse_quote!(::reqwest::header::HeaderMap::new());
+                    }
+                }
+            }
+        }
+    }
+    if methods == 0 {
+        return Err(format!(
+            "{FIXUP}: no client method appends an api-version header"
+        ));
+    }
+    Ok(())
+}
+
 /// The spec says error responses carry FabricError JSON, and the api crate decodes them as such. But a typed error
 /// body makes the generated client turn a non-JSON error body (an HTML page from a proxy, an empty 500) into
 /// `InvalidResponsePayload`, which has lost the HTTP status. As raw bytes, every error response reaches the caller
@@ -509,6 +577,28 @@ mod tests {
         assert_ne!(unmarked, out);
         let err = check_non_exhaustive(&syn::parse_str(&unmarked).unwrap()).unwrap_err();
         assert!(err.contains("[\"Epoch\"]"), "{err}");
+    }
+
+    #[test]
+    fn no_api_version_header_is_generated() {
+        let out = generate(&spec(), "x").unwrap();
+        assert!(!out.contains("from_static(\"api-version\")"));
+        assert_eq!(
+            out.matches("let header_map = ::reqwest::header::HeaderMap::new();")
+                .count(),
+            6
+        );
+        // The query parameter stays: the documented contract.
+        assert_eq!(
+            out.matches("QueryParam::new(\"api-version\", &api_version)")
+                .count(),
+            6
+        );
+
+        let mut file: syn::File =
+            syn::parse_str("impl Client { fn f() { let mut header_map = 1; } }").unwrap();
+        let err = no_api_version_header(&mut file).unwrap_err();
+        assert!(err.contains("fix-up no_api_version_header"), "{err}");
     }
 
     #[test]

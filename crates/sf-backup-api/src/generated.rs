@@ -3339,12 +3339,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
             "{}/Applications/{}/$/GetServices", self.baseurl, encode_path(&
             application_id.to_string()),
         );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -3410,12 +3405,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
         body: &'a types::GetBackupByStorageQueryDescription,
     ) -> Result<ResponseValue<types::PagedBackupInfoList>, Error<ByteStream>> {
         let url = format!("{}/BackupRestore/$/GetBackups", self.baseurl,);
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -3481,12 +3471,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
             "{}/Partitions/{}/$/Backup", self.baseurl, encode_path(& partition_id
             .to_string()),
         );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -3540,12 +3525,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
             "{}/Partitions/{}/$/GetBackupProgress", self.baseurl, encode_path(&
             partition_id.to_string()),
         );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -3608,12 +3588,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
             "{}/Partitions/{}/$/GetBackups", self.baseurl, encode_path(& partition_id
             .to_string()),
         );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -3690,12 +3665,7 @@ Additionally the runtime accepts any version that is higher than the latest supp
             "{}/Services/{}/$/GetPartitions", self.baseurl, encode_path(& service_id
             .to_string()),
         );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
+        let header_map = ::reqwest::header::HeaderMap::new();
         #[allow(unused_mut)]
         let mut request = self
             .client

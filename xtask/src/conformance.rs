@@ -23,9 +23,6 @@
 //!   `allOf` of one `if`/`then` per tag: equivalent, since the tags are distinct, and a validation error then
 //!   names the missing or misspelt property instead of "not valid under any of the schemas";
 //! - OpenAPI-only keywords (`discriminator`, `xml`, `externalDocs`, `example`) are dropped;
-//! - in examples whose `source` is `service code`, the few top-level members the service writes as `null` without
-//!   the spec declaring them `nullable` ([`UNDECLARED_SERVICE_NULLS`], a named spec gap that fails when stale)
-//!   are validated as absent; every other `null` is checked as written;
 //! - members upstream's examples carry without the spec declaring them ([`UNDECLARED_MEMBERS`]: the 9.1
 //!   example's `ServiceMetadata`, which the generated types ignore) are dropped, and fail as stale when declared;
 //! - objects with `properties` and no `additionalProperties` are closed, so an example with a misspelt property
@@ -698,20 +695,6 @@ fn nullable(mut schema: Map<String, Value>) -> Value {
     }
 }
 
-/// The members the service's code writes as `null` although the spec does not declare them `nullable`:
-/// (schema, property). `BackupProgress.cs` has reference-typed members and Json.NET writes nulls
-/// (../shared/notes/backup-restore-service.md §3.2, §7), so a pending, failed or timed-out backup carries
-/// `"BackupLocation": null`, `"EpochOfLastBackupRecord": null` and a success `"FailureError": null`. The generated
-/// types read a null member as `None`, so nothing fails to decode; the spec text is what lags (marking the three
-/// `nullable: true`, the `$ref`s as `nullable` + `allOf`, generates the same Rust types). Until the spec says so,
-/// a service-code example's top-level member listed here is validated as absent when it is `null`; any other null
-/// still fails, and an entry no example needs, or one the spec already declares nullable, fails as stale.
-pub const UNDECLARED_SERVICE_NULLS: [(&str, &str); 3] = [
-    ("BackupProgressInfo", "BackupLocation"),
-    ("BackupProgressInfo", "EpochOfLastBackupRecord"),
-    ("BackupProgressInfo", "FailureError"),
-];
-
 /// Members upstream's own examples carry although the spec does not declare them: (schema, member). The 9.1
 /// GetServiceInfoList example writes `"ServiceMetadata": {"ArmMetadata": {}}` in each ServiceInfo; nothing in the
 /// 8.2 spec defines it and nothing here reads it, so the generated types ignore it (serde skips unknown members).
@@ -755,43 +738,9 @@ fn carries(value: &Value, member: &str) -> bool {
     }
 }
 
-/// The body as validated: for a service-code example, the [`UNDECLARED_SERVICE_NULLS`] members that are `null`
-/// removed; also returns which entries were used.
-fn with_undeclared_nulls_absent(example: &Example) -> (Value, Vec<(&'static str, &'static str)>) {
-    let mut body = without_undeclared_members(&example.body);
-    let mut used = Vec::new();
-    if example.source != "service code" {
-        return (body, used);
-    }
-    if let Some(map) = body.as_object_mut() {
-        for (schema, property) in UNDECLARED_SERVICE_NULLS {
-            if schema == example.schema && map.get(property).is_some_and(Value::is_null) {
-                map.remove(property);
-                used.push((schema, property));
-            }
-        }
-    }
-    (body, used)
-}
-
 fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
     let mut check = Check::new("examples validate against the spec", "example");
     let defs = json_schema_defs(doc);
-    let mut used_nulls = BTreeSet::new();
-    for (schema, property) in UNDECLARED_SERVICE_NULLS {
-        let declared = resolve(
-            doc,
-            &doc["components"]["schemas"][schema]["properties"][property],
-        );
-        if declared["nullable"].as_bool() == Some(true)
-            || doc["components"]["schemas"][schema]["properties"][property]["nullable"].as_bool()
-                == Some(true)
-        {
-            check.fail(format!(
-                "{schema}.{property} is nullable in the spec now: remove it from UNDECLARED_SERVICE_NULLS"
-            ));
-        }
-    }
     for (schema, member) in UNDECLARED_MEMBERS {
         if declares(doc, schema, member) {
             check.fail(format!(
@@ -806,8 +755,7 @@ fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
     }
     for example in examples {
         check.checked += 1;
-        let (body, used) = with_undeclared_nulls_absent(example);
-        used_nulls.extend(used);
+        let body = without_undeclared_members(&example.body);
         if !defs.contains_key(&example.schema) {
             check.fail(format!(
                 "{}: schema {} is not in components/schemas",
@@ -849,18 +797,11 @@ fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
         };
         for error in validator.iter_errors(&body) {
             check.fail(format!(
-                "{} does not match {}: at `{}`: {error}",
+                "{} ({} shape) does not match {}: at `{}`: {error}",
                 example.file,
+                example.source,
                 example.schema,
                 error.instance_path()
-            ));
-        }
-    }
-    for (schema, property) in UNDECLARED_SERVICE_NULLS {
-        if !examples.is_empty() && !used_nulls.contains(&(schema, property)) {
-            check.fail(format!(
-                "UNDECLARED_SERVICE_NULLS lists {schema}.{property}, but no service-code example writes it as \
-                 null: remove the entry or restore the example"
             ));
         }
     }
@@ -1515,38 +1456,43 @@ mod tests {
     }
 
     #[test]
-    fn the_undeclared_service_nulls_are_few_named_and_fail_when_stale() {
-        let declared = spec().replacen(
-            "        BackupLocation:\n          description:",
-            "        BackupLocation:\n          nullable: true\n          description:",
+    fn the_service_nulls_are_declared_and_any_other_null_fails() {
+        // The spec declares the three members the service writes as `null`: its shapes validate as written.
+        let nulls = examples()
+            .into_iter()
+            .filter(|e| e.source == "service code" && e.schema == "BackupProgressInfo")
+            .filter(|e| {
+                e.body
+                    .as_object()
+                    .is_some_and(|m| m.values().any(Value::is_null))
+            })
+            .count();
+        assert!(nulls > 0, "no service-code example writes a null member");
+        for check in spec_checks(&spec(), &seed(), &examples()) {
+            assert!(check.passed(), "{}: {:?}", check.name, check.failures);
+        }
+        // Taking one declaration back makes those examples fail again.
+        let undeclared = spec().replacen(
+            "          type: string\n          nullable: true\n        EpochOfLastBackupRecord:",
+            "          type: string\n        EpochOfLastBackupRecord:",
             1,
         );
-        assert_ne!(declared, spec());
+        assert_ne!(undeclared, spec());
         let failures = only_failure(
-            &spec_checks(&declared, &seed(), &examples()),
+            &spec_checks(&undeclared, &seed(), &examples()),
             "examples validate against the spec",
         );
         assert!(
-            failures.len() == 1
-                && failures[0].contains("BackupProgressInfo.BackupLocation is nullable"),
+            !failures.is_empty() && failures.iter().all(|f| f.contains("BackupLocation")),
             "{failures:?}"
         );
-        let documented_only: Vec<Example> = examples()
-            .into_iter()
-            .filter(|e| e.source == "documented")
-            .collect();
-        let failures = only_failure(
-            &spec_checks(&spec(), &seed(), &documented_only),
-            "examples validate against the spec",
-        );
-        assert_eq!(failures.len(), 3, "{failures:?}");
-        // A documented example gets no allowance.
+        // A null where the spec declares none still fails, whatever the example's source.
         let mut examples = examples();
         let documented = examples
             .iter_mut()
             .find(|e| e.file == "backup-progress-info.json")
             .unwrap();
-        documented.body["FailureError"] = Value::Null;
+        documented.body["BackupState"] = Value::Null;
         let failures = only_failure(
             &spec_checks(&spec(), &seed(), &examples),
             "examples validate against the spec",

@@ -150,7 +150,7 @@ struct Deviation {
 }
 
 /// The live spec's lenient deviations, in the order they are applied to the fixture's text.
-const DEVIATIONS: [Deviation; 9] = [
+const DEVIATIONS: [Deviation; 10] = [
     Deviation {
         name: "progress 200 is nullable: the service answers `null` before any on-demand backup",
         edits: &[(
@@ -387,6 +387,14 @@ const DEVIATIONS: [Deviation; 9] = [
                 "              type: integer\n",
             ),
         ],
+    },
+    Deviation {
+        name: "progress members the service writes as null are nullable: BackupLocation, EpochOfLastBackupRecord, \
+               FailureError",
+        edits: &[(
+            "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n        EpochOfLastBackupRecord:\n          $ref: \"#/components/schemas/Epoch\"\n        LsnOfLastBackupRecord:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          $ref: \"#/components/schemas/FabricErrorError\"\n    BackupState:\n",
+            "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n          nullable: true\n        EpochOfLastBackupRecord:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/Epoch\"\n        LsnOfLastBackupRecord:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/FabricErrorError\"\n    BackupState:\n",
+        )],
     },
 ];
 

@@ -9,11 +9,11 @@
 //!
 //! Two kinds of figures. The criterion groups give each line's time per request, one line after another. The
 //! table printed at the end gives the ratios against `raw_reqwest`, measured apart from criterion: the five lines
-//! run interleaved in short rounds (the order rotating), so load from other processes falls on all of them alike,
+//! run interleaved in short rounds (in a shuffled order), so load from other processes falls on all of them alike,
 //! and each ratio is the median of the per-round ratios.
 //!
 //! Run: `cargo bench -p sf-backup --bench request_overhead`. Only the ratio table: add `-- ratios` (a filter that
-//! no criterion line matches). `SF_BACKUP_BENCH_ROUNDS` sets the rounds per row of the table (default 100; 0
+//! no criterion line matches). `SF_BACKUP_BENCH_ROUNDS` sets the rounds per row of the table (default 150; 0
 //! leaves the table out). Before measuring, one request of each client is captured and compared, so all of them
 //! are known to send the same request (method, target, headers, body).
 
@@ -62,11 +62,11 @@ fn main() {
                     .parse()
                     .expect("SF_BACKUP_BENCH_ROUNDS is a number of rounds")
             })
-            .unwrap_or(300);
+            .unwrap_or(150);
         Plan {
             rounds,
-            sequential: 100,
-            concurrent: 2 * CONCURRENCY,
+            sequential: 200,
+            concurrent: 8 * CONCURRENCY,
         }
     } else {
         Plan {
@@ -262,6 +262,7 @@ fn ratios(runtime: &Runtime, clients: &Clients, plan: &Plan) {
             true,
         ),
     ];
+    let mut shuffle = fastrand::Rng::with_seed(19);
     let load_before = support::load_average();
     let started = Instant::now();
     let mut table: Vec<Row> = Vec::new();
@@ -272,10 +273,12 @@ fn ratios(runtime: &Runtime, clients: &Clients, plan: &Plan) {
             plan.sequential
         };
         let mut samples: [Vec<Sample>; LINES.len()] = Default::default();
-        // One round first that is not kept: connections and caches warm for every line.
+        // One round first that is not kept: connections and caches warm for every line. The order is shuffled
+        // in each round, so that no line always follows the same one.
+        let mut order: [usize; LINES.len()] = std::array::from_fn(|line| line);
         for round in 0..=plan.rounds {
-            for step in 0..LINES.len() {
-                let line = (round + step) % LINES.len();
+            shuffle.shuffle(&mut order);
+            for line in order {
                 let cpu_before = support::thread_cpu_time();
                 let wall = batch(runtime, clients, operation, line, in_flight, requests);
                 let cpu = cpu_before
@@ -298,7 +301,7 @@ fn ratios(runtime: &Runtime, clients: &Clients, plan: &Plan) {
     println!();
     println!(
         "Ratios against raw reqwest, the five lines interleaved: {} rounds per row, each round {} requests per line \
-         one at a time or {} with {CONCURRENCY} in flight, the order rotating; median of the per-round ratios \
+         one at a time or {} with {CONCURRENCY} in flight, in a shuffled order; median of the per-round ratios \
          [quartiles]. Measured in {:.0} s; {} CPUs; load average (1, 5, 15 min) {} before, {} after.",
         plan.rounds,
         plan.sequential,

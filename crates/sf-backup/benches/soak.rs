@@ -40,6 +40,9 @@ struct Options {
     operation: Operation,
 }
 
+const USAGE: &str = "options: --requests N (default 1000000), --in-flight N (default 16), --line \
+                     raw|generated|deadline|facade (default facade), --operation post|progress|both (default both)";
+
 fn options() -> Result<Options, String> {
     let mut options = Options {
         requests: 1_000_000,
@@ -53,6 +56,7 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             // What `cargo bench` passes to every bench.
             "--bench" => {}
+            "--help" | "-h" => return Err(USAGE.to_owned()),
             "--requests" => {
                 options.requests = value("--requests")?
                     .replace('_', "")
@@ -83,12 +87,7 @@ fn options() -> Result<Options, String> {
                     other => return Err(format!("unknown operation {other:?}")),
                 };
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; expected --requests N, --in-flight N, --line \
-                     raw|generated|deadline|facade, --operation post|progress|both"
-                ));
-            }
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
     Ok(options)

@@ -201,13 +201,18 @@ pub struct RawFailure {
     pub Message: Option<String>,
 }
 
-/// The three clients of one run, each on its own connection pool, all talking to the same server.
+/// A client per bench line, each with its own connection pool, all talking to the same server: a line never
+/// finds connections (and the server's tasks behind them) warmed by the line before it.
 pub struct Clients {
     pub base: String,
     pub id: PartitionId,
     pub raw: reqwest::Client,
     pub api: sf_backup_api::Client,
+    /// The generated client of the line with the deadline.
+    pub api_in_deadline: sf_backup_api::Client,
     pub facade: Client,
+    /// The facade of the line that calls `send()`.
+    pub facade_send: Client,
 }
 
 impl Clients {
@@ -217,7 +222,9 @@ impl Clients {
             id: PARTITION.parse().unwrap(),
             raw: raw_client(),
             api: sf_backup_api::Client::new_with_client(base, raw_client()),
+            api_in_deadline: sf_backup_api::Client::new_with_client(base, raw_client()),
             facade: Client::new(base).unwrap(),
+            facade_send: Client::new(base).unwrap(),
         }
     }
 }
@@ -254,21 +261,17 @@ pub async fn raw_post(clients: &Clients) {
 /// The same request through the generated client alone (sf-backup-api), without the facade's validation,
 /// deadline, span and error mapping: it tells the generated code's share of the overhead from the facade's.
 pub async fn generated_post(clients: &Clients) {
+    generated_post_with(&clients.api, clients.id).await;
+}
+
+async fn generated_post_with(api: &sf_backup_api::Client, id: PartitionId) {
     let mut body = types::BackupPartitionDescription::default();
     body.backup_storage = Some(types::BackupStorageDescription::AzureBlobStore {
         connection_string: CONNECTION_STRING.into(),
         container_name: CONTAINER.to_owned(),
         friendly_name: None,
     });
-    clients
-        .api
-        .backup_partition(
-            clients.id.as_uuid(),
-            None,
-            types::ApiVersion::X64,
-            None,
-            &body,
-        )
+    api.backup_partition(id.as_uuid(), None, types::ApiVersion::X64, None, &body)
         .await
         .expect("the loopback server accepts every request");
 }
@@ -276,9 +279,12 @@ pub async fn generated_post(clients: &Clients) {
 /// The generated client inside the same kind of deadline the facade puts around every call: tells the timer's
 /// share from the rest of the facade.
 pub async fn generated_post_with_deadline(clients: &Clients) {
-    tokio::time::timeout(FACADE_DEADLINE, generated_post(clients))
-        .await
-        .expect("the loopback server answers at once");
+    tokio::time::timeout(
+        FACADE_DEADLINE,
+        generated_post_with(&clients.api_in_deadline, clients.id),
+    )
+    .await
+    .expect("the loopback server answers at once");
 }
 
 /// The facade's request, as an application writes it. The storage is built per request because the request
@@ -299,7 +305,7 @@ pub async fn facade_post(clients: &Clients) {
 /// `IntoFuture` has to box it, since its type cannot be named on stable Rust).
 pub async fn facade_send_post(clients: &Clients) {
     clients
-        .facade
+        .facade_send
         .backup_partition(clients.id)
         .storage(BackupStorage::azure_blob_store(
             CONNECTION_STRING,
@@ -329,9 +335,12 @@ pub async fn raw_progress(clients: &Clients) {
 
 /// The progress read through the generated client alone: its decoded `BackupProgressInfo`.
 pub async fn generated_progress(clients: &Clients) {
-    let progress = clients
-        .api
-        .get_partition_backup_progress(clients.id.as_uuid(), types::ApiVersion::X64, None)
+    generated_progress_with(&clients.api, clients.id).await;
+}
+
+async fn generated_progress_with(api: &sf_backup_api::Client, id: PartitionId) {
+    let progress = api
+        .get_partition_backup_progress(id.as_uuid(), types::ApiVersion::X64, None)
         .await
         .expect("the loopback server answers every read")
         .into_inner();
@@ -340,9 +349,12 @@ pub async fn generated_progress(clients: &Clients) {
 
 /// The generated progress read inside the facade's kind of deadline.
 pub async fn generated_progress_with_deadline(clients: &Clients) {
-    tokio::time::timeout(FACADE_DEADLINE, generated_progress(clients))
-        .await
-        .expect("the loopback server answers at once");
+    tokio::time::timeout(
+        FACADE_DEADLINE,
+        generated_progress_with(&clients.api_in_deadline, clients.id),
+    )
+    .await
+    .expect("the loopback server answers at once");
 }
 
 /// The facade's progress read: a `BackupProgress` with the placeholders read as `None`.
@@ -358,7 +370,7 @@ pub async fn facade_progress(clients: &Clients) {
 /// The facade's progress read with `send()`: not boxed.
 pub async fn facade_send_progress(clients: &Clients) {
     let progress = clients
-        .facade
+        .facade_send
         .backup_progress(clients.id)
         .send()
         .await

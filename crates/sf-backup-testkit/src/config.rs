@@ -1,4 +1,5 @@
-//! Everything a gateway can be told up front: listener, timings, partitions, outcomes and faults.
+//! Everything a gateway can be told up front: its listener and TLS, the dialect, the timings of the fake Backup
+//! Restore Service, the cluster, and the faults it scripts; read from Rust or from the binary's JSON file.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::topology::{PartitionScheme, Topology};
+use crate::cluster::{PartitionConfig, Topology};
+use crate::wire::dialect::Dialect;
+use crate::wire::operation::Operation;
 
 /// How a [`Gateway`](crate::Gateway) behaves. Every field is optional; `Config::default()` is a gateway on
 /// `127.0.0.1:<free port>` that answers in the [service's dialect](Dialect::Service), where every UUID is a
@@ -167,202 +170,6 @@ impl Config {
     pub(crate) fn backup_timeout_unit(&self) -> Duration {
         Duration::from_millis(self.backup_timeout_unit_ms.unwrap_or(60_000))
     }
-}
-
-/// One declared partition: its backup behaviour and, in a [topology](crate::Topology), its partition scheme.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionConfig {
-    /// The partition id.
-    pub id: Uuid,
-    /// Whether the partition has a backup policy (default true). Without one, a backup request whose body names
-    /// no `BackupStorage` gets 404 `FABRIC_E_BACKUP_NOT_ENABLED`. No effect on a partition of a stateless or
-    /// volatile service in the topology, which only an application-wide policy
-    /// ([`ApplicationConfig::backup_policy`](crate::ApplicationConfig::backup_policy)) can cover.
-    #[serde(default = "yes")]
-    pub backup_policy: bool,
-    /// While true, backup requests get 409 `FABRIC_E_RESTORE_IN_PROGRESS`.
-    #[serde(default)]
-    pub restore_in_progress: bool,
-    /// Outcomes of this partition's next backups, in order; once used up, backups succeed.
-    #[serde(default)]
-    pub outcomes: Vec<Outcome>,
-    /// Application name used in `BackupLocation` (default `FakeApp`); not in a topology, which names it.
-    #[serde(default)]
-    pub application: Option<String>,
-    /// Service name used in `BackupLocation` (default `FakeService`); not in a topology, which names it.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// How far the clock of the node holding this partition's primary is from the gateway's, in milliseconds
-    /// (negative: behind). Backups stamp their `TimeStampUtc` with it, so a newer backup can carry an earlier
-    /// time than the previous one, as after a primary move between nodes whose clocks disagree.
-    #[serde(default)]
-    pub node_clock_offset_ms: i64,
-    /// How its keys are chosen. In a topology the default is Singleton; a partition outside the topology is listed
-    /// in backup lists as Int64Range over every key unless this is set.
-    #[serde(default)]
-    pub scheme: Option<PartitionScheme>,
-    /// This partition's `Accepted` phase in milliseconds, instead of the gateway's `accepted_ms`.
-    #[serde(default)]
-    pub accepted_ms: Option<u64>,
-    /// This partition's `BackupInProgress` phase in milliseconds, instead of the gateway's `in_progress_ms`.
-    #[serde(default)]
-    pub in_progress_ms: Option<u64>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl PartitionConfig {
-    /// A partition with a backup policy whose backups succeed.
-    pub fn new(id: impl Into<Uuid>) -> Self {
-        PartitionConfig {
-            id: id.into(),
-            backup_policy: true,
-            restore_in_progress: false,
-            outcomes: Vec::new(),
-            application: None,
-            service: None,
-            node_clock_offset_ms: 0,
-            scheme: None,
-            accepted_ms: None,
-            in_progress_ms: None,
-        }
-    }
-
-    /// Outcomes for this partition's next backups, in order (see [`PartitionConfig::outcomes`]).
-    #[must_use]
-    pub fn with_outcomes(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Self {
-        self.outcomes.extend(outcomes);
-        self
-    }
-
-    /// With or without a backup policy of its own (see [`PartitionConfig::backup_policy`]).
-    #[must_use]
-    pub fn with_backup_policy(mut self, enabled: bool) -> Self {
-        self.backup_policy = enabled;
-        self
-    }
-
-    /// The node clock offset of its primary, in milliseconds (see [`PartitionConfig::node_clock_offset_ms`]).
-    #[must_use]
-    pub fn with_node_clock_offset_ms(mut self, offset_ms: i64) -> Self {
-        self.node_clock_offset_ms = offset_ms;
-        self
-    }
-
-    /// This partition's own phase lengths (see [`PartitionConfig::accepted_ms`] and
-    /// [`PartitionConfig::in_progress_ms`]).
-    #[must_use]
-    pub fn with_durations(mut self, accepted: Duration, in_progress: Duration) -> Self {
-        self.accepted_ms = Some(u64::try_from(accepted.as_millis()).unwrap_or(u64::MAX));
-        self.in_progress_ms = Some(u64::try_from(in_progress.as_millis()).unwrap_or(u64::MAX));
-        self
-    }
-}
-
-/// The shapes a gateway answers with.
-///
-/// The REST page and the spec describe one set of shapes; the Backup Restore Service's code sends another
-/// (`../shared/notes/backup-restore-service.md`, read from its source). A client must handle both, so every
-/// behaviour test runs against both; see the crate's README for one example answer per state.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Dialect {
-    /// What the service's code sends: progress `null` before any on-demand backup; every progress field written,
-    /// with placeholders (year-1 time, nil id, `null`s, LSN `0`) where there is no value; the LSN as a JSON number;
-    /// time stamps in whole seconds from the partition's node clock; Failure and Timeout without a time stamp;
-    /// an undefined error code as an integer; error bodies labelled `text/plain`; any api-version from 6.4 up.
-    #[default]
-    Service,
-    /// What the REST page documents: progress `{"BackupState":"Invalid"}` before any backup; only the fields that
-    /// have a value; the LSN and epoch as strings; time stamps with fractions; error bodies as
-    /// `application/json`; api-version exactly `6.4`.
-    Documented,
-}
-
-impl Dialect {
-    /// Both dialects, for tests that must pass against each.
-    pub const ALL: [Dialect; 2] = [Dialect::Service, Dialect::Documented];
-
-    /// `service` or `documented`, as in the JSON config and the binary's `--dialect` flag.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Service => "service",
-            Dialect::Documented => "documented",
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Dialect {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Dialect::ALL
-            .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| format!("unknown dialect {name:?}: use `service` or `documented`"))
-    }
-}
-
-/// How a backup ends. Progress always goes `Accepted` → `BackupInProgress` → the outcome's final state.
-#[non_exhaustive]
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(tag = "kind", deny_unknown_fields)]
-pub enum Outcome {
-    /// `Success`, and the backup is written. If the `BackupTimeout` deadline passes first, progress says
-    /// `Timeout` but the backup is still written when it finishes, as the real service does.
-    Success,
-    /// `Failure` with `FailureError` {code, message}; nothing is written.
-    Failure {
-        /// The error code, known to the spec or not (e.g. `FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR`).
-        code: String,
-        /// The error message.
-        #[serde(default)]
-        message: Option<String>,
-    },
-    /// `Timeout` when the in-progress phase ends (or at the `BackupTimeout` deadline, if earlier); nothing is
-    /// written.
-    Timeout,
-    /// `Timeout` like [`Outcome::Timeout`], yet the backup is written: the seed page's "though the operation
-    /// returns back timeout, the backup actually goes through" case. See `GatewayHandle::written_backups`.
-    TimeoutButWritten,
-}
-
-impl Outcome {
-    /// A failure with the given code and message.
-    pub fn failure(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Outcome::Failure {
-            code: code.into(),
-            message: Some(message.into()),
-        }
-    }
-}
-
-/// The operation a request addresses, used to aim a [`Fault`].
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `POST /Partitions/{partitionId}/$/Backup`.
-    Backup,
-    /// `GET /Partitions/{partitionId}/$/GetBackupProgress`.
-    GetBackupProgress,
-    /// `GET /Partitions/{partitionId}/$/GetBackups` (GetPartitionBackupList).
-    GetBackups,
-    /// `POST /BackupRestore/$/GetBackups` (GetBackupsFromBackupLocation).
-    GetBackupsFromBackupLocation,
-    /// `GET /Applications/{applicationId}/$/GetServices` (GetServiceInfoList).
-    GetServices,
-    /// `GET /Services/{serviceId}/$/GetPartitions` (GetPartitionInfoList).
-    GetPartitions,
 }
 
 /// A scripted misbehaviour: what happens ([`FaultAction`]) to which requests (operation, partition) and how

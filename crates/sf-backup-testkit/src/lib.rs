@@ -1,25 +1,26 @@
-//! A fake Service Fabric HTTP gateway that speaks the two backup operations of the client REST API
-//! (api-version 6.4), for tests, examples and demos, in one of two [dialects](Dialect): the shapes the Backup
-//! Restore Service's own code sends (the default) or the ones `spec/servicefabric-backup.openapi.yaml` and the REST
-//! page document:
+//! A fake Service Fabric cluster behind its HTTP gateway, for tests, examples and demos: it answers the six
+//! operations of the client REST API that sf-backup uses, in one of two [dialects](Dialect): the shapes the
+//! Service Fabric code sends (the default) or the ones `spec/servicefabric-backup.openapi.yaml` and the REST
+//! pages document.
 //!
 //! - `POST /Partitions/{partitionId}/$/Backup` answers 202 with an empty body and starts a fake backup;
 //! - `GET /Partitions/{partitionId}/$/GetBackupProgress` answers 200 with a `BackupProgressInfo` that goes
 //!   `Accepted` → `BackupInProgress` → `Success` (or a scripted `Failure` / `Timeout`);
-//! - the two backup lists (GetPartitionBackupList, GetBackupsFromBackupLocation) read what was written;
-//! - `GET /Applications/{applicationId}/$/GetServices` and `GET /Services/{serviceId}/$/GetPartitions` list the
-//!   services and partitions of a [`Topology`] (by default [`Topology::fake_app`]), whose stateless and volatile
-//!   partitions cannot be backed up.
+//! - `GET /Partitions/{partitionId}/$/GetBackups` (GetPartitionBackupList) and `POST /BackupRestore/$/GetBackups`
+//!   (GetBackupsFromBackupLocation) list what is in storage;
+//! - `GET /Applications/{applicationId}/$/GetServices` (GetServiceInfoList) and
+//!   `GET /Services/{serviceId}/$/GetPartitions` (GetPartitionInfoList) list the services and partitions of a
+//!   [`Topology`] (by default [`Topology::fake_app`]), whose stateless and volatile partitions cannot be backed up.
 //!
-//! Documented bodies are the generated types of [`sf_backup_api::types`], so they cannot drift from the spec; the
-//! service's bodies follow its view types (`null`s written, the LSN as a number, whole-second time stamps), and a
-//! test checks both against the spec's examples. Requests are validated like the real service does (api-version,
-//! `timeout` in 1..=4294967295, a positive `BackupTimeout`, a UUID partition id, a body that is empty, `{}` or a
-//! valid `BackupPartitionDescription`); an invalid one gets 400 `E_INVALIDARG` with a message naming the field.
-//! Every request, faulted or rejected or not, is kept in a [journal](GatewayHandle::journal). [Faults](Fault)
-//! script what real clusters and the proxies in front of them do: error statuses with known or unknown codes, HTML
-//! or empty bodies, delays, dropped connections (optionally after the backup was accepted), truncated bodies,
-//! unknown states, redirects, a moving primary.
+//! The modules follow the real components: [`cluster`](Topology) is the cluster as data; the native HTTP gateway
+//! routes every request and answers the topology queries itself; the Backup Restore Service behind it runs the
+//! backups, keeps what they wrote and lists it; `wire` writes every dialect-specific body once; the journal keeps
+//! every request and written backup. Requests are validated as the real components do (api-version, `timeout`,
+//! `BackupTimeout`, ids, bodies); an invalid one gets 400 `E_INVALIDARG` with a message naming the field. Every
+//! request, faulted or rejected or not, is kept in a [journal](GatewayHandle::journal). [Faults](Fault) script
+//! what real clusters and the proxies in front of them do: error statuses with known or unknown codes, HTML or
+//! empty bodies, delays, dropped connections (optionally after the backup was accepted), truncated bodies, unknown
+//! states, redirects, a moving primary.
 //!
 //! Before any backup was requested for a partition, progress is 200 `null` in the service's dialect and
 //! `{"BackupState":"Invalid"}` in the documented one.
@@ -40,8 +41,7 @@
 //! assert_eq!(client.post(&url).body("{}").send().await?.status(), 503);
 //! assert_eq!(client.post(&url).body("{}").send().await?.status(), 202);
 //!
-//! let posts = gateway.journal().into_iter().filter(|r| r.method == "POST").count();
-//! assert_eq!(posts, 2);
+//! assert_eq!(gateway.count(Operation::Backup), 2);
 //! gateway.shutdown().await;
 //! # Ok(())
 //! # }
@@ -52,12 +52,14 @@
 //! JSON; see the crate's README.md for the format.
 #![forbid(unsafe_code)]
 
+mod brs;
+mod cluster;
 mod config;
-mod listing;
+mod gateway;
+mod journal;
 mod server;
-mod state;
 mod tls;
-mod topology;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,136 +78,17 @@ pub use sf_backup_api::types::{BackupStorageDescription, Epoch};
 /// Methods that take a partition accept anything that converts into one, such as `sf_backup::PartitionId`.
 pub use uuid::Uuid;
 
-pub use config::{
-    Config, Dialect, Fault, FaultAction, Operation, Outcome, PartitionConfig, PemSource, TlsConfig,
+pub use brs::store::StoredBackup;
+pub use cluster::{
+    ApplicationConfig, Outcome, PartitionConfig, PartitionScheme, ServiceConfig, ServiceKind,
+    Topology, TopologyError, default_topology,
 };
-pub use state::StoredBackup;
-pub use topology::{
-    ApplicationConfig, PartitionScheme, ServiceConfig, ServiceKind, Topology, TopologyError,
-    default_topology,
-};
+pub use config::{Config, Fault, FaultAction, PemSource, TlsConfig};
+pub use journal::{RecordedRequest, WrittenBackup};
+pub use wire::dialect::Dialect;
+pub use wire::operation::Operation;
 
-use server::Shared;
-use state::State;
-
-/// One request as it reached the gateway.
-///
-/// Its `Debug` output, which ends up in test logs and CI output, shows the `Authorization`, `Proxy-Authorization`
-/// and `Cookie` header values and the secret body fields (`ConnectionString`, `PrimaryPassword`,
-/// `SecondaryPassword`, at any depth) as `<redacted>`, and a body that is not JSON only by its length. Tests that
-/// assert on those values read them deliberately: through the fields, [`RecordedRequest::header`] or
-/// [`RecordedRequest::body_json`].
-#[derive(Clone)]
-pub struct RecordedRequest {
-    /// The method, e.g. `POST`.
-    pub method: String,
-    /// The request target exactly as received, query included (e.g. `/Partitions/…/$/Backup?api-version=6.4`).
-    pub target: String,
-    /// The headers in arrival order; names are lower-case.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-impl RecordedRequest {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON, if it is JSON.
-    pub fn body_json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-/// Headers whose values are credentials.
-const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
-
-/// Body fields of a `BackupStorageDescription` whose values are secrets.
-const SECRET_FIELDS: [&str; 3] = ["ConnectionString", "PrimaryPassword", "SecondaryPassword"];
-
-const REDACTED: &str = "<redacted>";
-
-impl std::fmt::Debug for RecordedRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                let secret = SECRET_HEADERS
-                    .iter()
-                    .any(|secret| name.eq_ignore_ascii_case(secret));
-                (
-                    name.as_str(),
-                    if secret { REDACTED } else { value.as_str() },
-                )
-            })
-            .collect();
-        let body = if self.body.is_empty() {
-            String::new()
-        } else {
-            match self.body_json() {
-                Some(mut json) => {
-                    redact_secret_fields(&mut json);
-                    json.to_string()
-                }
-                // Not JSON, so its secrets cannot be told apart from the rest: only the size is safe to show.
-                None => format!("<{} bytes, not JSON>", self.body.len()),
-            }
-        };
-        f.debug_struct("RecordedRequest")
-            .field("method", &self.method)
-            .field("target", &self.target)
-            .field("headers", &headers)
-            .field("body", &body)
-            .finish()
-    }
-}
-
-/// Replaces the value of every secret field, wherever it sits (the service reads names case-insensitively).
-fn redact_secret_fields(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(object) => {
-            for (key, inner) in object.iter_mut() {
-                if SECRET_FIELDS
-                    .iter()
-                    .any(|secret| key.eq_ignore_ascii_case(secret))
-                {
-                    *inner = serde_json::Value::String(REDACTED.to_owned());
-                } else {
-                    redact_secret_fields(inner);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_fields),
-        _ => {}
-    }
-}
-
-/// A backup the fake service wrote to storage.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WrittenBackup {
-    /// The partition backed up.
-    pub partition_id: Uuid,
-    /// The backup's id, as progress reports it on success.
-    pub backup_id: Uuid,
-    /// The backup's location, relative to the storage root.
-    pub location: String,
-    /// The storage the request named; `None` means the partition's backup policy's storage.
-    pub storage: Option<BackupStorageDescription>,
-    /// The LSN of the last backup record.
-    pub lsn: String,
-    /// The epoch of the last backup record.
-    pub epoch: Epoch,
-    /// When the backup was written.
-    pub time_stamp_utc: DateTime<Utc>,
-    /// Whether progress reported `Timeout` for it although it was written.
-    pub reported_timeout: bool,
-}
+use server::{Shared, State};
 
 /// A cheap, cloneable view of a running gateway, usable from any thread or task.
 #[derive(Clone)]
@@ -262,32 +145,46 @@ impl GatewayHandle {
         self.shared.lock().journal.clear();
     }
 
+    /// How many requests so far addressed `operation` (with its method), faulted and refused ones included:
+    /// e.g. `gateway.count(Operation::Backup)`, the backup POSTs a client sent.
+    pub fn count(&self, operation: Operation) -> usize {
+        self.shared
+            .lock()
+            .journal
+            .iter()
+            .filter(|request| request.operation() == Some(operation))
+            .count()
+    }
+
     /// Queues a fault behind the ones already queued; it applies to the next matching request(s).
     pub fn push_fault(&self, fault: Fault) {
-        self.shared.lock().faults.push_back(fault);
+        self.shared.lock().push_fault(fault);
     }
 
     /// Drops every queued fault, including the ones that apply forever.
     pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
+        self.shared.lock().clear_faults();
     }
 
     /// Appends `outcome` to the outcomes of `partition`'s next backups (consumed in order; then `Success`).
     /// Scripting an outcome makes the partition exist even when other partitions were declared.
     pub fn script_outcome(&self, partition: impl Into<Uuid>, outcome: Outcome) {
-        self.shared.lock().script_outcome(partition.into(), outcome);
+        self.shared
+            .lock()
+            .brs
+            .script_outcome(partition.into(), outcome);
     }
 
     /// The backups written to storage so far, oldest first. A backup whose progress said `Timeout` is here if it
     /// went through anyway.
     pub fn written_backups(&self) -> Vec<WrittenBackup> {
-        self.shared.lock().written_backups()
+        self.shared.lock().brs.written_backups()
     }
 
     /// What `GetBackupProgress` would answer for `partition` now, as JSON in the gateway's dialect (`null` in the
     /// service's dialect before any backup); `None` if the partition does not exist.
     pub fn progress(&self, partition: impl Into<Uuid>) -> Option<serde_json::Value> {
-        let body = self.shared.lock().progress(partition.into())?;
+        let body = self.shared.lock().brs.progress(partition.into())?;
         serde_json::from_slice(&body).ok()
     }
 
@@ -297,6 +194,7 @@ impl GatewayHandle {
     pub fn store_backups(&self, partition: Uuid, backups: impl IntoIterator<Item = StoredBackup>) {
         self.shared
             .lock()
+            .brs
             .store_backups(partition, backups.into_iter().collect());
     }
 
@@ -345,6 +243,7 @@ impl GatewayHandle {
     pub fn set_node_clock_offset(&self, partition: impl Into<Uuid>, offset: TimeDelta) {
         self.shared
             .lock()
+            .brs
             .set_node_clock_offset(partition.into(), offset);
     }
 }

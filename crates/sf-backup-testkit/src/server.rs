@@ -1,34 +1,191 @@
-//! HTTP/1.1 on top of hyper: routing, validation, fault injection.
+//! The HTTP server in front of the model: hyper over TCP or TLS, the journal, scripted faults, and dispatch of
+//! each request to the component that answers it (the native gateway's queries, or the Backup Restore Service
+//! behind its reverse proxy).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use sf_backup_api::types::{
-    BackupPartitionDescription, BackupProgressInfo, FabricError, KnownBackupState,
-};
 use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
-use crate::RecordedRequest;
-use crate::config::{Dialect, Fault, FaultAction, Operation};
-use crate::state::{
-    ServiceErrorBody, ServiceFabricError, State, build, error, service_pending_body,
-};
+use crate::brs::service::BackupRestoreService;
+use crate::cluster::{ApplicationConfig, ServiceConfig, Topology, TopologyError};
+use crate::config::{Config, Fault, FaultAction};
+use crate::gateway::queries;
+use crate::gateway::routes::route;
+use crate::journal::RecordedRequest;
+use crate::wire::answer::Answer;
+use crate::wire::dialect::Dialect;
+use crate::wire::error::service_error;
+use crate::wire::operation::Operation;
+use crate::wire::progress::scripted_state;
+use crate::wire::refusal::Refusal;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ResponseBody = BoxBody<Bytes, BoxError>;
+
+/// Everything mutable behind the gateway's lock: the cluster's topology, the Backup Restore Service, the
+/// scripted faults and the journal.
+pub(crate) struct State {
+    pub dialect: Dialect,
+    pub brs: BackupRestoreService,
+    /// What GetServiceInfoList and GetPartitionInfoList list.
+    topology: Topology,
+    /// The most items one page of those two holds.
+    query_page_size: usize,
+    /// Until then every request to the Backup Restore Service gets 503 `FABRIC_E_NOT_PRIMARY` (a
+    /// [`Fault::primary_move`]).
+    primary_moving_until: Option<Instant>,
+    faults: VecDeque<Fault>,
+    pub journal: Vec<RecordedRequest>,
+}
+
+impl State {
+    /// Fails when the topology cannot be, or names a partition that `partitions` declares too.
+    pub fn new(config: &Config) -> Result<Self, TopologyError> {
+        let topology = config.effective_topology();
+        topology.validate()?;
+        Ok(State {
+            dialect: config.dialect,
+            brs: BackupRestoreService::new(config, &topology)?,
+            topology,
+            query_page_size: config.query_page_size(),
+            primary_moving_until: None,
+            faults: config.faults.iter().cloned().collect(),
+            journal: Vec::new(),
+        })
+    }
+
+    pub fn topology(&self) -> Topology {
+        self.topology.clone()
+    }
+
+    /// Puts `candidate` in place of the topology once it is valid and the Backup Restore Service knows its new
+    /// partitions; a new partition may not exist already outside the topology.
+    fn replace_topology(&mut self, candidate: Topology) -> Result<(), TopologyError> {
+        candidate.validate()?;
+        self.brs.adopt(&candidate)?;
+        self.topology = candidate;
+        Ok(())
+    }
+
+    pub fn add_application(&mut self, application: ApplicationConfig) -> Result<(), TopologyError> {
+        if self.topology.application_named(&application.name).is_some() {
+            return Err(TopologyError(format!(
+                "application {:?} exists already; add services to it with add_service",
+                application.name
+            )));
+        }
+        let candidate = self.topology.clone().application(application);
+        self.replace_topology(candidate)
+    }
+
+    pub fn add_service(
+        &mut self,
+        application: &str,
+        service: ServiceConfig,
+    ) -> Result<(), TopologyError> {
+        let mut candidate = self.topology.clone();
+        let Some(app) = candidate
+            .applications
+            .iter_mut()
+            .find(|app| app.name == application)
+        else {
+            return Err(TopologyError(format!(
+                "application {application:?} is not in the topology; add it with add_application"
+            )));
+        };
+        app.services.push(service);
+        self.replace_topology(candidate)
+    }
+
+    /// Queues a fault behind the ones already queued.
+    pub fn push_fault(&mut self, fault: Fault) {
+        self.faults.push_back(fault);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
+    /// Takes the first queued fault that matches, consuming one of its uses.
+    fn take_fault(
+        &mut self,
+        operation: Option<Operation>,
+        partition: Option<Uuid>,
+    ) -> Option<Fault> {
+        let mut found = None;
+        for (index, fault) in self.faults.iter_mut().enumerate() {
+            if !fault.matches(operation, partition) {
+                continue;
+            }
+            if fault.skip > 0 {
+                fault.skip -= 1;
+                continue;
+            }
+            found = Some(index);
+            break;
+        }
+        let index = found?;
+        let fault = &mut self.faults[index];
+        match fault.times {
+            None => Some(fault.clone()),
+            Some(n) if n <= 1 => self.faults.remove(index),
+            Some(n) => {
+                fault.times = Some(n - 1);
+                Some(fault.clone())
+            }
+        }
+    }
+
+    /// The answer to `method path?query` with `body`, from the component that answers it.
+    fn answer(&mut self, method: &str, path: &str, query: &str, body: &[u8]) -> Answer {
+        let dialect = self.dialect;
+        let Some(route) = route(path) else {
+            return Refusal::new(
+                404,
+                "E_INVALIDARG",
+                format!("No such endpoint: {method} {path}"),
+            )
+            .answer(dialect);
+        };
+        let wanted = route.operation.method();
+        if route.operation.is_gateway_query() {
+            queries::answer(
+                &self.topology,
+                self.query_page_size,
+                dialect,
+                &route,
+                (method, path, query),
+            )
+        } else if method != wanted {
+            Refusal::new(
+                405,
+                "E_INVALIDARG",
+                format!("{method} {path} is not supported; use {wanted}"),
+            )
+            .answer(dialect)
+            .with_header("allow", wanted)
+        } else {
+            self.brs
+                .answer(route.operation, route.raw_partition(), query, body)
+        }
+    }
+}
 
 /// State shared by the accept loop, every connection and every handle.
 pub(crate) struct Shared {
@@ -104,101 +261,6 @@ impl std::fmt::Display for CloseConnection {
 
 impl std::error::Error for CloseConnection {}
 
-enum Route {
-    Backup(String),
-    Progress(String),
-    PartitionBackups(String),
-    LocationBackups,
-    /// GetServiceInfoList, with the raw application id.
-    Services(String),
-    /// GetPartitionInfoList, with the raw service id.
-    Partitions(String),
-}
-
-impl Route {
-    fn operation(&self) -> Operation {
-        match self {
-            Route::Backup(_) => Operation::Backup,
-            Route::Progress(_) => Operation::GetBackupProgress,
-            Route::PartitionBackups(_) => Operation::GetBackups,
-            Route::LocationBackups => Operation::GetBackupsFromBackupLocation,
-            Route::Services(_) => Operation::GetServices,
-            Route::Partitions(_) => Operation::GetPartitions,
-        }
-    }
-
-    fn method(&self) -> Method {
-        match self {
-            Route::Backup(_) | Route::LocationBackups => Method::POST,
-            Route::Progress(_)
-            | Route::PartitionBackups(_)
-            | Route::Services(_)
-            | Route::Partitions(_) => Method::GET,
-        }
-    }
-
-    fn raw_partition(&self) -> Option<&str> {
-        match self {
-            Route::Backup(id) | Route::Progress(id) | Route::PartitionBackups(id) => Some(id),
-            Route::LocationBackups | Route::Services(_) | Route::Partitions(_) => None,
-        }
-    }
-
-    /// Answered by the gateway itself, not the Backup Restore Service behind it.
-    fn is_gateway_query(&self) -> bool {
-        matches!(self, Route::Services(_) | Route::Partitions(_))
-    }
-}
-
-/// Matches `/Partitions/{id}/$/{Backup|GetBackupProgress}`; clients may percent-encode the `$`, and the real
-/// gateway matches segment names case-insensitively.
-fn route(path: &str) -> Option<Route> {
-    let is_dollar = |segment: &str| segment == "$" || segment.eq_ignore_ascii_case("%24");
-    {
-        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-        if let [root, dollar, name] = segments.as_slice()
-            && root.eq_ignore_ascii_case("BackupRestore")
-            && is_dollar(dollar)
-            && name.eq_ignore_ascii_case("GetBackups")
-        {
-            return Some(Route::LocationBackups);
-        }
-        if let [root, id, dollar, name] = segments.as_slice()
-            && is_dollar(dollar)
-        {
-            if root.eq_ignore_ascii_case("Applications") && name.eq_ignore_ascii_case("GetServices")
-            {
-                return Some(Route::Services((*id).to_owned()));
-            }
-            if root.eq_ignore_ascii_case("Services") && name.eq_ignore_ascii_case("GetPartitions") {
-                return Some(Route::Partitions((*id).to_owned()));
-            }
-        }
-    }
-    let mut segments = path.strip_prefix('/')?.split('/');
-    let (partitions, id, dollar, name) = (
-        segments.next()?,
-        segments.next()?,
-        segments.next()?,
-        segments.next()?,
-    );
-    if segments.next().is_some()
-        || !partitions.eq_ignore_ascii_case("Partitions")
-        || !(dollar == "$" || dollar.eq_ignore_ascii_case("%24"))
-    {
-        return None;
-    }
-    if name.eq_ignore_ascii_case("Backup") {
-        Some(Route::Backup(id.to_owned()))
-    } else if name.eq_ignore_ascii_case("GetBackupProgress") {
-        Some(Route::Progress(id.to_owned()))
-    } else if name.eq_ignore_ascii_case("GetBackups") {
-        Some(Route::PartitionBackups(id.to_owned()))
-    } else {
-        None
-    }
-}
-
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -224,19 +286,25 @@ async fn handle(
             .collect(),
         body: body.to_vec(),
     };
-    let route = route(parts.uri.path()).filter(|r| r.method() == parts.method);
-    let operation = route.as_ref().map(Route::operation);
-    let gateway_query = route.as_ref().is_some_and(Route::is_gateway_query);
+    let (method, path, query) = (
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+    );
+    let route = route(path).filter(|r| r.operation.method() == method);
+    let operation = route.as_ref().map(|r| r.operation);
     let partition = route
         .as_ref()
         .and_then(|r| r.raw_partition()?.parse::<Uuid>().ok());
     let (fault, dialect) = {
         let mut state = shared.lock();
         state.journal.push(recorded);
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         // The gateway's own queries do not go through the Backup Restore Service.
-        if !gateway_query && state.primary_moving_until.is_some_and(|until| now < until) {
-            return Ok(not_primary(state.dialect));
+        if !operation.is_some_and(Operation::is_gateway_query)
+            && state.primary_moving_until.is_some_and(|until| now < until)
+        {
+            return Ok(response(Refusal::not_primary().answer(state.dialect)));
         }
         let fault = state.take_fault(operation, partition);
         if let Some(FaultAction::PrimaryMove { ms }) = fault.as_ref().map(|f| &f.action) {
@@ -244,423 +312,35 @@ async fn handle(
         }
         (fault, state.dialect)
     };
+    let respond = || response(shared.lock().answer(method, path, query, &body));
     let Some(fault) = fault else {
-        return Ok(respond(&shared, &recorded_view(&parts, &body)));
+        return Ok(respond());
     };
     if let FaultAction::Delay { ms } = fault.action {
         tokio::time::sleep(Duration::from_millis(ms)).await;
-        return Ok(respond(&shared, &recorded_view(&parts, &body)));
+        return Ok(respond());
     }
     if fault.process {
-        let _ = respond(&shared, &recorded_view(&parts, &body));
+        let _ = respond();
     }
     fault_response(dialect, &fault)
 }
 
-/// What a request meets while the Backup Restore Service has no primary.
-fn not_primary(dialect: Dialect) -> Response<ResponseBody> {
-    fabric_error(
-        dialect,
-        503,
-        "FABRIC_E_NOT_PRIMARY",
-        "The operation failed because this replica is not the primary.".to_owned(),
-    )
-}
-
-/// The parts of a request the handlers look at.
-struct View<'a> {
-    method: &'a Method,
-    path: &'a str,
-    query: &'a str,
-    body: &'a [u8],
-}
-
-fn recorded_view<'a>(parts: &'a hyper::http::request::Parts, body: &'a Bytes) -> View<'a> {
-    View {
-        method: &parts.method,
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        body,
-    }
-}
-
-fn respond(shared: &Shared, req: &View<'_>) -> Response<ResponseBody> {
-    match handle_api(shared, req) {
-        Ok(response) => response,
-        Err(rejection) => rejection.into_response(shared.lock().dialect),
-    }
-}
-
-/// A refusal as the real gateway would send it: a status and a FabricError.
-struct Rejection {
-    status: u16,
-    code: &'static str,
-    message: String,
-    allow: Option<Method>,
-}
-
-impl From<crate::state::Refusal> for Rejection {
-    fn from(refusal: crate::state::Refusal) -> Self {
-        Rejection {
-            status: refusal.status,
-            code: refusal.code,
-            message: refusal.message,
-            allow: None,
-        }
-    }
-}
-
-impl Rejection {
-    fn invalid(message: String) -> Self {
-        Rejection {
-            status: 400,
-            code: "E_INVALIDARG",
-            message,
-            allow: None,
-        }
-    }
-
-    fn into_response(self, dialect: Dialect) -> Response<ResponseBody> {
-        let mut response = fabric_error(dialect, self.status, self.code, self.message);
-        if let Some(allow) = self.allow
-            && let Ok(value) = HeaderValue::from_str(allow.as_str())
-        {
-            response.headers_mut().insert(hyper::header::ALLOW, value);
-        }
-        response
-    }
-}
-
-fn handle_api(shared: &Shared, req: &View<'_>) -> Result<Response<ResponseBody>, Rejection> {
-    let dialect = shared.lock().dialect;
-    if let Some(route) = route(req.path).filter(Route::is_gateway_query) {
-        return Ok(gateway_query(shared, &route, req, dialect));
-    }
-    let Some(route) = route(req.path) else {
-        return Err(Rejection {
-            status: 404,
-            code: "E_INVALIDARG",
-            message: format!("No such endpoint: {} {}", req.method, req.path),
-            allow: None,
-        });
+/// An [`Answer`] as a hyper response.
+fn response(answer: Answer) -> Response<ResponseBody> {
+    let mut response = if answer.body.is_empty() && answer.content_type.is_none() {
+        empty(answer.status)
+    } else {
+        with_body(answer.status, answer.content_type, answer.body)
     };
-    if *req.method != route.method() {
-        return Err(Rejection {
-            status: 405,
-            code: "E_INVALIDARG",
-            message: format!(
-                "{} {} is not supported; use {}",
-                req.method,
-                req.path,
-                route.method()
-            ),
-            allow: Some(route.method()),
-        });
-    }
-    let query = Query::parse(req.query)?;
-    if let Route::LocationBackups = route {
-        query.api_version(dialect)?;
-        query.timeout()?;
-        let mut list = query.list(false)?;
-        let description = parse_list_description(req.body)?;
-        list.start = description.start_date_time_filter;
-        list.end = description.end_date_time_filter;
-        list.latest = description.latest.unwrap_or(false);
-        return shared
-            .lock()
-            .list_location(&description.storage, &description.backup_entity, &list)
-            .map(|body| with_body(200, Some("application/json; charset=utf-8"), body))
-            .map_err(Rejection::from);
-    }
-    let raw = route.raw_partition().unwrap_or_default();
-    let id: Uuid = raw
-        .parse()
-        .map_err(|_| Rejection::invalid(format!("partitionId must be a UUID, got {raw:?}")))?;
-    query.api_version(dialect)?;
-    query.timeout()?;
-    match route {
-        Route::LocationBackups | Route::Services(_) | Route::Partitions(_) => {
-            unreachable!("answered above")
-        }
-        Route::PartitionBackups(_) => {
-            let list = query.list(true)?;
-            shared
-                .lock()
-                .list_partition(id, &list)
-                .map(|body| with_body(200, Some("application/json; charset=utf-8"), body))
-                .map_err(Rejection::from)
-        }
-        Route::Backup(_) => {
-            let backup_timeout = query.backup_timeout()?;
-            let description = parse_description(req.body)?;
-            shared
-                .lock()
-                .start_backup(id, description.backup_storage, backup_timeout)
-                .map_err(|refusal| Rejection {
-                    status: refusal.status,
-                    code: refusal.code,
-                    message: refusal.message,
-                    allow: None,
-                })?;
-            Ok(empty(202))
-        }
-        Route::Progress(_) => match shared.lock().progress(id) {
-            Some(body) => Ok(with_body(
-                200,
-                Some("application/json; charset=utf-8"),
-                body,
-            )),
-            None => Err(Rejection {
-                status: 404,
-                code: "FABRIC_E_PARTITION_NOT_FOUND",
-                message: format!("Partition {id} not found."),
-                allow: None,
-            }),
-        },
-    }
-}
-
-/// GetServiceInfoList and GetPartitionInfoList, which the gateway answers itself: its errors are JSON in both
-/// dialects, and a request with another method does not match its URL template (400 `E_INVALIDARG` from the
-/// service; 405 in the documented dialect, as for the other operations).
-fn gateway_query(
-    shared: &Shared,
-    route: &Route,
-    req: &View<'_>,
-    dialect: Dialect,
-) -> Response<ResponseBody> {
-    let refuse = |refusal: crate::topology::QueryRefusal| {
-        json(
-            refusal.status,
-            &FabricError::new(error(refusal.code, refusal.message)),
-        )
-    };
-    if *req.method != route.method() {
-        return if dialect == Dialect::Documented {
-            Rejection {
-                status: 405,
-                code: "E_INVALIDARG",
-                message: format!(
-                    "{} {} is not supported; use {}",
-                    req.method,
-                    req.path,
-                    route.method()
-                ),
-                allow: Some(route.method()),
-            }
-            .into_response(dialect)
-        } else {
-            refuse(crate::topology::QueryRefusal {
-                status: 400,
-                code: "E_INVALIDARG",
-                message: "Invalid argument".to_owned(),
-            })
-        };
-    }
-    let query = crate::topology::GatewayQuery::parse(req.query);
-    let state = shared.lock();
-    let answer = match route {
-        Route::Services(id) => state.list_services(id, &query),
-        Route::Partitions(id) => state.list_partitions(id, &query),
-        _ => unreachable!("only the gateway's queries come here"),
-    };
-    match answer {
-        Ok(body) => with_body(200, Some("application/json; charset=utf-8"), body),
-        Err(refusal) => refuse(refusal),
-    }
-}
-
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(raw: &str) -> Result<Self, Rejection> {
-        Ok(Query(
-            form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
-    }
-
-    /// The one value of `name`; query parameter names are case-insensitive at the real gateway.
-    fn get(&self, name: &str) -> Result<Option<&str>, Rejection> {
-        let mut values = self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
-        let first = values.next().map(|(_, v)| v.as_str());
-        if values.next().is_some() {
-            return Err(Rejection::invalid(format!(
-                "{name} must be given at most once"
-            )));
-        }
-        Ok(first)
-    }
-
-    /// The documented contract is exactly `6.4`; the service parses a double and takes anything from 6.4 up
-    /// (`OperationBase.cs`: `doubleApiVersion >= MinApiVersion`), so `7` and `8.2` pass and `6.2-preview` fails.
-    fn api_version(&self, dialect: Dialect) -> Result<(), Rejection> {
-        match self.get("api-version")? {
-            Some("6.4") => Ok(()),
-            Some(other)
-                if dialect == Dialect::Service
-                    && other.trim().parse::<f64>().is_ok_and(|v| v >= 6.4) =>
-            {
-                Ok(())
-            }
-            // The service's own words (`StringResources.InvalidApiVersion`).
-            _ if dialect == Dialect::Service => {
-                Err(Rejection::invalid("Invalid API Version".to_owned()))
-            }
-            Some(other) => Err(Rejection::invalid(format!(
-                "api-version must be \"6.4\", got {other:?}"
-            ))),
-            None => Err(Rejection::invalid(
-                "api-version is required and must be \"6.4\"".to_owned(),
-            )),
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value);
         }
     }
-
-    fn timeout(&self) -> Result<(), Rejection> {
-        match self.get("timeout")? {
-            None => Ok(()),
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(1..=4_294_967_295) => Ok(()),
-                _ => Err(Rejection::invalid(format!(
-                    "timeout must be an integer in 1..=4294967295, got {raw}"
-                ))),
-            },
-        }
-    }
-
-    /// The list parameters. The partition list takes its date filters and `Latest` from the query; the location
-    /// list from its body, so only the paging values are read here for it.
-    fn list(&self, partition_list: bool) -> Result<crate::listing::ListQuery, Rejection> {
-        let date = |name: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Rejection> {
-            match self.get(name)? {
-                None => Ok(None),
-                Some(raw) => chrono::DateTime::parse_from_rfc3339(raw)
-                    .map(|time| Some(time.with_timezone(&chrono::Utc)))
-                    .map_err(|e| {
-                        Rejection::invalid(format!("{name} {raw:?} is not ISO 8601: {e}"))
-                    }),
-            }
-        };
-        let mut list = crate::listing::ListQuery::default();
-        if partition_list {
-            list.start = date("StartDateTimeFilter")?;
-            list.end = date("EndDateTimeFilter")?;
-            list.latest = match self.get("Latest")? {
-                None => false,
-                Some(raw) if raw.eq_ignore_ascii_case("true") => true,
-                Some(raw) if raw.eq_ignore_ascii_case("false") => false,
-                Some(raw) => {
-                    return Err(Rejection::invalid(format!(
-                        "Latest must be true or false, got {raw}"
-                    )));
-                }
-            };
-        }
-        // The service binds MaxResults as a C# int.
-        list.max_results = match self.get("MaxResults")? {
-            None => 0,
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(n @ 0..=2_147_483_647) => n,
-                _ => {
-                    return Err(Rejection::invalid(format!(
-                        "MaxResults must be an integer in 0..=2147483647, got {raw}"
-                    )));
-                }
-            },
-        };
-        list.token = self.get("ContinuationToken")?.map(str::to_owned);
-        Ok(list)
-    }
-
-    /// Minutes; the documented default is 10.
-    fn backup_timeout(&self) -> Result<u64, Rejection> {
-        match self.get("BackupTimeout")? {
-            None => Ok(10),
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(minutes @ 1..=2_147_483_647) => Ok(minutes),
-                _ => Err(Rejection::invalid(format!(
-                    "BackupTimeout must be a positive integer (minutes), got {raw}"
-                ))),
-            },
-        }
-    }
-}
-
-const STORAGE_KINDS: [&str; 4] = [
-    "AzureBlobStore",
-    "FileShare",
-    "DsmsAzureBlobStore",
-    "ManagedIdentityAzureBlobStore",
-];
-
-fn parse_description(body: &[u8]) -> Result<BackupPartitionDescription, Rejection> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(BackupPartitionDescription::default());
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Rejection::invalid(format!("BackupPartitionDescription is not valid JSON: {e}"))
-    })?;
-    let Some(object) = value.as_object() else {
-        return Err(Rejection::invalid(
-            "BackupPartitionDescription must be a JSON object".to_owned(),
-        ));
-    };
-    // Checked by hand first because serde's messages for an internally tagged enum do not name the tag field.
-    if let Some(storage) = object.get("BackupStorage").filter(|s| !s.is_null()) {
-        let Some(storage) = storage.as_object() else {
-            return Err(Rejection::invalid(
-                "BackupStorage must be a JSON object".to_owned(),
-            ));
-        };
-        match storage.get("StorageKind") {
-            None => {
-                return Err(Rejection::invalid(
-                    "BackupStorage.StorageKind is required".to_owned(),
-                ));
-            }
-            Some(serde_json::Value::String(kind)) if STORAGE_KINDS.contains(&kind.as_str()) => {}
-            Some(other) => {
-                return Err(Rejection::invalid(format!(
-                    "BackupStorage.StorageKind must be one of {}, got {other}",
-                    STORAGE_KINDS.join(", ")
-                )));
-            }
-        }
-    }
-    serde_json::from_value(value)
-        .map_err(|e| Rejection::invalid(format!("BackupStorage is invalid: {e}")))
-}
-
-/// The body of GetBackupsFromBackupLocation, with the service's messages for a missing or unknown `EntityKind`
-/// (`BackupEntityConverter.ReadJson`, case-sensitive).
-fn parse_list_description(
-    body: &[u8],
-) -> Result<sf_backup_api::types::GetBackupByStorageQueryDescription, Rejection> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Rejection::invalid(format!(
-            "GetBackupByStorageQueryDescription is not valid JSON: {e}"
-        ))
-    })?;
-    let entity = value.get("BackupEntity").filter(|e| !e.is_null());
-    match entity.and_then(|e| e.get("EntityKind")) {
-        None if entity.is_some() => {
-            return Err(Rejection::invalid("EntityKind is Required".to_owned()));
-        }
-        Some(serde_json::Value::String(kind))
-            if !["Application", "Service", "Partition"].contains(&kind.as_str()) =>
-        {
-            return Err(Rejection::invalid(format!(
-                "Invalid Backup Entitiy Type {kind}"
-            )));
-        }
-        _ => {}
-    }
-    serde_json::from_value(value).map_err(|e| {
-        Rejection::invalid(format!(
-            "GetBackupByStorageQueryDescription is invalid: {e}"
-        ))
-    })
+    response
 }
 
 fn status(code: u16) -> StatusCode {
@@ -694,67 +374,24 @@ fn with_body(
     response
 }
 
-fn json<T: serde::Serialize>(code: u16, value: &T) -> Response<ResponseBody> {
-    // The generated types always serialize; a failure would be a bug in them, answered as a 500.
-    match serde_json::to_vec(value) {
-        Ok(bytes) => with_body(code, Some("application/json; charset=utf-8"), bytes),
-        Err(e) => with_body(
-            500,
-            Some("text/plain"),
-            format!("serialization failed: {e}"),
-        ),
-    }
-}
-
-/// An error answer. The service serialises `{"Error": …}` into a `StringContent`, which labels it
-/// `text/plain; charset=utf-8`, writes an undefined code as its integer, and adds `X-ServiceFabric:
-/// ResourceNotFound` to a 404; the documented dialect sends FabricError as `application/json`.
-fn fabric_error(
-    dialect: Dialect,
-    code: u16,
-    error_code: &str,
-    message: String,
-) -> Response<ResponseBody> {
-    match dialect {
-        Dialect::Documented => json(code, &FabricError::new(error(error_code, message))),
-        Dialect::Service => {
-            let body = ServiceErrorBody {
-                error: ServiceFabricError::new(error_code, message),
-            };
-            let mut response = with_body(
-                code,
-                Some("text/plain; charset=utf-8"),
-                serde_json::to_vec(&body).unwrap_or_default(),
-            );
-            if code == 404 {
-                response.headers_mut().insert(
-                    "x-servicefabric",
-                    HeaderValue::from_static("ResourceNotFound"),
-                );
-            }
-            response
-        }
-    }
-}
-
 fn fault_response(
     dialect: Dialect,
     fault: &Fault,
 ) -> Result<Response<ResponseBody>, CloseConnection> {
     Ok(match &fault.action {
-        FaultAction::PrimaryMove { .. } => not_primary(dialect),
+        FaultAction::PrimaryMove { .. } => response(Refusal::not_primary().answer(dialect)),
         FaultAction::FabricError {
             status,
             code,
             message,
-        } => fabric_error(
+        } => response(service_error(
             dialect,
             *status,
             code,
             message
                 .clone()
                 .unwrap_or_else(|| format!("Injected fault: {code}")),
-        ),
+        )),
         FaultAction::Html { status: code } => with_body(
             *code,
             Some("text/html"),
@@ -797,21 +434,9 @@ fn fault_response(
                 .insert(CONTENT_LENGTH, HeaderValue::from(declared));
             response
         }
-        // In the service's shapes a state comes with every other member, as placeholders.
-        FaultAction::BackupState { state } if dialect == Dialect::Service => with_body(
-            200,
-            Some("application/json; charset=utf-8"),
-            service_pending_body(state),
-        ),
-        FaultAction::BackupState { state } => json(
-            200,
-            &build::<BackupProgressInfo, _>(BackupProgressInfo::builder().backup_state(
-                match state.parse::<KnownBackupState>() {
-                    Ok(known) => known.into(),
-                    Err(_) => sf_backup_api::types::BackupState::String(state.clone()),
-                },
-            )),
-        ),
+        FaultAction::BackupState { state } => {
+            response(Answer::json(200, scripted_state(dialect, state)))
+        }
         FaultAction::Redirect {
             status: code,
             location,

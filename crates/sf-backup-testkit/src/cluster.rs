@@ -1,16 +1,11 @@
-//! The cluster's applications, services and partitions, and the two queries of the HTTP gateway that list them
-//! (GetServiceInfoList, GetPartitionInfoList), in either dialect.
-//!
-//! The gateway answers these two itself (no Backup Restore Service behind them), from the Cluster Manager and
-//! Failover Manager queries; what its native code writes is in `../shared/notes/more-operations.md` §6.5 beside
-//! the checkout, and the crate's README names the sources of the rest.
+//! The fake cluster as data: its applications, services and partitions (what the Cluster Manager and the Failover
+//! Manager know), and each partition's scripted backup behaviour; every other module reads it, it reads none.
 
 use std::fmt;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
-
-use crate::config::{Dialect, PartitionConfig};
 
 /// What kind of service a [`ServiceConfig`] is: only a stateful service with persisted state can be backed up.
 #[non_exhaustive]
@@ -30,11 +25,12 @@ impl ServiceKind {
         self == ServiceKind::StatefulPersisted
     }
 
-    fn is_stateful(self) -> bool {
+    pub(crate) fn is_stateful(self) -> bool {
         self != ServiceKind::Stateless
     }
 
-    fn wire_kind(self) -> &'static str {
+    /// `Stateful` or `Stateless`, as `ServiceKind` is written on the wire.
+    pub(crate) fn wire_kind(self) -> &'static str {
         if self.is_stateful() {
             "Stateful"
         } else {
@@ -67,7 +63,8 @@ pub enum PartitionScheme {
 }
 
 impl PartitionScheme {
-    fn kind(&self) -> &'static str {
+    /// The `ServicePartitionKind` on the wire.
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             PartitionScheme::Singleton => "Singleton",
             PartitionScheme::Int64Range { .. } => "Int64Range",
@@ -575,577 +572,136 @@ pub(crate) fn placement(
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Ids as the gateway reads and writes them.
+/// One declared partition: its backup behaviour and, in a [topology](crate::Topology), its partition scheme.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    /// The partition id.
+    pub id: Uuid,
+    /// Whether the partition has a backup policy (default true). Without one, a backup request whose body names
+    /// no `BackupStorage` gets 404 `FABRIC_E_BACKUP_NOT_ENABLED`. No effect on a partition of a stateless or
+    /// volatile service in the topology, which only an application-wide policy
+    /// ([`ApplicationConfig::backup_policy`](crate::ApplicationConfig::backup_policy)) can cover.
+    #[serde(default = "yes")]
+    pub backup_policy: bool,
+    /// While true, backup requests get 409 `FABRIC_E_RESTORE_IN_PROGRESS`.
+    #[serde(default)]
+    pub restore_in_progress: bool,
+    /// Outcomes of this partition's next backups, in order; once used up, backups succeed.
+    #[serde(default)]
+    pub outcomes: Vec<Outcome>,
+    /// Application name used in `BackupLocation` (default `FakeApp`); not in a topology, which names it.
+    #[serde(default)]
+    pub application: Option<String>,
+    /// Service name used in `BackupLocation` (default `FakeService`); not in a topology, which names it.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// How far the clock of the node holding this partition's primary is from the gateway's, in milliseconds
+    /// (negative: behind). Backups stamp their `TimeStampUtc` with it, so a newer backup can carry an earlier
+    /// time than the previous one, as after a primary move between nodes whose clocks disagree.
+    #[serde(default)]
+    pub node_clock_offset_ms: i64,
+    /// How its keys are chosen. In a topology the default is Singleton; a partition outside the topology is listed
+    /// in backup lists as Int64Range over every key unless this is set.
+    #[serde(default)]
+    pub scheme: Option<PartitionScheme>,
+    /// This partition's `Accepted` phase in milliseconds, instead of the gateway's `accepted_ms`.
+    #[serde(default)]
+    pub accepted_ms: Option<u64>,
+    /// This partition's `BackupInProgress` phase in milliseconds, instead of the gateway's `in_progress_ms`.
+    #[serde(default)]
+    pub in_progress_ms: Option<u64>,
+}
 
-/// A path id as the gateway turns it into a name (`NamingUri::IdToFabricName`): percent-decoded, then every `~`
-/// made a `/`, then prefixed with `fabric:/`. `None` for a malformed escape or an empty id.
-pub(crate) fn id_to_name(id: &str) -> Option<String> {
-    let bytes = id.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = bytes.get(index + 1..index + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
+fn yes() -> bool {
+    true
+}
+
+impl PartitionConfig {
+    /// A partition with a backup policy whose backups succeed.
+    pub fn new(id: impl Into<Uuid>) -> Self {
+        PartitionConfig {
+            id: id.into(),
+            backup_policy: true,
+            restore_in_progress: false,
+            outcomes: Vec::new(),
+            application: None,
+            service: None,
+            node_clock_offset_ms: 0,
+            scheme: None,
+            accepted_ms: None,
+            in_progress_ms: None,
         }
     }
-    let decoded = String::from_utf8(decoded).ok()?;
-    if decoded.is_empty() {
-        return None;
+
+    /// Outcomes for this partition's next backups, in order (see [`PartitionConfig::outcomes`]).
+    #[must_use]
+    pub fn with_outcomes(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Self {
+        self.outcomes.extend(outcomes);
+        self
     }
-    Some(format!("fabric:/{}", decoded.replace('~', "/")))
+
+    /// With or without a backup policy of its own (see [`PartitionConfig::backup_policy`]).
+    #[must_use]
+    pub fn with_backup_policy(mut self, enabled: bool) -> Self {
+        self.backup_policy = enabled;
+        self
+    }
+
+    /// The node clock offset of its primary, in milliseconds (see [`PartitionConfig::node_clock_offset_ms`]).
+    #[must_use]
+    pub fn with_node_clock_offset_ms(mut self, offset_ms: i64) -> Self {
+        self.node_clock_offset_ms = offset_ms;
+        self
+    }
+
+    /// This partition's own phase lengths (see [`PartitionConfig::accepted_ms`] and
+    /// [`PartitionConfig::in_progress_ms`]).
+    #[must_use]
+    pub fn with_durations(mut self, accepted: Duration, in_progress: Duration) -> Self {
+        self.accepted_ms = Some(u64::try_from(accepted.as_millis()).unwrap_or(u64::MAX));
+        self.in_progress_ms = Some(u64::try_from(in_progress.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
 }
 
-/// A name as the gateway writes it as an `Id` (`NamingUri::FabricNameToId`): without `fabric:/`, `/` as `~` when
-/// the api-version is 6.0 or later, and the characters its `EscapeString` escapes percent-encoded.
-fn name_to_id(name: &str, delimiter: bool) -> String {
-    let rest = name.trim_start_matches("fabric:/");
-    let rest = if delimiter {
-        rest.replace('/', "~")
-    } else {
-        rest.to_owned()
-    };
-    let mut out = String::with_capacity(rest.len());
-    for c in rest.chars() {
-        if "[]&^`{}|\"<>\\ ".contains(c) {
-            out.push_str(&format!("%{:02X}", c as u32));
-        } else {
-            out.push(c);
+/// How a backup ends. Progress always goes `Accepted` → `BackupInProgress` → the outcome's final state.
+#[non_exhaustive]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Outcome {
+    /// `Success`, and the backup is written. If the `BackupTimeout` deadline passes first, progress says
+    /// `Timeout` but the backup is still written when it finishes, as the real service does.
+    Success,
+    /// `Failure` with `FailureError` {code, message}; nothing is written.
+    Failure {
+        /// The error code, known to the spec or not (e.g. `FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR`).
+        code: String,
+        /// The error message.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// `Timeout` when the in-progress phase ends (or at the `BackupTimeout` deadline, if earlier); nothing is
+    /// written.
+    Timeout,
+    /// `Timeout` like [`Outcome::Timeout`], yet the backup is written: the seed page's "though the operation
+    /// returns back timeout, the backup actually goes through" case. See `GatewayHandle::written_backups`.
+    TimeoutButWritten,
+}
+
+impl Outcome {
+    /// A failure with the given code and message.
+    pub fn failure(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome::Failure {
+            code: code.into(),
+            message: Some(message.into()),
         }
     }
-    out
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The two queries.
-
-/// The query values, as the gateway reads them: split on `&` and `=`, names case-sensitive, nothing decoded, the
-/// first of a repeated name kept (`GatewayUri::ParseQueryString`).
-pub(crate) struct GatewayQuery(Vec<(String, String)>);
-
-impl GatewayQuery {
-    pub(crate) fn parse(raw: &str) -> Self {
-        let mut items: Vec<(String, String)> = Vec::new();
-        for element in raw.split('&') {
-            let pair: Vec<&str> = element.split('=').collect();
-            if let [name, value] = pair.as_slice()
-                && !items.iter().any(|(n, _)| n == name)
-            {
-                items.push(((*name).to_owned(), (*value).to_owned()));
-            }
-        }
-        GatewayQuery(items)
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A refusal of one of the two queries.
-#[derive(Debug)]
-pub(crate) struct QueryRefusal {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-fn invalid(message: impl Into<String>) -> QueryRefusal {
-    QueryRefusal {
-        status: 400,
-        code: "E_INVALIDARG",
-        message: message.into(),
-    }
-}
-
-/// The gateway's message for an E_INVALIDARG without one of its own (`IDS_ERROR_MESSAGE_E_INVALIDARG`).
-const INVALID_ARGUMENT: &str = "Invalid argument";
-
-/// Which query, for its documented api-version.
-#[derive(Clone, Copy)]
-pub(crate) enum Listing {
-    Services,
-    Partitions,
-}
-
-impl Listing {
-    fn documented_version(self) -> &'static str {
-        match self {
-            Listing::Services => "6.0",
-            Listing::Partitions => "6.4",
-        }
-    }
-}
-
-/// The api-version as a number. The gateway takes a number (a `-preview` suffix dropped) between its handler's
-/// minimum and the runtime's version; this one takes 6.0 and later (see the README for what is not modelled
-/// below). The documented dialect takes exactly the spec's version.
-pub(crate) fn api_version(
-    query: &GatewayQuery,
-    dialect: Dialect,
-    listing: Listing,
-) -> Result<f64, QueryRefusal> {
-    let raw = query.get("api-version");
-    match dialect {
-        Dialect::Documented => {
-            let wanted = listing.documented_version();
-            match raw {
-                Some(version) if version == wanted => Ok(version.parse().unwrap_or(0.0)),
-                Some(other) => Err(invalid(format!(
-                    "api-version must be \"{wanted}\", got {other:?}"
-                ))),
-                None => Err(invalid(format!(
-                    "api-version is required and must be \"{wanted}\""
-                ))),
-            }
-        }
-        _ => {
-            let number = raw
-                .map(|v| v.strip_suffix("-preview").unwrap_or(v))
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v >= 6.0);
-            number.ok_or_else(|| invalid(INVALID_ARGUMENT))
-        }
-    }
-}
-
-/// `timeout`, as for the other operations: seconds in 1..=4294967295.
-pub(crate) fn check_timeout(query: &GatewayQuery) -> Result<(), QueryRefusal> {
-    match query.get("timeout") {
-        None => Ok(()),
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(1..=4_294_967_295) => Ok(()),
-            _ => Err(invalid(format!(
-                "timeout must be an integer in 1..=4294967295, got {raw}"
-            ))),
-        },
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Page<T> {
-    continuation_token: String,
-    items: Vec<T>,
-}
-
-/// `ServiceQueryResult` then `ServiceQueryResultWrapper`'s `Id`, in the native serializer's order.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct GatewayServiceInfo {
-    service_kind: &'static str,
-    name: String,
-    type_name: String,
-    manifest_version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    has_persisted_state: Option<bool>,
-    health_state: &'static str,
-    service_status: &'static str,
-    is_service_group: bool,
-    id: String,
-}
-
-/// The spec's `ServiceInfo` (base properties, then `StatefulServiceInfo`'s).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DocumentedServiceInfo {
-    id: String,
-    service_kind: &'static str,
-    name: String,
-    type_name: String,
-    manifest_version: String,
-    health_state: &'static str,
-    service_status: &'static str,
-    is_service_group: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    has_persisted_state: Option<bool>,
-}
-
-/// GetServiceInfoList: the services of `application_id`, sorted by name, after the raw `ContinuationToken` (a
-/// service name; compared as text, so an encoded one starts over), filtered by the raw `ServiceTypeName`, at most
-/// `page_cap` (and, from api-version 6.4 in the service dialect, `MaxResults`) per page.
-pub(crate) fn services(
-    topology: &Topology,
-    application_id: &str,
-    query: &GatewayQuery,
-    dialect: Dialect,
-    page_cap: usize,
-) -> Result<Vec<u8>, QueryRefusal> {
-    let version = api_version(query, dialect, Listing::Services)?;
-    check_timeout(query)?;
-    let service_dialect = dialect != Dialect::Documented;
-    let mut size = page_cap.max(1);
-    if service_dialect && version >= 6.4 {
-        // `TryGetPagingDescription`: MaxResults from 6.4 on; 0 means no limit.
-        if let Some(raw) = query.get("MaxResults") {
-            match raw.parse::<i64>() {
-                Ok(0) => {}
-                Ok(n) if n > 0 => size = size.min(usize::try_from(n).unwrap_or(usize::MAX)),
-                _ => {
-                    return Err(invalid(format!(
-                        "The MaxResults value '{raw}' is not valid. It must be a non-negative integer."
-                    )));
-                }
-            }
-        }
-    }
-    let Some(name) = id_to_name(application_id) else {
-        return Err(invalid_name(dialect, application_id));
-    };
-    let Some(application) = topology.application_named(&name) else {
-        return Err(QueryRefusal {
-            status: 404,
-            code: "FABRIC_E_APPLICATION_NOT_FOUND",
-            message: match dialect {
-                Dialect::Documented => format!("Application {name} not found."),
-                // `IDS_ERROR_MESSAGE_FABRIC_E_APPLICATION_NOT_FOUND`.
-                _ => "Application not found".to_owned(),
-            },
-        });
-    };
-    let token = query.get("ContinuationToken").filter(|t| !t.is_empty());
-    let type_filter = query.get("ServiceTypeName").filter(|t| !t.is_empty());
-    let mut services: Vec<&ServiceConfig> = application.services.iter().collect();
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    let matching: Vec<&ServiceConfig> = services
-        .into_iter()
-        .filter(|svc| token.is_none_or(|token| svc.name.as_str() > token))
-        .filter(|svc| type_filter.is_none_or(|filter| svc.type_name_or_default() == filter))
-        .collect();
-    let page = &matching[..size.min(matching.len())];
-    let next = if page.len() < matching.len() {
-        page.last().map(|svc| svc.name.clone()).unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let delimiter = version >= 6.0;
-    let stateful = |svc: &ServiceConfig| {
-        svc.kind
-            .is_stateful()
-            .then_some(svc.kind == ServiceKind::StatefulPersisted)
-    };
-    let bytes = if service_dialect {
-        serde_json::to_vec(&Page {
-            continuation_token: next,
-            items: page
-                .iter()
-                .map(|svc| GatewayServiceInfo {
-                    service_kind: svc.kind.wire_kind(),
-                    name: svc.name.clone(),
-                    type_name: svc.type_name_or_default(),
-                    manifest_version: manifest_version(svc),
-                    has_persisted_state: stateful(svc),
-                    health_state: "Ok",
-                    service_status: "Active",
-                    is_service_group: false,
-                    id: name_to_id(&svc.name, delimiter),
-                })
-                .collect(),
-        })
-    } else {
-        serde_json::to_vec(&Page {
-            continuation_token: next,
-            items: page
-                .iter()
-                .map(|svc| DocumentedServiceInfo {
-                    id: name_to_id(&svc.name, true),
-                    service_kind: svc.kind.wire_kind(),
-                    name: svc.name.clone(),
-                    type_name: svc.type_name_or_default(),
-                    manifest_version: manifest_version(svc),
-                    health_state: "Ok",
-                    service_status: "Active",
-                    is_service_group: false,
-                    has_persisted_state: stateful(svc),
-                })
-                .collect(),
-        })
-    };
-    Ok(bytes.unwrap_or_default())
-}
-
-fn manifest_version(svc: &ServiceConfig) -> String {
-    svc.manifest_version
-        .clone()
-        .unwrap_or_else(|| "1.0.0".to_owned())
-}
-
-fn invalid_name(dialect: Dialect, id: &str) -> QueryRefusal {
-    QueryRefusal {
-        status: 400,
-        code: "FABRIC_E_INVALID_NAME_URI",
-        message: match dialect {
-            Dialect::Documented => format!("{id:?} is not a valid id"),
-            // `IDS_ERROR_MESSAGE_FABRIC_E_INVALID_NAME_URI`.
-            _ => "Invalid name URI.".to_owned(),
-        },
-    }
-}
-
-/// `ServicePartitionInformation` (both dialects: kind, id, then the name or the keys as strings).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PartitionInformationView {
-    service_partition_kind: &'static str,
-    id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    low_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    high_key: Option<String>,
-}
-
-impl PartitionInformationView {
-    fn new(id: Uuid, scheme: &PartitionScheme) -> Self {
-        let (name, low_key, high_key) = match scheme {
-            PartitionScheme::Singleton => (None, None, None),
-            PartitionScheme::Named { name } => (Some(name.clone()), None, None),
-            PartitionScheme::Int64Range { low_key, high_key } => {
-                (None, Some(low_key.to_string()), Some(high_key.to_string()))
-            }
-        };
-        PartitionInformationView {
-            service_partition_kind: scheme.kind(),
-            id,
-            name,
-            low_key,
-            high_key,
-        }
-    }
-}
-
-/// An epoch as both dialects write it: the configuration version first, both numbers as strings.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct EpochView {
-    configuration_version: String,
-    data_loss_version: String,
-}
-
-fn epoch() -> EpochView {
-    EpochView {
-        configuration_version: crate::state::CONFIGURATION_VERSION.to_string(),
-        data_loss_version: crate::state::DATA_LOSS_VERSION.to_string(),
-    }
-}
-
-/// `ServicePartitionQueryResult` in the native serializer's order; the epoch is `PrimaryEpoch` from api-version
-/// 6.4 on, `CurrentConfigurationEpoch` before.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct GatewayPartitionInfo {
-    service_kind: &'static str,
-    partition_information: PartitionInformationView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    instance_count: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_replica_set_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_replica_set_size: Option<u32>,
-    health_state: &'static str,
-    partition_status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_quorum_loss_duration_in_seconds: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    primary_epoch: Option<EpochView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_configuration_epoch: Option<EpochView>,
-}
-
-/// The spec's `ServicePartitionInfo` (base properties, then the stateful or stateless subtype's).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DocumentedPartitionInfo {
-    service_kind: &'static str,
-    health_state: &'static str,
-    partition_status: &'static str,
-    partition_information: PartitionInformationView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_replica_set_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_replica_set_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auxiliary_replica_count: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_quorum_loss_duration: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    primary_epoch: Option<EpochView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    instance_count: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_instance_count: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    min_instance_percentage: Option<u32>,
-}
-
-/// The Failover Manager's partition order: `Guid::operator<`, a `memcmp` of the GUID structure, i.e. of its
-/// little-endian bytes (not the order of the text).
-fn guid_order(id: &Uuid) -> [u8; 16] {
-    id.to_bytes_le()
-}
-
-/// GetPartitionInfoList: the partitions of `service_id` in the Failover Manager's order, after the raw
-/// `ContinuationToken` (a partition id), at most `page_cap` per page.
-pub(crate) fn partitions(
-    topology: &Topology,
-    service_id: &str,
-    query: &GatewayQuery,
-    dialect: Dialect,
-    page_cap: usize,
-) -> Result<Vec<u8>, QueryRefusal> {
-    let version = api_version(query, dialect, Listing::Partitions)?;
-    check_timeout(query)?;
-    let service_dialect = dialect != Dialect::Documented;
-    let Some(name) = id_to_name(service_id) else {
-        return Err(invalid_name(dialect, service_id));
-    };
-    let Some(service) = topology.service_named(&name) else {
-        return Err(QueryRefusal {
-            status: 404,
-            code: "FABRIC_E_SERVICE_DOES_NOT_EXIST",
-            message: match dialect {
-                Dialect::Documented => format!("Service {name} does not exist."),
-                // `IDS_ERROR_MESSAGE_FABRIC_E_SERVICE_DOES_NOT_EXIST`.
-                _ => "Service does not exist.".to_owned(),
-            },
-        });
-    };
-    let token = match query.get("ContinuationToken").filter(|t| !t.is_empty()) {
-        None => None,
-        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
-            invalid(match dialect {
-                Dialect::Documented => format!(
-                    "ContinuationToken {raw:?} is not one this gateway gave (a partition id)"
-                ),
-                // `IDS_COMMON_Invalid_Continuation_Token`.
-                _ => format!(
-                    "The continuation token '{raw}' is not valid. Please pass in the continuation token \
-                     returned by a previous query."
-                ),
-            })
-        })?),
-    };
-    let mut partitions: Vec<&PartitionConfig> = service.partitions.iter().collect();
-    partitions.sort_by_key(|p| guid_order(&p.id));
-    let matching: Vec<&PartitionConfig> = partitions
-        .into_iter()
-        .filter(|p| token.is_none_or(|token| guid_order(&p.id) > guid_order(&token)))
-        .collect();
-    let page = &matching[..page_cap.max(1).min(matching.len())];
-    let next = if page.len() < matching.len() {
-        page.last()
-            .map(|p| p.id.hyphenated().to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let stateful = service.kind.is_stateful();
-    let target = stateful.then(|| service.target_replica_set_size.unwrap_or(3));
-    let min = stateful.then(|| service.min_replica_set_size.unwrap_or(2));
-    let instances = (!stateful).then(|| service.instance_count.unwrap_or(1));
-    let bytes = if service_dialect {
-        let renamed = version >= 6.4;
-        serde_json::to_vec(&Page {
-            continuation_token: next,
-            items: page
-                .iter()
-                .map(|p| GatewayPartitionInfo {
-                    service_kind: service.kind.wire_kind(),
-                    partition_information: PartitionInformationView::new(
-                        p.id,
-                        &scheme_in_topology(p),
-                    ),
-                    instance_count: instances,
-                    target_replica_set_size: target,
-                    min_replica_set_size: min,
-                    health_state: "Ok",
-                    partition_status: "Ready",
-                    last_quorum_loss_duration_in_seconds: stateful.then(|| "0".to_owned()),
-                    primary_epoch: (stateful && renamed).then(epoch),
-                    current_configuration_epoch: (stateful && !renamed).then(epoch),
-                })
-                .collect(),
-        })
-    } else {
-        serde_json::to_vec(&Page {
-            continuation_token: next,
-            items: page
-                .iter()
-                .map(|p| DocumentedPartitionInfo {
-                    service_kind: service.kind.wire_kind(),
-                    health_state: "Ok",
-                    partition_status: "Ready",
-                    partition_information: PartitionInformationView::new(
-                        p.id,
-                        &scheme_in_topology(p),
-                    ),
-                    target_replica_set_size: target,
-                    min_replica_set_size: min,
-                    auxiliary_replica_count: stateful.then_some(0),
-                    last_quorum_loss_duration: stateful.then_some("PT0S"),
-                    primary_epoch: stateful.then(epoch),
-                    instance_count: instances,
-                    min_instance_count: (!stateful).then_some(1),
-                    min_instance_percentage: (!stateful).then_some(0),
-                })
-                .collect(),
-        })
-    };
-    Ok(bytes.unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_decode_like_the_gateway_and_names_encode_back() {
-        assert_eq!(id_to_name("FakeApp").as_deref(), Some("fabric:/FakeApp"));
-        assert_eq!(
-            id_to_name("myapp~app1~svc1").as_deref(),
-            Some("fabric:/myapp/app1/svc1")
-        );
-        assert_eq!(
-            id_to_name("myapp%2Fapp1%2fsvc1").as_deref(),
-            Some("fabric:/myapp/app1/svc1")
-        );
-        // Unescaped first, then `~` replaced: an escaped `~` is a delimiter too.
-        assert_eq!(id_to_name("a%7Eb").as_deref(), Some("fabric:/a/b"));
-        assert_eq!(id_to_name("a%2"), None);
-        assert_eq!(id_to_name("a%zz"), None);
-        assert_eq!(id_to_name(""), None);
-
-        assert_eq!(
-            name_to_id("fabric:/myapp/app1/svc1", true),
-            "myapp~app1~svc1"
-        );
-        assert_eq!(
-            name_to_id("fabric:/myapp/app1/svc1", false),
-            "myapp/app1/svc1"
-        );
-        assert_eq!(name_to_id("fabric:/my app/s{1}", true), "my%20app~s%7B1%7D");
-    }
-
-    #[test]
-    fn the_query_is_split_raw_and_the_first_value_wins() {
-        let query = GatewayQuery::parse(
-            "api-version=6.0&ContinuationToken=a%2Fb&Api-Version=9&api-version=7&x",
-        );
-        assert_eq!(query.get("api-version"), Some("6.0"));
-        assert_eq!(query.get("ContinuationToken"), Some("a%2Fb"));
-        assert_eq!(query.get("continuationtoken"), None);
-        assert_eq!(query.get("x"), None);
-    }
 
     #[test]
     fn a_uniform_range_covers_every_key_once() {

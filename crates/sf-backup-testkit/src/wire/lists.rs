@@ -1,23 +1,19 @@
-//! The two backup lists (GetPartitionBackupList, GetBackupsFromBackupLocation), answered from the fake service's
-//! record of what is in storage, in either dialect.
-//!
-//! What the service's code does (../shared/notes/more-operations.md §7): a backup is listed iff its metadata file
-//! is in `<App>/<Service>/<PartitionId>` of the storage read; the partition list reads only the policy storage and
-//! answers 404 `FABRIC_E_BACKUP_NOT_ENABLED` without a policy; the date filters compare the file name's time (whole
-//! seconds), both ends inclusive; Latest keeps the newest per partition; items come grouped by partition, oldest
-//! first. The service dialect also reproduces its quirks: `MaxResults` with no match is 400 "Index was out of
-//! range", `Latest` with `MaxResults` returns the *oldest* backup, and its continuation tokens hold `+` and a space.
+//! The two backup lists' bodies (GetPartitionBackupList, GetBackupsFromBackupLocation): the service's
+//! `RestorePoint` view (`BackupRestoreTypes/RestorePoint.cs`) in a `PagedBackupInfoList` with `Items` first, or the
+//! spec's `PagedBackupInfoList`; and the continuation tokens each writes and reads.
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use sf_backup_api::types::{
-    BackupEntity, BackupInfo, BackupStorageDescription, BackupType, KnownBackupType,
-    PagedBackupInfoList, PartitionInformation,
+    BackupInfo, BackupStorageDescription, BackupType, KnownBackupType, PagedBackupInfoList,
+    PartitionInformation,
 };
 use uuid::Uuid;
 
-use crate::config::Dialect;
-use crate::state::{Refusal, build};
-use crate::topology::PartitionScheme;
+use crate::cluster::PartitionScheme;
+use crate::wire::dialect::Dialect;
+use crate::wire::progress::ServiceEpoch;
+use crate::wire::refusal::Refusal;
+use crate::wire::values::{build, documented_epoch};
 
 /// One backup in storage, as the listing sees it.
 #[derive(Clone, Debug)]
@@ -40,43 +36,10 @@ pub(crate) struct Listed {
     pub scheme: Option<PartitionScheme>,
 }
 
-/// The query values both lists take.
-#[derive(Debug, Default)]
-pub(crate) struct ListQuery {
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub latest: bool,
-    pub max_results: u64,
-    pub token: Option<String>,
-}
-
 /// The partition list's token prefix: the policy storage's `StorageId` (GetRestorePointsOperation.cs L198).
 const POLICY_STORAGE_ID: &str = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
 /// The service's token separator (`ContinuationTokenSeparatorChar`).
 const SEPARATOR: char = '+';
-
-/// Whole seconds: the metadata file's name has no fraction.
-pub(crate) fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
-    time.with_nanosecond(0).unwrap_or(time)
-}
-
-fn index_out_of_range() -> Refusal {
-    Refusal {
-        status: 400,
-        code: "E_INVALIDARG",
-        message: "Index was out of range. Must be non-negative and less than the size of the collection.\r\n\
-                  Parameter name: index"
-            .to_owned(),
-    }
-}
-
-fn invalid_token(token: &str) -> Refusal {
-    Refusal {
-        status: 400,
-        code: "E_INVALIDARG",
-        message: format!("Invalid continuation token {token:?}"),
-    }
-}
 
 impl Listed {
     fn scheme(&self) -> PartitionScheme {
@@ -105,7 +68,8 @@ impl Listed {
         )
     }
 
-    fn key(&self, dialect: Dialect) -> String {
+    /// The key a continuation token ending at this backup names, in `dialect`.
+    pub(crate) fn key(&self, dialect: Dialect) -> String {
         match dialect {
             Dialect::Service => self.service_key(),
             Dialect::Documented => self.documented_key(),
@@ -125,7 +89,7 @@ impl Listed {
                     KnownBackupType::Incremental
                 }))
                 .creation_time_utc(self.created)
-                .epoch_of_last_backup_record(crate::state::documented_epoch())
+                .epoch_of_last_backup_record(documented_epoch())
                 .lsn_of_last_backup_record(self.lsn.to_string())
                 .partition_information(match self.scheme() {
                     PartitionScheme::Int64Range { low_key, high_key } => {
@@ -179,10 +143,7 @@ impl Listed {
             }),
             backup_location: Some(self.location.clone()),
             backup_type: if self.full { "Full" } else { "Incremental" },
-            epoch_of_last_backup_record: Some(ServiceEpoch {
-                data_loss_version: crate::state::DATA_LOSS_VERSION.to_string(),
-                configuration_version: crate::state::CONFIGURATION_VERSION.to_string(),
-            }),
+            epoch_of_last_backup_record: Some(ServiceEpoch::recorded()),
             lsn_of_last_backup_record: self.lsn.to_string(),
             creation_time_utc: self.created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             failure_error: None,
@@ -223,13 +184,6 @@ struct ServicePartitionInformation {
     high_key: Option<String>,
 }
 
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ServiceEpoch {
-    data_loss_version: String,
-    configuration_version: String,
-}
-
 /// `PagedBackupInfoList` as the service writes it: `Items`, then `ContinuationToken` (`null` on the last page).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -238,110 +192,61 @@ struct ServicePage {
     continuation_token: Option<String>,
 }
 
-/// Whether `entry` is under `entity`'s folder.
-pub(crate) fn under(entity: &BackupEntity, entry: &Listed) -> bool {
-    let app = format!("fabric:/{}", entry.application);
-    let svc = format!("fabric:/{}/{}", entry.application, entry.service);
-    match entity {
-        BackupEntity::Application { application_name } => *application_name == app,
-        BackupEntity::Service { service_name } => *service_name == svc,
-        BackupEntity::Partition {
-            service_name,
-            partition_id,
-        } => *service_name == svc && *partition_id == entry.partition_id,
-        // An entity kind a later spec adds: nothing of this gateway is under it.
-        _ => false,
+/// A token that does not continue any listing: 400 `E_INVALIDARG`.
+pub(crate) fn invalid_token(token: &str) -> Refusal {
+    Refusal::invalid(format!("Invalid continuation token {token:?}"))
+}
+
+/// The key of the backup a continuation token ends at, in `dialect`. The service's partition list prefixes the
+/// policy storage's id: `<StorageId>+<App>+<Service>+<PartitionId>+<time>.bkmetadata`, exactly five parts, or
+/// the split fails (a `+` decoded as a space by the gateway ends here); its location list has the four without
+/// the prefix. The documented tokens are opaque.
+pub(crate) fn token_key(
+    dialect: Dialect,
+    token: &str,
+    partition_list: bool,
+) -> Result<String, Refusal> {
+    if !dialect.is_service() {
+        return Ok(token.to_owned());
+    }
+    let parts: Vec<&str> = token.split(SEPARATOR).collect();
+    if partition_list {
+        if parts.len() != 5 || parts[0] != POLICY_STORAGE_ID {
+            return Err(invalid_token(token));
+        }
+        Ok(parts[1..].join(&SEPARATOR.to_string()))
+    } else if parts.len() != 4 {
+        Err(invalid_token(token))
+    } else {
+        Ok(token.to_owned())
     }
 }
 
-/// One page of `entries` (already those of the storage and entity asked for) under `query`. `prefix` is the
-/// partition list's storage prefix of the service's tokens.
-pub(crate) fn page(
-    mut entries: Vec<Listed>,
-    query: &ListQuery,
+/// One page's body in `dialect`: `items`, then the token after `last_key` if more follow.
+pub(crate) fn page_body(
     dialect: Dialect,
-    page_cap: usize,
+    items: &[Listed],
+    more: bool,
     partition_list: bool,
-) -> Result<Vec<u8>, Refusal> {
-    let service = dialect == Dialect::Service;
-    // Blob listing order: by partition, then by the file name's time.
-    entries.sort_by(|a, b| {
-        (a.partition_id, a.created, a.sequence).cmp(&(b.partition_id, b.created, b.sequence))
-    });
-    entries.retain(|entry| {
-        query
-            .start
-            .is_none_or(|start| entry.created >= whole_seconds(start))
-            && query.end.is_none_or(|end| entry.created <= end)
-    });
-    if query.latest {
-        let mut kept: Vec<Listed> = Vec::new();
-        for entry in entries {
-            match kept.last_mut() {
-                Some(last) if last.partition_id == entry.partition_id => {
-                    // The service, with MaxResults, stops at the first file of each partition: the oldest.
-                    if !(service && query.max_results > 0) {
-                        *last = entry;
-                    }
-                }
-                _ => kept.push(entry),
-            }
-        }
-        entries = kept;
-    }
-    if entries.is_empty() && query.max_results > 0 && service {
-        return Err(index_out_of_range());
-    }
-    let start = match query.token.as_deref().filter(|token| !token.is_empty()) {
-        None => 0,
-        Some(token) => {
-            let key = if service && partition_list {
-                // `<StorageId>+<App>+<Service>+<PartitionId>+<time>.bkmetadata`: exactly five parts, or the split
-                // fails (a `+` decoded as a space by the gateway ends here).
-                let parts: Vec<&str> = token.split(SEPARATOR).collect();
-                if parts.len() != 5 || parts[0] != POLICY_STORAGE_ID {
-                    return Err(invalid_token(token));
-                }
-                parts[1..].join(&SEPARATOR.to_string())
-            } else {
-                if service && token.split(SEPARATOR).count() != 4 {
-                    return Err(invalid_token(token));
-                }
-                token.to_owned()
-            };
-            match entries.iter().rposition(|entry| entry.key(dialect) == key) {
-                Some(position) => position + 1,
-                None => return Err(invalid_token(token)),
-            }
-        }
-    };
-    let size = if query.max_results > 0 {
-        usize::try_from(query.max_results).unwrap_or(usize::MAX)
-    } else {
-        page_cap.max(1)
-    };
-    let end = start.saturating_add(size).min(entries.len());
-    let items = &entries[start.min(end)..end];
-    let more = end < entries.len();
+) -> Vec<u8> {
     let next = items.last().filter(|_| more).map(|last| {
         let key = last.key(dialect);
-        if service && partition_list {
+        if dialect.is_service() && partition_list {
             format!("{POLICY_STORAGE_ID}{SEPARATOR}{key}")
         } else {
             key
         }
     });
-    let bytes = if service {
-        serde_json::to_vec(&ServicePage {
+    let bytes = match dialect {
+        Dialect::Service => serde_json::to_vec(&ServicePage {
             items: items.iter().map(Listed::service).collect(),
             continuation_token: next,
-        })
-    } else {
-        serde_json::to_vec(&build::<PagedBackupInfoList, _>(
+        }),
+        Dialect::Documented => serde_json::to_vec(&build::<PagedBackupInfoList, _>(
             PagedBackupInfoList::builder()
                 .continuation_token(next.unwrap_or_default())
                 .items(items.iter().map(Listed::documented).collect::<Vec<_>>()),
-        ))
+        )),
     };
-    Ok(bytes.unwrap_or_default())
+    bytes.unwrap_or_default()
 }

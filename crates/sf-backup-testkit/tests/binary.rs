@@ -1,7 +1,9 @@
 //! The binary and the JSON config format documented in README.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use sf_backup_testkit::{Config, Dialect, FaultAction, PartitionScheme, ServiceKind};
@@ -23,6 +25,86 @@ fn readme_topology_config() -> String {
         .find(|block| block.contains("\"topology\""))
         .expect("README has a topology example")
         .to_owned()
+}
+
+/// How long a child may take to start listening, or to exit, before the test fails.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request to a child may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The binary, serving; killed when dropped, so a failing test leaves no process behind.
+struct Serving {
+    child: Child,
+    /// The address the child bound (it binds `127.0.0.1:0` and prints it), e.g. `127.0.0.1:41234`.
+    addr: String,
+}
+
+impl Serving {
+    /// Starts the binary with `args` (which should say `--listen 127.0.0.1:0`) and waits, at most
+    /// [`PROCESS_TIMEOUT`], for the line that says where it listens.
+    fn start(args: &[&std::ffi::OsStr]) -> Serving {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = line_tx.send(line);
+        });
+        let line = match line_rx.recv_timeout(PROCESS_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the binary did not say where it listens within {PROCESS_TIMEOUT:?}");
+            }
+        };
+        let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+        Serving { child, addr }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args` to its end, failing the test if that takes longer than [`PROCESS_TIMEOUT`].
+fn run_to_end(args: &[&std::ffi::OsStr]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the binary did not exit within {PROCESS_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A connection to `addr` whose reads and writes give up after [`REQUEST_TIMEOUT`].
+fn connect(addr: &str) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    stream
+}
+
+fn os(arg: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(arg)
 }
 
 #[test]
@@ -53,25 +135,16 @@ fn binary_serves_with_a_config_file(
     let path = dir.join("gateway.json");
     std::fs::write(&path, readme_config()).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--dialect",
-            dialect.name(),
-            "--config",
-        ])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let serving = Serving::start(&[
+        os("--listen"),
+        os("127.0.0.1:0"),
+        os("--dialect"),
+        os(dialect.name()),
+        os("--config"),
+        path.as_os_str(),
+    ]);
 
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let mut stream = connect(&serving.addr);
     write!(
         stream,
         "POST /Partitions/1daae3f5-7fd6-42e9-b1ba-8c05f873994d/$/Backup?api-version=6.4 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -79,17 +152,15 @@ fn binary_serves_with_a_config_file(
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(serving);
     let _ = std::fs::remove_dir_all(&dir);
     // The config's first fault answers the first backup with 503 FABRIC_E_NOT_READY.
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains("FABRIC_E_NOT_READY"), "{response}");
-    let content_type = match dialect {
-        Dialect::Service => "content-type: text/plain; charset=utf-8",
-        Dialect::Documented => "content-type: application/json; charset=utf-8",
-        other => panic!("no expectation is written for the {other} dialect"),
-    };
+    let content_type = dialect.pick(
+        "content-type: text/plain; charset=utf-8",
+        "content-type: application/json; charset=utf-8",
+    );
     assert!(response.contains(content_type), "{response}");
 }
 
@@ -99,11 +170,12 @@ fn binary_rejects_a_bad_config_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.json");
     std::fs::write(&path, r#"{"acepted_ms": 1}"#).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = run_to_end(&[
+        os("--listen"),
+        os("127.0.0.1:0"),
+        os("--config"),
+        path.as_os_str(),
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("acepted_ms"));
@@ -139,7 +211,7 @@ fn readme_topology_config_parses() {
 
 /// A status line and body of one request over a fresh connection.
 fn request(addr: &str, method: &str, target: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut stream = connect(addr);
     write!(
         stream,
         "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -162,23 +234,15 @@ fn binary_serves_a_topology_from_a_config_file(
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gateway.json");
     std::fs::write(&path, readme_topology_config()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--dialect",
-            dialect.name(),
-            "--config",
-        ])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let serving = Serving::start(&[
+        os("--listen"),
+        os("127.0.0.1:0"),
+        os("--dialect"),
+        os(dialect.name()),
+        os("--config"),
+        path.as_os_str(),
+    ]);
+    let addr = serving.addr.clone();
 
     let services = "/Applications/Shop/$/GetServices?api-version=6.0";
     let (status, first) = request(&addr, "GET", services);
@@ -197,8 +261,7 @@ fn binary_serves_a_topology_from_a_config_file(
         "POST",
         "/Partitions/2bc539a2-20c0-4518-92c4-d3051332a587/$/Backup?api-version=6.4",
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(serving);
     let _ = std::fs::remove_dir_all(&dir);
 
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
@@ -219,11 +282,7 @@ fn binary_serves_a_topology_from_a_config_file(
         "{partitions}"
     );
     // The stateless partition, no storage in the body: not enabled (service) or not applicable (documented).
-    let refused = match dialect {
-        Dialect::Service => "HTTP/1.1 404",
-        Dialect::Documented => "HTTP/1.1 400",
-        other => panic!("no expectation is written for the {other} dialect"),
-    };
+    let refused = dialect.pick("HTTP/1.1 404", "HTTP/1.1 400");
     assert!(web.starts_with(refused), "{web}");
 }
 
@@ -241,16 +300,34 @@ fn binary_refuses_a_topology_that_cannot_be() {
             {"name": "fabric:/B/S", "kind": "Stateless", "partitions": [{"id": "2bc539a2-20c0-4518-92c4-d3051332a587"}]}]}]}}"#,
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sf-backup-testkit"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = run_to_end(&[
+        os("--listen"),
+        os("127.0.0.1:0"),
+        os("--config"),
+        path.as_os_str(),
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("topology.applications[0].services[0].name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn binary_explains_its_options_and_names_a_wrong_one() {
+    let help = run_to_end(&[os("--help")]);
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for option in ["--listen", "--config", "--dialect"] {
+        assert!(help.contains(option), "{help}");
+    }
+    let wrong = run_to_end(&[os("--dialect"), os("swagger")]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("--dialect: unknown dialect \"swagger\""),
         "{stderr}"
     );
 }

@@ -12,15 +12,6 @@ use sf_backup_testkit::{
 };
 use uuid::Uuid;
 
-/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
-fn by_dialect<T>(dialect: Dialect, service: T, documented: T) -> T {
-    match dialect {
-        Dialect::Service => service,
-        Dialect::Documented => documented,
-        other => panic!("no expectation is written for the {other} dialect"),
-    }
-}
-
 async fn start(dialect: Dialect, config: Config) -> Gateway {
     Gateway::start(Config { dialect, ..config }).await.unwrap()
 }
@@ -205,7 +196,7 @@ async fn lists_the_services_of_the_default_topology(
     ];
     assert_eq!(
         answer.keys_of_first_item(),
-        by_dialect(dialect, service_order, documented_order)
+        dialect.pick(service_order, documented_order)
     );
     assert!(
         answer.text.starts_with("{\"ContinuationToken\":"),
@@ -278,8 +269,7 @@ async fn lists_the_services_of_the_default_topology(
     assert_eq!(item["InstanceCount"], 1);
     assert!(item.get("TargetReplicaSetSize").is_none(), "{item}");
     assert!(item.get("PrimaryEpoch").is_none(), "{item}");
-    let stateless_extras = by_dialect(
-        dialect,
+    let stateless_extras = dialect.pick(
         json!({}),
         json!({"MinInstanceCount": 1, "MinInstancePercentage": 0}),
     );
@@ -400,7 +390,7 @@ async fn max_results_pages_services_from_6_4_in_the_service_dialect(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = start(dialect, Config::default()).await;
-    let version = by_dialect(dialect, "6.4", "6.0");
+    let version = dialect.pick("6.4", "6.0");
     let answer = get(
         &gateway,
         &format!("/Applications/FakeApp/$/GetServices?api-version={version}&MaxResults=1"),
@@ -408,7 +398,7 @@ async fn max_results_pages_services_from_6_4_in_the_service_dialect(
     .await
     .json();
     // `TryGetPagingDescription` reads MaxResults from 6.4; the spec has no MaxResults for this operation.
-    assert_eq!(names(&answer).len(), by_dialect(dialect, 1, 3));
+    assert_eq!(names(&answer).len(), dialect.pick(1, 3));
     if dialect == Dialect::Service {
         assert_eq!(answer["ContinuationToken"], fake::PERSISTED_SERVICE);
         let below = get(&gateway, &format!("{SERVICES}&MaxResults=1"))
@@ -632,16 +622,14 @@ async fn unknown_applications_and_services_are_404_from_the_gateway(
     }
     assert_eq!(
         app.json()["Error"]["Message"],
-        by_dialect(
-            dialect,
+        dialect.pick(
             "Application not found",
             "Application fabric:/NoSuchApp not found."
         )
     );
     assert_eq!(
         service.json()["Error"]["Message"],
-        by_dialect(
-            dialect,
+        dialect.pick(
             "Service does not exist.",
             "Service fabric:/FakeApp/NoSuchService does not exist."
         )
@@ -688,14 +676,14 @@ async fn backups_of_stateless_and_volatile_partitions_are_refused(
         Config {
             accepted_ms: Some(10),
             in_progress_ms: Some(10),
-            // BackupTimeout=300 is a 300 ms deadline.
+            // BackupTimeout=2000 is a 2 s deadline.
             backup_timeout_unit_ms: Some(1),
             ..Config::default()
         },
     )
     .await;
-    let without_storage = post(&gateway, partition, "&BackupTimeout=300", "").await;
-    let with_storage = post(&gateway, partition, "&BackupTimeout=300", FILE_SHARE).await;
+    let without_storage = post(&gateway, partition, "&BackupTimeout=2000", "").await;
+    let with_storage = post(&gateway, partition, "&BackupTimeout=2000", FILE_SHARE).await;
     match dialect {
         Dialect::Documented => {
             // "Creates a backup of the stateful persisted partition's state": refused at once, storage or not.
@@ -721,6 +709,7 @@ async fn backups_of_stateless_and_volatile_partitions_are_refused(
             // With one the service accepts it, but no replica ever takes it: Accepted until the deadline, then
             // Timeout, and nothing is written.
             assert_eq!(with_storage.status, 202, "{}", with_storage.text);
+            // Past the 10 ms in which a backup a replica took would turn BackupInProgress; within the deadline.
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert_eq!(
                 gateway.progress(partition).unwrap()["BackupState"],
@@ -767,7 +756,7 @@ async fn persisted_partitions_back_up_in_their_place(
     assert_eq!(post(&gateway, partition, "", "").await.status, 202);
     wait_for_state(&gateway, partition, "Success").await;
     let written = gateway.written_backups();
-    let sep = by_dialect(dialect, '\\', '/');
+    let sep = dialect.pick('\\', '/');
     assert!(
         written[0]
             .location
@@ -833,7 +822,8 @@ async fn a_configured_topology_keeps_each_partitions_behaviour(
                         }),
                         ..PartitionConfig::new(slow)
                             .with_backup_policy(false)
-                            .with_durations(Duration::from_millis(400), Duration::from_millis(10))
+                            // Accepted for 2 s where the gateway's other partitions take 10 ms.
+                            .with_durations(Duration::from_millis(2000), Duration::from_millis(10))
                     }),
             )
             .service(
@@ -881,13 +871,14 @@ async fn a_configured_topology_keeps_each_partitions_behaviour(
         202,
         "the application's policy covers it"
     );
+    // Long past the gateway's 10 ms, well within the partition's own 2 s.
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(gateway.progress(slow).unwrap()["BackupState"], "Accepted");
     wait_for_state(&gateway, slow, "Success").await;
     let stateless = post(&gateway, web, "", "").await;
     assert_eq!(
         stateless.status,
-        by_dialect(dialect, 202, 400),
+        dialect.pick(202, 400),
         "{}",
         stateless.text
     );
@@ -1057,7 +1048,7 @@ async fn another_method_does_not_match_the_gateways_templates(
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), by_dialect(dialect, 400, 405));
+    assert_eq!(response.status(), dialect.pick(400, 405));
     assert_eq!(
         response.headers()["content-type"],
         "application/json; charset=utf-8"

@@ -48,8 +48,8 @@ pub(crate) fn under(entity: &BackupEntity, entry: &Listed) -> bool {
     }
 }
 
-/// One page of `entries` (already those of the storage and entity asked for) under `query`. `prefix` is the
-/// partition list's storage prefix of the service's tokens.
+/// One page of `entries` (already those of the storage and entity asked for) under `query`; `partition_list`
+/// says it is GetPartitionBackupList, whose service tokens carry the storage's id.
 pub(crate) fn page(
     mut entries: Vec<Listed>,
     query: &ListQuery,

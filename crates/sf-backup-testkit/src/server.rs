@@ -25,7 +25,7 @@ use crate::brs::service::BackupRestoreService;
 use crate::cluster::{ApplicationConfig, ServiceConfig, Topology, TopologyError};
 use crate::config::{Config, Fault, FaultAction};
 use crate::gateway::queries;
-use crate::gateway::routes::route;
+use crate::gateway::routes::{Route, route};
 use crate::journal::RecordedRequest;
 use crate::wire::answer::Answer;
 use crate::wire::dialect::Dialect;
@@ -153,9 +153,14 @@ impl State {
     }
 
     /// The answer to `method path?query` with `body`, from the component that answers it.
-    fn answer(&mut self, method: &str, path: &str, query: &str, body: &[u8]) -> Answer {
+    fn answer(
+        &mut self,
+        route: Option<&Route>,
+        (method, path, query): (&str, &str, &str),
+        body: &[u8],
+    ) -> Answer {
         let dialect = self.dialect;
-        let Some(route) = route(path) else {
+        let Some(route) = route else {
             return Refusal::new(
                 404,
                 "E_INVALIDARG",
@@ -169,7 +174,7 @@ impl State {
                 &self.topology,
                 self.query_page_size,
                 dialect,
-                &route,
+                route,
                 (method, path, query),
             )
         } else if method != wanted {
@@ -291,11 +296,11 @@ async fn handle(
         parts.uri.path(),
         parts.uri.query().unwrap_or(""),
     );
-    let route = route(path).filter(|r| r.operation.method() == method);
-    let operation = route.as_ref().map(|r| r.operation);
-    let partition = route
-        .as_ref()
-        .and_then(|r| r.raw_partition()?.parse::<Uuid>().ok());
+    // Routed once: faults aim at the operation its method and template address.
+    let route = route(path);
+    let addressed = route.as_ref().filter(|r| r.operation.method() == method);
+    let operation = addressed.map(|r| r.operation);
+    let partition = addressed.and_then(|r| r.raw_partition()?.parse::<Uuid>().ok());
     let (fault, dialect) = {
         let mut state = shared.lock();
         state.journal.push(recorded);
@@ -312,7 +317,13 @@ async fn handle(
         }
         (fault, state.dialect)
     };
-    let respond = || response(shared.lock().answer(method, path, query, &body));
+    let respond = || {
+        response(
+            shared
+                .lock()
+                .answer(route.as_ref(), (method, path, query), &body),
+        )
+    };
     let Some(fault) = fault else {
         return Ok(respond());
     };

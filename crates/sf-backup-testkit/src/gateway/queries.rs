@@ -1,7 +1,7 @@
 //! GetServiceInfoList and GetPartitionInfoList, which the gateway answers itself from the Cluster Manager's and
 //! the Failover Manager's queries (`httpgateway/ApplicationsHandler.cpp` `OnGetAllServicesComplete`,
-//! `OnGetAllPartitionsComplete`; `ServiceModel/ServiceQueryResult.cpp` and `ServicePartitionQueryResult.cpp` for
-//! the continuation tokens).
+//! `OnGetAllPartitionsComplete`; the continuation tokens of `ServiceQueryResult::CreateContinuationToken` and
+//! `ServicePartitionQueryResult::CreateContinuationToken`).
 
 use uuid::Uuid;
 

@@ -1,4 +1,5 @@
-//! The gateway's URL templates: which [`Operation`] a path addresses, matched as the real gateway matches them
+//! The gateway's URL templates (`httpgateway/*Handler.cpp`, e.g. `BackupRestoreHandler.cpp`,
+//! `ApplicationsHandler.cpp`): which [`Operation`] a path addresses, matched as the real gateway matches them
 //! (segment names case-insensitive, `$` also as `%24`).
 
 use crate::wire::operation::Operation;

@@ -37,7 +37,7 @@ async fn get(stream: &mut BufReader<TcpStream>, host: &str) {
 }
 
 async fn settle(gateway: &Gateway, open: u64) {
-    for _ in 0..200 {
+    for _ in 0..2000 {
         if gateway.connections_open() == open {
             return;
         }

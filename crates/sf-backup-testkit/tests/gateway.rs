@@ -129,7 +129,7 @@ async fn wait_for_state(
     partition: &str,
     wanted: KnownBackupState,
 ) -> (Value, BackupProgressInfo) {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (value, info) = progress(gateway, partition).await;
         if let Some(info) = info

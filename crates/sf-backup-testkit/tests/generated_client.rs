@@ -30,7 +30,7 @@ async fn generated_client_round_trip(
         .await
         .unwrap();
     assert_eq!(accepted.status(), 202);
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let progress = client
             .get_partition_backup_progress(&partition, ApiVersion::default(), None)

@@ -14,6 +14,7 @@ use crate::wire::dialect::Dialect;
 use crate::wire::operation::Operation;
 use crate::wire::queries::{partitions_page, services_page};
 use crate::wire::refusal::Refusal;
+use crate::wire::words;
 
 /// The answer to one of the two queries, `route`, sent with `method` to `path?query`. Its refusals are JSON in
 /// both dialects; another method does not match the gateway's URL template, which the service answers with 400
@@ -28,7 +29,7 @@ pub(crate) fn answer(
     let wanted = route.operation.method();
     if !method.eq_ignore_ascii_case(wanted) {
         return if dialect.is_service() {
-            Refusal::invalid(crate::gateway::query::INVALID_ARGUMENT).gateway_answer()
+            Refusal::invalid(words::INVALID_ARGUMENT).gateway_answer()
         } else {
             Refusal::new(
                 405,
@@ -80,18 +81,10 @@ fn services(
         }
     }
     let Some(name) = id_to_name(application_id) else {
-        return Err(invalid_name(dialect, application_id));
+        return Err(words::invalid_name(dialect, application_id));
     };
     let Some(application) = topology.application_named(&name) else {
-        return Err(Refusal::new(
-            404,
-            "FABRIC_E_APPLICATION_NOT_FOUND",
-            // `IDS_ERROR_MESSAGE_FABRIC_E_APPLICATION_NOT_FOUND`.
-            dialect.pick(
-                "Application not found".to_owned(),
-                format!("Application {name} not found."),
-            ),
-        ));
+        return Err(words::application_not_found(dialect, &name));
     };
     let token = query.get("ContinuationToken").filter(|t| !t.is_empty());
     let type_filter = query.get("ServiceTypeName").filter(|t| !t.is_empty());
@@ -117,18 +110,6 @@ fn services(
     Ok(services_page(dialect, &rows, next))
 }
 
-fn invalid_name(dialect: Dialect, id: &str) -> Refusal {
-    Refusal::new(
-        400,
-        "FABRIC_E_INVALID_NAME_URI",
-        // `IDS_ERROR_MESSAGE_FABRIC_E_INVALID_NAME_URI`.
-        dialect.pick(
-            "Invalid name URI.".to_owned(),
-            format!("{id:?} is not a valid id"),
-        ),
-    )
-}
-
 /// The Failover Manager's partition order: `Guid::operator<`, a `memcmp` of the GUID structure, i.e. of its
 /// little-endian bytes (not the order of the text).
 fn guid_order(id: &Uuid) -> [u8; 16] {
@@ -147,31 +128,16 @@ fn partitions(
     let version = api_version(query, dialect, Listing::Partitions)?;
     check_timeout(query)?;
     let Some(name) = id_to_name(service_id) else {
-        return Err(invalid_name(dialect, service_id));
+        return Err(words::invalid_name(dialect, service_id));
     };
     let Some(service) = topology.service_named(&name) else {
-        return Err(Refusal::new(
-            404,
-            "FABRIC_E_SERVICE_DOES_NOT_EXIST",
-            // `IDS_ERROR_MESSAGE_FABRIC_E_SERVICE_DOES_NOT_EXIST`.
-            dialect.pick(
-                "Service does not exist.".to_owned(),
-                format!("Service {name} does not exist."),
-            ),
-        ));
+        return Err(words::service_does_not_exist(dialect, &name));
     };
     let token = match query.get("ContinuationToken").filter(|t| !t.is_empty()) {
         None => None,
-        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
-            Refusal::invalid(dialect.pick(
-                // `IDS_COMMON_Invalid_Continuation_Token`.
-                format!(
-                    "The continuation token '{raw}' is not valid. Please pass in the continuation token \
-                     returned by a previous query."
-                ),
-                format!("ContinuationToken {raw:?} is not one this gateway gave (a partition id)"),
-            ))
-        })?),
+        Some(raw) => Some(
+            Uuid::parse_str(raw).map_err(|_| words::invalid_continuation_token(dialect, raw))?,
+        ),
     };
     let mut partitions: Vec<&PartitionConfig> = service.partitions.iter().collect();
     partitions.sort_by_key(|p| guid_order(&p.id));

@@ -4,6 +4,7 @@
 
 use crate::wire::dialect::Dialect;
 use crate::wire::refusal::Refusal;
+use crate::wire::words::INVALID_ARGUMENT;
 
 /// The query values, as the gateway reads them: split on `&` and `=`, names case-sensitive, nothing decoded, the
 /// first of a repeated name kept (`GatewayUri::ParseQueryString`).
@@ -30,9 +31,6 @@ impl GatewayQuery {
             .map(|(_, v)| v.as_str())
     }
 }
-
-/// The gateway's message for an E_INVALIDARG without one of its own (`IDS_ERROR_MESSAGE_E_INVALIDARG`).
-pub(crate) const INVALID_ARGUMENT: &str = "Invalid argument";
 
 /// Which query, for its documented api-version.
 #[derive(Clone, Copy)]

@@ -238,8 +238,15 @@ async fn rejects_malformed_requests_naming_the_field(
             "{}",
             "timeout",
         ),
+        // BackupTimeout is bound as a C# int: one outside int32 is refused (zero or less is accepted, see
+        // `a_backup_timeout_of_zero_or_less_is_accepted_and_times_out_at_once`).
         (
-            format!("{base}?api-version=6.4&BackupTimeout=0"),
+            format!("{base}?api-version=6.4&BackupTimeout=2147483648"),
+            "{}",
+            "BackupTimeout",
+        ),
+        (
+            format!("{base}?api-version=6.4&BackupTimeout=-2147483649"),
             "{}",
             "BackupTimeout",
         ),
@@ -543,6 +550,53 @@ async fn backup_timeout_deadline_turns_progress_to_timeout_but_backup_lands(
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert!(written[0].reported_timeout);
+}
+
+/// The service binds `BackupTimeout` as any int32 and does not check it: with zero or less the deadline has passed
+/// when the work item runs, so the 202 is followed by `Timeout` on the first read, no replica is asked (a scripted
+/// outcome waits for the next backup) and nothing is written.
+#[rstest]
+#[tokio::test]
+async fn a_backup_timeout_of_zero_or_less_is_accepted_and_times_out_at_once(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    #[values("0", "-1", "-2147483648")] backup_timeout: &str,
+) {
+    let gateway = start(dialect, fast()).await;
+    let partition = Uuid::new_v4();
+    let id = partition.to_string();
+    gateway.script_outcome(
+        partition,
+        Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "next"),
+    );
+    let url = format!(
+        "{}&BackupTimeout={backup_timeout}",
+        backup_url(&gateway, &id)
+    );
+    let response = client().post(url).body("{}").send().await.unwrap();
+    assert_eq!(response.status(), 202);
+
+    // The first read, not a wait: a backup with a 10-minute deadline reads anything but `Timeout` here.
+    let (value, info) = progress(&gateway, &id).await;
+    let info = info.unwrap_or_else(|| panic!("no progress: {value}"));
+    assert_eq!(
+        info.backup_state,
+        Some(KnownBackupState::Timeout.into()),
+        "{value}"
+    );
+    let failure = info.failure_error.unwrap();
+    assert_eq!(failure.code, known(KnownFabricErrorCodes::FabricETimeout));
+    assert_eq!(
+        failure.message.as_deref(),
+        Some(dialect.pick(
+            "The Request for backup has timeout",
+            "The request of backup has timed out."
+        ))
+    );
+    // Not pending: the next request is accepted, and the scripted outcome is still there for it.
+    assert_eq!(post(&gateway, &id, "{}").await.status(), 202);
+    let (_, info) = wait_for_state(&gateway, &id, KnownBackupState::Failure).await;
+    assert_eq!(info.failure_error.unwrap().message.as_deref(), Some("next"));
+    assert!(gateway.written_backups().is_empty(), "nothing is written");
 }
 
 #[rstest]

@@ -3,6 +3,11 @@
 //! (`Service/BackupRestoreServiceImpl.cs` `BackupOperationResultAsync`) or `Timeout` at the `BackupTimeout`
 //! deadline, which runs from the POST.
 //!
+//! The work item's first step compares the clock with `RequestDateTime` plus `BackupTimeout` and, once that is
+//! past, sets `Timeout` (`FABRIC_E_TIMEOUT`) without asking a replica. The service accepts any int32
+//! `BackupTimeout`, so with zero or a negative value (`expired`) progress says `Timeout` from the first read and
+//! nothing is ever written.
+//!
 //! A run's state is a pure function of the time elapsed since it was accepted, so no timer tasks run: the state
 //! is computed whenever a request or a test asks, which keeps the gateway deterministic and cheap.
 
@@ -43,11 +48,17 @@ pub(crate) struct Run {
     /// The request never reaches a replica that can back up (a stateless or volatile service's partition): it
     /// stays `Accepted` until the `BackupTimeout` deadline, then turns `Timeout`, and nothing is written.
     pub unreachable: bool,
+    /// `BackupTimeout` was zero or less: the deadline had passed before the work item ran, so progress says
+    /// `Timeout` at once, no replica is asked and nothing is written.
+    pub expired: bool,
 }
 
 impl Run {
     fn phase(&self, now: Instant) -> Phase {
         let elapsed = now.saturating_duration_since(self.accepted_at);
+        if self.expired {
+            return Phase::Timeout(Duration::ZERO);
+        }
         if self.unreachable {
             return if elapsed >= self.deadline_after {
                 Phase::Timeout(self.deadline_after)
@@ -91,7 +102,7 @@ impl Run {
 
     /// When the backup lands in storage, if ever. A successful backup is written even after its deadline.
     pub(crate) fn written_after(&self) -> Option<Duration> {
-        if self.unreachable {
+        if self.unreachable || self.expired {
             return None;
         }
         match self.outcome {

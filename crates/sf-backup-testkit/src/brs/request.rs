@@ -107,16 +107,18 @@ impl Query {
         Ok(list)
     }
 
-    /// Minutes; the documented default is 10.
-    pub(crate) fn backup_timeout(&self) -> Result<u64, Refusal> {
+    /// Minutes, default 10, in both dialects. The service binds `[FromUri] int backupTimeout = 10`
+    /// (`BackupRestoreEndPoints/Controllers/BackupPartitionController.cs`), so only a value that is not an int32
+    /// is refused, and nothing checks its sign: zero or less is a deadline already passed (see `brs::backup`). The
+    /// REST page documents an integer with default 10 and no bound, so the documented dialect does the same.
+    pub(crate) fn backup_timeout(&self) -> Result<i32, Refusal> {
         match self.get("BackupTimeout")? {
             None => Ok(10),
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(minutes @ 1..=2_147_483_647) => Ok(minutes),
-                _ => Err(Refusal::invalid(format!(
-                    "BackupTimeout must be a positive integer (minutes), got {raw}"
-                ))),
-            },
+            Some(raw) => raw.parse::<i32>().map_err(|_| {
+                Refusal::invalid(format!(
+                    "BackupTimeout must be an integer (minutes) in -2147483648..=2147483647, got {raw}"
+                ))
+            }),
         }
     }
 }

@@ -185,7 +185,7 @@ impl BackupRestoreService {
         &mut self,
         id: Uuid,
         storage: Option<BackupStorageDescription>,
-        backup_timeout_minutes: u64,
+        backup_timeout_minutes: i32,
     ) -> Result<(), Refusal> {
         let now = Instant::now();
         let (accepted, in_progress, unit, dialect) = (
@@ -232,7 +232,9 @@ impl BackupRestoreService {
         // A stateless or volatile service's partition has no replica that takes the request: the service accepts
         // it, retries sending it and times out. Its scripted outcomes are kept for nothing.
         let unreachable = !partition.kind.can_back_up();
-        let outcome = if unreachable {
+        // `BackupTimeout` ≤ 0: the deadline has passed when the work item first runs, so no replica is asked.
+        let expired = backup_timeout_minutes <= 0;
+        let outcome = if unreachable || expired {
             Outcome::Timeout
         } else {
             partition.outcomes.pop_front().unwrap_or(Outcome::Success)
@@ -260,8 +262,8 @@ impl BackupRestoreService {
             in_progress_after: accepted,
             finish_after,
             // The service's deadline runs from the POST (`RequestDateTime`), queueing included.
-            deadline_after: unit
-                .saturating_mul(u32::try_from(backup_timeout_minutes).unwrap_or(u32::MAX)),
+            deadline_after: unit.saturating_mul(u32::try_from(backup_timeout_minutes).unwrap_or(0)),
+            expired,
             outcome,
             location,
             storage,

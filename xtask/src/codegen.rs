@@ -325,7 +325,105 @@ fn check_non_exhaustive(file: &syn::File) -> Result<(), String> {
 /// Every change made to the spec for the generator only. Each is a named function that fails when its target
 /// has gone, so a workaround never outlives its reason.
 fn apply_fixups(doc: &mut Value) -> Result<(), String> {
-    error_bodies_as_raw_bytes(doc)
+    error_bodies_as_raw_bytes(doc)?;
+    open_enums_as_one_of(doc)
+}
+
+/// Named fix-up: every open enum, written `anyOf: [{$ref: <known values enum>}, {type: string}, …]` in the spec,
+/// reaches the generator as `oneOf`.
+///
+/// The spec says `anyOf` because a known value matches both branches, so under JSON Schema `oneOf` would reject
+/// every known value (Schemathesis, openapi-core and Prism read it that way). typify makes an untagged enum
+/// (`Known…(…) | String(…)`, tried in order, so a known value decodes as its variant) only of a `oneOf`; of an
+/// `anyOf` it makes a struct of optional flattened members. Fails when the spec has no open enum, and on any other
+/// `anyOf`, which would silently become such a struct.
+fn open_enums_as_one_of(doc: &mut Value) -> Result<(), String> {
+    const FIXUP: &str = "fix-up open_enums_as_one_of";
+    let known_enums: Vec<String> = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, schema)| schema.get("enum").is_some())
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    let mut rewritten = Vec::new();
+    let mut refused = Vec::new();
+    rewrite_any_of(doc, "", &known_enums, &mut rewritten, &mut refused);
+    if !refused.is_empty() {
+        return Err(format!(
+            "{FIXUP}: `anyOf` that is not an open enum (one `$ref` to an `enum` schema, one plain `{{type: string}}`, \
+             other branches of another JSON type) at {}: typify would make a struct of optional members of it",
+            refused.join(", ")
+        ));
+    }
+    if rewritten.is_empty() {
+        return Err(format!(
+            "{FIXUP}: the spec has no open enum (`anyOf: [{{$ref: Known…}}, {{type: string}}]`) any more"
+        ));
+    }
+    Ok(())
+}
+
+fn rewrite_any_of(
+    value: &mut Value,
+    at: &str,
+    known_enums: &[String],
+    rewritten: &mut Vec<String>,
+    refused: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(branches) = map.remove("anyOf") {
+                if is_open_enum(&branches, known_enums) {
+                    map.insert("oneOf".into(), branches);
+                    rewritten.push(at.to_owned());
+                } else {
+                    refused.push(at.to_owned());
+                    map.insert("anyOf".into(), branches);
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                rewrite_any_of(
+                    child,
+                    &format!("{at}/{key}"),
+                    known_enums,
+                    rewritten,
+                    refused,
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                rewrite_any_of(child, &format!("{at}/{i}"), known_enums, rewritten, refused);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `[{$ref: <an enum schema>}, {type: string}, …]` where every further branch has another JSON type than string:
+/// the branches can overlap only on the known values, which the untagged enum tries first.
+fn is_open_enum(branches: &Value, known_enums: &[String]) -> bool {
+    let Some(branches) = branches.as_array() else {
+        return false;
+    };
+    let is_known = |b: &Value| {
+        b["$ref"]
+            .as_str()
+            .is_some_and(|r| known_enums.iter().any(|k| k == r))
+    };
+    let is_string = |b: &Value| {
+        b["type"] == "string"
+            && ["enum", "format", "pattern"]
+                .iter()
+                .all(|k| b.get(*k).is_none())
+    };
+    let other_type = |b: &Value| b["type"].as_str().is_some_and(|t| t != "string");
+    branches.len() >= 2
+        && is_known(&branches[0])
+        && is_string(&branches[1])
+        && branches[2..].iter().all(other_type)
 }
 
 /// Named fix-up: the `api-version` request header progenitor adds to every request (from `info.version`,
@@ -616,5 +714,45 @@ mod tests {
         let broken = spec().replace("FabricErrorResponse", "ErrorResponse");
         let err = generate(&broken, "x").unwrap_err();
         assert!(err.contains("fix-up error_bodies_as_raw_bytes"), "{err}");
+
+        // Open enums written as the generator wants them (`oneOf`) are no open enums for the fix-up.
+        let one_of = spec().replace(
+            "anyOf:\n        - $ref: \"#/components/schemas/Known",
+            "oneOf:\n        - $ref: \"#/components/schemas/Known",
+        );
+        assert_ne!(one_of, spec());
+        let err = generate(&one_of, "x").unwrap_err();
+        assert!(
+            err.contains("fix-up open_enums_as_one_of: the spec has no open enum"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn open_enums_reach_the_generator_as_one_of_and_other_any_of_fails() {
+        let mut doc: Value = serde_yaml_ng::from_str(&spec()).unwrap();
+        open_enums_as_one_of(&mut doc).unwrap();
+        let state = &doc["components"]["schemas"]["BackupState"];
+        assert!(
+            state.get("anyOf").is_none() && state["oneOf"].is_array(),
+            "{state}"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["FabricErrorCodes"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+
+        // A second string branch overlaps the open one: not an open enum, so not rewritten silently.
+        let overlapping = spec().replacen(
+            "        - description: A backup state this document does not list.\n          type: string\n",
+            "        - description: A backup state this document does not list.\n          type: string\n        - type: string\n          format: uuid\n",
+            1,
+        );
+        assert_ne!(overlapping, spec());
+        let err = generate(&overlapping, "x").unwrap_err();
+        assert!(err.contains("/components/schemas/BackupState"), "{err}");
     }
 }

@@ -13,12 +13,6 @@
 //!   ignores them; JSON Schema 2020-12 would apply them);
 //! - `nullable: true` adds `"null"` to `type` (and to `enum`), or wraps a type-less schema in `anyOf` with null;
 //! - boolean `exclusiveMinimum`/`exclusiveMaximum` become the numeric form of 2020-12;
-//! - an extensible enum, `oneOf: [{$ref: <known values enum>}, {type: string}]`, becomes `anyOf`: a known value
-//!   matches both branches, so under exact `oneOf` every known value would be rejected. The spec keeps `oneOf`
-//!   because typify turns only that into an untagged enum that keeps unknown values (with `anyOf`,
-//!   `cargo xtask spec-diff` reports BackupState and FabricErrorCodes becoming different Rust types). Further
-//!   branches of another JSON type (`FabricErrorCodes`'s `{type: integer}`) stay exactly one-of against the pair:
-//!   `oneOf: [{anyOf: [known, string]}, integer]`;
 //! - a `oneOf` whose variants are told apart by a required one-value enum property (`StorageKind`) becomes an
 //!   `allOf` of one `if`/`then` per tag: equivalent, since the tags are distinct, and a validation error then
 //!   names the missing or misspelt property instead of "not valid under any of the schemas";
@@ -429,13 +423,32 @@ fn check_seed_parameters(doc: &Value, seed: &Value) -> Check {
             }
             deviations.push(facts);
         }
-        let wanted: Vec<&Map<String, Value>> = expected["parameters"]
+        // Facts the spec states beyond the seed page because the service enforces them (`service`: e.g. the
+        // `maximum` of a parameter the service binds as a 32-bit integer), each with its `reason`.
+        let mut wanted: Vec<Map<String, Value>> = Vec::new();
+        for row in expected["parameters"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_object)
-            .chain(deviations.iter())
-            .collect();
+        {
+            let mut row = row.clone();
+            if let Some(Value::Object(mut service)) = row.remove("service") {
+                if service
+                    .remove("reason")
+                    .and_then(|r| r.as_str().map(str::to_owned))
+                    .is_none_or(|r| r.trim().is_empty())
+                {
+                    check.fail(format!(
+                        "{id}: the service facts of parameter {} name no reason",
+                        show(row.get("name"))
+                    ));
+                }
+                row.extend(service);
+            }
+            wanted.push(row);
+        }
+        wanted.extend(deviations);
         for want in &wanted {
             check.checked += 1;
             let name = want
@@ -561,18 +574,6 @@ fn to_json_schema(schema: &Value, close_objects: bool) -> Value {
                     out.insert("allOf".into(), tagged_union(&tag, variants));
                     continue;
                 }
-                if key == "oneOf"
-                    && let Some((open, rest)) = extensible_enum(&variants)
-                {
-                    if rest.is_empty() {
-                        out.insert("anyOf".into(), Value::Array(open));
-                    } else {
-                        let mut exact = vec![json!({ "anyOf": open })];
-                        exact.extend(rest);
-                        out.insert("oneOf".into(), Value::Array(exact));
-                    }
-                    continue;
-                }
                 out.insert(key.clone(), Value::Array(variants));
             }
             "exclusiveMinimum" | "exclusiveMaximum" => {
@@ -648,38 +649,6 @@ fn tagged_union(tag: &str, variants: Vec<Value>) -> Value {
         }));
     }
     Value::Array(parts)
-}
-
-/// Splits an extensible enum, a `oneOf` holding one `$ref` (the known values) and one plain `{type: string}`, into
-/// those two branches (to be read as `anyOf`) and the rest. The rest must not be strings (`FabricErrorCodes` adds
-/// `{type: integer}`), so it stays exactly one-of against the open string: nothing else is relaxed.
-fn extensible_enum(variants: &[Value]) -> Option<(Vec<Value>, Vec<Value>)> {
-    let plain_string = |v: &Value| {
-        v.get("type") == Some(&json!("string"))
-            && ["enum", "format", "pattern", "const"]
-                .iter()
-                .all(|k| v.get(k).is_none())
-    };
-    let reference = |v: &Value| v.get("$ref").is_some();
-    let (mut open, mut rest) = (Vec::new(), Vec::new());
-    let (mut refs, mut strings) = (0, 0);
-    for v in variants {
-        if reference(v) {
-            refs += 1;
-            open.push(v.clone());
-        } else if plain_string(v) {
-            strings += 1;
-            open.push(v.clone());
-        } else {
-            rest.push(v.clone());
-        }
-    }
-    let rest_not_strings = rest.iter().all(|v| {
-        v.get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t != "string")
-    });
-    (refs == 1 && strings == 1 && rest_not_strings).then_some((open, rest))
 }
 
 fn nullable(mut schema: Map<String, Value>) -> Value {
@@ -1236,9 +1205,14 @@ mod tests {
                 "timeout: `minimum` is 0",
             ),
             (
-                "        format: int64\n",
-                "        format: int32\n",
+                "        format: int64\n        minimum: 1\n",
+                "        format: int32\n        minimum: 1\n",
                 "timeout: `format`",
+            ),
+            (
+                "        maximum: 2147483647\n        default: 10\n",
+                "        default: 10\n",
+                "BackupTimeout: `maximum` is absent in the spec but 2147483647",
             ),
             (
                 "      name: BackupTimeout\n      in: query\n",
@@ -1500,38 +1474,6 @@ mod tests {
         assert!(
             failures.len() == 1 && failures[0].contains("backup-progress-info.json"),
             "{failures:?}"
-        );
-    }
-
-    #[test]
-    fn an_extensible_enum_with_an_integer_branch_stays_exact_outside_the_open_pair() {
-        let variants = [
-            json!({ "$ref": "#/$defs/Known" }),
-            json!({ "type": "string" }),
-            json!({ "type": "integer", "format": "int64" }),
-        ];
-        let schema = json!({ "oneOf": [
-            { "$ref": "#/components/schemas/Known" },
-            { "type": "string" },
-            { "type": "integer", "format": "int64" }
-        ] });
-        assert_eq!(
-            to_json_schema(&schema, true),
-            json!({ "oneOf": [{ "anyOf": [variants[0], variants[1]] }, variants[2]] })
-        );
-        // Two open strings, or a string-typed extra branch, is not the pattern: left as written.
-        let two_strings = json!({ "oneOf": [{ "$ref": "#/components/schemas/Known" }, { "type": "string" }, { "type": "string", "format": "uuid" }] });
-        assert!(
-            to_json_schema(&two_strings, true)
-                .get("oneOf")
-                .is_some_and(|v| v.as_array().unwrap().len() == 3)
-        );
-        assert!(
-            extensible_enum(&[
-                variants[0].clone(),
-                json!({ "type": "string", "enum": ["x"] })
-            ])
-            .is_none()
         );
     }
 

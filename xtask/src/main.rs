@@ -4,6 +4,7 @@ mod bench_build;
 mod codegen;
 mod conformance;
 mod msrv;
+mod schemathesis;
 mod semver;
 mod spec_diff;
 
@@ -29,6 +30,10 @@ tasks:
                      new enum value, and from it minus a property, in copies under target/xtask-semver; check with
                      cargo-semver-checks that the first change is not breaking and the second is (needs
                      cargo-semver-checks installed; see spec/README.md)
+  schemathesis [--url URL] [--dialect service|documented]
+                     Schemathesis (pinned; `.ci/spec-tools` installs it) sends requests generated from the spec to
+                     URL, or to the testkit in both dialects, and fails on any 5xx, undeclared status or answer
+                     that violates the spec (bounded: fixed seed and case count)
   conformance        check the spec (OpenAPI 3.0, $refs, operationIds, the seed page's parameters), validate and
                      round-trip the examples, compare the generated types' JSON Schema with the spec, check that
                      the generated code is fresh; prints a table, exits non-zero on any failure";
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
         ["semver", rest @ ..] => semver::run(rest),
         ["bench-build", rest @ ..] => bench_build::run(rest),
         ["spec-diff", rest @ ..] => spec_diff::run(rest),
+        ["schemathesis", rest @ ..] => schemathesis::run(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

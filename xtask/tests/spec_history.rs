@@ -150,7 +150,7 @@ struct Deviation {
 }
 
 /// The live spec's lenient deviations, in the order they are applied to the fixture's text.
-const DEVIATIONS: [Deviation; 10] = [
+const DEVIATIONS: [Deviation; 11] = [
     Deviation {
         name: "progress 200 is nullable: the service answers `null` before any on-demand backup",
         edits: &[(
@@ -199,8 +199,8 @@ const DEVIATIONS: [Deviation; 10] = [
     Deviation {
         name: "FabricErrorCodes also keeps an integer: the service writes an undefined code as its HRESULT",
         edits: &[(
-            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text.\n      oneOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n",
-            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text, and a\n        code the service could not name (an HRESULT) is kept as the integer it sent.\n      oneOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n        - description: An HRESULT the service had no name for, as a JSON number.\n          type: integer\n          format: int64\n",
+            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text.\n      anyOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n",
+            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text, and a\n        code the service could not name (an HRESULT) is kept as the integer it sent.\n      anyOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n        - description: An HRESULT the service had no name for, as a JSON number.\n          type: integer\n          format: int64\n",
         )],
     },
     // An extension beyond upstream's backup subset: the fragment started as BackupPartition and
@@ -395,6 +395,36 @@ const DEVIATIONS: [Deviation; 10] = [
             "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n        EpochOfLastBackupRecord:\n          $ref: \"#/components/schemas/Epoch\"\n        LsnOfLastBackupRecord:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          $ref: \"#/components/schemas/FabricErrorError\"\n    BackupState:\n",
             "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n          nullable: true\n        EpochOfLastBackupRecord:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/Epoch\"\n        LsnOfLastBackupRecord:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/FabricErrorError\"\n    BackupState:\n",
         )],
+    },
+    Deviation {
+        name: "what the service's code enforces beyond upstream: BackupTimeout and MaxResults are C# ints (a \
+               larger value is refused), and a storage's FriendlyName may be null",
+        edits: &[
+            (
+                "        to invoke this operation again with a greater timeout value. The default value for the same is 10 minutes.\n      schema:\n        type: integer\n        default: 10\n",
+                "        to invoke this operation again with a greater timeout value. The default value for the same is 10 minutes.\n        The service binds it as a 32-bit integer (a value outside that range is refused); it accepts a value below 1,\n        whose deadline has passed when the request arrives, so progress turns `Timeout` at once.\n      schema:\n        type: integer\n        format: int64\n        minimum: -2147483648\n        maximum: 2147483647\n        default: 10\n",
+            ),
+            (
+                "        possible that fit in the return message.\n      schema:\n        type: integer\n        format: int64\n        minimum: 0\n        default: 0\n",
+                "        possible that fit in the return message. The service binds it as a 32-bit integer: a larger value is\n        refused.\n      schema:\n        type: integer\n        format: int64\n        minimum: 0\n        maximum: 2147483647\n        default: 0\n",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            ConnectionString:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            ConnectionString:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            Path:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            Path:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            StorageCredentialsSourceLocation:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            StorageCredentialsSourceLocation:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            ManagedIdentityType:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            ManagedIdentityType:",
+            ),
+        ],
     },
 ];
 

@@ -11,7 +11,7 @@
 //!   the reason;
 //! - every value of `KnownBackupState` must decode, through the facade, as a state of its own.
 //!
-//! `the_replayed_edits_are_named` replays the two edits of a spec update that once went through the whole flow
+//! `the_replayed_edits_are_named` replays the two edits of a spec update (`tests/fixtures/replayed-update.json`) that once went through the whole flow
 //! silently (an optional `BackupRetentionDays` in `BackupPartitionDescription`, a `Cancelled` backup state) and
 //! checks that both are named.
 
@@ -29,18 +29,6 @@ use sf_backup_workspace_tests::{gateway, workspace_root};
 /// Request properties the facade deliberately does not send: (path as [`request_properties`] writes it, reason).
 const NOT_CARRIED: &[(&str, &str)] = &[];
 
-/// The two edits of the replayed spec update, as exact text edits of the live spec.
-const REPLAYED_EDITS: [(&str, &str); 2] = [
-    (
-        "      properties:\n        BackupStorage:\n          $ref: \"#/components/schemas/BackupStorageDescription\"\n",
-        "      properties:\n        BackupStorage:\n          $ref: \"#/components/schemas/BackupStorageDescription\"\n        BackupRetentionDays:\n          description: How many days the backup is kept.\n          type: integer\n",
-    ),
-    (
-        "        - Failure\n        - Timeout\n",
-        "        - Failure\n        - Timeout\n        - Cancelled\n",
-    ),
-];
-
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 
 fn live_spec() -> String {
@@ -52,16 +40,23 @@ fn parse(spec: &str) -> Value {
     serde_yaml_ng::from_str(spec).expect("the spec is YAML")
 }
 
-/// The live spec with [`REPLAYED_EDITS`], each of which must match exactly once.
+/// The live spec with the edits of `tests/fixtures/replayed-update.json`, each of which must match exactly once.
 fn replayed_spec() -> String {
-    REPLAYED_EDITS.iter().fold(live_spec(), |spec, (from, to)| {
-        assert_eq!(
-            spec.matches(from).count(),
-            1,
-            "expected exactly one {from:?}"
-        );
-        spec.replacen(from, to, 1)
-    })
+    let path = workspace_root().join("tests/fixtures/replayed-update.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    fixture["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .fold(live_spec(), |spec, edit| {
+            let (from, to) = (edit["from"].as_str().unwrap(), edit["to"].as_str().unwrap());
+            assert_eq!(
+                spec.matches(from).count(),
+                1,
+                "expected exactly one {from:?}"
+            );
+            spec.replacen(from, to, 1)
+        })
 }
 
 /// Every property of every request body of `spec`, as `Schema.Property`, with `<Tag>` after a property whose

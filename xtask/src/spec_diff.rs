@@ -36,6 +36,10 @@ policy: Rust semver over the generated code, for code in other crates. codegen m
 /// `replacements_match_the_generated_code` holds this list to codegen's real output.
 pub const REPLACEMENTS: [(&str, &str); 1] = [("SecretString", "sf_backup_api::SecretString")];
 
+/// Where [`Report::decisions_text`] points a maintainer.
+const DECISIONS_HINT: &str = "  then: `cargo test -p sf-backup-workspace-tests --test regeneration` names each request property \
+     sf-backup does not send and each backup state it does not know (spec/README.md, \"Regenerating\", step 6)\n";
+
 /// What a change does to users of the generated API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Impact {
@@ -123,6 +127,36 @@ impl Report {
         if self.changes.is_empty() {
             out.push_str("\nno changes\n");
         }
+        out.push_str(&self.decisions_text());
+        out
+    }
+
+    /// The changes a regeneration does not carry into the hand-written crates: a new property (the facade and the
+    /// CLI build request bodies themselves) and a new enum value (the facade branches on some enums).
+    pub fn decisions(&self) -> Vec<&Change> {
+        self.changes
+            .iter()
+            .filter(|c| {
+                c.what.starts_with("enum value added")
+                    || (c.what.contains("property ") && c.what.contains(" added ("))
+            })
+            .collect()
+    }
+
+    /// [`Report::decisions`] with where to look, or nothing when there are none.
+    pub fn decisions_text(&self) -> String {
+        let decisions = self.decisions();
+        if decisions.is_empty() {
+            return String::new();
+        }
+        let mut out = format!(
+            "\ndecide by hand ({}): the facade and the CLI do not follow a regeneration by themselves\n",
+            decisions.len()
+        );
+        for c in decisions {
+            let _ = writeln!(out, "  {}: {}", c.subject, c.what);
+        }
+        out.push_str(DECISIONS_HINT);
         out
     }
 
@@ -136,6 +170,7 @@ impl Report {
                 "additive": self.count(Impact::Additive),
                 "docs-only": self.count(Impact::DocsOnly),
             },
+            "decide_by_hand": self.decisions().iter().map(|c| format!("{}: {}", c.subject, c.what)).collect::<Vec<_>>(),
             "changes": self.changes.iter().map(|c| json!({
                 "impact": c.impact.label(),
                 "subject": c.subject,
@@ -277,6 +312,7 @@ pub fn codegen_notice(root: &Path, generated: &str, spec: &str) -> Option<String
                         let _ =
                             writeln!(note, "  [{}] {}: {}", c.impact.label(), c.subject, c.what);
                     }
+                    note.push_str(&report.decisions_text());
                     let _ = write!(note, "details: cargo xtask spec-diff git:{rev} {SPEC_PATH}");
                 }
                 Err(e) => {
@@ -1979,6 +2015,31 @@ mod tests {
                 "crate::{name} is not in REPLACEMENTS"
             );
         }
+    }
+
+    #[test]
+    fn the_replayed_update_is_named_for_a_decision_by_hand() {
+        let path = workspace_root().join("tests/fixtures/replayed-update.json");
+        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let replayed = fixture["edits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .fold(live(), |spec, edit| {
+                let (from, to) = (edit["from"].as_str().unwrap(), edit["to"].as_str().unwrap());
+                assert_eq!(spec.matches(from).count(), 1, "{from:?}");
+                spec.replacen(from, to, 1)
+            });
+        let text = report(&live(), &replayed).to_text();
+        let decisions = &text[text.find("decide by hand (2)").expect(&text)..];
+        assert!(
+            decisions.contains(
+                "schema BackupPartitionDescription: property BackupRetentionDays added (optional)"
+            ) && decisions.contains("schema KnownBackupState: enum value added: Cancelled")
+                && decisions.contains("--test regeneration"),
+            "{decisions}"
+        );
+        assert_eq!(report(&live(), &live()).decisions_text(), "");
     }
 
     #[test]

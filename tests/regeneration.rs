@@ -24,7 +24,8 @@ use sf_backup::{
     BackupEntity, BackupState, BackupStorage, Client, ManagedIdentityType, PartitionId,
 };
 use sf_backup_testkit::{Dialect, Fault, Operation};
-use sf_backup_workspace_tests::{gateway, workspace_root};
+use sf_backup_workspace_tests::gateway;
+use spec_support::{ref_name, tag_value, union_tag};
 
 /// Request properties the facade deliberately does not send: (path as [`request_properties`] writes it, reason).
 const NOT_CARRIED: &[(&str, &str)] = &[];
@@ -32,31 +33,16 @@ const NOT_CARRIED: &[(&str, &str)] = &[];
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 
 fn live_spec() -> String {
-    let path = workspace_root().join("spec/servicefabric-backup.openapi.yaml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    spec_support::spec_text().unwrap()
 }
 
 fn parse(spec: &str) -> Value {
-    serde_yaml_ng::from_str(spec).expect("the spec is YAML")
+    spec_support::parse_spec(spec, "the spec").unwrap()
 }
 
-/// The live spec with the edits of `tests/fixtures/replayed-update.json`, each of which must match exactly once.
+/// The live spec with the replayed update's edits.
 fn replayed_spec() -> String {
-    let path = workspace_root().join("tests/fixtures/replayed-update.json");
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    fixture["edits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .fold(live_spec(), |spec, edit| {
-            let (from, to) = (edit["from"].as_str().unwrap(), edit["to"].as_str().unwrap());
-            assert_eq!(
-                spec.matches(from).count(),
-                1,
-                "expected exactly one {from:?}"
-            );
-            spec.replacen(from, to, 1)
-        })
+    spec_support::replayed_update(&live_spec()).unwrap()
 }
 
 /// Every property of every request body of `spec`, as `Schema.Property`, with `<Tag>` after a property whose
@@ -79,20 +65,16 @@ fn request_properties(spec: &Value) -> BTreeSet<String> {
     out
 }
 
-fn ref_name(schema: &Value) -> Option<&str> {
-    schema["$ref"]
-        .as_str()?
-        .strip_prefix("#/components/schemas/")
-}
-
 fn walk(spec: &Value, schema: &Value, at: &str, out: &mut BTreeSet<String>) {
     let schema = match ref_name(schema) {
         Some(name) => &spec["components"]["schemas"][name],
         None => schema,
     };
-    for variant in schema["oneOf"].as_array().into_iter().flatten() {
-        if let Some(tag) = tag_of(variant) {
-            walk(spec, variant, &format!("{at}<{tag}>"), out);
+    let variants = schema["oneOf"].as_array().map_or(&[][..], Vec::as_slice);
+    if let Some(tag) = union_tag(variants) {
+        for variant in variants {
+            let value = tag_value(variant, &tag).unwrap_or_default();
+            walk(spec, variant, &format!("{at}<{value}>"), out);
         }
     }
     for (name, property) in schema["properties"].as_object().into_iter().flatten() {
@@ -100,14 +82,6 @@ fn walk(spec: &Value, schema: &Value, at: &str, out: &mut BTreeSet<String>) {
         out.insert(path.clone());
         walk(spec, property, &path, out);
     }
-}
-
-/// The tag value of a tagged union's variant: its required property whose schema is a one-value enum.
-fn tag_of(variant: &Value) -> Option<&str> {
-    variant["required"].as_array()?.iter().find_map(|name| {
-        let values = variant["properties"][name.as_str()?]["enum"].as_array()?;
-        (values.len() == 1).then(|| values[0].as_str())?
-    })
 }
 
 /// The same paths for a body the facade sent: an object with a member of a tag name is labelled by its value.

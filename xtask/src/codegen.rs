@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
 use progenitor_impl::{
     GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypePatch,
@@ -13,18 +12,8 @@ use progenitor_impl::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The spec, relative to the workspace root.
-pub const SPEC_PATH: &str = "spec/servicefabric-backup.openapi.yaml";
-/// The generated file, relative to the workspace root.
-pub const GENERATED_PATH: &str = "crates/sf-backup-api/src/generated.rs";
-
-/// The workspace root: the parent of this crate's folder.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one folder below the workspace root")
-        .to_path_buf()
-}
+pub use spec_support::{GENERATED_PATH, SPEC_PATH, workspace_root};
+use spec_support::{HASH_PREFIX, REPLACEMENTS, read};
 
 /// Runs `codegen` (write) or `codegen --check` (compare only).
 pub fn run(check: bool) -> Result<(), String> {
@@ -64,10 +53,6 @@ pub fn run(check: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
 /// The progenitor-impl version that Cargo.lock resolved; it goes into the header because it shapes the output.
 pub fn progenitor_version(lock: &str) -> Result<String, String> {
     let mut lines = lock.lines();
@@ -93,21 +78,17 @@ pub fn spec_sha256(spec: &str) -> String {
         })
 }
 
-/// The header line that records which spec bytes a generated file came from.
-const HASH_PREFIX: &str = "// Spec SHA-256: ";
-
 /// Turns the spec text into the generated file's text.
 pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, String> {
-    let mut doc: Value = serde_yaml_ng::from_str(spec_text)
-        .map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
+    let mut doc = spec_support::parse_spec(spec_text, SPEC_PATH)?;
     apply_fixups(&mut doc)?;
     let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
         .map_err(|e| format!("{SPEC_PATH} is not an OpenAPI 3.0 document: {e}"))?;
 
-    let extensible = extensible_types(&doc);
+    let generated_names = generated_types(&doc);
     let mut generated = Vec::new();
     for interface in [InterfaceStyle::Positional, InterfaceStyle::Builder] {
-        let tokens = match run_generator(&api, &settings(interface, &extensible)) {
+        let tokens = match run_generator(&api, &settings(interface, &generated_names)) {
             Ok(result) => result?,
             Err(panic_message) => return Err(explain_panic(&doc, &panic_message)),
         };
@@ -154,14 +135,16 @@ fn settings(interface: InterfaceStyle, extensible: &[String]) -> GenerationSetti
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq")
         // Lets `cargo xtask conformance` compare the JSON Schema of the Rust types with the spec's schemas.
-        .with_derive("schemars::JsonSchema")
-        // Every generated type derives `Debug`; a secret must not print. The api crate's hand-written
-        // `SecretString` serialises as the plain string and prints `<redacted>`.
-        .with_replacement(
-            "SecretString",
-            "crate::SecretString",
+        .with_derive("schemars::JsonSchema");
+    // Every generated type derives `Debug`; a secret must not print. The api crate's hand-written `SecretString`
+    // serialises as the plain string and prints `<redacted>`.
+    for replacement in REPLACEMENTS {
+        settings.with_replacement(
+            replacement.schema,
+            replacement.path,
             [progenitor_impl::TypeImpl::FromStringIrrefutable].into_iter(),
         );
+    }
     settings
 }
 
@@ -226,21 +209,21 @@ fn panics(doc: &Value) -> bool {
         Ok(api) => [InterfaceStyle::Positional, InterfaceStyle::Builder]
             .into_iter()
             .any(|interface| {
-                run_generator(&api, &settings(interface, &extensible_types(doc))).is_err()
+                run_generator(&api, &settings(interface, &generated_types(doc))).is_err()
             }),
         Err(_) => false,
     }
 }
 
-/// The generated types that get `#[non_exhaustive]`: every schema under `components/schemas` except the ones
-/// replaced by a hand-written type (`SecretString`). typify names each type after its schema.
-fn extensible_types(doc: &Value) -> Vec<String> {
+/// The generated types, which all get `#[non_exhaustive]`: every schema under `components/schemas` except the
+/// [`REPLACEMENTS`] (hand-written types). typify names each type after its schema.
+fn generated_types(doc: &Value) -> Vec<String> {
     doc.pointer("/components/schemas")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
         .map(|(name, _)| name.clone())
-        .filter(|name| name != "SecretString")
+        .filter(|name| !REPLACEMENTS.iter().any(|r| r.schema == name.as_str()))
         .collect()
 }
 
@@ -291,7 +274,7 @@ fn types_with_builders(file: &mut syn::File, with_builders: syn::File) -> Result
 }
 
 /// Every struct and enum of `types` (not the builders, not `error::ConversionError`) carries `#[non_exhaustive]`:
-/// a type typify names differently from its schema would otherwise slip through `extensible_types` unnoticed.
+/// a type typify names differently from its schema would otherwise slip through `generated_types` unnoticed.
 fn check_non_exhaustive(file: &syn::File) -> Result<(), String> {
     let Some(syn::Item::Mod(types)) = file
         .items

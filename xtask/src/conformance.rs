@@ -26,8 +26,8 @@
 //! Before the spec's schemas are compared with schemars's (generated with its OpenAPI 3.0 settings), both sides are
 //! reduced to a summary that keeps what the Rust types must get right and drops what schemars cannot know:
 //! properties with their type, format or referenced schema; required sets; enum values in order; the variants of a
-//! `oneOf` (schemars writes `anyOf` for an untagged enum), keyed by their `StorageKind` tag when every variant has
-//! one. Descriptions, titles and defaults are dropped; so is `nullable`, which schemars sets on every `Option`
+//! `oneOf` (schemars writes `anyOf` for an untagged enum), keyed by their tag when they are a tagged union
+//! (`spec_support::union_tag`, the one test of that shape). Descriptions, titles and defaults are dropped; so is `nullable`, which schemars sets on every `Option`
 //! field while the spec expresses optionality by leaving the property out of `required`; a lone `allOf` around a
 //! `$ref` (schemars's way to put `nullable` beside a reference, and the spec's way for the progress 200) is
 //! unwrapped.
@@ -44,12 +44,14 @@ use std::process::Command;
 
 use serde_json::{Map, Value, json};
 
-use crate::codegen::{self, SPEC_PATH, workspace_root};
+use crate::codegen;
+use spec_support::{
+    Example, SCHEMA_PREFIX, SPEC_PATH, UNDECLARED_MEMBERS, load_examples, read, resolve,
+    round_trips, tag_value, union_tag, without_undeclared_members, workspace_root,
+};
 
 /// The seed page's parameter tables, transcribed by hand, relative to the workspace root.
 pub const SEED_PARAMETERS_PATH: &str = "spec/conformance/seed-parameters.json";
-const EXAMPLES_DIR: &str = "spec/examples";
-const SCHEMA_PREFIX: &str = "#/components/schemas/";
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -87,36 +89,12 @@ impl Check {
     }
 }
 
-/// One example: its file name, the schema it is an instance of, and its body.
-#[derive(Clone, Debug)]
-pub struct Example {
-    /// File name under `spec/examples/`.
-    pub file: String,
-    /// Schema name under `components/schemas`.
-    pub schema: String,
-    /// The body may be `null`: it is a whole response body whose spec schema is `nullable` around `schema` (the
-    /// progress 200). Checked against the response its `request` and `status` name.
-    pub nullable: bool,
-    /// The request line, e.g. `GET http://localhost:19080/Partitions/.../$/GetBackupProgress?api-version=6.4`.
-    pub request: Option<String>,
-    /// The response status the body comes with, when it is a response body.
-    pub status: Option<u64>,
-    /// Where the shape comes from: [`SOURCES`].
-    pub source: String,
-    /// The body.
-    pub body: Value,
-}
-
-/// The values of an index entry's `source`: the REST page's shapes (including bodies written for this project in
-/// them), or what the service's code sends (../shared/notes/backup-restore-service.md).
-pub const SOURCES: [&str; 2] = ["documented", "service code"];
-
 /// Runs every check, prints the table, and fails when any check failed.
 pub fn run() -> Result<(), String> {
     let root = workspace_root();
     let spec_text = read(&root.join(SPEC_PATH))?;
     let seed = read(&root.join(SEED_PARAMETERS_PATH))?;
-    let examples = load_examples(&root.join(EXAMPLES_DIR))?;
+    let examples = load_examples()?;
 
     let mut checks = spec_checks(&spec_text, &seed, &examples);
     let doc: Option<Value> = serde_yaml_ng::from_str(&spec_text).ok();
@@ -172,55 +150,6 @@ pub fn table(checks: &[Check]) -> String {
         }
     }
     out
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-/// Reads `index.json` and every example it lists.
-pub fn load_examples(dir: &Path) -> Result<Vec<Example>, String> {
-    let index: Value = serde_json::from_str(&read(&dir.join("index.json"))?)
-        .map_err(|e| format!("{EXAMPLES_DIR}/index.json: {e}"))?;
-    let entries = index
-        .as_array()
-        .ok_or(format!("{EXAMPLES_DIR}/index.json is not an array"))?;
-    let listed: BTreeSet<&str> = entries.iter().filter_map(|e| e["file"].as_str()).collect();
-    // A file nobody lists would never be validated.
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let name = entry.map_err(|e| e.to_string())?.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".json") && name != "index.json" && !listed.contains(name.as_ref()) {
-            return Err(format!("{EXAMPLES_DIR}/{name} is not listed in index.json"));
-        }
-    }
-    entries
-        .iter()
-        .map(|entry| {
-            let (Some(file), Some(schema)) = (entry["file"].as_str(), entry["schema"].as_str())
-            else {
-                return Err(format!("index.json entry without file or schema: {entry}"));
-            };
-            let source = entry["source"].as_str().unwrap_or_default();
-            if !SOURCES.contains(&source) {
-                return Err(format!(
-                    "index.json entry {file}: `source` is {}, not one of {SOURCES:?}",
-                    entry["source"]
-                ));
-            }
-            let body = serde_json::from_str(&read(&dir.join(file))?)
-                .map_err(|e| format!("{EXAMPLES_DIR}/{file}: {e}"))?;
-            Ok(Example {
-                file: file.to_owned(),
-                schema: schema.to_owned(),
-                nullable: entry["nullable"].as_bool().unwrap_or(false),
-                request: entry["request"].as_str().map(str::to_owned),
-                status: entry["status"].as_u64(),
-                source: source.to_owned(),
-                body,
-            })
-        })
-        .collect()
 }
 
 /// The checks that need only the spec text, the seed transcription and the examples.
@@ -331,20 +260,6 @@ fn check_operation_ids(doc: &Value) -> Check {
         }
     }
     check
-}
-
-/// Follows a chain of local `$ref`s to the value they name.
-fn resolve<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
-    for _ in 0..32 {
-        match value["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
-            Some(pointer) => match doc.pointer(pointer) {
-                Some(target) => value = target,
-                None => return &Value::Null,
-            },
-            None => return value,
-        }
-    }
-    &Value::Null
 }
 
 /// The facts the seed page's tables give about a parameter, read from the spec in the fixture's vocabulary.
@@ -569,7 +484,7 @@ fn to_json_schema(schema: &Value, close_objects: bool) -> Value {
                     .map(|v| to_json_schema(v, close_objects))
                     .collect();
                 if key == "oneOf"
-                    && let Some(tag) = discriminating_tag(&variants)
+                    && let Some(tag) = union_tag(&variants)
                 {
                     out.insert("allOf".into(), tagged_union(&tag, variants));
                     continue;
@@ -612,24 +527,6 @@ fn to_json_schema(schema: &Value, close_objects: bool) -> Value {
     Value::Object(out)
 }
 
-/// The property that tells the variants of a `oneOf` apart: required in every variant and a one-value enum there.
-fn discriminating_tag(variants: &[Value]) -> Option<String> {
-    let first = variants.first()?;
-    let mut candidates = first["properties"].as_object()?.keys();
-    candidates
-        .find(|name| {
-            variants.iter().all(|v| {
-                v["required"]
-                    .as_array()
-                    .is_some_and(|r| r.contains(&json!(name)))
-                    && v["properties"][name]["enum"]
-                        .as_array()
-                        .is_some_and(|e| e.len() == 1)
-            })
-        })
-        .cloned()
-}
-
 /// `oneOf` over variants with distinct tags, as one `if`/`then` per tag plus the set of tags, so a validation error
 /// names the property of the variant the instance claims to be instead of "not valid under any of the schemas".
 fn tagged_union(tag: &str, variants: Vec<Value>) -> Value {
@@ -661,29 +558,6 @@ fn nullable(mut schema: Map<String, Value>) -> Value {
             Value::Object(schema)
         }
         _ => json!({ "anyOf": [Value::Object(schema), { "type": "null" }] }),
-    }
-}
-
-/// Members upstream's own examples carry although the spec does not declare them: (schema, member). The 9.1
-/// GetServiceInfoList example writes `"ServiceMetadata": {"ArmMetadata": {}}` in each ServiceInfo; nothing in the
-/// 8.2 spec defines it and nothing here reads it, so the generated types ignore it (serde skips unknown members).
-/// Objects stay closed for validation, so a misspelt property still fails; a member listed here is dropped, at any
-/// depth, from examples before they are validated and before their round trip is compared. An entry fails as
-/// stale when the spec declares the member in that schema or no example carries it. The workspace tests keep the
-/// same list (`sf_backup_workspace_tests::UNDECLARED_MEMBERS`); a test holds the two equal.
-pub const UNDECLARED_MEMBERS: [(&str, &str); 1] = [("ServiceInfo", "ServiceMetadata")];
-
-/// `value` without the [`UNDECLARED_MEMBERS`] members, at any depth.
-pub fn without_undeclared_members(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !UNDECLARED_MEMBERS.iter().any(|(_, m)| m == k))
-                .map(|(k, v)| (k.clone(), without_undeclared_members(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_undeclared_members).collect()),
-        other => other.clone(),
     }
 }
 
@@ -780,20 +654,9 @@ fn check_examples_validate(doc: &Value, examples: &[Example]) -> Check {
 /// The schema of the response an example marked `nullable` is the body of, which must be `nullable: true` around
 /// exactly its `schema`: a `null` example is valid only where the spec says so.
 fn nullable_response_schema<'a>(doc: &'a Value, example: &Example) -> Result<&'a Value, String> {
-    let request = example
-        .request
-        .as_deref()
-        .ok_or("marked nullable but names no request")?;
-    let (method, url) = request
-        .split_once(' ')
-        .ok_or("request is not `METHOD URL`")?;
-    let path = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
-    let path = path.split('?').next().unwrap_or_default();
-    let status = example
-        .status
-        .ok_or("marked nullable but names no status")?;
+    let method = example.method();
+    let path = example.target().split('?').next().unwrap_or_default();
+    let status = example.status;
     let (_, template, operation) = operations(doc)
         .into_iter()
         .find(|(m, template, _)| m == method && path_matches(template, path))
@@ -860,9 +723,7 @@ pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
         check.checked += 1;
         let result = &dump["examples"][&example.file];
         match (result.get("value"), result.get("error")) {
-            (Some(value), _)
-                if without_null_members(value)
-                    == without_null_members(&without_undeclared_members(&example.body)) => {}
+            (Some(value), _) if round_trips(&example.body, value) => {}
             (Some(value), _) => check.fail(format!(
                 "{} changes through {}: {} became {value}",
                 example.file, example.schema, example.body
@@ -880,25 +741,6 @@ pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
         }
     }
     check
-}
-
-/// `value` with every object member whose value is `null` removed, at any depth; a `null` that is not a member
-/// (a whole body) stays. The service writes absent values as explicit nulls (`"FailureError": null`); the
-/// generated types read a null member and a missing one as the same `None` and write neither
-/// (`skip_serializing_if`), so a byte-for-byte round trip of the service's shapes is impossible. Both mean "no
-/// value" on the wire and to every client the spec describes, and nothing but nulls is forgiven: a changed,
-/// added or dropped non-null member still fails.
-pub fn without_null_members(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_null_members(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_null_members).collect()),
-        other => other.clone(),
-    }
 }
 
 /// The JSON Schema schemars derives for each generated type agrees with the spec's schema of the same name.
@@ -1000,16 +842,17 @@ pub fn summarise(schema: &Value) -> Value {
         return json!({ "enum": values });
     }
     if let Some(Value::Array(variants)) = map.get("oneOf").or_else(|| map.get("anyOf")) {
-        let tag = |v: &Value| {
-            let tag = v.pointer("/properties/StorageKind/enum")?.as_array()?;
-            (tag.len() == 1).then(|| tag[0].as_str().map(str::to_owned))?
-        };
-        if variants.iter().all(|v| tag(v).is_some()) {
+        if let Some(tag) = union_tag(variants) {
             let tagged: Map<String, Value> = variants
                 .iter()
-                .map(|v| (tag(v).unwrap_or_default(), summarise(v)))
+                .map(|v| {
+                    (
+                        tag_value(v, &tag).unwrap_or_default().to_owned(),
+                        summarise(v),
+                    )
+                })
                 .collect();
-            return json!({ "tagged by StorageKind": tagged });
+            return json!({ format!("tagged by {tag}"): tagged });
         }
         let mut union: Vec<Value> = variants.iter().map(summarise).collect();
         union.sort_by_key(Value::to_string);
@@ -1089,7 +932,7 @@ mod tests {
     }
 
     fn examples() -> Vec<Example> {
-        load_examples(&root().join(EXAMPLES_DIR)).unwrap()
+        load_examples().unwrap()
     }
 
     fn doc(text: &str) -> Value {
@@ -1506,11 +1349,7 @@ mod tests {
     }
 
     #[test]
-    fn undeclared_members_are_the_workspace_tests_list_and_fail_when_stale() {
-        assert_eq!(
-            UNDECLARED_MEMBERS,
-            sf_backup_workspace_tests::UNDECLARED_MEMBERS
-        );
+    fn undeclared_members_fail_when_stale() {
         assert_eq!(
             without_undeclared_members(&json!({"Items": [{"ServiceMetadata": {}, "Name": "x"}]})),
             json!({"Items": [{"Name": "x"}]})
@@ -1554,10 +1393,12 @@ mod tests {
     #[test]
     fn round_trips_forgive_null_members_and_nothing_else() {
         assert_eq!(
-            without_null_members(&json!({"a": null, "b": {"c": null, "d": 0}, "e": [null]})),
+            spec_support::without_null_members(
+                &json!({"a": null, "b": {"c": null, "d": 0}, "e": [null]})
+            ),
             json!({"b": {"d": 0}, "e": [null]})
         );
-        assert_eq!(without_null_members(&Value::Null), Value::Null);
+        assert!(round_trips(&Value::Null, &Value::Null));
         let mut examples = examples();
         let pending = examples
             .iter_mut()

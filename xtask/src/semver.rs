@@ -37,13 +37,9 @@ struct Variant {
 
 /// The three spec variants (see the module docs). Each edit must match exactly once.
 fn variants(live: &str) -> Result<Vec<Variant>, String> {
-    let once = |text: &str, from: &str, to: &str| -> Result<String, String> {
-        match text.matches(from).count() {
-            1 => Ok(text.replacen(from, to, 1)),
-            n => Err(format!(
-                "semver: expected exactly one {from:?} in {SPEC_PATH}, found {n}: adapt xtask/src/semver.rs"
-            )),
-        }
+    let once = |text: &str, from: &str, to: &str| {
+        spec_support::replace_once(text, from, to)
+            .map_err(|e| format!("semver: {e} in {SPEC_PATH}: adapt xtask/src/semver.rs"))
     };
     let progress_state = "    BackupProgressInfo:\n";
     let state_property = "      properties:\n        BackupState:\n          $ref: \"#/components/schemas/BackupState\"\n";

@@ -17,6 +17,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::codegen::{GENERATED_PATH, SPEC_PATH, spec_sha256};
+use spec_support::{HASH_PREFIX, REPLACEMENTS, resolve, tag_value, union_tag};
 
 /// The classification policy, printed at the top of every report.
 pub const POLICY: &str = "\
@@ -30,11 +31,6 @@ policy: Rust semver over the generated code, for code in other crates. codegen m
               the open enum's String(..) and now has a variant of its own is the one exception: additive
   additive  = existing code keeps compiling and decoding the same; something new becomes available
   docs-only = only rustdoc (or text the generator ignores) changes";
-
-/// Schemas that `cargo xtask codegen` replaces with a hand-written type (`with_replacement` in codegen's settings):
-/// (schema name, the Rust path users see). No type of that name is generated; the test
-/// `replacements_match_the_generated_code` holds this list to codegen's real output.
-pub const REPLACEMENTS: [(&str, &str); 1] = [("SecretString", "sf_backup_api::SecretString")];
 
 /// Where [`Report::decisions_text`] points a maintainer.
 const DECISIONS_HINT: &str = "  then: `cargo test -p sf-backup-workspace-tests --test regeneration` names each request property \
@@ -283,7 +279,7 @@ pub fn diff_texts(
 pub fn codegen_notice(root: &Path, generated: &str, spec: &str) -> Option<String> {
     let recorded = generated
         .lines()
-        .find_map(|l| l.strip_prefix("// Spec SHA-256: "))?
+        .find_map(|l| l.strip_prefix(HASH_PREFIX))?
         .trim();
     if recorded == spec_sha256(spec) {
         return None;
@@ -562,17 +558,6 @@ impl Api {
 }
 
 /// Follows one local `$ref` (parameters, responses, request bodies, schemas).
-fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
-    match v
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix('#'))
-    {
-        Some(pointer) => doc.pointer(pointer).unwrap_or(v),
-        None => v,
-    }
-}
-
 fn content_type(doc: &Value, holder: &Value) -> Option<String> {
     let content = holder.get("content")?.as_object()?;
     let (media, body) = content.iter().next()?;
@@ -640,8 +625,8 @@ fn rust_type(s: &Value) -> String {
     if let Some(name) = ref_name(s) {
         return REPLACEMENTS
             .iter()
-            .find(|(schema, _)| *schema == name)
-            .map_or(name, |(_, path)| path)
+            .find(|r| r.schema == name)
+            .map_or(name, |r| r.public_path)
             .to_string();
     }
     // A one-part `allOf` is the schema it names (typify inlines it); a wider one is a merged struct this model
@@ -741,34 +726,16 @@ fn props(s: &Value) -> BTreeMap<String, Prop> {
 /// Recognises the shape typify turns into `#[serde(tag = "...")]`: every member an inline object whose one
 /// common required property is a one-value string enum.
 fn tagged_union(members: &[Value]) -> Option<Shape> {
-    let first = members.first()?;
-    let tag = first["required"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .find(|name| {
-            first["properties"][*name]["enum"]
-                .as_array()
-                .is_some_and(|e| e.len() == 1)
-        })?;
+    let tag = union_tag(members)?;
     let mut variants = Vec::new();
     for m in members {
-        if m.get("$ref").is_some() {
-            return None;
-        }
-        let value = m["properties"][tag]["enum"]
-            .as_array()
-            .filter(|e| e.len() == 1)?[0]
-            .as_str()?;
+        let value = tag_value(m, &tag)?;
         let mut p = props(m);
-        p.remove(tag);
+        p.remove(&tag);
         let docs = format!("{}\n{}", text(m, "title"), text(m, "description"));
         variants.push((value.to_string(), docs, p));
     }
-    Some(Shape::Tagged {
-        tag: tag.to_string(),
-        variants,
-    })
+    Some(Shape::Tagged { tag, variants })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1246,7 +1213,11 @@ fn diff_schemas(ctx: &mut Ctx<'_>) {
         if old.schemas.contains_key(name) || ctx.renames.values().any(|r| r == name) {
             continue;
         }
-        if let Some((_, path)) = REPLACEMENTS.iter().find(|(schema, _)| schema == name) {
+        if let Some(path) = REPLACEMENTS
+            .iter()
+            .find(|r| r.schema == name)
+            .map(|r| r.public_path)
+        {
             ctx.push(
                 Impact::Additive,
                 format!("schema {name}"),
@@ -1983,7 +1954,7 @@ mod tests {
     #[test]
     fn replacements_match_the_generated_code() {
         let code = generate(&live(), "x").unwrap();
-        for (schema, path) in REPLACEMENTS {
+        for spec_support::Replacement { schema, path, .. } in REPLACEMENTS {
             assert!(
                 live().contains(&format!("\n    {schema}:\n")),
                 "{schema} is not a schema of the spec"
@@ -1996,11 +1967,7 @@ mod tests {
                 !code.contains(&format!("pub enum {schema}")),
                 "{schema} is generated after all"
             );
-            let local = path.replacen("sf_backup_api::", "crate::", 1);
-            assert!(
-                code.contains(&local),
-                "the generated code never names {local}"
-            );
+            assert!(code.contains(path), "the generated code never names {path}");
         }
         // Every `crate::` type the generated code names is listed.
         for (i, _) in code.match_indices("crate::") {
@@ -2011,7 +1978,7 @@ mod tests {
             assert!(
                 REPLACEMENTS
                     .iter()
-                    .any(|(_, path)| path.ends_with(&format!("::{name}"))),
+                    .any(|r| r.path.ends_with(&format!("::{name}"))),
                 "crate::{name} is not in REPLACEMENTS"
             );
         }
@@ -2019,17 +1986,7 @@ mod tests {
 
     #[test]
     fn the_replayed_update_is_named_for_a_decision_by_hand() {
-        let path = workspace_root().join("tests/fixtures/replayed-update.json");
-        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let replayed = fixture["edits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .fold(live(), |spec, edit| {
-                let (from, to) = (edit["from"].as_str().unwrap(), edit["to"].as_str().unwrap());
-                assert_eq!(spec.matches(from).count(), 1, "{from:?}");
-                spec.replacen(from, to, 1)
-            });
+        let replayed = spec_support::replayed_update(&live()).unwrap();
         let text = report(&live(), &replayed).to_text();
         let decisions = &text[text.find("decide by hand (2)").expect(&text)..];
         assert!(

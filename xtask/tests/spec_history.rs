@@ -16,13 +16,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn fixture_path(version: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/spec-history/{version}.yaml"))
 }
@@ -33,12 +26,7 @@ fn fixture(version: &str) -> String {
 
 /// Replaces `from` with `to`, insisting that `from` occurs exactly once, so a derivation cannot silently miss.
 fn once(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "expected exactly one {from:?}"
-    );
-    text.replacen(from, to, 1)
+    spec_support::replace_once(text, from, to).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Removes the lines from the line `start` (included) up to the next line `end` (excluded). Markers match whole
@@ -434,19 +422,14 @@ fn deviate(upstream: &str) -> String {
         .iter()
         .fold(upstream.to_string(), |text, deviation| {
             deviation.edits.iter().fold(text, |text, (from, to)| {
-                assert_eq!(
-                    text.matches(from).count(),
-                    1,
-                    "deviation {:?}: expected exactly one {from:?}",
-                    deviation.name
-                );
-                text.replacen(from, to, 1)
+                spec_support::replace_once(&text, from, to)
+                    .unwrap_or_else(|e| panic!("deviation {:?}: {e}", deviation.name))
             })
         })
 }
 
 fn live_spec() -> String {
-    std::fs::read_to_string(root().join("spec/servicefabric-backup.openapi.yaml")).unwrap()
+    spec_support::spec_text().unwrap()
 }
 
 #[test]
@@ -510,7 +493,7 @@ fn fixtures_match_their_derivation() {
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .current_dir(root())
+        .current_dir(spec_support::workspace_root())
         .output()
         .unwrap()
 }

@@ -156,9 +156,9 @@ async fn native_list_bodies(
 /// JSON Schema schemars derives (OpenAPI 3.0 settings, so references read `#/components/schemas/X`);
 /// `responses` maps `"<operationId> <status>"` of each JSON success response to the schema of the Rust type the
 /// generated client returns for it; `examples` maps each example file to `{"value": <the body deserialised into
-/// its type and serialised back>}` or `{"error": <why it did not deserialise>}`. `examples` holds (file, schema
-/// name, whether the body is nullable, body); a nullable body goes through `Option<type>`.
-pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Value {
+/// its type and serialised back>}` or `{"error": <why it did not deserialise>}`: the one place where examples go
+/// through the generated types. A nullable example goes through `Option<type>`.
+pub fn generated_types_dump_of(examples: &[Example]) -> Value {
     use sf_backup_api::types;
 
     let mut generator = schemars::r#gen::SchemaSettings::openapi3().into_generator();
@@ -192,7 +192,14 @@ pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Va
         }
     }
     let mut results = serde_json::Map::new();
-    for (file, schema, nullable, body) in examples {
+    for Example {
+        file,
+        schema,
+        nullable,
+        body,
+        ..
+    } in examples
+    {
         let mut result =
             serde_json::json!({ "error": format!("no generated type is named {schema}") });
         macro_rules! try_type {
@@ -214,11 +221,7 @@ pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Va
 
 /// [`generated_types_dump_of`] the committed examples.
 pub fn generated_types_dump() -> Value {
-    let examples: Vec<(String, String, bool, Value)> = examples()
-        .into_iter()
-        .map(|e| (e.file, e.schema, e.nullable, e.body))
-        .collect();
-    generated_types_dump_of(&examples)
+    generated_types_dump_of(&examples())
 }
 
 /// A testkit gateway with `config`, answering in `dialect` whatever `config.dialect` says: the workspace tests'

@@ -615,12 +615,12 @@ mod tests {
     #[test]
     fn a_generator_panic_names_the_operation() {
         // A `default` response beside a differently shaped 2xx trips an assert in progenitor 0.15.
+        // The first operation's 4XX only (every operation has one).
         let broken = spec().replacen(
             "        \"4XX\":\n          $ref: \"#/components/responses/FabricErrorResponse\"\n",
             "        default:\n          description: anything\n          content:\n            application/json:\n              schema:\n                type: object\n",
             1,
         );
-        assert_ne!(broken, spec());
         let err = generate(&broken, "x").unwrap_err();
         assert!(err.contains("progenitor panicked"), "{err}");
         assert!(err.contains("operation BackupPartition"), "{err}");
@@ -729,12 +729,8 @@ mod tests {
         );
 
         // A second string branch overlaps the open one: not an open enum, so not rewritten silently.
-        let overlapping = spec().replacen(
-            "        - description: A backup state this document does not list.\n          type: string\n",
-            "        - description: A backup state this document does not list.\n          type: string\n        - type: string\n          format: uuid\n",
-            1,
-        );
-        assert_ne!(overlapping, spec());
+        let overlapping = spec_support::replace_once(&spec(), "        - description: A backup state this document does not list.\n          type: string\n",
+            "        - description: A backup state this document does not list.\n          type: string\n        - type: string\n          format: uuid\n").unwrap();
         let err = generate(&overlapping, "x").unwrap_err();
         assert!(err.contains("/components/schemas/BackupState"), "{err}");
     }

@@ -253,52 +253,46 @@ fn check_seed_parameters(doc: &Value, seed: &Value) -> Check {
             .collect();
         // Parameters the spec adds beyond upstream on purpose carry a `reason` (a row of spec/README.md's table);
         // apart from that they are compared like every other row.
-        let mut deviations = Vec::new();
-        for deviation in expected["deviation_parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object)
-        {
-            let mut facts = deviation.clone();
-            if facts
-                .remove("reason")
-                .and_then(|r| r.as_str().map(str::to_owned))
+        // Facts the spec states beyond the seed page because the service enforces them (a row's `service`: e.g.
+        // the `maximum` of a parameter the service binds as a 32-bit integer) carry a `reason` too.
+        let rows = |key: &str| -> Vec<Map<String, Value>> {
+            expected[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .cloned()
+                .collect()
+        };
+        let mut unexplained = Vec::new();
+        let mut without_reason = |facts: &mut Map<String, Value>, name: Option<&Value>| {
+            let reason = facts.remove("reason");
+            if reason
+                .as_ref()
+                .and_then(Value::as_str)
                 .is_none_or(|r| r.trim().is_empty())
             {
-                check.fail(format!(
-                    "{id}: deviation parameter {} names no reason",
-                    show(facts.get("name"))
-                ));
+                unexplained.push(show(name));
             }
-            deviations.push(facts);
-        }
-        // Facts the spec states beyond the seed page because the service enforces them (`service`: e.g. the
-        // `maximum` of a parameter the service binds as a 32-bit integer), each with its `reason`.
-        let mut wanted: Vec<Map<String, Value>> = Vec::new();
-        for row in expected["parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object)
-        {
-            let mut row = row.clone();
+        };
+        let mut wanted = Vec::new();
+        for mut row in rows("parameters") {
             if let Some(Value::Object(mut service)) = row.remove("service") {
-                if service
-                    .remove("reason")
-                    .and_then(|r| r.as_str().map(str::to_owned))
-                    .is_none_or(|r| r.trim().is_empty())
-                {
-                    check.fail(format!(
-                        "{id}: the service facts of parameter {} name no reason",
-                        show(row.get("name"))
-                    ));
-                }
+                without_reason(&mut service, row.get("name"));
                 row.extend(service);
             }
             wanted.push(row);
         }
-        wanted.extend(deviations);
+        for mut deviation in rows("deviation_parameters") {
+            let name = deviation.get("name").cloned();
+            without_reason(&mut deviation, name.as_ref());
+            wanted.push(deviation);
+        }
+        for name in unexplained {
+            check.fail(format!(
+                "{id}: parameter {name}: a deviation or service fact names no reason"
+            ));
+        }
         for want in &wanted {
             check.checked += 1;
             let name = want

@@ -3,7 +3,7 @@
 //!
 //! "Equal" means equal once members whose value is `null` are dropped from both sides, and nothing more. The
 //! service's code writes absent values as explicit nulls (`"BackupLocation": null`, `"FailureError": null`:
-//! ../shared/notes/backup-restore-service.md §3.2, §7); the generated types read a null member and a missing one
+//! docs/service-behaviour.md#placeholders); the generated types read a null member and a missing one
 //! as the same `None` and write neither (`skip_serializing_if`), so those shapes cannot come back byte for byte.
 //! A whole `null` body (progress before any backup) is not a member and must come back as `null`; every other
 //! value, including the JSON type of the LSN (number or string), must survive unchanged. Members upstream's

@@ -199,7 +199,7 @@ fn explain_panic(doc: &Value, message: &str) -> String {
     }
     format!(
         "progenitor panicked while generating from {SPEC_PATH}: {message}\n  caused by: {}\n  \
-         see ../shared/notes/progenitor.md for the shapes progenitor 0.15 does not support",
+         see docs/code-generation.md#what-the-generator-accepts for the shapes progenitor 0.15 does not support",
         culprits.join("; ")
     )
 }

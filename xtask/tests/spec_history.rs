@@ -1,4 +1,4 @@
-//! The real upstream history (../shared/notes/spec-history.md) replayed through `cargo xtask spec-diff`.
+//! The real upstream history (docs/spec-history.md#changes) replayed through `cargo xtask spec-diff`.
 //!
 //! `xtask/fixtures/spec-history/<version>.yaml` is our fragment as it would have stood at each upstream version,
 //! in the upstream (documented) shapes. `8.2.yaml` is the fragment of the version we ship before our lenient
@@ -193,7 +193,7 @@ const DEVIATIONS: [Deviation; 11] = [
     },
     // An extension beyond upstream's backup subset: the fragment started as BackupPartition and
     // GetPartitionBackupProgress only. These two operations are upstream 8.2's own (transcribed in
-    // ../shared/notes/more-operations.md §1-§4, in this fragment's shapes), inserted whole from
+    // docs/lists-and-topology.md, in this fragment's shapes), inserted whole from
     // xtask/fixtures/backup-lists/; the two deviations after it are our differences from that transcription.
     Deviation {
         name: "extension: upstream 8.2's GetPartitionBackupList and GetBackupsFromBackupLocation with their models, \
@@ -285,7 +285,7 @@ const DEVIATIONS: [Deviation; 11] = [
         ],
     },
     // A second extension: the native gateway's service and partition lists, upstream 8.2's own (transcribed in
-    // ../shared/notes/more-operations.md §1 and §6, in this fragment's shapes), inserted whole from
+    // docs/lists-and-topology.md#the-native-gateways-topology-queries, in this fragment's shapes), inserted whole from
     // xtask/fixtures/service-partition-lists/; the deviation after it is what the gateway's code really writes
     // (§6.5).
     Deviation {

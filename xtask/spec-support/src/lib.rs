@@ -181,7 +181,7 @@ pub fn round_trips(original: &Value, back: &Value) -> bool {
 }
 
 /// The values of an index entry's `source`: the REST page's shapes (including bodies written for this project in
-/// them), or what the service's code sends (../shared/notes/backup-restore-service.md).
+/// them), or what the service's code sends (docs/service-behaviour.md#two-dialects).
 pub const SOURCES: [&str; 2] = ["documented", "service code"];
 
 /// One example, as `spec/examples/index.json` lists it, with its body.

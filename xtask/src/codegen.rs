@@ -526,6 +526,40 @@ mod tests {
         progenitor_version(&read(&workspace_root().join("Cargo.lock")).unwrap()).unwrap()
     }
 
+    /// [`REPLACEMENTS`] is what codegen's settings really replace: no type of the schema's name is generated,
+    /// and the fields that refer to it use the hand-written type.
+    #[test]
+    fn replacements_match_the_generated_code() {
+        let code = generate(&spec(), "x").unwrap();
+        for spec_support::Replacement { schema, path, .. } in REPLACEMENTS {
+            assert!(
+                spec().contains(&format!("\n    {schema}:\n")),
+                "{schema} is not a schema of the spec"
+            );
+            for kind in ["struct", "enum"] {
+                let generated = format!("pub {kind} {schema}");
+                assert!(
+                    !code.contains(&generated),
+                    "{schema} is generated after all"
+                );
+            }
+            assert!(code.contains(path), "the generated code never names {path}");
+        }
+        // Every `crate::` type the generated code names is listed.
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                REPLACEMENTS
+                    .iter()
+                    .any(|r| r.path.ends_with(&format!("::{name}"))),
+                "crate::{name} is not in REPLACEMENTS"
+            );
+        }
+    }
+
     /// The drift check as a test, so plain `cargo test` refuses stale generated code.
     #[test]
     fn committed_generated_code_is_fresh() {

@@ -567,11 +567,11 @@ fn json_format_is_valid_and_deterministic() {
         .map(|c| c["what"].as_str().unwrap())
         .collect();
     assert!(
-        whats.contains(&"storage kind added: DsmsAzureBlobStore"),
+        whats.contains(&"variant DsmsAzureBlobStore added"),
         "{whats:?}"
     );
     assert!(
-        whats.contains(&"storage kind added: ManagedIdentityAzureBlobStore"),
+        whats.contains(&"variant ManagedIdentityAzureBlobStore added"),
         "{whats:?}"
     );
     let counted: u64 = ["breaking", "additive", "docs-only"]

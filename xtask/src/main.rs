@@ -20,16 +20,19 @@ tasks:
   codegen            regenerate crates/sf-backup-api/src/generated.rs from the spec
   codegen --check    fail, with a diff, when the committed generated code is stale or edited
   spec-diff <OLD> <NEW> [--format text|json] [--deny-breaking]
-                     classify what a spec change does to the generated Rust API (breaking, additive,
-                     docs-only); each side is a fragment path or git:<rev> (the committed spec at <rev>);
-                     --deny-breaking exits non-zero when any change is breaking
+                     list what changed between two spec versions (operations, parameters, schemas, properties,
+                     variants, enum values), each breaking, additive or docs-only by text-level rules (any
+                     changed schema text is breaking: semver <OLD> <NEW> decides); each side is a fragment path
+                     or git:<rev> (the committed spec at <rev>); --deny-breaking exits non-zero on a breaking one
   msrv               check that the declared rust-version holds for the locked dependency tree and for a freshly
                      resolved one (newest versions, whatever Rust they need); reads rust-versions from cargo
                      metadata and resolves in a temporary copy of the workspace (needs the crates.io index)
-  semver             build the api crate from the live spec, from it plus a new optional response property and a
-                     new enum value, and from it minus a property, in copies under target/xtask-semver; check with
-                     cargo-semver-checks that the first change is not breaking and the second is (needs
-                     cargo-semver-checks installed; see spec/README.md)
+  semver [<OLD> <NEW>]
+                     build the api crate from OLD and NEW (paths or git:<rev>) in copies under target/xtask-semver
+                     and fail when cargo-semver-checks finds NEW breaking; without sides, from the live spec, from
+                     it plus a new optional response property and a new enum value, and from it minus a property,
+                     checking that the first change is not breaking and the second is (needs cargo-semver-checks
+                     installed; see spec/README.md)
   schemathesis [--url URL] [--dialect service|documented]
                      Schemathesis (pinned; `.ci/spec-tools` installs it) sends requests generated from the spec to
                      URL, or to the testkit in both dialects, and fails on any 5xx, undeclared status or answer

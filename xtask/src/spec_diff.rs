@@ -455,6 +455,7 @@ impl Doc {
                 let value = tag_value(m, &tag).unwrap_or_default();
                 self.schema(subject, format!("{prefix}variant {value}"), &variant);
             }
+            // The tag's name is not in any variant's part: it stays in the union's text.
             text.insert("x-tag".into(), tag.into());
         }
         self.insert(subject, part, Value::Object(text), false);
@@ -774,6 +775,22 @@ mod tests {
                 "[breaking] schema ApiVersion60: enum value removed: 6.0",
                 "[additive] schema ApiVersion60: enum value added: 6.1",
             ]
+        );
+    }
+
+    #[test]
+    fn reordered_parameters_are_breaking() {
+        let (timeout, version) = (
+            "        - $ref: \"#/components/parameters/BackupTimeout\"\n",
+            "        - $ref: \"#/components/parameters/ApiVersion\"\n",
+        );
+        let r = edited(
+            &format!("{timeout}{version}"),
+            &format!("{version}{timeout}"),
+        );
+        assert_eq!(
+            lines(&r),
+            ["[breaking] operation BackupPartition: parameters reordered"]
         );
     }
 

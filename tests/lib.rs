@@ -17,74 +17,17 @@ pub struct FacadeReadmeDoctests;
 #[doc = include_str!("../crates/sf-backup-api/README.md")]
 pub struct ApiReadmeDoctests;
 
-use std::path::PathBuf;
-
-use serde::Deserialize;
 use serde_json::Value;
+pub use spec_support::{Example, workspace_root};
 
-/// The workspace root (this package lives in `tests/`).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+/// What the workspace tests ask of an example beyond [`spec_support`]'s reader.
+pub trait ExampleExt {
+    /// The partition id in the documented path (`/Partitions/{id}/...`).
+    fn partition_id(&self) -> uuid::Uuid;
 }
 
-/// One example, as listed in `spec/examples/index.json`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Example {
-    /// The JSON file under `spec/examples/`.
-    pub file: String,
-    /// The spec schema the body is an instance of.
-    pub schema: String,
-    /// The body may be `null` (the whole progress 200 body, whose schema is `nullable` around `schema`): it
-    /// decodes as `Option<schema>`.
-    #[serde(default)]
-    pub nullable: bool,
-    /// The example's heading.
-    pub title: String,
-    /// The documented request line, e.g. `POST http://localhost:19080/Partitions/.../$/Backup?api-version=6.4`.
-    pub request: String,
-    /// The documented response status.
-    pub status: u16,
-    /// Where the shape comes from: `documented` (the REST page's shapes) or `service code` (what the Backup
-    /// Restore Service's code sends, ../shared/notes/backup-restore-service.md).
-    pub source: String,
-    /// For service shapes: the note's section and the service source file that justify the shape.
-    #[serde(default)]
-    pub reference: Option<String>,
-}
-
-impl Example {
-    /// The body as a JSON value.
-    pub fn body(&self) -> Value {
-        let path = workspace_root().join("spec/examples").join(&self.file);
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    /// The documented method, e.g. `POST`.
-    pub fn method(&self) -> &str {
-        self.request
-            .split_once(' ')
-            .expect("request is `METHOD URL`")
-            .0
-    }
-
-    /// The documented request target (path and query), e.g. `/Partitions/.../$/Backup?api-version=6.4`.
-    pub fn target(&self) -> &str {
-        let url = self
-            .request
-            .split_once(' ')
-            .expect("request is `METHOD URL`")
-            .1;
-        let after_scheme = url.split_once("://").expect("absolute URL").1;
-        &after_scheme[after_scheme.find('/').expect("URL has a path")..]
-    }
-
-    /// The partition id in the documented path.
-    pub fn partition_id(&self) -> uuid::Uuid {
+impl ExampleExt for Example {
+    fn partition_id(&self) -> uuid::Uuid {
         let segment = self
             .target()
             .split('/')
@@ -92,23 +35,11 @@ impl Example {
             .expect("/Partitions/{id}/...");
         segment.parse().expect("documented partition id is a UUID")
     }
-
-    /// A snapshot-friendly name derived from the file name.
-    pub fn name(&self) -> &str {
-        self.file.trim_end_matches(".json")
-    }
 }
-
-/// Members upstream's examples carry that the spec does not declare and the generated types ignore: (schema,
-/// member). The same list as xtask's `conformance::UNDECLARED_MEMBERS` (a test there holds them equal); round trips
-/// drop them from the original before comparing.
-pub const UNDECLARED_MEMBERS: [(&str, &str); 1] = [("ServiceInfo", "ServiceMetadata")];
 
 /// Every documented example, in `index.json` order.
 pub fn examples() -> Vec<Example> {
-    let path = workspace_root().join("spec/examples/index.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    spec_support::load_examples().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The documented examples of one schema.
@@ -225,9 +156,9 @@ async fn native_list_bodies(
 /// JSON Schema schemars derives (OpenAPI 3.0 settings, so references read `#/components/schemas/X`);
 /// `responses` maps `"<operationId> <status>"` of each JSON success response to the schema of the Rust type the
 /// generated client returns for it; `examples` maps each example file to `{"value": <the body deserialised into
-/// its type and serialised back>}` or `{"error": <why it did not deserialise>}`. `examples` holds (file, schema
-/// name, whether the body is nullable, body); a nullable body goes through `Option<type>`.
-pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Value {
+/// its type and serialised back>}` or `{"error": <why it did not deserialise>}`: the one place where examples go
+/// through the generated types. A nullable example goes through `Option<type>`.
+pub fn generated_types_dump_of(examples: &[Example]) -> Value {
     use sf_backup_api::types;
 
     let mut generator = schemars::r#gen::SchemaSettings::openapi3().into_generator();
@@ -261,7 +192,14 @@ pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Va
         }
     }
     let mut results = serde_json::Map::new();
-    for (file, schema, nullable, body) in examples {
+    for Example {
+        file,
+        schema,
+        nullable,
+        body,
+        ..
+    } in examples
+    {
         let mut result =
             serde_json::json!({ "error": format!("no generated type is named {schema}") });
         macro_rules! try_type {
@@ -283,14 +221,7 @@ pub fn generated_types_dump_of(examples: &[(String, String, bool, Value)]) -> Va
 
 /// [`generated_types_dump_of`] the committed examples.
 pub fn generated_types_dump() -> Value {
-    let examples: Vec<(String, String, bool, Value)> = examples()
-        .into_iter()
-        .map(|e| {
-            let body = e.body();
-            (e.file, e.schema, e.nullable, body)
-        })
-        .collect();
-    generated_types_dump_of(&examples)
+    generated_types_dump_of(&examples())
 }
 
 /// A testkit gateway with `config`, answering in `dialect` whatever `config.dialect` says: the workspace tests'

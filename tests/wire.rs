@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sf_backup::{BackupStorage, Client, ManagedIdentityType, PartitionId};
 use sf_backup_api::types;
 use sf_backup_testkit::{Dialect, Fault, Operation, RecordedRequest};
-use sf_backup_workspace_tests::{Example, by_dialect, examples_of, gateway};
+use sf_backup_workspace_tests::{Example, ExampleExt, by_dialect, examples_of, gateway};
 
 /// What a user writes to reproduce each documented request body with the facade.
 fn facade_storage(example: &Example) -> Option<BackupStorage> {
@@ -85,7 +85,7 @@ fn assert_documented(example: &Example, request: &RecordedRequest) {
     );
     assert_eq!(
         request.body_json(),
-        Some(example.body()),
+        Some(example.body.clone()),
         "{}",
         example.file
     );
@@ -125,7 +125,7 @@ async fn the_generated_client_sends_every_documented_backup_request(
 ) {
     for example in &examples_of("BackupPartitionDescription") {
         let body: types::BackupPartitionDescription =
-            serde_json::from_value(example.body()).unwrap();
+            serde_json::from_value(example.body.clone()).unwrap();
         let body = &body;
         let request = one_request(dialect, |url| async move {
             let client = sf_backup_api::Client::new_with_client(&url, reqwest::Client::new());
@@ -153,7 +153,7 @@ async fn the_progress_request_and_its_documented_response(
 ) {
     let example = &examples_of("BackupProgressInfo")[0];
     let gateway = gateway(dialect).await;
-    let body = serde_json::to_string(&example.body()).unwrap();
+    let body = serde_json::to_string(&example.body.clone()).unwrap();
     gateway.push_fault(
         Fault::body(200, Some("application/json"), body).on(Operation::GetBackupProgress),
     );
@@ -180,7 +180,7 @@ async fn the_documented_fabric_error_becomes_a_typed_service_error(
 ) {
     let example = &examples_of("FabricError")[0];
     let gateway = gateway(dialect).await;
-    let body = serde_json::to_string(&example.body()).unwrap();
+    let body = serde_json::to_string(&example.body.clone()).unwrap();
     gateway.push_fault(
         Fault::body(example.status, Some("application/json"), body).on(Operation::Backup),
     );
@@ -367,7 +367,9 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list(
     .await;
     assert_documented_list(&by_name("get-partition-backup-list-3"), &request, None);
 
-    let body = examples_of("GetBackupByStorageQueryDescription")[0].body();
+    let body = examples_of("GetBackupByStorageQueryDescription")[0]
+        .body
+        .clone();
     let request = one_request(dialect, |url: String| async move {
         let client = Client::new(url).unwrap();
         client
@@ -423,9 +425,12 @@ async fn the_generated_client_sends_the_documented_continuation_requests(
     .await;
     assert_documented_list(&four, &request, None);
 
-    let body: types::GetBackupByStorageQueryDescription =
-        serde_json::from_value(examples_of("GetBackupByStorageQueryDescription")[0].body())
-            .unwrap();
+    let body: types::GetBackupByStorageQueryDescription = serde_json::from_value(
+        examples_of("GetBackupByStorageQueryDescription")[0]
+            .body
+            .clone(),
+    )
+    .unwrap();
     let body = &body;
     let request = one_request(dialect, |url: String| async move {
         let client = sf_backup_api::Client::new_with_client(&url, reqwest::Client::new());
@@ -443,6 +448,10 @@ async fn the_generated_client_sends_the_documented_continuation_requests(
     assert_documented_list(
         &by_name("get-backups-from-backup-location-2"),
         &request,
-        Some(examples_of("GetBackupByStorageQueryDescription")[0].body()),
+        Some(
+            examples_of("GetBackupByStorageQueryDescription")[0]
+                .body
+                .clone(),
+        ),
     );
 }

@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
 use progenitor_impl::{
     GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypePatch,
@@ -13,18 +12,8 @@ use progenitor_impl::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The spec, relative to the workspace root.
-pub const SPEC_PATH: &str = "spec/servicefabric-backup.openapi.yaml";
-/// The generated file, relative to the workspace root.
-pub const GENERATED_PATH: &str = "crates/sf-backup-api/src/generated.rs";
-
-/// The workspace root: the parent of this crate's folder.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one folder below the workspace root")
-        .to_path_buf()
-}
+pub use spec_support::{GENERATED_PATH, SPEC_PATH, workspace_root};
+use spec_support::{HASH_PREFIX, REPLACEMENTS, read};
 
 /// Runs `codegen` (write) or `codegen --check` (compare only).
 pub fn run(check: bool) -> Result<(), String> {
@@ -64,10 +53,6 @@ pub fn run(check: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
 /// The progenitor-impl version that Cargo.lock resolved; it goes into the header because it shapes the output.
 pub fn progenitor_version(lock: &str) -> Result<String, String> {
     let mut lines = lock.lines();
@@ -93,21 +78,17 @@ pub fn spec_sha256(spec: &str) -> String {
         })
 }
 
-/// The header line that records which spec bytes a generated file came from.
-const HASH_PREFIX: &str = "// Spec SHA-256: ";
-
 /// Turns the spec text into the generated file's text.
 pub fn generate(spec_text: &str, progenitor_version: &str) -> Result<String, String> {
-    let mut doc: Value = serde_yaml_ng::from_str(spec_text)
-        .map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
+    let mut doc = spec_support::parse_spec(spec_text, SPEC_PATH)?;
     apply_fixups(&mut doc)?;
     let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
         .map_err(|e| format!("{SPEC_PATH} is not an OpenAPI 3.0 document: {e}"))?;
 
-    let extensible = extensible_types(&doc);
+    let generated_names = generated_types(&doc);
     let mut generated = Vec::new();
     for interface in [InterfaceStyle::Positional, InterfaceStyle::Builder] {
-        let tokens = match run_generator(&api, &settings(interface, &extensible)) {
+        let tokens = match run_generator(&api, &settings(interface, &generated_names)) {
             Ok(result) => result?,
             Err(panic_message) => return Err(explain_panic(&doc, &panic_message)),
         };
@@ -154,14 +135,16 @@ fn settings(interface: InterfaceStyle, extensible: &[String]) -> GenerationSetti
         .with_hooks(HooksMode::Expected)
         .with_derive("PartialEq")
         // Lets `cargo xtask conformance` compare the JSON Schema of the Rust types with the spec's schemas.
-        .with_derive("schemars::JsonSchema")
-        // Every generated type derives `Debug`; a secret must not print. The api crate's hand-written
-        // `SecretString` serialises as the plain string and prints `<redacted>`.
-        .with_replacement(
-            "SecretString",
-            "crate::SecretString",
+        .with_derive("schemars::JsonSchema");
+    // Every generated type derives `Debug`; a secret must not print. The api crate's hand-written `SecretString`
+    // serialises as the plain string and prints `<redacted>`.
+    for replacement in REPLACEMENTS {
+        settings.with_replacement(
+            replacement.schema,
+            replacement.path,
             [progenitor_impl::TypeImpl::FromStringIrrefutable].into_iter(),
         );
+    }
     settings
 }
 
@@ -216,7 +199,7 @@ fn explain_panic(doc: &Value, message: &str) -> String {
     }
     format!(
         "progenitor panicked while generating from {SPEC_PATH}: {message}\n  caused by: {}\n  \
-         see ../shared/notes/progenitor.md for the shapes progenitor 0.15 does not support",
+         see docs/code-generation.md#what-the-generator-accepts for the shapes progenitor 0.15 does not support",
         culprits.join("; ")
     )
 }
@@ -226,21 +209,21 @@ fn panics(doc: &Value) -> bool {
         Ok(api) => [InterfaceStyle::Positional, InterfaceStyle::Builder]
             .into_iter()
             .any(|interface| {
-                run_generator(&api, &settings(interface, &extensible_types(doc))).is_err()
+                run_generator(&api, &settings(interface, &generated_types(doc))).is_err()
             }),
         Err(_) => false,
     }
 }
 
-/// The generated types that get `#[non_exhaustive]`: every schema under `components/schemas` except the ones
-/// replaced by a hand-written type (`SecretString`). typify names each type after its schema.
-fn extensible_types(doc: &Value) -> Vec<String> {
+/// The generated types, which all get `#[non_exhaustive]`: every schema under `components/schemas` except the
+/// [`REPLACEMENTS`] (hand-written types). typify names each type after its schema.
+fn generated_types(doc: &Value) -> Vec<String> {
     doc.pointer("/components/schemas")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
         .map(|(name, _)| name.clone())
-        .filter(|name| name != "SecretString")
+        .filter(|name| !REPLACEMENTS.iter().any(|r| r.schema == name.as_str()))
         .collect()
 }
 
@@ -291,7 +274,7 @@ fn types_with_builders(file: &mut syn::File, with_builders: syn::File) -> Result
 }
 
 /// Every struct and enum of `types` (not the builders, not `error::ConversionError`) carries `#[non_exhaustive]`:
-/// a type typify names differently from its schema would otherwise slip through `extensible_types` unnoticed.
+/// a type typify names differently from its schema would otherwise slip through `generated_types` unnoticed.
 fn check_non_exhaustive(file: &syn::File) -> Result<(), String> {
     let Some(syn::Item::Mod(types)) = file
         .items
@@ -325,7 +308,105 @@ fn check_non_exhaustive(file: &syn::File) -> Result<(), String> {
 /// Every change made to the spec for the generator only. Each is a named function that fails when its target
 /// has gone, so a workaround never outlives its reason.
 fn apply_fixups(doc: &mut Value) -> Result<(), String> {
-    error_bodies_as_raw_bytes(doc)
+    error_bodies_as_raw_bytes(doc)?;
+    open_enums_as_one_of(doc)
+}
+
+/// Named fix-up: every open enum, written `anyOf: [{$ref: <known values enum>}, {type: string}, …]` in the spec,
+/// reaches the generator as `oneOf`.
+///
+/// The spec says `anyOf` because a known value matches both branches, so under JSON Schema `oneOf` would reject
+/// every known value (Schemathesis, openapi-core and Prism read it that way). typify makes an untagged enum
+/// (`Known…(…) | String(…)`, tried in order, so a known value decodes as its variant) only of a `oneOf`; of an
+/// `anyOf` it makes a struct of optional flattened members. Fails when the spec has no open enum, and on any other
+/// `anyOf`, which would silently become such a struct.
+fn open_enums_as_one_of(doc: &mut Value) -> Result<(), String> {
+    const FIXUP: &str = "fix-up open_enums_as_one_of";
+    let known_enums: Vec<String> = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, schema)| schema.get("enum").is_some())
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    let mut rewritten = Vec::new();
+    let mut refused = Vec::new();
+    rewrite_any_of(doc, "", &known_enums, &mut rewritten, &mut refused);
+    if !refused.is_empty() {
+        return Err(format!(
+            "{FIXUP}: `anyOf` that is not an open enum (one `$ref` to an `enum` schema, one plain `{{type: string}}`, \
+             other branches of another JSON type) at {}: typify would make a struct of optional members of it",
+            refused.join(", ")
+        ));
+    }
+    if rewritten.is_empty() {
+        return Err(format!(
+            "{FIXUP}: the spec has no open enum (`anyOf: [{{$ref: Known…}}, {{type: string}}]`) any more"
+        ));
+    }
+    Ok(())
+}
+
+fn rewrite_any_of(
+    value: &mut Value,
+    at: &str,
+    known_enums: &[String],
+    rewritten: &mut Vec<String>,
+    refused: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(branches) = map.remove("anyOf") {
+                if is_open_enum(&branches, known_enums) {
+                    map.insert("oneOf".into(), branches);
+                    rewritten.push(at.to_owned());
+                } else {
+                    refused.push(at.to_owned());
+                    map.insert("anyOf".into(), branches);
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                rewrite_any_of(
+                    child,
+                    &format!("{at}/{key}"),
+                    known_enums,
+                    rewritten,
+                    refused,
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                rewrite_any_of(child, &format!("{at}/{i}"), known_enums, rewritten, refused);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `[{$ref: <an enum schema>}, {type: string}, …]` where every further branch has another JSON type than string:
+/// the branches can overlap only on the known values, which the untagged enum tries first.
+fn is_open_enum(branches: &Value, known_enums: &[String]) -> bool {
+    let Some(branches) = branches.as_array() else {
+        return false;
+    };
+    let is_known = |b: &Value| {
+        b["$ref"]
+            .as_str()
+            .is_some_and(|r| known_enums.iter().any(|k| k == r))
+    };
+    let is_string = |b: &Value| {
+        b["type"] == "string"
+            && ["enum", "format", "pattern"]
+                .iter()
+                .all(|k| b.get(*k).is_none())
+    };
+    let other_type = |b: &Value| b["type"].as_str().is_some_and(|t| t != "string");
+    branches.len() >= 2
+        && is_known(&branches[0])
+        && is_string(&branches[1])
+        && branches[2..].iter().all(other_type)
 }
 
 /// Named fix-up: the `api-version` request header progenitor adds to every request (from `info.version`,
@@ -445,6 +526,40 @@ mod tests {
         progenitor_version(&read(&workspace_root().join("Cargo.lock")).unwrap()).unwrap()
     }
 
+    /// [`REPLACEMENTS`] is what codegen's settings really replace: no type of the schema's name is generated,
+    /// and the fields that refer to it use the hand-written type.
+    #[test]
+    fn replacements_match_the_generated_code() {
+        let code = generate(&spec(), "x").unwrap();
+        for spec_support::Replacement { schema, path, .. } in REPLACEMENTS {
+            assert!(
+                spec().contains(&format!("\n    {schema}:\n")),
+                "{schema} is not a schema of the spec"
+            );
+            for kind in ["struct", "enum"] {
+                let generated = format!("pub {kind} {schema}");
+                assert!(
+                    !code.contains(&generated),
+                    "{schema} is generated after all"
+                );
+            }
+            assert!(code.contains(path), "the generated code never names {path}");
+        }
+        // Every `crate::` type the generated code names is listed.
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                REPLACEMENTS
+                    .iter()
+                    .any(|r| r.path.ends_with(&format!("::{name}"))),
+                "crate::{name} is not in REPLACEMENTS"
+            );
+        }
+    }
+
     /// The drift check as a test, so plain `cargo test` refuses stale generated code.
     #[test]
     fn committed_generated_code_is_fresh() {
@@ -534,12 +649,12 @@ mod tests {
     #[test]
     fn a_generator_panic_names_the_operation() {
         // A `default` response beside a differently shaped 2xx trips an assert in progenitor 0.15.
+        // The first operation's 4XX only (every operation has one).
         let broken = spec().replacen(
             "        \"4XX\":\n          $ref: \"#/components/responses/FabricErrorResponse\"\n",
             "        default:\n          description: anything\n          content:\n            application/json:\n              schema:\n                type: object\n",
             1,
         );
-        assert_ne!(broken, spec());
         let err = generate(&broken, "x").unwrap_err();
         assert!(err.contains("progenitor panicked"), "{err}");
         assert!(err.contains("operation BackupPartition"), "{err}");
@@ -616,5 +731,41 @@ mod tests {
         let broken = spec().replace("FabricErrorResponse", "ErrorResponse");
         let err = generate(&broken, "x").unwrap_err();
         assert!(err.contains("fix-up error_bodies_as_raw_bytes"), "{err}");
+
+        // Open enums written as the generator wants them (`oneOf`) are no open enums for the fix-up.
+        let one_of = spec().replace(
+            "anyOf:\n        - $ref: \"#/components/schemas/Known",
+            "oneOf:\n        - $ref: \"#/components/schemas/Known",
+        );
+        assert_ne!(one_of, spec());
+        let err = generate(&one_of, "x").unwrap_err();
+        assert!(
+            err.contains("fix-up open_enums_as_one_of: the spec has no open enum"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn open_enums_reach_the_generator_as_one_of_and_other_any_of_fails() {
+        let mut doc: Value = serde_yaml_ng::from_str(&spec()).unwrap();
+        open_enums_as_one_of(&mut doc).unwrap();
+        let state = &doc["components"]["schemas"]["BackupState"];
+        assert!(
+            state.get("anyOf").is_none() && state["oneOf"].is_array(),
+            "{state}"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["FabricErrorCodes"]["oneOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+
+        // A second string branch overlaps the open one: not an open enum, so not rewritten silently.
+        let overlapping = spec_support::replace_once(&spec(), "        - description: A backup state this document does not list.\n          type: string\n",
+            "        - description: A backup state this document does not list.\n          type: string\n        - type: string\n          format: uuid\n").unwrap();
+        let err = generate(&overlapping, "x").unwrap_err();
+        assert!(err.contains("/components/schemas/BackupState"), "{err}");
     }
 }

@@ -1,5 +1,9 @@
-//! `cargo xtask semver`: checks with cargo-semver-checks that what `cargo xtask spec-diff` calls additive really
-//! is, on the generated crate itself.
+//! `cargo xtask semver [<OLD> <NEW>]`: cargo-semver-checks on the generated crate itself, the judge of what a spec
+//! change does to the Rust API (`cargo xtask spec-diff` lists the changes by text-level rules).
+//!
+//! With two sides (each a path or `git:<rev>`, as for spec-diff), the api crate is generated from each and
+//! cargo-semver-checks says whether the second is a breaking release of the first. Without, it checks the
+//! generated code's promise on three fixed variants of the live spec:
 //!
 //! The api crate is copied three times into `target/xtask-semver/` (each copy a one-member workspace with the
 //! real workspace's manifest sections and `Cargo.lock`), and its `generated.rs` is regenerated in each copy from a
@@ -12,7 +16,7 @@
 //! - `removed`: the live spec without one response property, version 0.1.1: cargo-semver-checks must report it.
 //!
 //! For 0.y.z, cargo-semver-checks reads 0.1.0 → 0.1.1 as a release that may add but not break. Each case also
-//! prints spec-diff's verdict, so the two tools are seen to agree. The copies share one target directory, so a
+//! prints spec-diff's list beside the verdict. The copies share one target directory, so a
 //! second run rebuilds only the api crate. Needs `cargo-semver-checks` on `PATH` (`cargo install
 //! cargo-semver-checks --locked`) and the dependencies in the local cargo registry (it runs `--offline`).
 
@@ -26,24 +30,20 @@ use crate::spec_diff;
 /// Where the copies go, under the workspace's target directory.
 const WORK_DIR: &str = "xtask-semver";
 
-/// One spec variant: its name, the version its copy of the crate gets, and whether cargo-semver-checks must
-/// accept it as a non-breaking release.
+/// One spec variant: its name, the version its copy of the crate gets, and, for the fixed variants, whether
+/// cargo-semver-checks must find it breaking.
 struct Variant {
     name: &'static str,
     version: &'static str,
     spec: String,
-    breaking: bool,
+    breaking: Option<bool>,
 }
 
 /// The three spec variants (see the module docs). Each edit must match exactly once.
 fn variants(live: &str) -> Result<Vec<Variant>, String> {
-    let once = |text: &str, from: &str, to: &str| -> Result<String, String> {
-        match text.matches(from).count() {
-            1 => Ok(text.replacen(from, to, 1)),
-            n => Err(format!(
-                "semver: expected exactly one {from:?} in {SPEC_PATH}, found {n}: adapt xtask/src/semver.rs"
-            )),
-        }
+    let once = |text: &str, from: &str, to: &str| {
+        spec_support::replace_once(text, from, to)
+            .map_err(|e| format!("semver: {e} in {SPEC_PATH}: adapt xtask/src/semver.rs"))
     };
     let progress_state = "    BackupProgressInfo:\n";
     let state_property = "      properties:\n        BackupState:\n          $ref: \"#/components/schemas/BackupState\"\n";
@@ -75,34 +75,55 @@ fn variants(live: &str) -> Result<Vec<Variant>, String> {
             name: "base",
             version: "0.1.0",
             spec: live.to_owned(),
-            breaking: false,
+            breaking: Some(false),
         },
         Variant {
             name: "additive",
             version: "0.1.1",
             spec: additive,
-            breaking: false,
+            breaking: Some(false),
         },
         Variant {
             name: "removed",
             version: "0.1.1",
             spec: removed,
-            breaking: true,
+            breaking: Some(true),
         },
     ])
 }
 
-/// Runs the check and prints one line per case; fails when a verdict is not the expected one.
+/// The two sides of `semver <OLD> <NEW>`, with no expected verdict.
+fn sides(root: &Path, old: &str, new: &str) -> Result<Vec<Variant>, String> {
+    let side = |name, version, path: &str| -> Result<Variant, String> {
+        Ok(Variant {
+            name,
+            version,
+            spec: spec_diff::load_side(root, path)?,
+            breaking: None,
+        })
+    };
+    Ok(vec![
+        side("base", "0.1.0", old)?,
+        side("new", "0.1.1", new)?,
+    ])
+}
+
+/// Runs the check and prints one line per case; fails when a verdict is not the expected one, or, for two
+/// sides, when the second breaks the first.
 pub fn run(args: &[&str]) -> Result<(), String> {
-    if !args.is_empty() {
-        return Err(format!("semver takes no arguments, got {args:?}"));
-    }
     let root = workspace_root();
-    let live = read(&root.join(SPEC_PATH))?;
+    let variants = match args {
+        [] => variants(&read(&root.join(SPEC_PATH))?)?,
+        [old, new] => sides(&root, old, new)?,
+        _ => {
+            return Err(format!(
+                "semver takes no arguments, or <OLD> <NEW> (a path or git:<rev> each), got {args:?}"
+            ));
+        }
+    };
     let version = codegen::progenitor_version(&read(&root.join("Cargo.lock"))?)?;
     let target = target_dir(&root);
     let work = target.join(WORK_DIR);
-    let variants = variants(&live)?;
     for variant in &variants {
         write_copy(&root, &work.join(variant.name), variant, &version)?;
     }
@@ -132,23 +153,19 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                 change.what
             );
         }
-        if passed == variant.breaking {
-            failures.push(format!(
-                "{}: cargo-semver-checks says {verdict}, expected {}:\n{output}",
-                variant.name,
-                if variant.breaking {
-                    "breaking"
-                } else {
-                    "no breaking change"
-                }
-            ));
-        }
-        if report.has_breaking() != variant.breaking {
-            failures.push(format!(
+        match variant.breaking {
+            Some(breaking) if passed == breaking => failures.push(format!(
+                "{}: cargo-semver-checks says {verdict}, expected the opposite:\n{output}",
+                variant.name
+            )),
+            Some(breaking) if report.has_breaking() != breaking => failures.push(format!(
                 "{}: spec-diff says {}, expected the opposite",
                 variant.name,
                 report.summary_line()
-            ));
+            )),
+            Some(_) => {}
+            None if passed => {}
+            None => failures.push(format!("{}: breaking:\n{output}", variant.name)),
         }
     }
     if failures.is_empty() {
@@ -327,5 +344,27 @@ mod tests {
         let generated = read(&dir.join("sf-backup-api/src/generated.rs")).unwrap();
         assert!(generated.contains("FabricECertificateNotFound"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_sides_are_read_like_spec_diff_reads_them() {
+        let root = workspace_root();
+        let fixture = "xtask/fixtures/spec-history/9.0.yaml";
+        let sides = sides(
+            &root,
+            &root.join(fixture).to_string_lossy(),
+            &root.join(SPEC_PATH).to_string_lossy(),
+        )
+        .unwrap();
+        assert_eq!(
+            sides
+                .iter()
+                .map(|s| (s.name, s.version))
+                .collect::<Vec<_>>(),
+            [("base", "0.1.0"), ("new", "0.1.1")]
+        );
+        assert!(sides.iter().all(|s| s.breaking.is_none()));
+        assert_eq!(sides[0].spec, read(&root.join(fixture)).unwrap());
+        assert!(super::sides(&root, "no/such.yaml", fixture).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The real upstream history (../shared/notes/spec-history.md) replayed through `cargo xtask spec-diff`.
+//! The real upstream history (docs/spec-history.md#changes) replayed through `cargo xtask spec-diff`.
 //!
 //! `xtask/fixtures/spec-history/<version>.yaml` is our fragment as it would have stood at each upstream version,
 //! in the upstream (documented) shapes. `8.2.yaml` is the fragment of the version we ship before our lenient
@@ -16,13 +16,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn fixture_path(version: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/spec-history/{version}.yaml"))
 }
@@ -33,12 +26,7 @@ fn fixture(version: &str) -> String {
 
 /// Replaces `from` with `to`, insisting that `from` occurs exactly once, so a derivation cannot silently miss.
 fn once(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "expected exactly one {from:?}"
-    );
-    text.replacen(from, to, 1)
+    spec_support::replace_once(text, from, to).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Removes the lines from the line `start` (included) up to the next line `end` (excluded). Markers match whole
@@ -150,7 +138,7 @@ struct Deviation {
 }
 
 /// The live spec's lenient deviations, in the order they are applied to the fixture's text.
-const DEVIATIONS: [Deviation; 10] = [
+const DEVIATIONS: [Deviation; 11] = [
     Deviation {
         name: "progress 200 is nullable: the service answers `null` before any on-demand backup",
         edits: &[(
@@ -199,13 +187,13 @@ const DEVIATIONS: [Deviation; 10] = [
     Deviation {
         name: "FabricErrorCodes also keeps an integer: the service writes an undefined code as its HRESULT",
         edits: &[(
-            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text.\n      oneOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n",
-            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text, and a\n        code the service could not name (an HRESULT) is kept as the integer it sent.\n      oneOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n        - description: An HRESULT the service had no name for, as a JSON number.\n          type: integer\n          format: int64\n",
+            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text.\n      anyOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n",
+            "        The code of a Service Fabric error. Extensible: a code this document does not list is kept as text, and a\n        code the service could not name (an HRESULT) is kept as the integer it sent.\n      anyOf:\n        - $ref: \"#/components/schemas/KnownFabricErrorCodes\"\n        - description: An error code this document does not list.\n          type: string\n        - description: An HRESULT the service had no name for, as a JSON number.\n          type: integer\n          format: int64\n",
         )],
     },
     // An extension beyond upstream's backup subset: the fragment started as BackupPartition and
     // GetPartitionBackupProgress only. These two operations are upstream 8.2's own (transcribed in
-    // ../shared/notes/more-operations.md §1-§4, in this fragment's shapes), inserted whole from
+    // docs/lists-and-topology.md, in this fragment's shapes), inserted whole from
     // xtask/fixtures/backup-lists/; the two deviations after it are our differences from that transcription.
     Deviation {
         name: "extension: upstream 8.2's GetPartitionBackupList and GetBackupsFromBackupLocation with their models, \
@@ -297,7 +285,7 @@ const DEVIATIONS: [Deviation; 10] = [
         ],
     },
     // A second extension: the native gateway's service and partition lists, upstream 8.2's own (transcribed in
-    // ../shared/notes/more-operations.md §1 and §6, in this fragment's shapes), inserted whole from
+    // docs/lists-and-topology.md#the-native-gateways-topology-queries, in this fragment's shapes), inserted whole from
     // xtask/fixtures/service-partition-lists/; the deviation after it is what the gateway's code really writes
     // (§6.5).
     Deviation {
@@ -396,6 +384,36 @@ const DEVIATIONS: [Deviation; 10] = [
             "        BackupLocation:\n          description: Where the backup was written, relative to the root of its storage.\n          type: string\n          nullable: true\n        EpochOfLastBackupRecord:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/Epoch\"\n        LsnOfLastBackupRecord:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/FabricErrorError\"\n    BackupState:\n",
         )],
     },
+    Deviation {
+        name: "what the service's code enforces beyond upstream: BackupTimeout and MaxResults are C# ints (a \
+               larger value is refused), and a storage's FriendlyName may be null",
+        edits: &[
+            (
+                "        to invoke this operation again with a greater timeout value. The default value for the same is 10 minutes.\n      schema:\n        type: integer\n        default: 10\n",
+                "        to invoke this operation again with a greater timeout value. The default value for the same is 10 minutes.\n        The service binds it as a 32-bit integer (a value outside that range is refused); it accepts a value below 1,\n        whose deadline has passed when the request arrives, so progress turns `Timeout` at once.\n      schema:\n        type: integer\n        format: int64\n        minimum: -2147483648\n        maximum: 2147483647\n        default: 10\n",
+            ),
+            (
+                "        possible that fit in the return message.\n      schema:\n        type: integer\n        format: int64\n        minimum: 0\n        default: 0\n",
+                "        possible that fit in the return message. The service binds it as a 32-bit integer: a larger value is\n        refused.\n      schema:\n        type: integer\n        format: int64\n        minimum: 0\n        maximum: 2147483647\n        default: 0\n",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            ConnectionString:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            ConnectionString:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            Path:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            Path:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            StorageCredentialsSourceLocation:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            StorageCredentialsSourceLocation:",
+            ),
+            (
+                "              description: An optional display name for the storage.\n              type: string\n            ManagedIdentityType:",
+                "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            ManagedIdentityType:",
+            ),
+        ],
+    },
 ];
 
 /// An upstream-shaped fragment with [`DEVIATIONS`] applied.
@@ -404,19 +422,14 @@ fn deviate(upstream: &str) -> String {
         .iter()
         .fold(upstream.to_string(), |text, deviation| {
             deviation.edits.iter().fold(text, |text, (from, to)| {
-                assert_eq!(
-                    text.matches(from).count(),
-                    1,
-                    "deviation {:?}: expected exactly one {from:?}",
-                    deviation.name
-                );
-                text.replacen(from, to, 1)
+                spec_support::replace_once(&text, from, to)
+                    .unwrap_or_else(|e| panic!("deviation {:?}: {e}", deviation.name))
             })
         })
 }
 
 fn live_spec() -> String {
-    std::fs::read_to_string(root().join("spec/servicefabric-backup.openapi.yaml")).unwrap()
+    spec_support::spec_text().unwrap()
 }
 
 #[test]
@@ -480,7 +493,7 @@ fn fixtures_match_their_derivation() {
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
-        .current_dir(root())
+        .current_dir(spec_support::workspace_root())
         .output()
         .unwrap()
 }
@@ -554,11 +567,11 @@ fn json_format_is_valid_and_deterministic() {
         .map(|c| c["what"].as_str().unwrap())
         .collect();
     assert!(
-        whats.contains(&"storage kind added: DsmsAzureBlobStore"),
+        whats.contains(&"variant DsmsAzureBlobStore added"),
         "{whats:?}"
     );
     assert!(
-        whats.contains(&"storage kind added: ManagedIdentityAzureBlobStore"),
+        whats.contains(&"variant ManagedIdentityAzureBlobStore added"),
         "{whats:?}"
     );
     let counted: u64 = ["breaking", "additive", "docs-only"]

@@ -168,12 +168,12 @@ pub struct BackupArgs {
     /// --wait). A stateless or volatile service is skipped with the reason: the service would accept such a
     /// backup and only report Timeout at the end of --backup-timeout.
     #[arg(long = "service", value_name = "NAME")]
-    pub services: Vec<sf_backup::FabricName>,
+    pub services: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up every partition of every persisted stateful service of this application, such as
     /// fabric:/App (repeatable; needs --wait). Stateless and volatile services are skipped with the reason.
     #[arg(long = "application", value_name = "NAME")]
-    pub applications: Vec<sf_backup::FabricName>,
+    pub applications: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
     /// and lines starting with # are skipped).

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_core::Stream;
 use rstest::rstest;
+use sf_backup::list::{BackupEntity, BackupInfo, BackupStream, BackupType};
 use sf_backup::{
-    BackupEntity, BackupInfo, BackupStorage, BackupType, Client, PartitionId, RetryPolicy,
-    StorageCheck, WaitError, WaitOptions,
+    BackupStorage, Client, PartitionId, RetryPolicy, StorageCheck, WaitError, WaitOptions,
 };
 use sf_backup_testkit::{
     Config, Dialect, Gateway, GatewayHandle, Outcome, PartitionConfig, StoredBackup,
@@ -82,7 +82,7 @@ fn share() -> BackupStorage {
     BackupStorage::file_share(r"\\server\backups")
 }
 
-async fn collect(stream: sf_backup::BackupStream) -> Vec<Result<BackupInfo, sf_backup::Error>> {
+async fn collect(stream: BackupStream) -> Vec<Result<BackupInfo, sf_backup::Error>> {
     let mut stream = stream;
     let mut items = Vec::new();
     while let Some(item) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {

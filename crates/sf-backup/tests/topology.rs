@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rstest::rstest;
-use sf_backup::{Error, FabricName, PartitionId, SkipReason, WaitOptions};
+use sf_backup::topology::{FabricName, SkipReason};
+use sf_backup::{Error, PartitionId, WaitOptions};
 use sf_backup_testkit::{Config, Dialect, default_topology as fake};
 use support::{client, gateway_with};
 

@@ -102,6 +102,9 @@ mod tests {
         assert_eq!(json, "\"1daae3f5-7fd6-42e9-b1ba-8c05f873994d\"");
         assert_eq!(serde_json::from_str::<PartitionId>(&json).unwrap(), id);
         let error = serde_json::from_str::<PartitionId>("\"partition-1\"").unwrap_err();
-        assert!(error.to_string().contains("invalid partition id"), "{error}");
+        assert!(
+            error.to_string().contains("invalid partition id"),
+            "{error}"
+        );
     }
 }

@@ -9,7 +9,10 @@
 use serde::Serializer;
 
 /// An `i64` as its decimal text.
-pub(crate) fn int64_as_string<S: Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn int64_as_string<S: Serializer>(
+    value: &i64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
 

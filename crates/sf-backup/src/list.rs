@@ -546,9 +546,11 @@ impl BackupStream {
                 }
                 Ok(page) => {
                     let query = &self.query;
-                    self.buffer.extend(page.items.into_iter().filter(|item| {
-                        item.as_ref().map_or(true, |backup| query.keeps(backup))
-                    }));
+                    self.buffer.extend(
+                        page.items.into_iter().filter(|item| {
+                            item.as_ref().map_or(true, |backup| query.keeps(backup))
+                        }),
+                    );
                     if let Err(error) = self.pages.advance(page.next) {
                         self.buffer.push_back(Err(error));
                     }

@@ -130,7 +130,12 @@ mod tests {
             ),
             "{error:?}"
         );
-        assert!(error.to_string().contains("repeated the continuation token \"a\""), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("repeated the continuation token \"a\""),
+            "{error}"
+        );
     }
 
     #[test]
@@ -141,7 +146,14 @@ mod tests {
         }
         let error = pages.advance(Some("last".into())).unwrap_err();
         assert!(
-            matches!(error, Error::EndlessList { pages: MAX_PAGES, repeated_token: None, .. }),
+            matches!(
+                error,
+                Error::EndlessList {
+                    pages: MAX_PAGES,
+                    repeated_token: None,
+                    ..
+                }
+            ),
             "{error:?}"
         );
     }

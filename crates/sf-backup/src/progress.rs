@@ -192,7 +192,10 @@ impl BackupProgress {
             state,
             time_stamp_utc: info.time_stamp_utc.and_then(Placeholder::real),
             backup_id: info.backup_id.and_then(Placeholder::real),
-            epoch: info.epoch_of_last_backup_record.as_ref().and_then(Epoch::from_api),
+            epoch: info
+                .epoch_of_last_backup_record
+                .as_ref()
+                .and_then(Epoch::from_api),
             lsn: info.lsn(),
             failure: info.failure_error.map(|error| BackupFailure {
                 code: ErrorCode::from_api(&error.code),

@@ -278,7 +278,9 @@ impl BackupProgressRequest {
                     .await
                 {
                     Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
-                    Err(error) => Err(Error::from_api(error, Operation::GetPartitionBackupProgress).await),
+                    Err(error) => {
+                        Err(Error::from_api(error, Operation::GetPartitionBackupProgress).await)
+                    }
                 }
             });
             deadline.run(call).await

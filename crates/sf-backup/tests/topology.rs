@@ -14,7 +14,7 @@ use futures_core::Stream;
 use rstest::rstest;
 use sf_backup::topology::{FabricName, SkipReason};
 use sf_backup::{Error, PartitionId, WaitOptions};
-use sf_backup_testkit::{Config, Dialect, default_topology as fake};
+use sf_backup_testkit::{Config, Dialect, Fault, Operation, default_topology as fake};
 use support::{client, gateway_with};
 
 fn name(text: &str) -> FabricName {
@@ -124,6 +124,57 @@ fn assert_not_found(error: Error, code: &str) {
         "{error}"
     );
     assert_eq!(error.code().map(|c| c.as_str()), Some(code), "{error}");
+}
+
+/// A page that is not the list's type names the operation and the type it should have been; a gateway that
+/// answers with a continuation token it sent before ends the list with `EndlessList` instead of a loop.
+#[rstest]
+#[tokio::test]
+async fn a_page_that_cannot_be_read_names_its_list_and_a_repeated_token_ends_it(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(dialect, Config::default()).await;
+    let client = client(&gateway);
+    gateway.push_fault(
+        Fault::body(200, Some("application/json"), r#"{"Items": 5}"#).on(Operation::GetPartitions),
+    );
+    let error = client
+        .resolve_service(&name(fake::PERSISTED_SERVICE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnexpectedResponse { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("GetPartitionInfoList answer is not a valid PagedServicePartitionInfoList"),
+        "{text}"
+    );
+
+    gateway.push_fault(
+        Fault::body(
+            200,
+            Some("application/json"),
+            r#"{"Items": [], "ContinuationToken": "fabric:/FakeApp/again"}"#,
+        )
+        .on(Operation::GetServices)
+        .always(),
+    );
+    let error = client
+        .resolve_application(&name(fake::APPLICATION))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::EndlessList { operation: "GetServiceInfoList", pages: 2, repeated_token: Some(token) }
+                if token == "fabric:/FakeApp/again"
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), None);
+    assert!(!error.may_have_reached_service() && !error.is_transient());
 }
 
 #[rstest]

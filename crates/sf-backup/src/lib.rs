@@ -49,13 +49,16 @@
 //! [`Candidate`] and its reason when it cannot tell, and [`WaitError::BackupTimedOut`] with a [`StorageCheck`]
 //! otherwise.
 //!
-//! # Backup lists
+//! # Backup lists and topology
 //!
 //! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
-//! [`BackupEntity`](list::BackupEntity) given explicitly) take `since`/`until`/`latest`, page transparently as a
-//! [`BackupStream`](list::BackupStream) of typed [`BackupInfo`](list::BackupInfo) (placeholders as `None`), or, awaited, return every backup oldest first. They work
-//! around the service's quirks: no `MaxResults` with `Latest` (it would return the oldest backup), the 400 that
-//! `MaxResults` with no match provokes read as an empty list, and continuation tokens with `+` sent as `%2B`.
+//! [`list::BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a
+//! [`list::BackupStream`] of typed [`list::BackupInfo`] (placeholders as `None`), or, awaited, return every
+//! backup oldest first. They work around the service's quirks: no `MaxResults` with `Latest` (it would return the
+//! oldest backup), the 400 that `MaxResults` with no match provokes read as an empty list, and continuation tokens
+//! with `+` sent as `%2B`. [`Client::resolve_service`] and [`Client::resolve_application`] turn names into the
+//! partitions to back up ([`topology`]). Every list follows every continuation token, and ends with
+//! [`Error::EndlessList`] when the service sends one it sent before.
 //!
 //! # Timeouts
 //!

@@ -346,6 +346,20 @@ impl ListBackups {
     /// lists them (grouped by partition, oldest first within each, as its storage enumerates them; not sorted
     /// across pages). A failed page ends the stream with its error; an item that carries an enumeration error
     /// is yielded as [`Error::ListingFailed`] and the stream goes on.
+    ///
+    /// `next()` comes from `StreamExt` in the `futures` crate (or `futures-util`), which this crate does not
+    /// re-export; without it, poll with [`futures_core::Stream::poll_next`] in `std::future::poll_fn`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), sf_backup::Error> {
+    /// use futures_util::StreamExt; // futures-util = "0.3" (or `futures::StreamExt`)
+    ///
+    /// let mut backups = client.list_backups(id).stream();
+    /// while let Some(backup) = backups.next().await {
+    ///     println!("{:?}", backup?.backup_location);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn stream(self) -> BackupStream {
         let operation = match self.source {
             Source::Partition(_) => Operation::GetPartitionBackupList,

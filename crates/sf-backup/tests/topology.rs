@@ -126,6 +126,48 @@ fn assert_not_found(error: Error, code: &str) {
     assert_eq!(error.code().map(|c| c.as_str()), Some(code), "{error}");
 }
 
+/// The server timeout is a builder setting, as on the lists: every page asks with it, and a bad one is refused
+/// before anything is sent.
+#[rstest]
+#[tokio::test]
+async fn every_page_of_a_resolution_carries_its_server_timeout(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            query_page_size: Some(1),
+            ..Config::default()
+        },
+    )
+    .await;
+    let client = client(&gateway);
+    let resolution = client
+        .resolve_application(&name(fake::APPLICATION))
+        .server_timeout(Duration::from_millis(6_500))
+        .await
+        .unwrap();
+    assert!(!resolution.partitions.is_empty());
+    let journal = gateway.journal();
+    assert!(journal.len() > 2, "{journal:?}");
+    assert!(
+        journal.iter().all(|request| request
+            .target
+            .split(['?', '&'])
+            .any(|pair| pair == "timeout=7")),
+        "{journal:?}"
+    );
+
+    gateway.clear_journal();
+    let error = client
+        .resolve_service(&name(fake::PERSISTED_SERVICE))
+        .server_timeout(Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid_input(), "{error}");
+    assert!(gateway.journal().is_empty());
+}
+
 /// A page that is not the list's type names the operation and the type it should have been; a gateway that
 /// answers with a continuation token it sent before ends the list with `EndlessList` instead of a loop.
 #[rstest]

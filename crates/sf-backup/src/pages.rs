@@ -31,14 +31,19 @@ where
     F: Fn(Api<'c>) -> Fut,
     Fut: Future<Output = Result<ResponseValue<T>, sf_backup_api::Error<ByteStream>>>,
 {
-    let api = client.api().await?;
-    let answer = async {
-        match call(api).await {
-            Ok(page) => Ok(page.into_inner()),
-            Err(error) => Err(Error::from_api(error, operation).await),
-        }
+    let call = &call;
+    // One attempt, whole: a retry policy wraps `attempt` (a GET may be asked again).
+    let attempt = move || async move {
+        let api = client.api().await?;
+        let answer = async {
+            match call(api).await {
+                Ok(page) => Ok(page.into_inner()),
+                Err(error) => Err(Error::from_api(error, operation).await),
+            }
+        };
+        with_deadline(client, server_timeout, cap, answer).await
     };
-    with_deadline(client, server_timeout, cap, answer).await
+    attempt().await
 }
 
 /// Where a list is: the token of the next page, every token seen, how many pages were read.

@@ -323,11 +323,10 @@ impl Error {
             // A success body the generated client could not decode.
             Api::InvalidResponsePayload(body, source) => Self::UnexpectedResponse {
                 status: StatusCode::OK,
-                reason: format!(
-                    "the {} answer is not a valid {} ({source})",
-                    operation.name(),
-                    operation.answer()
-                ),
+                reason: {
+                    let (operation, answer) = operation.names();
+                    format!("the {operation} answer is not a valid {answer} ({source})")
+                },
                 body: String::from_utf8_lossy(&body[..body.len().min(ErrorResponse::BODY_LIMIT)])
                     .into_owned(),
             },
@@ -366,26 +365,22 @@ pub(crate) enum Operation {
 impl Operation {
     /// The REST reference's name.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::BackupPartition => "BackupPartition",
-            Self::GetPartitionBackupProgress => "GetPartitionBackupProgress",
-            Self::GetPartitionBackupList => "GetPartitionBackupList",
-            Self::GetBackupsFromBackupLocation => "GetBackupsFromBackupLocation",
-            Self::GetServiceInfoList => "GetServiceInfoList",
-            Self::GetPartitionInfoList => "GetPartitionInfoList",
-        }
+        self.names().0
     }
 
-    /// The spec's type of a successful answer's body.
-    fn answer(self) -> &'static str {
+    /// The REST reference's name, and the spec's type of a successful answer's body.
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            Self::BackupPartition => "empty body",
-            Self::GetPartitionBackupProgress => "BackupProgressInfo",
-            Self::GetPartitionBackupList | Self::GetBackupsFromBackupLocation => {
-                "PagedBackupInfoList"
+            Self::BackupPartition => ("BackupPartition", "empty body"),
+            Self::GetPartitionBackupProgress => {
+                ("GetPartitionBackupProgress", "BackupProgressInfo")
             }
-            Self::GetServiceInfoList => "PagedServiceInfoList",
-            Self::GetPartitionInfoList => "PagedServicePartitionInfoList",
+            Self::GetPartitionBackupList => ("GetPartitionBackupList", "PagedBackupInfoList"),
+            Self::GetBackupsFromBackupLocation => {
+                ("GetBackupsFromBackupLocation", "PagedBackupInfoList")
+            }
+            Self::GetServiceInfoList => ("GetServiceInfoList", "PagedServiceInfoList"),
+            Self::GetPartitionInfoList => ("GetPartitionInfoList", "PagedServicePartitionInfoList"),
         }
     }
 }

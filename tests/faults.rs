@@ -178,11 +178,11 @@ fn rows() -> Vec<Row> {
                 Fault::truncated(200, "{\"BackupState\": \"Succ").on(Operation::GetBackupProgress)
             },
             status: None,
-            expect: ("Transport that may have reached the server", |r| {
+            expect: ("Transport that may have reached the service", |r| {
                 matches!(
                     r,
                     Err(Error::Transport {
-                        may_have_reached_server: true,
+                        may_have_reached_service: true,
                         ..
                     })
                 )
@@ -223,11 +223,11 @@ fn rows() -> Vec<Row> {
             call: Backup,
             fault: |_| Fault::close_connection(),
             status: None,
-            expect: ("Transport that may have reached the server", |r| {
+            expect: ("Transport that may have reached the service", |r| {
                 matches!(
                     r,
                     Err(Error::Transport {
-                        may_have_reached_server: true,
+                        may_have_reached_service: true,
                         ..
                     })
                 )
@@ -239,8 +239,8 @@ fn rows() -> Vec<Row> {
             fault: |_| Fault::close_connection().after_processing(),
             status: None,
             expect: (
-                "Transport that may have reached the server",
-                |r| matches!(r, Err(e @ Error::Transport { may_have_reached_server: true, .. }) if !e.is_transient()),
+                "Transport that may have reached the service",
+                |r| matches!(r, Err(e @ Error::Transport { may_have_reached_service: true, .. }) if !e.is_transient()),
             ),
         },
         Row {

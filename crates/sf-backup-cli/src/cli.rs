@@ -25,7 +25,7 @@ macro_rules! exit_codes {
   7    a backup may have started but its outcome is unknown (the backup request's answer was lost, or
        progress could not be read after it); do not retry before following it
   8    the service reported Timeout, but a backup written in this request's window was found: no need
-       to run again (with --wait; the found backup is printed, and its BackupId is in the JSON)
+       to run again (with --wait; the found backup is printed, and its backup_id is in the JSON)
   9    with several partitions: some did not succeed (the summary counts them); --resume skips the ones
        that did
   130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
@@ -168,12 +168,12 @@ pub struct BackupArgs {
     /// --wait). A stateless or volatile service is skipped with the reason: the service would accept such a
     /// backup and only report Timeout at the end of --backup-timeout.
     #[arg(long = "service", value_name = "NAME")]
-    pub services: Vec<sf_backup::FabricName>,
+    pub services: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up every partition of every persisted stateful service of this application, such as
     /// fabric:/App (repeatable; needs --wait). Stateless and volatile services are skipped with the reason.
     #[arg(long = "application", value_name = "NAME")]
-    pub applications: Vec<sf_backup::FabricName>,
+    pub applications: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
     /// and lines starting with # are skipped).

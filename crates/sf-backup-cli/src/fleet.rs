@@ -93,24 +93,25 @@ fn resolve(
     args: &BackupArgs,
     partitions: &mut Vec<PartitionId>,
     json: bool,
-) -> Result<Vec<sf_backup::Skipped>, Failure> {
+) -> Result<Vec<sf_backup::topology::Skipped>, Failure> {
     if args.services.is_empty() && args.applications.is_empty() {
         return Ok(Vec::new());
     }
-    let server_timeout = args.server_timeout.map(std::time::Duration::from_secs);
+    let with_timeout = |resolve: sf_backup::topology::ResolvePartitions| match args.server_timeout {
+        Some(seconds) => resolve.server_timeout(std::time::Duration::from_secs(seconds)),
+        None => resolve,
+    };
     let client = &connection.client;
     let resolutions = crate::runtime()?.block_on(async {
         let mut all = Vec::new();
         for service in &args.services {
-            let resolution = client
-                .resolve_service_with(service, server_timeout)
+            let resolution = with_timeout(client.resolve_service(service))
                 .await
                 .map_err(|error| named(error, "--service", service))?;
             all.push(resolution);
         }
         for application in &args.applications {
-            let resolution = client
-                .resolve_application_with(application, server_timeout)
+            let resolution = with_timeout(client.resolve_application(application))
                 .await
                 .map_err(|error| named(error, "--application", application))?;
             all.push(resolution);
@@ -146,7 +147,7 @@ fn resolve(
 }
 
 /// A resolution error, with the flag and name it was for in front of its message.
-fn named(error: sf_backup::Error, flag: &str, name: &sf_backup::FabricName) -> Failure {
+fn named(error: sf_backup::Error, flag: &str, name: &sf_backup::topology::FabricName) -> Failure {
     let mut failure = Failure::from(error);
     failure.message = format!("{flag} {name}: {}", failure.message);
     failure

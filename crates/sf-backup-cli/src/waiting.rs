@@ -270,7 +270,10 @@ fn outcome(
 }
 
 /// The backup found in storage after the service reported Timeout, for stdout.
-fn found_text(partition_id: sf_backup::PartitionId, backup: &sf_backup::BackupInfo) -> String {
+fn found_text(
+    partition_id: sf_backup::PartitionId,
+    backup: &sf_backup::list::BackupInfo,
+) -> String {
     let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
     let mut text = format!(
         "The service reported Timeout for the backup of partition {partition_id}, but this backup was written in \

@@ -76,10 +76,10 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
     assert_eq!(out["outcome"], "TimedOutButWritten");
     assert_eq!(out["backup_id"], written[0].backup_id.to_string());
     assert_eq!(
-        out["found_backup"]["BackupId"],
+        out["found_backup"]["backup_id"],
         written[0].backup_id.to_string()
     );
-    assert_eq!(out["found_backup"]["BackupLocation"], written[0].location);
+    assert_eq!(out["found_backup"]["backup_location"], written[0].location);
     assert!(
         out["candidates"][0]["reason"]
             .as_str()
@@ -190,7 +190,7 @@ fn a_periodic_backup_in_the_window_is_listed_as_a_candidate_and_exits_5(
     assert!(
         candidates
             .iter()
-            .any(|c| c["backup"]["BackupId"] == ours.as_str())
+            .any(|c| c["backup"]["backup_id"] == ours.as_str())
     );
 }
 
@@ -240,14 +240,14 @@ fn backups_pages_through_a_thousand_backups(
     assert_eq!(list_requests(&gateway), 11);
     let created: Vec<String> = lines
         .iter()
-        .map(|l| l["CreationTimeUtc"].as_str().unwrap().to_owned())
+        .map(|l| l["creation_time_utc"].as_str().unwrap().to_owned())
         .collect();
     let expected: Vec<String> = times
         .iter()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .collect();
     assert_eq!(created, expected);
-    assert!(lines.iter().all(|l| l["BackupId"].is_string()));
+    assert!(lines.iter().all(|l| l["backup_id"].is_string()));
 
     // Text: a header and one row per backup; pages of --page-size (MaxResults).
     gateway.handle().clear_journal();
@@ -297,7 +297,7 @@ fn backups_filters_and_latest(#[values(Dialect::Service, Dialect::Documented)] d
     ]);
     latest.expect(0);
     let only: Value = serde_json::from_str(latest.stdout.trim()).unwrap();
-    assert_eq!(only["CreationTimeUtc"], "2024-01-01T16:39:00Z");
+    assert_eq!(only["creation_time_utc"], "2024-01-01T16:39:00Z");
 }
 
 #[test]

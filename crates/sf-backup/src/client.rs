@@ -18,10 +18,6 @@ pub const DEFAULT_ENDPOINT: &str = "http://localhost:19080";
 /// server's answer still has to travel back, and the gateway may add its own delay.
 pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
-/// The old name of [`DEFAULT_ANSWER_MARGIN`].
-#[deprecated(since = "0.2.0", note = "renamed to `DEFAULT_ANSWER_MARGIN`")]
-pub const DEFAULT_TIMEOUT_MARGIN: Duration = DEFAULT_ANSWER_MARGIN;
-
 /// The server timeout the service applies when the request sets none (the REST reference's default).
 pub(crate) const SERVER_DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -201,12 +197,6 @@ impl ClientBuilder {
     pub fn answer_margin(mut self, margin: Duration) -> Self {
         self.answer_margin = margin;
         self
-    }
-
-    /// The old name of [`answer_margin`](Self::answer_margin).
-    #[deprecated(since = "0.2.0", note = "renamed to `answer_margin`")]
-    pub fn timeout_margin(self, margin: Duration) -> Self {
-        self.answer_margin(margin)
     }
 
     /// How long opening a connection may take; 10 seconds when not set.

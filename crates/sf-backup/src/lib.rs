@@ -49,13 +49,16 @@
 //! [`Candidate`] and its reason when it cannot tell, and [`WaitError::BackupTimedOut`] with a [`StorageCheck`]
 //! otherwise.
 //!
-//! # Backup lists
+//! # Backup lists and topology
 //!
 //! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
-//! [`BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a [`BackupStream`]
-//! of typed [`BackupInfo`] (placeholders as `None`), or, awaited, return every backup oldest first. They work
-//! around the service's quirks: no `MaxResults` with `Latest` (it would return the oldest backup), the 400 that
-//! `MaxResults` with no match provokes read as an empty list, and continuation tokens with `+` sent as `%2B`.
+//! [`list::BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a
+//! [`list::BackupStream`] of typed [`list::BackupInfo`] (placeholders as `None`), or, awaited, return every
+//! backup oldest first. They work around the service's quirks: no `MaxResults` with `Latest` (it would return the
+//! oldest backup), the 400 that `MaxResults` with no match provokes read as an empty list, and continuation tokens
+//! with `+` sent as `%2B`. [`Client::resolve_service`] and [`Client::resolve_application`] turn names into the
+//! partitions to back up ([`topology`]). Every list follows every continuation token, and ends with
+//! [`Error::EndlessList`] when the service sends one it sent before.
 //!
 //! # Timeouts
 //!
@@ -113,7 +116,9 @@ mod client;
 mod error;
 mod fleet;
 mod id;
-mod list;
+mod json;
+pub mod list;
+mod pages;
 mod progress;
 mod request;
 mod retry;
@@ -121,29 +126,26 @@ mod secret;
 mod storage;
 #[cfg(any(feature = "tls", feature = "tls-ring"))]
 mod tls;
-mod topology;
+pub mod topology;
 mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};
 /// Times in this API are `chrono` UTC times; re-exported so that callers need no matching `chrono` version.
 pub use chrono::{DateTime, Utc};
-#[allow(deprecated)]
-pub use client::DEFAULT_TIMEOUT_MARGIN;
 pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
-pub use error::TransportError;
-pub use error::{Error, ErrorCode};
+pub use error::{Error, ErrorCode, TransportError};
 pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutcome};
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
-pub use list::{BackupEntity, BackupInfo, BackupStream, BackupType, ListBackups};
+// The backup lists and topology are public modules ([`list`], [`topology`]); the wait uses these by their old paths.
+pub(crate) use list::{BackupEntity, BackupInfo, ListBackups};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
-pub use topology::{FabricName, Resolution, ResolvedPartition, SkipReason, Skipped};
 /// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
 pub use uuid::Uuid;
 
@@ -157,13 +159,3 @@ pub use wait::{
     DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,
     DEFAULT_WRITTEN_GRACE, MIN_POLL_INTERVAL, Requested, StorageCheck, WaitError, WaitOptions,
 };
-
-impl From<ParsePartitionIdError> for Error {
-    fn from(error: ParsePartitionIdError) -> Self {
-        Error::invalid(
-            "partition id",
-            format!("{:?} is not a UUID", error.value()),
-            "pass a UUID such as 1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
-        )
-    }
-}

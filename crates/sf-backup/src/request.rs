@@ -9,6 +9,7 @@ use sf_backup_api::types;
 use tracing::Instrument;
 
 use crate::client::SERVER_DEFAULT_TIMEOUT;
+use crate::error::Operation;
 use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
 /// The future an awaited request becomes. Boxed so the builders can implement [`IntoFuture`] on stable Rust.
@@ -166,7 +167,7 @@ impl BackupPartitionRequest {
                     .await
                 {
                     Ok(_) => Ok(()),
-                    Err(error) => Err(Error::from_api(error).await),
+                    Err(error) => Err(Error::from_api(error, Operation::BackupPartition).await),
                 }
             });
             deadline.run(call).await
@@ -277,7 +278,9 @@ impl BackupProgressRequest {
                     .await
                 {
                     Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
-                    Err(error) => Err(Error::from_api(error).await),
+                    Err(error) => {
+                        Err(Error::from_api(error, Operation::GetPartitionBackupProgress).await)
+                    }
                 }
             });
             deadline.run(call).await

@@ -365,7 +365,7 @@ async fn a_connection_refused_is_a_transport_error_that_never_reached_the_server
         matches!(
             error,
             Error::Transport {
-                may_have_reached_server: false,
+                may_have_reached_service: false,
                 ..
             }
         ),

@@ -11,12 +11,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_core::Stream;
 use rstest::rstest;
+use sf_backup::list::{BackupEntity, BackupInfo, BackupStream, BackupType};
 use sf_backup::{
-    BackupEntity, BackupInfo, BackupStorage, BackupType, Client, PartitionId, RetryPolicy,
-    StorageCheck, WaitError, WaitOptions,
+    BackupStorage, Client, PartitionId, RetryPolicy, StorageCheck, WaitError, WaitOptions,
 };
 use sf_backup_testkit::{
-    Config, Dialect, Gateway, GatewayHandle, Outcome, PartitionConfig, StoredBackup,
+    Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome, PartitionConfig,
+    StoredBackup,
 };
 use support::raw_http_client;
 use uuid::Uuid;
@@ -82,7 +83,7 @@ fn share() -> BackupStorage {
     BackupStorage::file_share(r"\\server\backups")
 }
 
-async fn collect(stream: sf_backup::BackupStream) -> Vec<Result<BackupInfo, sf_backup::Error>> {
+async fn collect(stream: BackupStream) -> Vec<Result<BackupInfo, sf_backup::Error>> {
     let mut stream = stream;
     let mut items = Vec::new();
     while let Some(item) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
@@ -132,6 +133,63 @@ async fn the_stream_pages_transparently_through_every_backup(
     assert_eq!(first.partition_id, Some(partition()));
     assert_eq!(first.service_name.as_deref(), Some(SERVICE));
     assert!(first.lsn.is_some() && first.epoch.is_some());
+}
+
+/// A page that is not a `PagedBackupInfoList` ends the list with an error naming the operation and the type; a
+/// continuation token that comes back, even after another one, ends it with `EndlessList` (every token is
+/// remembered), after the backups of the pages before.
+#[rstest]
+#[tokio::test]
+async fn a_page_that_cannot_be_read_names_its_list_and_a_repeated_token_ends_it(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect, None).await;
+    store(&gateway.handle(), None, &minutes(1));
+    let client = Client::new(gateway.url()).unwrap();
+    gateway.push_fault(
+        Fault::body(200, Some("application/json"), r#"{"Items": "none"}"#)
+            .on(Operation::GetBackups),
+    );
+    let error = client.list_backups(partition()).await.unwrap_err();
+    assert!(
+        matches!(error, sf_backup::Error::UnexpectedResponse { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("GetPartitionBackupList answer is not a valid PagedBackupInfoList"),
+        "{text}"
+    );
+
+    for token in ["a+1", "b+2", "a+1"] {
+        gateway.push_fault(
+            Fault::body(
+                200,
+                Some("application/json"),
+                serde_json::json!({"Items": [], "ContinuationToken": token}).to_string(),
+            )
+            .on(Operation::GetBackupsFromBackupLocation),
+        );
+    }
+    let items = collect(
+        client
+            .list_backups_in(share(), BackupEntity::partition(SERVICE, partition()))
+            .stream(),
+    )
+    .await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let error = items.into_iter().next().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            sf_backup::Error::EndlessList {
+                operation: "GetBackupsFromBackupLocation",
+                pages: 3,
+                repeated_token: Some(token),
+            } if token == "a+1"
+        ),
+        "{error:?}"
+    );
 }
 
 /// The service's file-share tokens hold `+` and a space; its gateway decodes a raw `+` as a space, which breaks

@@ -537,7 +537,7 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
         matches!(
             source,
             sf_backup::Error::Transport {
-                may_have_reached_server: true,
+                may_have_reached_service: true,
                 ..
             }
         ),

@@ -462,7 +462,6 @@ impl<O: Operation> Core<O> {
             }
             Err(GaveUp::Failed(error)) => return Err(Ended::NotStarted(error).into()),
         };
-        self.events.set_last(&before);
         // From here on the request may reach the service: a caller that stops now must say so.
         self.events.set_requested(Requested::Maybe);
         let lost = match self.operation.start(&before, self.deadline).await {
@@ -488,7 +487,7 @@ impl<O: Operation> Core<O> {
                 break;
             }
             match self.read(watch_end, Patience::UntilDeadline).await {
-                Ok(progress) if self.settles(&mut before, &progress) => {
+                Ok(progress) if settles(&self.operation, &mut before, &progress) => {
                     self.events.set_requested(Requested::Yes);
                     self.seen(&progress);
                     let ended = O::phase(&progress) == Phase::Ended;
@@ -513,23 +512,6 @@ impl<O: Operation> Core<O> {
                 .into());
         }
         Err(self.ambiguous(lost, None).into())
-    }
-
-    /// Whether `progress` shows that the request whose answer was lost arrived: any change from `before` that
-    /// names this request's work. While `before` was earlier work still pending, its own end is such a change;
-    /// that end becomes the new `before`.
-    fn settles(&self, before: &mut O::Progress, progress: &O::Progress) -> bool {
-        if !O::changed(progress, before) {
-            return false;
-        }
-        if matches!(O::phase(before), Phase::Pending | Phase::Unknown)
-            && O::phase(progress) == Phase::Ended
-        {
-            // The earlier work ended; ours (if it arrived) is queued behind it.
-            *before = progress.clone();
-            return false;
-        }
-        self.operation.identifies(progress)
     }
 
     /// The first read of a follow: `Some` when the work has ended already.
@@ -616,4 +598,25 @@ impl<O: Operation> Core<O> {
             read_error,
         }
     }
+}
+
+/// Whether `progress` shows that a request whose answer was lost arrived: any change from `before` that names
+/// this request's work. While `before` was earlier work still pending, its own end is such a change; that end
+/// becomes the new `before`.
+pub(crate) fn settles<O: Operation>(
+    operation: &O,
+    before: &mut O::Progress,
+    progress: &O::Progress,
+) -> bool {
+    if !O::changed(progress, before) {
+        return false;
+    }
+    if matches!(O::phase(before), Phase::Pending | Phase::Unknown)
+        && O::phase(progress) == Phase::Ended
+    {
+        // The earlier work ended; ours (if it arrived) is queued behind it.
+        *before = progress.clone();
+        return false;
+    }
+    operation.identifies(progress)
 }

@@ -443,6 +443,24 @@ impl Client {
     }
 }
 
+#[cfg(test)]
+impl Client {
+    /// A backup operation that only follows, for unit tests.
+    fn follow_backup_operation(&self) -> Backup {
+        Backup {
+            client: self.clone(),
+            partition_id: "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse().unwrap(),
+            request: None,
+            storage: None,
+            backup_timeout: None,
+            server_timeout: None,
+            options: WaitOptions::new(),
+            requested_at: None,
+            earlier_backup: None,
+        }
+    }
+}
+
 /// Starts the core's wait; invalid input ends it at its first poll, before anything is sent.
 fn start(
     backup: Backup,
@@ -452,4 +470,146 @@ fn start(
     checked: Result<(), Error>,
 ) -> BackupWait {
     operation::wait(backup, settings, mode, span, checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::settles;
+
+    fn progress(json: serde_json::Value) -> BackupProgress {
+        BackupProgress::from_api(serde_json::from_value(json).unwrap())
+    }
+
+    fn pending(state: &str) -> BackupProgress {
+        progress(serde_json::json!({ "BackupState": state }))
+    }
+
+    fn success(id: &str, time: &str) -> BackupProgress {
+        progress(serde_json::json!({
+            "BackupState": "Success",
+            "BackupId": id,
+            "BackupLocation": format!("app/svc/{id}.zip"),
+            "TimeStampUtc": time,
+        }))
+    }
+
+    fn failure(code: &str) -> BackupProgress {
+        progress(serde_json::json!({
+            "BackupState": "Failure",
+            "TimeStampUtc": "0001-01-01T00:00:00Z",
+            "FailureError": {"Code": code, "Message": "upload failed"}
+        }))
+    }
+
+    fn backup() -> Backup {
+        Client::new("http://localhost:19080")
+            .unwrap()
+            .follow_backup_operation()
+    }
+
+    const OLD: &str = "11111111-1111-4111-8111-111111111111";
+    const NEW: &str = "22222222-2222-4222-8222-222222222222";
+
+    #[test]
+    fn a_lost_answer_is_settled_by_any_change_never_time_order() {
+        let backup = backup();
+        let old = success(OLD, "2024-01-01T00:00:10Z");
+        let mut before = old.clone();
+        assert!(!settles(&backup, &mut before, &old));
+        // A newer backup stamped by a node whose clock is behind is still a change.
+        assert!(settles(&backup, &mut before, &success(NEW, "2024-01-01T00:00:05Z")));
+        // Two results in the same second differ by id.
+        let mut before = old.clone();
+        assert!(settles(&backup, &mut before, &success(NEW, "2024-01-01T00:00:10Z")));
+        // A failure with no time stamp after a failure with another code.
+        let mut before = failure("E_FAIL");
+        assert!(!settles(&backup, &mut before, &failure("E_FAIL")));
+        assert!(settles(
+            &backup,
+            &mut before,
+            &failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR")
+        ));
+    }
+
+    #[test]
+    fn behind_a_pending_backup_its_end_is_not_ours() {
+        let backup = backup();
+        let mut before = pending("BackupInProgress");
+        assert!(!settles(&backup, &mut before, &pending("BackupInProgress")));
+        let theirs = success(OLD, "2024-01-01T00:00:00Z");
+        assert!(!settles(&backup, &mut before, &theirs));
+        assert!(!settles(&backup, &mut before, &theirs));
+        assert!(settles(&backup, &mut before, &pending("Accepted")));
+        // Behind a state this version does not know, the same.
+        let mut before = pending("Cancelling");
+        assert!(!settles(&backup, &mut before, &theirs));
+        assert!(settles(&backup, &mut before, &pending("Accepted")));
+    }
+
+    #[test]
+    fn with_no_backup_before_any_state_is_ours() {
+        let backup = backup();
+        let mut before = BackupProgress::from_api(None);
+        assert!(!settles(&backup, &mut before, &BackupProgress::from_api(None)));
+        assert!(settles(&backup, &mut before, &pending("Accepted")));
+    }
+
+    #[test]
+    fn phases_of_each_state() {
+        assert_eq!(Backup::phase(&BackupProgress::from_api(None)), Phase::NotRequested);
+        assert_eq!(Backup::phase(&pending("Invalid")), Phase::NotRequested);
+        assert_eq!(Backup::phase(&pending("Accepted")), Phase::Pending);
+        assert_eq!(Backup::phase(&pending("BackupInProgress")), Phase::Pending);
+        assert_eq!(Backup::phase(&pending("Cancelled")), Phase::Unknown);
+        assert_eq!(Backup::phase(&failure("E_FAIL")), Phase::Ended);
+        assert_eq!(Backup::phase(&pending("Timeout")), Phase::Ended);
+    }
+
+    /// The core watches progress only after a failure that may have reached the service.
+    #[test]
+    fn lost_answers_are_told_from_refusals() {
+        use http::StatusCode;
+        let status = |status, code: &str| Error::Service {
+            status,
+            code: crate::ErrorCode::from(code),
+            message: String::new(),
+        };
+        let lost = |error: Error| error.may_have_reached_service();
+        assert!(lost(Error::NoAnswer {
+            after: Duration::from_secs(1)
+        }));
+        assert!(lost(status(StatusCode::GATEWAY_TIMEOUT, "FABRIC_E_TIMEOUT")));
+        assert!(!lost(status(StatusCode::CONFLICT, "FABRIC_E_BACKUP_IN_PROGRESS")));
+        assert!(!lost(status(StatusCode::SERVICE_UNAVAILABLE, "FABRIC_E_NOT_READY")));
+        assert!(lost(Error::UnexpectedResponse {
+            status: StatusCode::BAD_GATEWAY,
+            reason: String::new(),
+            body: String::new(),
+        }));
+    }
+
+    #[test]
+    fn poll_intervals_below_the_floor_are_refused() {
+        let error = WaitOptions::new()
+            .poll_interval(Duration::from_nanos(1))
+            .check()
+            .unwrap_err();
+        assert!(error.to_string().contains("poll interval"), "{error}");
+        assert!(WaitOptions::new().poll_interval(MIN_POLL_INTERVAL).check().is_ok());
+    }
+
+    #[test]
+    fn options_are_cloned_with_their_callback_and_debugged_without_it() {
+        let count = Arc::new(Mutex::new(0));
+        let seen = Arc::clone(&count);
+        let options = WaitOptions::new().on_progress(move |_| *seen.lock().unwrap() += 1);
+        let client = Client::new("http://localhost:19080").unwrap();
+        for copy in [options.clone(), options.clone()] {
+            let mut callback = copy.settings(&client, Duration::ZERO).callback.unwrap();
+            callback(&pending("Accepted"));
+        }
+        assert_eq!(*count.lock().unwrap(), 2);
+        assert!(format!("{options:?}").contains("<callback>"));
+    }
 }

@@ -222,12 +222,12 @@ pub struct BackupArgs {
     /// When the service reports Timeout: keep looking this long for the backup in the storage the request used
     /// (the service may still write it; default 120, never past --wait-timeout).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub written_grace: Option<Duration>,
+    pub late_write_watch: Option<Duration>,
 
     /// When the service reports Timeout: how far the clocks may disagree when a backup's creation time is
     /// matched against this request's time (default 60).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub clock_allowance: Option<Duration>,
+    pub clock_skew: Option<Duration>,
 
     /// The partition's service (fabric:/App/Service): with a storage option and --wait, where to look for the
     /// backup after a Timeout (learnt from the policy list when not given).

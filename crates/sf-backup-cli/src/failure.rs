@@ -161,9 +161,9 @@ impl Failure {
         let kind = error.kind();
         let message = error.to_string();
         let code = match &error {
-            WaitError::Failed { failure, .. } => {
-                failure.as_ref().map(|failure| failure.code.as_str().to_owned())
-            }
+            WaitError::Failed { failure, .. } => failure
+                .as_ref()
+                .map(|failure| failure.code.as_str().to_owned()),
             WaitError::ServiceTimeout { progress, .. } => progress
                 .failure
                 .as_ref()

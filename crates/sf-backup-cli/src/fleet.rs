@@ -626,7 +626,9 @@ fn stopped(fleet: &FleetBackup, report: Option<&Path>) -> Failure {
     let requested: Vec<String> = fleet
         .in_flight()
         .iter()
-        .filter(|flight| matches!(flight.requested, Some(Requested::Yes | Requested::Maybe)) || flight.followed)
+        .filter(|flight| {
+            matches!(flight.requested, Some(Requested::Yes | Requested::Maybe)) || flight.followed
+        })
         .map(|flight| flight.partition_id.to_string())
         .collect();
     let queued = fleet.queued().count();

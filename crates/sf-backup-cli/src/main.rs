@@ -133,7 +133,8 @@ fn backup(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let storage_kind = storage.as_ref().map(sf_backup::BackupStorage::kind);
-    let request = fleet::each_request(args, storage)(connection.client.backup_partition(partition_id));
+    let request =
+        fleet::each_request(args, storage)(connection.client.backup_partition(partition_id));
     let runtime = runtime()?;
     if args.wait {
         let options = backup_wait_options(args);

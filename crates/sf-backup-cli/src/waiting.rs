@@ -140,7 +140,10 @@ fn what_is_known(
         _ => "no backup was requested".to_owned(),
     };
     if let Some(progress) = last {
-        text.push_str(&format!("; its last state: {}", state_text(&progress.state)));
+        text.push_str(&format!(
+            "; its last state: {}",
+            state_text(&progress.state)
+        ));
     }
     if may_have_started {
         match &subject.follow {
@@ -241,10 +244,12 @@ fn outcome(
                 _ => None,
             };
             let last_error = error.last_error().map(ToString::to_string);
-            let unknown_state = progress.as_ref().and_then(|progress| match &progress.state {
-                BackupState::Other(name) => Some(name.clone()),
-                _ => None,
-            });
+            let unknown_state = progress
+                .as_ref()
+                .and_then(|progress| match &progress.state {
+                    BackupState::Other(name) => Some(name.clone()),
+                    _ => None,
+                });
             let outcome = crate::failure::wait_outcome(&error);
             let unknown = error.outcome_unknown();
             let mut failure = Failure::from_wait(error);

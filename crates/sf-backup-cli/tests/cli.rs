@@ -1890,7 +1890,11 @@ mod exit_codes {
                 result.stderr
             );
             assert!(result.stderr.contains("(attempt 2)"), "{}", result.stderr);
-            assert!(result.stderr.contains("error: could not connect"), "{}", result.stderr);
+            assert!(
+                result.stderr.contains("error: could not connect"),
+                "{}",
+                result.stderr
+            );
         }
     }
 
@@ -1935,7 +1939,8 @@ mod exit_codes {
         let text = sf_backup(&args(PARTITION).each_ref().map(String::as_str));
         text.expect(6);
         assert!(
-            text.stderr.contains("retrying progress read: the service answered 503"),
+            text.stderr
+                .contains("retrying progress read: the service answered 503"),
             "{}",
             text.stderr
         );
@@ -2537,7 +2542,13 @@ mod fleet {
             .unwrap();
         // Interrupt in the second round: four ended, four more requested and running.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while gateway.journal().iter().filter(|r| r.method == "POST").count() < 6 {
+        while gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+            < 6
+        {
             assert!(std::time::Instant::now() < deadline, "too few requests");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -2553,8 +2564,15 @@ mod fleet {
             "{}",
             first.stderr
         );
-        let sent_before = gateway.journal().iter().filter(|r| r.method == "POST").count();
-        assert!(sent_before < 20, "the run was not interrupted: {sent_before}");
+        let sent_before = gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert!(
+            sent_before < 20,
+            "the run was not interrupted: {sent_before}"
+        );
         let recorded = lines(&std::fs::read_to_string(report).unwrap());
         let requested: Vec<&Value> = recorded
             .iter()

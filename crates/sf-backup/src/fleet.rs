@@ -255,8 +255,8 @@ impl FleetBackup {
             request.wait(self.options.clone())
         };
         let events = wait.events();
-        let follow = (self.follow_busy && !followed)
-            .then(|| (self.client.clone(), self.options.clone()));
+        let follow =
+            (self.follow_busy && !followed).then(|| (self.client.clone(), self.options.clone()));
         let future = async move {
             let started = Instant::now();
             let mut followed = followed;

@@ -140,11 +140,11 @@ pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT}
 pub use error::TransportError;
 pub use error::{Error, ErrorCode};
 pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutcome};
-pub use operation::{OperationWait, Requested};
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 pub use list::{BackupEntity, BackupInfo, BackupStream, BackupType, ListBackups};
+pub use operation::{OperationWait, Requested};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
 pub use retry::RetryPolicy;

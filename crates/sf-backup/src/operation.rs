@@ -146,7 +146,10 @@ pub(crate) enum Ended<P> {
         read_error: Option<Error>,
     },
     /// Progress could not be read after the request, for a reason that does not pass by itself.
-    ProgressUnavailable { source: Error, last_progress: Option<P> },
+    ProgressUnavailable {
+        source: Error,
+        last_progress: Option<P>,
+    },
 }
 
 /// What a wait yields as a [`Stream`](futures_core::Stream), before its outcome.
@@ -428,8 +431,12 @@ impl<O: Operation> Core<O> {
             return self.conclude(ended).await;
         }
         let requested = self.events.requested().or(Some(Requested::Yes));
+        // Right after a 202 the first read comes at once (it shows `Accepted`); after any other read, a pause.
+        let mut pause = mode == Mode::Follow || self.events.last_progress().is_some();
         loop {
-            self.pace.pause(self.deadline).await;
+            if std::mem::replace(&mut pause, true) {
+                self.pace.pause(self.deadline).await;
+            }
             match self.read(self.deadline, Patience::UntilDeadline).await {
                 Ok(progress) => {
                     self.seen(&progress);

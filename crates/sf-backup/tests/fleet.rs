@@ -146,7 +146,10 @@ async fn dropping_the_stream_starts_nothing_more_and_names_the_backups_left_runn
         .map(|flight| flight.partition_id)
         .collect();
     assert_eq!(left.len(), 2);
-    assert!(left.iter().all(|id| partitions[..3].contains(id)), "{left:?}");
+    assert!(
+        left.iter().all(|id| partitions[..3].contains(id)),
+        "{left:?}"
+    );
     drop(fleet);
     let sent = posts(&gateway);
     // A task spawned by the fleet would keep sending after the drop; none may.

@@ -552,9 +552,12 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
     let handle = gateway.handle();
     handle.push_fault(Fault::close_connection().on(Operation::Backup));
     let client = client_of(&gateway);
-    let error = wait(&client, fast().lost_answer_watch(Duration::from_millis(300)))
-        .await
-        .unwrap_err();
+    let error = wait(
+        &client,
+        fast().lost_answer_watch(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
 
     let WaitError::Ambiguous { source, .. } = &error else {
         panic!("expected Ambiguous, got {error:?}");
@@ -866,10 +869,7 @@ async fn a_state_this_version_does_not_know_is_waited_on_shown_and_named_at_the_
     }
     assert!(unknown >= 2, "kept reading it as still running: {unknown}");
     let error = wait.outcome().await.unwrap_err();
-    assert!(
-        matches!(error, WaitError::WaitTimeout { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, WaitError::WaitTimeout { .. }), "{error:?}");
     assert!(
         error
             .to_string()
@@ -901,7 +901,10 @@ async fn a_wait_that_reaches_its_deadline_while_reads_fail_reports_the_last_erro
     let last_error = last_error.as_ref().expect("the last error travels with it");
     assert_eq!(last_error.code(), Some(&ErrorCode::NotReady));
     assert!(error.to_string().contains("FABRIC_E_NOT_READY"), "{error}");
-    assert_eq!(error.last_error().and_then(|e| e.code()), Some(&ErrorCode::NotReady));
+    assert_eq!(
+        error.last_error().and_then(|e| e.code()),
+        Some(&ErrorCode::NotReady)
+    );
 }
 
 /// A follow whose first read never gets an answer claims nothing about a request.
@@ -923,7 +926,13 @@ async fn a_follow_that_reads_nothing_before_its_deadline_claims_no_request() {
         .unwrap_err();
     accept.abort();
     assert!(
-        matches!(error, WaitError::WaitTimeout { requested: None, .. }),
+        matches!(
+            error,
+            WaitError::WaitTimeout {
+                requested: None,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(!error.to_string().contains("was requested"), "{error}");

@@ -14,7 +14,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use outcome::{CompletedBackup, WaitError};
-pub use written::{BackupWindow, Candidate, CandidateReason, ListedStorage, StorageCheck, WrittenLook};
+pub use written::{
+    BackupWindow, Candidate, CandidateReason, ListedStorage, StorageCheck, WrittenLook,
+};
 
 use crate::operation::{
     self, BoxFuture, Conclusion, Mode, Operation, OperationWait, Phase, Settings,
@@ -69,11 +71,17 @@ pub type WaitEvent = operation::WaitEvent<BackupProgress>;
 
 /// A progress callback, shared by the clones of the [`WaitOptions`] it is set on.
 #[derive(Clone, Default)]
-struct OnProgress(Option<Arc<Mutex<dyn FnMut(&BackupProgress) + Send>>>);
+struct OnProgress(Option<SharedCallback>);
+
+type SharedCallback = Arc<Mutex<dyn FnMut(&BackupProgress) + Send>>;
 
 impl fmt::Debug for OnProgress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Some(<callback>)" } else { "None" })
+        f.write_str(if self.0.is_some() {
+            "Some(<callback>)"
+        } else {
+            "None"
+        })
     }
 }
 
@@ -305,7 +313,9 @@ impl Backup {
     /// an estimate from when the backup was first seen pending).
     async fn look(&self, context: &Conclusion<BackupProgress>) -> StorageCheck {
         let estimate = || {
-            let backup_timeout = self.backup_timeout.unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT);
+            let backup_timeout = self
+                .backup_timeout
+                .unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT);
             let first = context.first_pending?;
             first.checked_sub_signed(chrono::Duration::from_std(backup_timeout).ok()?)
         };
@@ -318,7 +328,11 @@ impl Backup {
         let mut look = self
             .client
             .look_for_written_backup(self.partition_id, requested_at)
-            .watch(self.options.late_write_watch.unwrap_or(DEFAULT_LATE_WRITE_WATCH))
+            .watch(
+                self.options
+                    .late_write_watch
+                    .unwrap_or(DEFAULT_LATE_WRITE_WATCH),
+            )
             .clock_skew(self.options.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW));
         if let Some(storage) = &self.storage {
             look = look.storage(storage.clone());
@@ -518,10 +532,18 @@ mod tests {
         let mut before = old.clone();
         assert!(!settles(&backup, &mut before, &old));
         // A newer backup stamped by a node whose clock is behind is still a change.
-        assert!(settles(&backup, &mut before, &success(NEW, "2024-01-01T00:00:05Z")));
+        assert!(settles(
+            &backup,
+            &mut before,
+            &success(NEW, "2024-01-01T00:00:05Z")
+        ));
         // Two results in the same second differ by id.
         let mut before = old.clone();
-        assert!(settles(&backup, &mut before, &success(NEW, "2024-01-01T00:00:10Z")));
+        assert!(settles(
+            &backup,
+            &mut before,
+            &success(NEW, "2024-01-01T00:00:10Z")
+        ));
         // A failure with no time stamp after a failure with another code.
         let mut before = failure("E_FAIL");
         assert!(!settles(&backup, &mut before, &failure("E_FAIL")));
@@ -551,13 +573,20 @@ mod tests {
     fn with_no_backup_before_any_state_is_ours() {
         let backup = backup();
         let mut before = BackupProgress::from_api(None);
-        assert!(!settles(&backup, &mut before, &BackupProgress::from_api(None)));
+        assert!(!settles(
+            &backup,
+            &mut before,
+            &BackupProgress::from_api(None)
+        ));
         assert!(settles(&backup, &mut before, &pending("Accepted")));
     }
 
     #[test]
     fn phases_of_each_state() {
-        assert_eq!(Backup::phase(&BackupProgress::from_api(None)), Phase::NotRequested);
+        assert_eq!(
+            Backup::phase(&BackupProgress::from_api(None)),
+            Phase::NotRequested
+        );
         assert_eq!(Backup::phase(&pending("Invalid")), Phase::NotRequested);
         assert_eq!(Backup::phase(&pending("Accepted")), Phase::Pending);
         assert_eq!(Backup::phase(&pending("BackupInProgress")), Phase::Pending);
@@ -579,9 +608,18 @@ mod tests {
         assert!(lost(Error::NoAnswer {
             after: Duration::from_secs(1)
         }));
-        assert!(lost(status(StatusCode::GATEWAY_TIMEOUT, "FABRIC_E_TIMEOUT")));
-        assert!(!lost(status(StatusCode::CONFLICT, "FABRIC_E_BACKUP_IN_PROGRESS")));
-        assert!(!lost(status(StatusCode::SERVICE_UNAVAILABLE, "FABRIC_E_NOT_READY")));
+        assert!(lost(status(
+            StatusCode::GATEWAY_TIMEOUT,
+            "FABRIC_E_TIMEOUT"
+        )));
+        assert!(!lost(status(
+            StatusCode::CONFLICT,
+            "FABRIC_E_BACKUP_IN_PROGRESS"
+        )));
+        assert!(!lost(status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "FABRIC_E_NOT_READY"
+        )));
         assert!(lost(Error::UnexpectedResponse {
             status: StatusCode::BAD_GATEWAY,
             reason: String::new(),
@@ -596,7 +634,12 @@ mod tests {
             .check()
             .unwrap_err();
         assert!(error.to_string().contains("poll interval"), "{error}");
-        assert!(WaitOptions::new().poll_interval(MIN_POLL_INTERVAL).check().is_ok());
+        assert!(
+            WaitOptions::new()
+                .poll_interval(MIN_POLL_INTERVAL)
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub enum WaitError {
     /// progress keeps saying `Timeout`. The wait looks for it ([`Client::look_for_written_backup`](crate::Client::look_for_written_backup))
     /// and `check` says what it found: [`StorageCheck::Written`] (no need to back up again),
     /// [`StorageCheck::Several`] candidates, nothing, or why it could not check.
-    #[error("the service reported Timeout: the backup did not end within its backup timeout; {check}")]
+    #[error(
+        "the service reported Timeout: the backup did not end within its backup timeout; {check}"
+    )]
     ServiceTimeout {
         /// The progress that reported the timeout.
         progress: Box<BackupProgress>,
@@ -130,7 +132,7 @@ pub enum WaitError {
         /// The last progress read, if any (perhaps an earlier backup's).
         last_progress: Option<Box<BackupProgress>>,
         /// Why progress could not be read, when it could not.
-        read_error: Option<Error>,
+        read_error: Option<Box<Error>>,
     },
 
     /// The backup was requested, but its progress could not be read for a reason that does not pass by itself
@@ -214,7 +216,7 @@ impl From<Ended<BackupProgress>> for WaitError {
                 source,
                 watched,
                 last_progress: last_progress.map(Box::new),
-                read_error,
+                read_error: read_error.map(Box::new),
             },
             Ended::ProgressUnavailable {
                 source,
@@ -434,7 +436,10 @@ mod tests {
         let before = timed_out(Some(Requested::No));
         assert!(!before.outcome_unknown() && !before.may_have_been_written());
         assert!(before.to_string().contains("no backup was requested"));
-        assert!(before.to_string().contains("the last error: no answer"), "{before}");
+        assert!(
+            before.to_string().contains("the last error: no answer"),
+            "{before}"
+        );
         assert_eq!(before.kind(), "wait_timed_out_before_request");
         assert!(timed_out(Some(Requested::Maybe)).outcome_unknown());
         assert!(timed_out(Some(Requested::Yes)).outcome_unknown());
@@ -481,7 +486,7 @@ mod tests {
             },
             watched: Duration::from_secs(15),
             last_progress: None,
-            read_error: Some(Error::invalid("x", "y", "z")),
+            read_error: Some(Box::new(Error::invalid("x", "y", "z"))),
         };
         let text = error.to_string();
         assert!(text.contains("could not be read"), "{text}");

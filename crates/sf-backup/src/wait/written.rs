@@ -320,13 +320,19 @@ impl WrittenLook {
         };
         if self.storage.is_some() && self.service_name.is_none() {
             // The folder is named by the service: learn it from the partition's policy list, if it has one.
-            let learnt = with_retries(retry, retry_end(end), Patience::UntilDeadline, &mut observe, || {
-                self.client
-                    .list_backups(self.partition_id)
-                    .latest()
-                    .before(deadline)
-                    .into_future()
-            })
+            let learnt = with_retries(
+                retry,
+                retry_end(end),
+                Patience::UntilDeadline,
+                &mut observe,
+                || {
+                    self.client
+                        .list_backups(self.partition_id)
+                        .latest()
+                        .before(deadline)
+                        .into_future()
+                },
+            )
             .await
             .ok()
             .and_then(|backups| backups.into_iter().find_map(|b| b.service_name));
@@ -346,9 +352,13 @@ impl WrittenLook {
         let mut last_look: Option<(BackupWindow, Vec<Candidate>)> = None;
         loop {
             let window = self.window();
-            match with_retries(retry, retry_end(end), Patience::UntilDeadline, &mut observe, || {
-                self.list(window, deadline)
-            })
+            match with_retries(
+                retry,
+                retry_end(end),
+                Patience::UntilDeadline,
+                &mut observe,
+                || self.list(window, deadline),
+            )
             .await
             {
                 Ok(backups) => {
@@ -396,8 +406,9 @@ impl WrittenLook {
                                 error: None,
                             },
                             None => StorageCheck::NotChecked {
-                                reason: "the wait's deadline passed before the storage could be listed"
-                                    .to_owned(),
+                                reason:
+                                    "the wait's deadline passed before the storage could be listed"
+                                        .to_owned(),
                             },
                         };
                     }
@@ -504,8 +515,9 @@ impl IntoFuture for WrittenLook {
             let retry = self.client.retry_policy().clone();
             let pace = Pace::new(Duration::from_secs(1), Duration::from_secs(10));
             // No deadline but the watch, and each list's own answer deadline.
-            let deadline =
-                Instant::now() + self.watch.min(Duration::from_secs(86_400)) + Duration::from_secs(600);
+            let deadline = Instant::now()
+                + self.watch.min(Duration::from_secs(86_400))
+                + Duration::from_secs(600);
             self.looking(deadline, pace, &retry, |_, _| {}).await
         })
     }

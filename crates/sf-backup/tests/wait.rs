@@ -948,3 +948,55 @@ fn a_library_error_converts_into_a_wait_error() {
     }
     assert_eq!(refuse().unwrap_err().kind(), "not_started");
 }
+
+/// `progress --wait` follows: a followed backup that the service reports as Timeout is looked for in storage
+/// too, from when the follow first saw it pending.
+#[rstest]
+#[tokio::test]
+async fn a_followed_timeout_that_went_through_anyway_is_found_in_storage(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway
+        .handle()
+        .script_outcome(uuid(), Outcome::TimeoutButWritten);
+    let client = client_of(&gateway);
+    client.backup_partition(partition()).await.unwrap();
+    let error = client.follow_backup(partition(), fast()).await.unwrap_err();
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        error.found_backup().and_then(|backup| backup.backup_id),
+        Some(written[0].backup_id),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "timed_out_but_written");
+    assert_eq!(count(&gateway.handle(), "POST"), 1);
+}
+
+/// The look is a client method of its own, for a backup requested elsewhere.
+#[rstest]
+#[tokio::test]
+async fn the_look_for_a_written_backup_is_a_client_method(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway
+        .handle()
+        .script_outcome(uuid(), Outcome::TimeoutButWritten);
+    let client = client_of(&gateway);
+    let requested_at = chrono::Utc::now();
+    client.backup_partition(partition()).await.unwrap();
+    let check = client
+        .look_for_written_backup(partition(), requested_at)
+        .watch(Duration::from_secs(20))
+        .await;
+    let StorageCheck::Written { backup, window, .. } = &check else {
+        panic!("{check:?}");
+    };
+    assert_eq!(
+        backup.backup_id,
+        Some(gateway.written_backups()[0].backup_id)
+    );
+    assert!(window.from < requested_at);
+}

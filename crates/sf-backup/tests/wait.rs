@@ -205,7 +205,9 @@ async fn a_failed_backup_carries_the_service_code_and_message(
     assert_eq!(failure.message, "copier died");
     assert_eq!(progress.state, BackupState::Failure);
     assert!(error.to_string().contains("copier died"), "{error}");
-    assert!(!error.may_have_been_written());
+    assert!(!error.may_have_been_written() && !error.outcome_unknown());
+    assert_eq!(error.backup_requested(), Requested::Yes);
+    assert_eq!(error.kind(), "backup_failed");
     assert!(gateway.written_backups().is_empty());
 }
 
@@ -999,4 +1001,86 @@ async fn the_look_for_a_written_backup_is_a_client_method(
         Some(gateway.written_backups()[0].backup_id)
     );
     assert!(window.from < requested_at);
+}
+
+#[test]
+fn what_each_error_says_about_the_request() {
+    let timed_out = |requested| WaitError::WaitTimeout {
+        waited: Duration::from_secs(1),
+        requested,
+        last_progress: None,
+        last_error: Some(Arc::new(sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        })),
+    };
+    let before = timed_out(Some(Requested::No));
+    assert!(!before.outcome_unknown() && !before.may_have_been_written());
+    assert!(before.to_string().contains("no backup was requested"));
+    assert!(
+        before.to_string().contains("the last error: no answer"),
+        "{before}"
+    );
+    assert_eq!(before.kind(), "wait_timed_out_before_request");
+    assert!(timed_out(Some(Requested::Maybe)).outcome_unknown());
+    assert!(timed_out(Some(Requested::Yes)).outcome_unknown());
+    assert_eq!(timed_out(Some(Requested::Yes)).kind(), "wait_timed_out");
+    // Following, no progress read: nothing is claimed about a request.
+    let unknown = timed_out(None);
+    assert_eq!(unknown.backup_requested(), Requested::Maybe);
+    assert!(unknown.to_string().contains("unknown"), "{unknown}");
+    let refused: WaitError = sf_backup::Error::NoAnswer {
+        after: Duration::from_secs(1),
+    }
+    .into();
+    assert_eq!(refused.backup_requested(), Requested::No);
+    assert_eq!(refused.kind(), "not_started");
+}
+
+#[test]
+fn an_answer_lost_and_progress_unreadable_says_so() {
+    let error = WaitError::Ambiguous {
+        source: sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        },
+        watched: Duration::from_secs(15),
+        last_progress: None,
+        read_error: Some(Box::new(sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        })),
+    };
+    let text = error.to_string();
+    assert!(text.contains("could not be read"), "{text}");
+    assert!(!text.contains("no sign"), "{text}");
+}
+
+/// The core watches progress only after a failure that may have reached the service.
+#[test]
+fn lost_answers_are_told_from_refusals() {
+    use sf_backup::StatusCode;
+    let status = |status, code: &str| sf_backup::Error::Service {
+        status,
+        code: ErrorCode::from(code),
+        message: String::new(),
+    };
+    let lost = |error: sf_backup::Error| error.may_have_reached_service();
+    assert!(lost(sf_backup::Error::NoAnswer {
+        after: Duration::from_secs(1)
+    }));
+    assert!(lost(status(
+        StatusCode::GATEWAY_TIMEOUT,
+        "FABRIC_E_TIMEOUT"
+    )));
+    assert!(!lost(status(
+        StatusCode::CONFLICT,
+        "FABRIC_E_BACKUP_IN_PROGRESS"
+    )));
+    assert!(!lost(status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "FABRIC_E_NOT_READY"
+    )));
+    assert!(lost(sf_backup::Error::UnexpectedResponse {
+        status: StatusCode::BAD_GATEWAY,
+        reason: String::new(),
+        body: String::new(),
+    }));
 }

@@ -595,38 +595,6 @@ mod tests {
         assert_eq!(Backup::phase(&pending("Timeout")), Phase::Ended);
     }
 
-    /// The core watches progress only after a failure that may have reached the service.
-    #[test]
-    fn lost_answers_are_told_from_refusals() {
-        use http::StatusCode;
-        let status = |status, code: &str| Error::Service {
-            status,
-            code: crate::ErrorCode::from(code),
-            message: String::new(),
-        };
-        let lost = |error: Error| error.may_have_reached_service();
-        assert!(lost(Error::NoAnswer {
-            after: Duration::from_secs(1)
-        }));
-        assert!(lost(status(
-            StatusCode::GATEWAY_TIMEOUT,
-            "FABRIC_E_TIMEOUT"
-        )));
-        assert!(!lost(status(
-            StatusCode::CONFLICT,
-            "FABRIC_E_BACKUP_IN_PROGRESS"
-        )));
-        assert!(!lost(status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "FABRIC_E_NOT_READY"
-        )));
-        assert!(lost(Error::UnexpectedResponse {
-            status: StatusCode::BAD_GATEWAY,
-            reason: String::new(),
-            body: String::new(),
-        }));
-    }
-
     #[test]
     fn poll_intervals_below_the_floor_are_refused() {
         let error = WaitOptions::new()

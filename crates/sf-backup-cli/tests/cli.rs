@@ -1061,12 +1061,18 @@ fn testkit_subcommand_serves_until_stopped(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    // Read in a thread, so that a child that never prints fails the test instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = sender.send(line);
+    });
+    let Ok(line) = receiver.recv_timeout(support::PROCESS_TIMEOUT) else {
+        child.kill().unwrap();
+        panic!("the testkit did not say where it listens");
+    };
     assert!(line.contains(&listen), "{line}");
     let endpoint = format!("http://{listen}");
     let result = sf_backup(&["--endpoint", &endpoint, "progress", PARTITION]);

@@ -309,6 +309,30 @@ impl Operation for Backup {
 }
 
 impl Backup {
+    /// The backup of `partition_id`: requested with `request`, or followed when there is none.
+    fn new(
+        client: Client,
+        partition_id: PartitionId,
+        request: Option<BackupPartitionRequest>,
+        options: WaitOptions,
+    ) -> Self {
+        Self {
+            client,
+            partition_id,
+            storage: request.as_ref().and_then(|r| r.storage_setting().cloned()),
+            backup_timeout: request
+                .as_ref()
+                .and_then(BackupPartitionRequest::backup_timeout_setting),
+            server_timeout: request
+                .as_ref()
+                .and_then(BackupPartitionRequest::server_timeout_setting),
+            request,
+            options,
+            requested_at: None,
+            earlier_backup: None,
+        }
+    }
+
     /// After `Timeout`: the look in the storage the request used, from the request's time (or, when following,
     /// an estimate from when the backup was first seen pending).
     async fn look(&self, context: &Conclusion<BackupProgress>) -> StorageCheck {
@@ -411,18 +435,8 @@ impl BackupPartitionRequest {
             .saturating_add(DEFAULT_WAIT_MARGIN);
         let settings = options.settings(&client, timeout);
         let checked = options.check().and_then(|()| self.check());
-        let backup = Backup {
-            partition_id: self.partition_id(),
-            storage: self.storage_setting().cloned(),
-            backup_timeout: self.backup_timeout_setting(),
-            server_timeout: self.server_timeout_setting(),
-            client,
-            request: Some(self),
-            options,
-            requested_at: None,
-            earlier_backup: None,
-        };
-        start(backup, settings, Mode::Start, span, checked)
+        let backup = Backup::new(client, self.partition_id(), Some(self), options);
+        operation::wait(backup, settings, Mode::Start, span, checked)
     }
 }
 
@@ -442,48 +456,9 @@ impl Client {
         let timeout = SERVICE_DEFAULT_BACKUP_TIMEOUT.saturating_add(DEFAULT_WAIT_MARGIN);
         let settings = options.settings(self, timeout);
         let checked = options.check();
-        let backup = Backup {
-            client: self.clone(),
-            partition_id,
-            request: None,
-            storage: None,
-            backup_timeout: None,
-            server_timeout: None,
-            options,
-            requested_at: None,
-            earlier_backup: None,
-        };
-        start(backup, settings, Mode::Follow, span, checked)
+        let backup = Backup::new(self.clone(), partition_id, None, options);
+        operation::wait(backup, settings, Mode::Follow, span, checked)
     }
-}
-
-#[cfg(test)]
-impl Client {
-    /// A backup operation that only follows, for unit tests.
-    fn follow_backup_operation(&self) -> Backup {
-        Backup {
-            client: self.clone(),
-            partition_id: "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse().unwrap(),
-            request: None,
-            storage: None,
-            backup_timeout: None,
-            server_timeout: None,
-            options: WaitOptions::new(),
-            requested_at: None,
-            earlier_backup: None,
-        }
-    }
-}
-
-/// Starts the core's wait; invalid input ends it at its first poll, before anything is sent.
-fn start(
-    backup: Backup,
-    settings: Settings<BackupProgress>,
-    mode: Mode,
-    span: tracing::Span,
-    checked: Result<(), Error>,
-) -> BackupWait {
-    operation::wait(backup, settings, mode, span, checked)
 }
 
 #[cfg(test)]
@@ -517,9 +492,9 @@ mod tests {
     }
 
     fn backup() -> Backup {
-        Client::new("http://localhost:19080")
-            .unwrap()
-            .follow_backup_operation()
+        let client = Client::new("http://localhost:19080").unwrap();
+        let id = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d".parse().unwrap();
+        Backup::new(client, id, None, WaitOptions::new())
     }
 
     const OLD: &str = "11111111-1111-4111-8111-111111111111";

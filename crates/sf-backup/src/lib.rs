@@ -144,7 +144,7 @@ pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutco
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 pub use list::{BackupEntity, BackupInfo, BackupStream, BackupType, ListBackups};
-pub use operation::{OperationWait, Requested};
+pub use operation::{OperationWait, Requested, WaitEvent};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
 pub use retry::RetryPolicy;
@@ -161,7 +161,7 @@ pub use uuid::Uuid;
 pub use reqwest;
 pub use wait::{
     BackupWait, BackupWindow, Candidate, CandidateReason, CompletedBackup, ListedStorage,
-    MIN_POLL_INTERVAL, StorageCheck, WaitError, WaitEvent, WaitOptions, WrittenLook,
+    MIN_POLL_INTERVAL, StorageCheck, WaitError, WaitOptions, WrittenLook,
 };
 
 impl From<ParsePartitionIdError> for Error {

@@ -152,10 +152,11 @@ pub(crate) enum Ended<P> {
     },
 }
 
-/// What a wait yields as a [`Stream`](futures_core::Stream), before its outcome.
+/// What a wait yields as a [`Stream`](futures_core::Stream), before its outcome; `P` is the operation's progress
+/// ([`BackupProgress`](crate::BackupProgress) for a backup).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum WaitEvent<P> {
+pub enum WaitEvent<P = crate::BackupProgress> {
     /// A progress read that describes this operation (its pending states, then its result).
     Progress(P),
     /// A progress read in a state this version does not know: the wait treats it as still running.

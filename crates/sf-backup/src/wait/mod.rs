@@ -41,7 +41,7 @@ pub(crate) const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(
 const DEFAULT_WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// A wait for a backup's outcome, from [`BackupPartitionRequest::wait`] or [`Client::follow_backup`]: await it
-/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`]s first.
+/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
 ///
 /// ```no_run
 /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
@@ -65,9 +65,6 @@ const DEFAULT_WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// # Ok(()) }
 /// ```
 pub type BackupWait = OperationWait<BackupProgress, CompletedBackup, WaitError>;
-
-/// What a backup wait yields as a stream.
-pub type WaitEvent = operation::WaitEvent<BackupProgress>;
 
 /// A progress callback, shared by the clones of the [`WaitOptions`] it is set on.
 #[derive(Clone, Default)]
@@ -373,7 +370,7 @@ impl Backup {
 
 impl BackupPartitionRequest {
     /// Sends the request once, then follows progress until this backup ends: await the returned
-    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`]s first.
+    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
     ///
     /// **Attribution.** Progress shows only the partition's latest backup request, without an operation id. The
     /// service answers 202 only after it has stored the new request's status, and progress is read from the same
@@ -387,7 +384,7 @@ impl BackupPartitionRequest {
     /// **One deadline.** [`WaitOptions::wait_timeout`] bounds everything: the progress read before the request,
     /// the request, every read, retry and look; each answer deadline is cut to the time left. Failed reads are
     /// retried under the client's [`RetryPolicy`](crate::RetryPolicy), each retry shown on the stream
-    /// ([`WaitEvent::Retrying`]). Before the request, a failure that cannot heal (TLS, DNS, a refusal) ends the
+    /// ([`WaitEvent::Retrying`](crate::WaitEvent::Retrying)). Before the request, a failure that cannot heal (TLS, DNS, a refusal) ends the
     /// wait at once, and a refused connection after three quick attempts, with [`WaitError::Request`].
     ///
     /// # Errors

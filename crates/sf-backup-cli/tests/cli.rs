@@ -1295,6 +1295,46 @@ mod secured {
         );
     }
 
+    /// A certificate the client does not trust, or a client certificate the server wants and is not given:
+    /// nothing can heal that, so a wait ends at once with the cause instead of retrying until its timeout.
+    #[rstest]
+    fn a_wait_that_tls_refuses_ends_at_once_with_the_cause(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
+        let endpoint = cluster.endpoint();
+        let pem = cluster.file("client.pem");
+        let thumbprint = cluster.server.thumbprint.clone();
+        for flags in [
+            vec!["--pem", pem.as_str()],
+            vec!["--server-cert-thumbprint", thumbprint.as_str()],
+        ] {
+            let started = std::time::Instant::now();
+            let result = sf_backup(
+                &[
+                    &["--endpoint", endpoint.as_str()],
+                    &flags[..],
+                    &["backup", PARTITION, "--wait"],
+                ]
+                .concat(),
+            );
+            let took = started.elapsed();
+            result.expect(4);
+            assert!(took < Duration::from_secs(5), "{flags:?}: {took:?}");
+            assert!(
+                !result.stderr.contains("retrying"),
+                "{flags:?}: {}",
+                result.stderr
+            );
+            assert!(
+                result.stderr.contains("error: could not connect"),
+                "{flags:?}: {}",
+                result.stderr
+            );
+        }
+        assert!(cluster.gateway.journal().is_empty());
+    }
+
     #[test]
     fn a_common_name_needs_a_chain_the_system_or_the_ca_bundle_trusts() {
         let cluster = cluster(Dialect::Service);

@@ -27,8 +27,9 @@ macro_rules! exit_codes {
   8    the service reported Timeout, but a backup written in this request's window was found: no need
        to run again (with --wait; the found backup is printed, and its backup_id is in the JSON)
   9    with several partitions: some did not succeed (the summary counts them); --resume skips the ones
-       that did
-  130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
+       that did and follows the ones still running
+  130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup (with
+       several partitions, --resume <report> follows the ones left running)"
     };
 }
 
@@ -186,11 +187,15 @@ pub struct BackupArgs {
     #[arg(long, value_name = "N", default_value_t = sf_backup::DEFAULT_FLEET_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
 
-    /// With several partitions: write one JSON line per partition to this file as each ends.
+    /// With several partitions: append JSON lines to this file: a partition's outcome as it ends, and before
+    /// that an "outcome": "Requested" line as soon as its backup request may have reached the service.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// With several partitions: skip those whose outcome in this report (from --report) is Success.
+    /// With several partitions: continue the run this report (from --report) records: skip the partitions
+    /// backed up (Success, TimedOutButWritten), follow those requested whose end is unknown (Requested,
+    /// WaitTimedOut, Ambiguous, ProgressUnavailable) to their end without requesting them again, and back up
+    /// the rest.
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
 
@@ -222,12 +227,12 @@ pub struct BackupArgs {
     /// When the service reports Timeout: keep looking this long for the backup in the storage the request used
     /// (the service may still write it; default 120, never past --wait-timeout).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub written_grace: Option<Duration>,
+    pub late_write_watch: Option<Duration>,
 
     /// When the service reports Timeout: how far the clocks may disagree when a backup's creation time is
     /// matched against this request's time (default 60).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub clock_allowance: Option<Duration>,
+    pub clock_skew: Option<Duration>,
 
     /// The partition's service (fabric:/App/Service): with a storage option and --wait, where to look for the
     /// backup after a Timeout (learnt from the policy list when not given).

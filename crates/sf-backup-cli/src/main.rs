@@ -133,16 +133,8 @@ fn backup(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let storage_kind = storage.as_ref().map(sf_backup::BackupStorage::kind);
-    let mut request = connection.client.backup_partition(partition_id);
-    if let Some(storage) = storage {
-        request = request.storage(storage);
-    }
-    if let Some(minutes) = args.backup_timeout {
-        request = request.backup_timeout(Duration::from_secs(minutes.saturating_mul(60)));
-    }
-    if let Some(seconds) = args.server_timeout {
-        request = request.server_timeout(Duration::from_secs(seconds));
-    }
+    let request =
+        fleet::each_request(args, storage)(connection.client.backup_partition(partition_id));
     let runtime = runtime()?;
     if args.wait {
         let options = backup_wait_options(args);
@@ -196,11 +188,11 @@ fn progress(
 /// service reports Timeout.
 pub(crate) fn backup_wait_options(args: &BackupArgs) -> WaitOptions {
     let mut options = wait_options(&args.waiting);
-    if let Some(grace) = args.written_grace {
-        options = options.written_grace(grace);
+    if let Some(watch) = args.late_write_watch {
+        options = options.late_write_watch(watch);
     }
-    if let Some(allowance) = args.clock_allowance {
-        options = options.clock_allowance(allowance);
+    if let Some(skew) = args.clock_skew {
+        options = options.clock_skew(skew);
     }
     if let Some(name) = &args.service_name {
         options = options.service_name(name.clone());

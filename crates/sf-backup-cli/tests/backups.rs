@@ -68,7 +68,7 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
         .handle()
         .script_outcome(id(), Outcome::TimeoutButWritten);
     let url = gateway.url();
-    let result = sf_backup(&wait_args(&url, &["--written-grace", "10"]));
+    let result = sf_backup(&wait_args(&url, &["--late-write-watch", "10"]));
     result.expect(8);
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
@@ -108,7 +108,7 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
         "--wait",
         "--poll-interval",
         "0.02",
-        "--written-grace",
+        "--late-write-watch",
         "10",
     ]);
     text.expect(8);
@@ -132,7 +132,7 @@ fn a_timeout_with_nothing_written_exits_5(
     let gateway = late(dialect);
     gateway.handle().script_outcome(id(), Outcome::Timeout);
     let url = gateway.url();
-    let result = sf_backup(&wait_args(&url, &["--written-grace", "0.3"]));
+    let result = sf_backup(&wait_args(&url, &["--late-write-watch", "0.3"]));
     result.expect(5);
     let out = result.stdout_json();
     assert_eq!(out["outcome"], "BackupTimedOut");
@@ -406,7 +406,7 @@ fn several_partitions_count_a_backup_written_after_timeout_as_backed_up(
         "--wait",
         "--poll-interval",
         "0.02",
-        "--written-grace",
+        "--late-write-watch",
         "10",
     ]);
     let result = sf_backup(&args);

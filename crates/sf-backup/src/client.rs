@@ -47,6 +47,7 @@ pub(crate) struct Inner {
     pub(crate) answer_margin: Duration,
     /// Set when requests carry a bearer token; `api` is then only the client without one.
     pub(crate) authorizer: Option<Authorizer>,
+    pub(crate) retry: crate::RetryPolicy,
 }
 
 impl fmt::Debug for Client {
@@ -74,6 +75,11 @@ impl Client {
     /// The gateway address requests go to, normalised (no trailing slash).
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
+    }
+
+    /// How failed reads are retried ([`ClientBuilder::retry`]).
+    pub(crate) fn retry_policy(&self) -> &crate::RetryPolicy {
+        &self.inner.retry
     }
 
     /// The generated client for the next request: with a bearer token provider, one carrying a fresh token.
@@ -137,6 +143,7 @@ pub struct ClientBuilder {
     #[cfg(any(feature = "tls", feature = "tls-ring"))]
     tls: TlsOptions,
     bearer: Option<Bearer>,
+    retry: crate::RetryPolicy,
     #[cfg(feature = "unstable-reqwest")]
     configure_http: Option<ConfigureHttp>,
 }
@@ -152,6 +159,7 @@ impl Default for ClientBuilder {
             #[cfg(any(feature = "tls", feature = "tls-ring"))]
             tls: TlsOptions::default(),
             bearer: None,
+            retry: crate::RetryPolicy::default(),
             #[cfg(feature = "unstable-reqwest")]
             configure_http: None,
         }
@@ -196,6 +204,14 @@ impl ClientBuilder {
     /// server timeout plus this margin. See [Timeouts](crate#timeouts).
     pub fn answer_margin(mut self, margin: Duration) -> Self {
         self.answer_margin = margin;
+        self
+    }
+
+    /// How failed reads (progress, the reads of a wait, the look after `Timeout`) are retried
+    /// ([`RetryPolicy::default`](crate::RetryPolicy::default) when not set). A request that starts work is
+    /// never retried.
+    pub fn retry(mut self, retry: crate::RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -463,6 +479,7 @@ impl ClientBuilder {
                 endpoint,
                 answer_margin: self.answer_margin,
                 authorizer,
+                retry: self.retry,
             }),
         })
     }

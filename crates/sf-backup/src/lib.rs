@@ -34,20 +34,20 @@
 //!
 //! # Waiting for the outcome
 //!
-//! [`BackupPartitionRequest::wait`] sends the backup request once, then follows progress until this backup
-//! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or the service reported Timeout, the request
-//! was refused, the wait timeout passed). The [`BackupWait`] it returns is awaited for the outcome, or read as a
-//! stream of progress first. After the service's 202 every state read is this backup's; progress reads are
-//! retried within the wait's one deadline; the backup request never is. [`Client::follow_backup`] follows a
-//! backup that was requested elsewhere.
+//! [`BackupPartitionRequest::wait`] sends the backup request once, then reads progress until this backup ends:
+//! [`CompletedBackup`], or a [`WaitError`] whose [`kind`](WaitError::kind) names the case for scripts. The
+//! [`BackupWait`] it returns is awaited for the outcome, or read first as a stream of [`WaitEvent`]s: this
+//! backup's progress, states this version does not know (treated as still running), and every retried read
+//! with its cause. After the service's 202 every state read is this backup's; reads are retried under the
+//! client's [`RetryPolicy`] ([`ClientBuilder::retry`]) within the wait's one deadline; the backup request never
+//! is. Before anything was sent, a failure that cannot heal ends the wait at once with its cause.
+//! [`Client::follow_backup`] follows a backup that was requested elsewhere.
 //!
 //! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
-//! deadline, and the late result is dropped from progress. A wait that sent the request then looks in the storage
-//! it used ([`Client::list_backups`] for the policy storage, [`Client::list_backups_in`] for a storage given
-//! explicitly) for a backup created in this request's window, within the wait's deadline:
-//! [`WaitError::TimedOutButWritten`] when exactly one is found, [`WaitError::TimedOutPossiblyWritten`] with every
-//! [`Candidate`] and its reason when it cannot tell, and [`WaitError::BackupTimedOut`] with a [`StorageCheck`]
-//! otherwise.
+//! deadline, and the late result is dropped from progress. The wait then looks in the storage it used
+//! ([`Client::look_for_written_backup`], which a caller can use too) for a backup created in this request's
+//! window, and reports what it found in [`WaitError::ServiceTimeout`]'s [`StorageCheck`]: written, several
+//! [`Candidate`]s with their [`CandidateReason`], nothing, or why it could not check.
 //!
 //! # Backup lists and topology
 //!
@@ -62,20 +62,25 @@
 //!
 //! # Timeouts
 //!
-//! Four clocks, each with one name everywhere (library, CLI flag, CLI output, docs). Which one to raise when a
-//! call ends early:
+//! Every time setting of the crate, each with one name everywhere (library, CLI flag, CLI output, docs). Five
+//! bound how long something may take, two say how long to keep looking, the rest pace reads or widen a window:
 //!
 //! | setting | whose clock, what it bounds | default | when it runs out | CLI flag |
 //! |---|---|---|---|---|
-//! | [`backup_timeout`](BackupPartitionRequest::backup_timeout) | the service's: from the backup request (queueing included) to the backup's end | 10 minutes | progress says `Timeout`: [`WaitError::BackupTimedOut`] (exit 5); the backup may still be written | `--backup-timeout` (minutes) |
+//! | [`backup_timeout`](BackupPartitionRequest::backup_timeout) | the service's: from the backup request (queueing included) to the backup's end | 10 minutes | progress says `Timeout`: [`WaitError::ServiceTimeout`] (exit 5, or 8 when the backup was found written) | `--backup-timeout` (minutes) |
 //! | [`server_timeout`](BackupPartitionRequest::server_timeout) | the service's: how long it may take to answer one request | 60 seconds | the service answers 504 `FABRIC_E_TIMEOUT`: [`Error::is_server_timeout`] | `--server-timeout` (seconds) |
 //! | [`answer_margin`](ClientBuilder::answer_margin) | ours: how long beyond the server timeout we wait for one answer | 10 seconds | [`Error::NoAnswer`] (the request may have reached the service) | — |
-//! | [`wait_timeout`](WaitOptions::wait_timeout) | ours: the whole wait, every read, retry and the request included | backup timeout + 5 minutes | [`WaitError::WaitTimedOut`] (exit 6, or 4 if nothing was sent); a requested backup goes on | `--wait-timeout` (seconds) |
+//! | [`connect_timeout`](ClientBuilder::connect_timeout) | ours: opening one connection | 10 seconds | [`Error::Transport`] (nothing was sent) | — |
+//! | [`wait_timeout`](WaitOptions::wait_timeout) | ours: the whole wait, every read, retry, look and the request included | backup timeout + 5 minutes | [`WaitError::WaitTimeout`] with the last error (exit 6, 7 if the answer was lost, 4 if nothing was sent); a requested backup goes on | `--wait-timeout` (seconds) |
+//! | [`lost_answer_watch`](WaitOptions::lost_answer_watch) | ours, inside the wait: after the backup request's answer was lost, how long to watch progress for a sign of it | 15 seconds | [`WaitError::Ambiguous`] (exit 7) | — |
+//! | [`late_write_watch`](WaitOptions::late_write_watch) | ours, inside the wait: after `Timeout`, how long to keep looking in storage | 120 seconds | [`StorageCheck::NothingFound`] | `--late-write-watch` (seconds) |
+//! | [`clock_skew`](WaitOptions::clock_skew) | not a clock: how far this machine's and the node's clocks may disagree when the look matches creation times | 60 seconds | — | `--clock-skew` (seconds) |
+//! | [`poll_interval`](WaitOptions::poll_interval), [`max_poll_interval`](WaitOptions::max_poll_interval) | the pause between progress reads, growing 1.5 times | 1 s, 10 s (at least [`MIN_POLL_INTERVAL`]) | — | `--poll-interval` (fixed) |
+//! | [`initial_backoff`](RetryPolicy::initial_backoff), [`max_backoff`](RetryPolicy::max_backoff) | the pause before retrying a failed read, doubling, jittered | 200 ms, 5 s | — | — |
 //!
-//! [`ClientBuilder::connect_timeout`] (10 seconds) bounds opening one connection; when it passes the request was
-//! not sent ([`Error::Transport`]). `Timeout` is also a wire name the service uses twice: the backup state
-//! [`BackupState::Timeout`] (the backup timeout passed) and the error code [`ErrorCode::Timeout`]
-//! (`FABRIC_E_TIMEOUT`, the server timeout passed, or inside a `Timeout` progress the backup timeout).
+//! `Timeout` is also a wire name the service uses twice: the backup state [`BackupState::Timeout`] (the backup
+//! timeout passed) and the error code [`ErrorCode::Timeout`] (`FABRIC_E_TIMEOUT`, the server timeout passed, or
+//! inside a `Timeout` progress the backup timeout).
 //!
 //! # TLS
 //!
@@ -118,6 +123,7 @@ mod fleet;
 mod id;
 mod json;
 pub mod list;
+mod operation;
 mod pages;
 mod progress;
 mod request;
@@ -141,6 +147,7 @@ pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 // The backup lists and topology are public modules ([`list`], [`topology`]); the wait uses these by their old paths.
 pub(crate) use list::{BackupEntity, BackupInfo, ListBackups};
+pub use operation::{OperationWait, Requested, WaitEvent};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
 pub use retry::RetryPolicy;
@@ -155,7 +162,6 @@ pub use uuid::Uuid;
 #[cfg_attr(docsrs, doc(cfg(feature = "unstable-reqwest")))]
 pub use reqwest;
 pub use wait::{
-    BackupWait, BackupWindow, Candidate, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE,
-    DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,
-    DEFAULT_WRITTEN_GRACE, MIN_POLL_INTERVAL, Requested, StorageCheck, WaitError, WaitOptions,
+    BackupWait, BackupWindow, Candidate, CandidateReason, CompletedBackup, ListedStorage,
+    MIN_POLL_INTERVAL, StorageCheck, WaitError, WaitOptions, WrittenLook,
 };

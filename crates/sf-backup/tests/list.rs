@@ -13,7 +13,8 @@ use futures_core::Stream;
 use rstest::rstest;
 use sf_backup::list::{BackupEntity, BackupInfo, BackupStream, BackupType};
 use sf_backup::{
-    BackupStorage, Client, PartitionId, RetryPolicy, StorageCheck, WaitError, WaitOptions,
+    BackupStorage, CandidateReason, Client, PartitionId, RetryPolicy, StorageCheck, WaitError,
+    WaitOptions,
 };
 use sf_backup_testkit::{
     Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome, PartitionConfig,
@@ -392,8 +393,7 @@ fn timeout_options() -> WaitOptions {
         .poll_interval(Duration::from_millis(10))
         .max_poll_interval(Duration::from_millis(50))
         .wait_timeout(Duration::from_secs(60))
-        .written_grace(Duration::from_secs(10))
-        .retry(RetryPolicy::default().initial_backoff(Duration::from_millis(10)))
+        .late_write_watch(Duration::from_secs(10))
 }
 
 /// A gateway whose `BackupTimeout` deadline (1 minute = 60 ms) passes while the replica still works (300 ms):
@@ -436,10 +436,13 @@ async fn a_backup_written_after_timeout_is_timed_out_but_written_with_its_id(
     let written = handle.written_backups();
     assert_eq!(written.len(), 1);
     assert!(written[0].reported_timeout);
-    let WaitError::TimedOutButWritten {
-        backup,
-        candidates,
-        window,
+    let WaitError::ServiceTimeout {
+        check:
+            StorageCheck::Written {
+                backup,
+                candidates,
+                window,
+            },
         progress,
     } = &error
     else {
@@ -452,8 +455,12 @@ async fn a_backup_written_after_timeout_is_timed_out_but_written_with_its_id(
     );
     assert!(window.from < backup.creation_time_utc.unwrap());
     assert_eq!(candidates.len(), 1);
+    assert!(matches!(
+        candidates[0].reason,
+        CandidateReason::AfterRequest { .. }
+    ));
     assert!(
-        candidates[0].reason.contains("periodic"),
+        candidates[0].reason.to_string().contains("periodic"),
         "{}",
         candidates[0].reason
     );
@@ -480,14 +487,14 @@ async fn a_timeout_with_nothing_written_stays_backup_timed_out(
     let error = client
         .backup_partition(partition())
         .backup_timeout(Duration::from_secs(60))
-        .wait(timeout_options().written_grace(Duration::from_millis(500)))
+        .wait(timeout_options().late_write_watch(Duration::from_millis(500)))
         .await
         .unwrap_err();
     assert!(
         matches!(
             error,
-            WaitError::BackupTimedOut {
-                storage_check: StorageCheck::NothingFound { .. },
+            WaitError::ServiceTimeout {
+                check: StorageCheck::NothingFound { .. },
                 ..
             }
         ),
@@ -526,7 +533,11 @@ async fn a_periodic_backup_in_the_window_is_shown_as_a_candidate_with_the_reason
         .wait(timeout_options())
         .await
         .unwrap_err();
-    let WaitError::TimedOutPossiblyWritten { candidates, .. } = &error else {
+    let WaitError::ServiceTimeout {
+        check: StorageCheck::Several { candidates, .. },
+        ..
+    } = &error
+    else {
         panic!("{error:?}");
     };
     assert_eq!(candidates.len(), 2);
@@ -535,7 +546,7 @@ async fn a_periodic_backup_in_the_window_is_shown_as_a_candidate_with_the_reason
     assert!(
         candidates
             .iter()
-            .all(|c| c.reason.contains("periodic full backup"))
+            .all(|c| c.reason.to_string().contains("periodic full backup"))
     );
     assert!(error.found_backup().is_none());
     assert!(error.may_have_been_written());
@@ -566,8 +577,8 @@ async fn without_a_policy_the_timeout_cannot_be_checked_and_says_so(
         .wait(timeout_options())
         .await
         .unwrap_err();
-    let WaitError::BackupTimedOut {
-        storage_check: StorageCheck::CannotCheck { reason, .. },
+    let WaitError::ServiceTimeout {
+        check: StorageCheck::CannotCheck { reason, .. },
         ..
     } = &error
     else {
@@ -620,7 +631,7 @@ async fn the_look_into_storage_fits_in_the_wait_deadline(
         .wait(
             timeout_options()
                 .wait_timeout(Duration::from_millis(1500))
-                .written_grace(Duration::from_secs(600)),
+                .late_write_watch(Duration::from_secs(600)),
         )
         .await
         .unwrap_err();
@@ -629,8 +640,8 @@ async fn the_look_into_storage_fits_in_the_wait_deadline(
     assert!(
         matches!(
             error,
-            WaitError::BackupTimedOut {
-                storage_check: StorageCheck::NothingFound { .. },
+            WaitError::ServiceTimeout {
+                check: StorageCheck::NothingFound { .. },
                 ..
             }
         ),
@@ -657,16 +668,25 @@ async fn an_earlier_backup_from_just_before_the_request_is_not_taken_for_this_on
     let error = client
         .backup_partition(partition())
         .backup_timeout(Duration::from_secs(60))
-        .wait(timeout_options().written_grace(Duration::from_millis(400)))
+        .wait(timeout_options().late_write_watch(Duration::from_millis(400)))
         .await
         .unwrap_err();
-    let WaitError::TimedOutPossiblyWritten { candidates, .. } = &error else {
+    let WaitError::ServiceTimeout {
+        check: StorageCheck::Several { candidates, .. },
+        ..
+    } = &error
+    else {
         panic!("{error:?}");
     };
     assert_eq!(candidates.len(), 1);
+    assert!(matches!(
+        candidates[0].reason,
+        CandidateReason::BeforeRequestWithinSkew { .. }
+    ));
     assert!(
         candidates[0]
             .reason
+            .to_string()
             .contains("more likely an earlier backup"),
         "{}",
         candidates[0].reason

@@ -145,9 +145,9 @@ fn heal(error: &Error) -> Heal {
     match error {
         Error::Transport {
             source,
-            may_have_reached_server,
+            may_have_reached_service,
         } => {
-            if refused_or_reset(source) || source.is_timeout() || *may_have_reached_server {
+            if refused_or_reset(source) || source.is_timeout() || *may_have_reached_service {
                 Heal::Soon
             } else {
                 // A connect failure that is neither: DNS, TLS verification, a TLS or HTTP protocol error.

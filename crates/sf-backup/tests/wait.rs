@@ -810,7 +810,7 @@ async fn a_refused_endpoint_ends_the_wait_in_seconds_with_its_cause_and_each_ret
         matches!(
             cause,
             sf_backup::Error::Transport {
-                may_have_reached_server: false,
+                may_have_reached_service: false,
                 ..
             }
         ),

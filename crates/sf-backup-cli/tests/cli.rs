@@ -587,7 +587,8 @@ fn a_cluster_error_exits_3_with_status_and_code(
     assert!(result.stdout.is_empty());
 
     // A proxy's HTML page is an answer too, without a Service Fabric code.
-    gateway.push_fault(Fault::html(503).on(Operation::GetBackupProgress));
+    // Every attempt: the read and its 3 retries.
+    gateway.push_fault(Fault::html(503).on(Operation::GetBackupProgress).times(4));
     let result = sf_backup(&["--endpoint", &url, "progress", PARTITION, "--output=json"]);
     result.expect(3);
     let error = result.stderr_json();

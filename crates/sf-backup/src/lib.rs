@@ -76,7 +76,7 @@
 //! | [`late_write_watch`](WaitOptions::late_write_watch) | ours, inside the wait: after `Timeout`, how long to keep looking in storage | 120 seconds | [`StorageCheck::NothingFound`] | `--late-write-watch` (seconds) |
 //! | [`clock_skew`](WaitOptions::clock_skew) | not a clock: how far this machine's and the node's clocks may disagree when the look matches creation times | 60 seconds | — | `--clock-skew` (seconds) |
 //! | [`poll_interval`](WaitOptions::poll_interval), [`max_poll_interval`](WaitOptions::max_poll_interval) | the pause between progress reads, growing 1.5 times | 1 s, 10 s (at least [`MIN_POLL_INTERVAL`]) | — | `--poll-interval` (fixed) |
-//! | [`initial_backoff`](RetryPolicy::initial_backoff), [`max_backoff`](RetryPolicy::max_backoff) | the pause before retrying a failed read, doubling, jittered | 200 ms, 5 s | — | — |
+//! | [`initial_backoff`](RetryPolicy::initial_backoff), [`max_backoff`](RetryPolicy::max_backoff) | the pause before retrying a failed read (a GET, never the backup request), doubling, jittered; outside a wait a read is retried at most 3 times ([`max_retries`](RetryPolicy::max_retries) overrides), inside one until the wait's deadline | 200 ms, 5 s | the read's last error | — |
 //!
 //! `Timeout` is also a wire name the service uses twice: the backup state [`BackupState::Timeout`] (the backup
 //! timeout passed) and the error code [`ErrorCode::Timeout`] (`FABRIC_E_TIMEOUT`, the server timeout passed, or

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::client::Api;
 use crate::error::Operation;
 use crate::request::with_deadline;
+use crate::retry;
 use crate::{Client, Error};
 
 /// The most pages one list is read for before it is taken as endless.
@@ -18,8 +19,9 @@ pub(crate) const MAX_PAGES: usize = 10_000;
 
 /// Reads one page of `operation`: `call` with the generated client of the moment (carrying a fresh bearer token),
 /// inside the page's answer deadline (its server timeout plus the client's answer margin, cut short at `cap`),
-/// and a failure read into an [`Error`] that names the operation. Every page of every list comes through here;
-/// `call` may be made again for the same page.
+/// and a failure read into an [`Error`] that names the operation. Every page of every list comes through here.
+/// Outside a wait (no `cap`) a failed page is read again as [`RetryPolicy`](crate::RetryPolicy) says; inside
+/// one, the wait retries.
 pub(crate) async fn read_page<'c, T, F, Fut>(
     client: &'c Client,
     operation: Operation,
@@ -43,7 +45,10 @@ where
         };
         with_deadline(client, server_timeout, cap, answer).await
     };
-    attempt().await
+    match cap {
+        None => retry::standalone(client.retry_policy(), attempt).await,
+        Some(_) => attempt().await,
+    }
 }
 
 /// Where a list is: the token of the next page, every token seen, how many pages were read.

@@ -107,15 +107,6 @@ impl BackupPartitionRequest {
         self
     }
 
-    /// The old name of [`server_timeout`](Self::server_timeout).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed to `server_timeout`: it is the service's per-request timeout"
-    )]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.server_timeout(timeout)
-    }
-
     /// Sends the request; the same as awaiting it. `Ok` means the service accepted the backup (HTTP 202).
     pub async fn send(self) -> Result<(), Error> {
         self.send_before(None).await
@@ -225,7 +216,7 @@ impl IntoFuture for BackupPartitionRequest {
 
 /// A progress request being prepared by [`Client::backup_progress`]. Await it, or call
 /// [`send`](BackupProgressRequest::send).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct BackupProgressRequest {
     client: Client,
@@ -240,18 +231,11 @@ impl BackupProgressRequest {
         self
     }
 
-    /// The old name of [`server_timeout`](Self::server_timeout).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed to `server_timeout`: it is the service's per-request timeout"
-    )]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.server_timeout(timeout)
-    }
-
-    /// Sends the request; the same as awaiting it.
+    /// Sends the request, retried on failures that pass as [`RetryPolicy`](crate::RetryPolicy) says for a read
+    /// outside a wait; the same as awaiting it.
     pub async fn send(self) -> Result<BackupProgress, Error> {
-        self.send_before(None).await
+        let policy = self.client.retry_policy();
+        crate::retry::standalone(policy, || self.clone().send_before(None)).await
     }
 
     /// Sends the request with its answer deadline cut short at `cap`; see
@@ -294,7 +278,7 @@ impl IntoFuture for BackupProgressRequest {
     type IntoFuture = ResponseFuture<BackupProgress>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send_before(None))
+        Box::pin(self.send())
     }
 }
 

@@ -21,6 +21,11 @@ use crate::{Error, ErrorCode};
 /// many waiting clients from hitting a recovering cluster in step. [`RetryPolicy::max_retries`] adds a cap on
 /// the count, for callers that would rather fail fast.
 ///
+/// A read outside a wait (a [progress read](crate::Client::backup_progress), every page of a list or of a
+/// topology resolution) has no deadline of its own: it is retried at most 3 times, or
+/// [`max_retries`](RetryPolicy::max_retries) times when that is set, each attempt within its own answer deadline;
+/// never forever. Inside a wait, the wait retries its reads until its deadline and shows each retry on its stream.
+///
 /// Before a wait has sent anything, it gives up sooner: at once on a failure that cannot heal (a TLS or protocol
 /// error, a name that does not resolve, a 4xx other than the transient codes), and after three attempts within
 /// seconds when the connection is refused or reset, so that a wrong endpoint is reported in seconds, with its
@@ -87,7 +92,11 @@ impl RetryPolicy {
 
     /// The pause before repeating a read that failed `retries` times in a row with `error`, or `None` to give up.
     fn pause(&self, retries: u32, error: &Error, patience: Patience) -> Option<Duration> {
-        if self.max_retries.is_some_and(|max| retries >= max) {
+        let max_retries = match patience {
+            Patience::Standalone => Some(self.max_retries.unwrap_or(STANDALONE_RETRIES)),
+            _ => self.max_retries,
+        };
+        if max_retries.is_some_and(|max| retries >= max) {
             return None;
         }
         match (heal(error), patience) {
@@ -111,6 +120,29 @@ impl RetryPolicy {
     }
 }
 
+/// How many times a read outside a wait is retried when the policy sets no cap.
+pub(crate) const STANDALONE_RETRIES: u32 = 3;
+
+/// Runs `call`, a read made outside a wait, retried as [`RetryPolicy`] says for such a read: at most
+/// [`STANDALONE_RETRIES`] times unless the policy caps it, each attempt bounded by its own answer deadline.
+pub(crate) async fn standalone<T, F, Fut>(policy: &RetryPolicy, call: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    // The count bounds the retries; the deadline is only there because the loop needs one.
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    match with_retries(policy, far, Patience::Standalone, |_, _| {}, call).await {
+        Ok(value) => Ok(value),
+        Err(GaveUp::Failed(error)) => Err(error),
+        Err(GaveUp::Deadline(last)) => Err(last
+            .and_then(|error| Arc::try_unwrap(error).ok())
+            .unwrap_or(Error::NoAnswer {
+                after: far.saturating_duration_since(Instant::now()),
+            })),
+    }
+}
+
 /// How many attempts a refused or reset connection gets before anything was sent, and the longest pause between
 /// them: a wrong endpoint is reported within seconds.
 const NOTHING_SENT_ATTEMPTS: u32 = 3;
@@ -124,6 +156,9 @@ pub(crate) enum Patience {
     NothingSent,
     /// Work may be running: every failure that may pass is retried under the policy until the deadline.
     UntilDeadline,
+    /// A read outside a wait: retried as often as the policy says, [`STANDALONE_RETRIES`] times if it says
+    /// nothing.
+    Standalone,
 }
 
 /// How soon a failed read may succeed if repeated.

@@ -146,7 +146,7 @@ pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutco
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
 // The backup lists and topology are public modules ([`list`], [`topology`]); the wait uses these by their old paths.
-pub(crate) use list::{BackupEntity, BackupInfo, ListBackups};
+pub(crate) use list::{BackupEntity, BackupInfo};
 pub use operation::{OperationWait, Requested, WaitEvent};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};

@@ -13,8 +13,7 @@ use futures_core::Stream;
 use rstest::rstest;
 use sf_backup::list::{BackupEntity, BackupInfo, BackupStream, BackupType};
 use sf_backup::{
-    BackupStorage, CandidateReason, Client, PartitionId, RetryPolicy, StorageCheck, WaitError,
-    WaitOptions,
+    BackupStorage, CandidateReason, Client, PartitionId, StorageCheck, WaitError, WaitOptions,
 };
 use sf_backup_testkit::{
     Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome, PartitionConfig,

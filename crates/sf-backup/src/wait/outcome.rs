@@ -12,8 +12,8 @@ use crate::{BackupFailure, BackupInfo, BackupProgress, BackupState, Epoch, Error
 
 /// A backup that was written, as a wait reports it.
 ///
-/// `Serialize` writes snake_case fields (`backup_id`, `location`, `epoch` with `data_loss_version` and
-/// `configuration_version`, `lsn`, `finished_at` in RFC 3339), for a tool's JSON output.
+/// `Serialize` writes the fields below by name (`finished_at` in RFC 3339, the LSN and the epoch's versions as
+/// strings), the crate's one JSON shape for a tool's output, like [`BackupProgress`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct CompletedBackup {
@@ -22,30 +22,12 @@ pub struct CompletedBackup {
     /// Where the backup was written, relative to the root of its storage.
     pub location: String,
     /// The epoch of the last record in the backup, when the service reported it.
-    #[serde(serialize_with = "serialize_epoch")]
     pub epoch: Option<Epoch>,
     /// The log sequence number of the last record in the backup, when the service reported it.
+    #[serde(serialize_with = "crate::json::optional_int64_as_string")]
     pub lsn: Option<i64>,
     /// When the backup ended, by the clock of the node that wrote it.
     pub finished_at: DateTime<Utc>,
-}
-
-fn serialize_epoch<S: serde::Serializer>(
-    epoch: &Option<Epoch>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    #[derive(serde::Serialize)]
-    struct EpochJson {
-        data_loss_version: i64,
-        configuration_version: i64,
-    }
-    serde::Serialize::serialize(
-        &epoch.map(|epoch| EpochJson {
-            data_loss_version: epoch.data_loss_version,
-            configuration_version: epoch.configuration_version,
-        }),
-        serializer,
-    )
 }
 
 /// Why a wait did not return a [`CompletedBackup`]. [`WaitError::kind`] names each case for scripts;
@@ -381,14 +363,14 @@ mod tests {
     const NEW: &str = "22222222-2222-4222-8222-222222222222";
 
     #[test]
-    fn completed_backups_serialise_for_tools() {
+    fn completed_backups_serialise_in_the_crates_one_json_shape() {
         let backup = finish(progress(serde_json::json!({
             "BackupState": "Success",
             "BackupId": NEW,
             "BackupLocation": "app/svc/x.zip",
             "TimeStampUtc": "2024-01-01T00:00:00Z",
             "EpochOfLastBackupRecord": {"DataLossVersion": "2", "ConfigurationVersion": "3"},
-            "LsnOfLastBackupRecord": 36
+            "LsnOfLastBackupRecord": "9007199254740993"
         })))
         .unwrap();
         assert_eq!(
@@ -396,8 +378,8 @@ mod tests {
             serde_json::json!({
                 "backup_id": NEW,
                 "location": "app/svc/x.zip",
-                "epoch": {"data_loss_version": 2, "configuration_version": 3},
-                "lsn": 36,
+                "epoch": {"data_loss_version": "2", "configuration_version": "3"},
+                "lsn": "9007199254740993",
                 "finished_at": "2024-01-01T00:00:00Z"
             })
         );

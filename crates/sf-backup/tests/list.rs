@@ -409,14 +409,6 @@ async fn late_gateway(dialect: Dialect) -> Gateway {
     .unwrap()
 }
 
-fn posts(gateway: &GatewayHandle) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|r| r.method == "POST" && r.target.contains("/$/Backup"))
-        .count()
-}
-
 #[rstest]
 #[tokio::test]
 async fn a_backup_written_after_timeout_is_timed_out_but_written_with_its_id(
@@ -465,7 +457,11 @@ async fn a_backup_written_after_timeout_is_timed_out_but_written_with_its_id(
     );
     assert_eq!(progress.state, sf_backup::BackupState::Timeout);
     assert_eq!(error.found_backup().unwrap().backup_id, backup.backup_id);
-    assert_eq!(posts(&handle), 1, "one POST, never a second backup");
+    assert_eq!(
+        handle.count(Operation::Backup),
+        1,
+        "one POST, never a second backup"
+    );
 }
 
 #[rstest]
@@ -505,7 +501,7 @@ async fn a_timeout_with_nothing_written_stays_backup_timed_out(
             .contains("no backup created in this request's window")
     );
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(posts(&handle), 1);
+    assert_eq!(handle.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -611,7 +607,7 @@ async fn a_backup_to_an_explicit_storage_is_looked_for_there(
         handle
             .journal()
             .iter()
-            .any(|r| r.method == "POST" && r.target.starts_with("/BackupRestore/$/GetBackups"))
+            .any(|r| r.operation() == Some(Operation::GetBackupsFromBackupLocation))
     );
 }
 
@@ -634,8 +630,10 @@ async fn the_look_into_storage_fits_in_the_wait_deadline(
         )
         .await
         .unwrap_err();
+    // Against a watch of 600 s (and looks that get at least 10 s for their retries), an end within 8 s means
+    // the 1.5 s deadline held, with room for a loaded machine.
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
     assert!(
         matches!(
             error,

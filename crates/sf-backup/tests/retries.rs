@@ -22,7 +22,7 @@ fn quick(gateway: &Gateway, retry: RetryPolicy) -> Client {
 
 /// Two 503s on `operation`, then the gateway answers as usual.
 fn two_503s(gateway: &Gateway, operation: Operation) {
-    gateway.handle().push_fault(
+    gateway.push_fault(
         Fault::transient("FABRIC_E_NOT_READY")
             .on(operation)
             .times(2),
@@ -38,7 +38,7 @@ async fn a_standalone_progress_read_is_retried_on_503(
     two_503s(&gateway, Operation::GetBackupProgress);
     let client = quick(&gateway, RetryPolicy::default());
     client.backup_progress(partition()).await.unwrap();
-    assert_eq!(gateway.handle().count(Operation::GetBackupProgress), 3);
+    assert_eq!(gateway.count(Operation::GetBackupProgress), 3);
 }
 
 #[rstest]
@@ -48,7 +48,7 @@ async fn a_standalone_read_gives_up_after_three_retries_unless_the_policy_caps_i
     #[values(None, Some(1))] max_retries: Option<u32>,
 ) {
     let gateway = gateway(dialect).await;
-    gateway.handle().push_fault(
+    gateway.push_fault(
         Fault::transient("FABRIC_E_NOT_READY")
             .on(Operation::GetBackupProgress)
             .times(10),
@@ -63,10 +63,7 @@ async fn a_standalone_read_gives_up_after_three_retries_unless_the_policy_caps_i
         .unwrap_err();
     assert_eq!(error.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
     let attempts = max_retries.map_or(4, |max| max as usize + 1);
-    assert_eq!(
-        gateway.handle().count(Operation::GetBackupProgress),
-        attempts
-    );
+    assert_eq!(gateway.count(Operation::GetBackupProgress), attempts);
 }
 
 #[rstest]
@@ -78,7 +75,7 @@ async fn a_backup_list_page_is_retried_on_503(
     two_503s(&gateway, Operation::GetBackups);
     let client = quick(&gateway, RetryPolicy::default());
     client.list_backups(partition()).await.unwrap();
-    assert_eq!(gateway.handle().count(Operation::GetBackups), 3);
+    assert_eq!(gateway.count(Operation::GetBackups), 3);
 }
 
 #[rstest]
@@ -92,7 +89,7 @@ async fn a_topology_page_is_retried_on_503(
     let service: FabricName = fake::PERSISTED_SERVICE.parse().unwrap();
     let resolution = client.resolve_service(&service).await.unwrap();
     assert!(resolution.partition_ids().next().is_some());
-    assert_eq!(gateway.handle().count(Operation::GetPartitions), 3);
+    assert_eq!(gateway.count(Operation::GetPartitions), 3);
 }
 
 #[rstest]
@@ -105,5 +102,5 @@ async fn the_backup_request_is_never_retried(
     let client = quick(&gateway, RetryPolicy::default().max_retries(10));
     let error = client.backup_partition(partition()).await.unwrap_err();
     assert_eq!(error.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
-    assert_eq!(gateway.handle().count(Operation::Backup), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }

@@ -270,7 +270,7 @@ async fn the_resolved_partitions_are_backed_up_once_each(
     let posts: Vec<String> = gateway
         .journal()
         .into_iter()
-        .filter(|r| r.method == "POST")
+        .filter(|r| r.operation() == Some(Operation::Backup))
         .map(|r| r.target)
         .collect();
     assert_eq!(posts.len(), 4, "{posts:?}");

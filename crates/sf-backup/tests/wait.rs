@@ -14,7 +14,7 @@ use sf_backup::{
     BackupProgress, BackupState, Client, CompletedBackup, ErrorCode, PartitionId, Requested,
     RetryPolicy, Secret, StorageCheck, TokenError, WaitError, WaitEvent, WaitOptions,
 };
-use sf_backup_testkit::{Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome};
+use sf_backup_testkit::{Config, Dialect, Fault, Gateway, Operation, Outcome};
 use uuid::Uuid;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
@@ -91,22 +91,6 @@ fn recorder() -> (
     })
 }
 
-fn count(gateway: &GatewayHandle, method: &str) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|request| request.method == method)
-        .count()
-}
-
-/// What a never-requested partition reads as: `null` in the service's shapes, `Invalid` in the documented ones.
-fn no_backup_state(dialect: Dialect) -> BackupState {
-    match dialect {
-        Dialect::Service => BackupState::NotRequested,
-        _ => BackupState::Invalid,
-    }
-}
-
 #[rstest]
 #[tokio::test]
 async fn a_successful_backup_is_reported_with_what_was_written(
@@ -133,7 +117,7 @@ async fn a_successful_backup_is_reported_with_what_was_written(
     assert_eq!(backup.finished_at, written[0].time_stamp_utc);
     assert_eq!(backup.lsn, written[0].lsn.parse().ok());
     assert!(backup.epoch.is_some());
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 
     let states: Vec<BackupState> = seen
         .lock()
@@ -267,7 +251,7 @@ async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
         (&seen[0].state, &seen[0].failure, seen[0].backup_id),
         (&before.state, &before.failure, before.backup_id)
     );
-    assert_eq!(count(&gateway.handle(), "POST"), 2);
+    assert_eq!(gateway.count(Operation::Backup), 2);
 }
 
 #[rstest]
@@ -381,7 +365,7 @@ async fn a_refused_request_is_a_request_error_while_another_backup_runs(
     assert!(request_error.is_backup_in_progress(), "{error}");
     assert_eq!(error.backup_requested(), Requested::No);
     assert!(!error.may_have_been_written());
-    assert_eq!(count(&gateway.handle(), "POST"), 2);
+    assert_eq!(gateway.count(Operation::Backup), 2);
     assert!(seen.lock().unwrap().is_empty(), "nothing of ours to report");
 }
 
@@ -406,8 +390,11 @@ async fn transient_failures_of_progress_reads_are_retried(
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     let successful_reads = seen.lock().unwrap().len();
     // The read before the request, every read the callback saw, and the three failed ones.
-    assert_eq!(count(&handle, "GET"), 1 + successful_reads + 3);
-    assert_eq!(count(&handle, "POST"), 1);
+    assert_eq!(
+        handle.count(Operation::GetBackupProgress),
+        1 + successful_reads + 3
+    );
+    assert_eq!(handle.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -424,7 +411,7 @@ async fn one_gateway_timeout_on_a_progress_read_is_retried(
     let client = client_of(&gateway);
     let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -447,7 +434,7 @@ async fn a_primary_move_of_several_seconds_is_waited_out(
         .unwrap();
     assert!(started.elapsed() >= outage);
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -476,7 +463,7 @@ async fn progress_reads_that_fail_for_good_end_the_wait_with_the_error(
     assert!(last_progress.is_some());
     assert!(error.outcome_unknown() && error.may_have_been_written());
     // The read before the request, the one that succeeded after it, then one failed attempt: 500 is not retried.
-    assert_eq!(count(&handle, "GET"), 3);
+    assert_eq!(handle.count(Operation::GetBackupProgress), 3);
 }
 
 #[rstest]
@@ -499,7 +486,7 @@ async fn a_retry_cap_ends_retries_before_the_deadline(
     };
     assert_eq!(source.code(), Some(&ErrorCode::ServiceOffline));
     // The read before the request, one after it, then one attempt and two retries.
-    assert_eq!(count(&handle, "GET"), 1 + 1 + 3);
+    assert_eq!(handle.count(Operation::GetBackupProgress), 1 + 1 + 3);
 }
 
 #[rstest]
@@ -517,7 +504,11 @@ async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_th
     let client = client_of(&gateway);
     let backup = wait(&client, fast()).await.unwrap();
 
-    assert_eq!(count(&handle, "POST"), 1, "the backup request is sent once");
+    assert_eq!(
+        handle.count(Operation::Backup),
+        1,
+        "the backup request is sent once"
+    );
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert_eq!(backup.backup_id, written[0].backup_id);
@@ -542,7 +533,7 @@ async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by
     );
     let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&handle, "POST"), 2);
+    assert_eq!(handle.count(Operation::Backup), 2);
 }
 
 #[rstest]
@@ -577,11 +568,11 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
     assert!(error.to_string().contains("not sent again"), "{error}");
     assert_eq!(error.backup_requested(), Requested::Maybe);
     assert!(error.outcome_unknown());
-    assert_eq!(count(&handle, "POST"), 1);
+    assert_eq!(handle.count(Operation::Backup), 1);
     assert!(gateway.written_backups().is_empty());
     assert_eq!(
         error.last_progress().map(|p| p.state.clone()),
-        Some(no_backup_state(dialect))
+        Some(dialect.pick(BackupState::NotRequested, BackupState::Invalid))
     );
 }
 
@@ -614,7 +605,7 @@ async fn the_wait_timeout_ends_the_wait_with_the_last_progress(
         "{state}"
     );
     assert!(error.outcome_unknown());
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 /// A listener that accepts connections and never answers: the wait's deadline holds, and nothing was requested.
@@ -678,7 +669,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
         .server_timeout(Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
     let authorization = gateway.journal()[0]
         .header("authorization")
         .map(str::to_owned);
@@ -727,7 +718,7 @@ async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result(
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert_eq!(backup.backup_id, written[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -748,7 +739,7 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
         .unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     assert_eq!(
-        count(&gateway.handle(), "POST"),
+        gateway.count(Operation::Backup),
         1,
         "following sends no backup request"
     );
@@ -837,8 +828,12 @@ async fn a_refusal_that_cannot_heal_ends_the_wait_at_once(
     let error = wait(&client, fast()).await.unwrap_err();
     let cause = error.request_error().expect("nothing was started");
     assert!(cause.is_not_found(), "{cause}");
-    assert_eq!(count(&gateway.handle(), "GET"), 1, "not retried");
-    assert_eq!(count(&gateway.handle(), "POST"), 0);
+    assert_eq!(
+        gateway.count(Operation::GetBackupProgress),
+        1,
+        "not retried"
+    );
+    assert_eq!(gateway.count(Operation::Backup), 0);
 }
 
 #[rstest]
@@ -878,7 +873,7 @@ async fn a_state_this_version_does_not_know_is_waited_on_shown_and_named_at_the_
             .contains("Cancelled, a state this version does not know"),
         "{error}"
     );
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -973,7 +968,7 @@ async fn a_followed_timeout_that_went_through_anyway_is_found_in_storage(
         "{error:?}"
     );
     assert_eq!(error.kind(), "timed_out_but_written");
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 /// The look is a client method of its own, for a backup requested elsewhere.

@@ -77,7 +77,7 @@ impl Client {
         &self.inner.endpoint
     }
 
-    /// How failed reads are retried ([`ClientBuilder::retry`]).
+    /// [`ClientBuilder::retry`].
     pub(crate) fn retry_policy(&self) -> &crate::RetryPolicy {
         &self.inner.retry
     }
@@ -207,9 +207,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How failed reads (progress, the reads of a wait, the look after `Timeout`) are retried
-    /// ([`RetryPolicy::default`](crate::RetryPolicy::default) when not set). A request that starts work is
-    /// never retried.
+    /// How failed reads are retried ([`RetryPolicy::default`](crate::RetryPolicy::default) when not set); the
+    /// policy says which, and how often outside a wait.
     pub fn retry(mut self, retry: crate::RetryPolicy) -> Self {
         self.retry = retry;
         self

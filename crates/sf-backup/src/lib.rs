@@ -29,8 +29,9 @@
 //! Arguments are checked before anything is sent ([`Error::InvalidInput`]). A Service Fabric error answer becomes
 //! [`Error::Service`] with its [`ErrorCode`]; predicates classify it: [`Error::is_backup_in_progress`] (another
 //! backup runs), [`Error::is_restore_in_progress`] (a restore runs), [`Error::is_busy`] (either),
-//! [`Error::is_transient`], [`Error::is_server_timeout`]. A single request is never retried automatically, and
-//! [`Error::may_have_reached_service`] tells whether a failed backup request may have started a backup.
+//! [`Error::is_transient`], [`Error::is_server_timeout`]. Reads are retried as the client's [`RetryPolicy`] says;
+//! the backup request never is, and [`Error::may_have_reached_service`] tells whether a failed one may have
+//! started a backup.
 //!
 //! # Waiting for the outcome
 //!
@@ -145,8 +146,6 @@ pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutco
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
-// The backup lists and topology are public modules ([`list`], [`topology`]); the wait uses these by their old paths.
-pub(crate) use list::{BackupEntity, BackupInfo};
 pub use operation::{OperationWait, Requested, WaitEvent};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::StorageCheck;
 use crate::operation::{Ended, Requested};
-use crate::{BackupFailure, BackupInfo, BackupProgress, BackupState, Epoch, Error};
+use crate::list::BackupInfo;
+use crate::{BackupFailure, BackupProgress, BackupState, Epoch, Error};
 
 /// A backup that was written, as a wait reports it.
 ///

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::operation::{Conclusion, Pace};
 use crate::retry::{GaveUp, Patience, with_retries};
-use crate::{BackupEntity, BackupInfo, BackupProgress, BackupStorage, Client, Error, PartitionId};
+use crate::list::{BackupEntity, BackupInfo};
+use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
 /// The window searched for a backup written after the service reported `Timeout`: from the backup request
 /// minus the [clock skew](crate::WaitOptions::clock_skew) (and the second the service truncates), to the look

@@ -140,8 +140,14 @@ impl From<sf_backup::Error> for Failure {
                  HTTP gateway, such as http://localhost:19080",
             );
         }
+        let mut extra = serde_json::Map::new();
+        // A refused TLS handshake is told in the operator's words, with the option that would accept it.
+        if let Some(rejection) = error.tls_rejection() {
+            message = crate::connection::tls_advice(&rejection);
+            extra.insert("tls".into(), crate::connection::tls_json(&rejection));
+        }
         Self {
-            extra: serde_json::Map::new(),
+            extra,
             exit,
             kind,
             status: error.status().map(|status| status.as_u16()),

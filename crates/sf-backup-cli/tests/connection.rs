@@ -2,16 +2,13 @@
 //! than the gateway's address, certificate options with an http endpoint, and the ambiguous `--timeout`. Each
 //! test points the binary at a loopback listener that records every connection, and checks that none came.
 
+mod bounded;
+
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
-const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
-/// Generous: the refusals come before any network use, so only a hang would come near it.
-const PROCESS_TIMEOUT: Duration = Duration::from_secs(120);
+use bounded::{PARTITION, Run, run};
 
 /// A loopback port that accepts connections, counts them and closes them at once. It stays bound for the whole
 /// test, so no other process can take the port in between.
@@ -47,48 +44,6 @@ impl Listener {
             0,
             "{what}: a connection reached the listener"
         );
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the binary with the variables it reads cleared (then `env` set), killed after [`PROCESS_TIMEOUT`].
-fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(BIN);
-    for var in [
-        "SF_ENDPOINT",
-        "SF_BACKUP_CONNECTION_STRING",
-        "SF_BACKUP_PRIMARY_PASSWORD",
-        "SF_BACKUP_SECONDARY_PASSWORD",
-        "SF_PFX_PASSWORD",
-    ] {
-        command.env_remove(var);
-    }
-    let mut child = command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > PROCESS_TIMEOUT {
-            child.kill().unwrap();
-            panic!("{args:?} ran longer than {PROCESS_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
     }
 }
 

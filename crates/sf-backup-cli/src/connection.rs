@@ -52,7 +52,6 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
     let named = endpoint_source(endpoint_on_command_line);
     if let Some(endpoint) = &endpoint {
         endpoint.refuse_more_than_a_gateway(&named)?;
-        refuse_certificates_over_http(args, endpoint, &named)?;
     }
     let identities: Vec<&str> = [
         (args.pem.is_some(), "--pem"),
@@ -73,7 +72,12 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
         (None, Some(_)) => return Err(Failure::invalid("--key needs --cert (its certificate)")),
         _ => {}
     }
-    check_server_validation(args)
+    check_server_validation(args)?;
+    // After the rules above, which say more precisely what is wrong among the certificate options themselves.
+    match &endpoint {
+        Some(endpoint) => refuse_certificates_over_http(args, endpoint, &named),
+        None => Ok(()),
+    }
 }
 
 /// How the endpoint's value is named in a message: by the flag, or by the variable it came from.
@@ -198,9 +202,9 @@ fn refuse_certificates_over_http(
         ("them", "apply")
     };
     Err(Failure::invalid(format!(
-        "{} only {apply} to https, but {named} is {}: nothing would use {them} and the connection would not be \
-         encrypted; pass the secured cluster's https endpoint (such as --endpoint https://{}), or remove {} for \
-         a cluster without security",
+        "{} only {apply} to https (client certificates and server certificate validation are part of TLS), but \
+         {named} is {}: nothing would use {them} and the connection would not be encrypted; pass the secured \
+         cluster's https endpoint (such as --endpoint https://{}), or remove {} for a cluster without security",
         certificates.join(", "),
         endpoint.shown(),
         endpoint.host,

@@ -1289,6 +1289,30 @@ mod tests {
     }
 
     #[test]
+    fn a_rejection_is_found_inside_nested_io_errors_and_shows_no_internals() {
+        let rejection = TlsRejection {
+            check: TlsCheck::SelfSigned,
+            certificate: None,
+            host: Some("cluster".to_owned()),
+            detail: "invalid peer certificate: UnknownIssuer".to_owned(),
+        };
+        // As tokio-rustls and hyper hand it on: the rustls error in an I/O error, in another I/O error.
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rejection.into_rustls());
+        let outer = std::io::Error::other(inner);
+        let found = rejection_in(&outer).expect("found through both I/O errors");
+        assert_eq!(found.check, TlsCheck::SelfSigned);
+        let shown = outer.to_string();
+        assert!(shown.contains("self-signed and not trusted"), "{shown}");
+        assert!(!shown.contains("Carried") && !shown.contains("TlsRejection {"), "{shown}");
+        // A handshake that is not TLS at all has no certificate to show.
+        let garbage = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let found = rejection_in(&std::io::Error::other(garbage)).unwrap();
+        assert_eq!(found.check, TlsCheck::NotTls);
+        assert!(found.certificate.is_none());
+        assert!(rejection_in(&std::io::Error::other("connection refused")).is_none());
+    }
+
+    #[test]
     fn sha1_matches_a_known_digest() {
         assert_eq!(
             encode_hex(&sha1(b"abc")),

@@ -1303,7 +1303,10 @@ mod tests {
         assert_eq!(found.check, TlsCheck::SelfSigned);
         let shown = outer.to_string();
         assert!(shown.contains("self-signed and not trusted"), "{shown}");
-        assert!(!shown.contains("Carried") && !shown.contains("TlsRejection {"), "{shown}");
+        assert!(
+            !shown.contains("Carried") && !shown.contains("TlsRejection {"),
+            "{shown}"
+        );
         // A handshake that is not TLS at all has no certificate to show.
         let garbage = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
         let found = rejection_in(&std::io::Error::other(garbage)).unwrap();

@@ -74,7 +74,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
-    /// The cluster's HTTP gateway.
+    /// The cluster's HTTP gateway: scheme, host and port only, such as https://mycluster:19080 (not the
+    /// Service Fabric Explorer page). Certificate options need https.
     #[arg(
         long,
         global = true,

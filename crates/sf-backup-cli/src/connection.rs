@@ -48,10 +48,18 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
         }
         return Ok(());
     }
-    let endpoint = Endpoint::split(&args.endpoint);
-    let named = endpoint_source(endpoint_on_command_line);
+    let from_environment = std::env::var_os("SF_ENDPOINT").is_some();
+    let endpoint = Endpoint::split(
+        &args.endpoint,
+        !endpoint_on_command_line && !from_environment,
+    );
+    let named = if endpoint_on_command_line || !from_environment {
+        "--endpoint"
+    } else {
+        "--endpoint (from SF_ENDPOINT)"
+    };
     if let Some(endpoint) = &endpoint {
-        endpoint.refuse_more_than_a_gateway(&named)?;
+        endpoint.refuse_more_than_a_gateway(named)?;
     }
     let identities: Vec<&str> = [
         (args.pem.is_some(), "--pem"),
@@ -75,17 +83,8 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
     check_server_validation(args)?;
     // After the rules above, which say more precisely what is wrong among the certificate options themselves.
     match &endpoint {
-        Some(endpoint) => refuse_certificates_over_http(args, endpoint, &named),
+        Some(endpoint) => refuse_certificates_over_http(args, endpoint, named),
         None => Ok(()),
-    }
-}
-
-/// How the endpoint's value is named in a message: by the flag, or by the variable it came from.
-fn endpoint_source(on_command_line: bool) -> String {
-    if on_command_line || std::env::var_os("SF_ENDPOINT").is_none() {
-        "--endpoint".to_owned()
-    } else {
-        "--endpoint (from SF_ENDPOINT)".to_owned()
     }
 }
 
@@ -98,11 +97,12 @@ struct Endpoint<'a> {
     path: &'a str,
     has_query: bool,
     has_fragment: bool,
+    /// Not given at all: the tool's default.
     defaulted: bool,
 }
 
 impl<'a> Endpoint<'a> {
-    fn split(text: &'a str) -> Option<Self> {
+    fn split(text: &'a str, defaulted: bool) -> Option<Self> {
         let text = text.trim();
         let (scheme, rest) = text.split_once("://")?;
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -118,7 +118,7 @@ impl<'a> Endpoint<'a> {
             path,
             has_query: rest.starts_with('?'),
             has_fragment: rest.contains('#'),
-            defaulted: text == sf_backup::DEFAULT_ENDPOINT,
+            defaulted,
         })
     }
 

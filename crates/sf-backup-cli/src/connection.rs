@@ -406,6 +406,25 @@ pub fn tls_advice(rejection: &sf_backup::TlsRejection) -> String {
     lines.join("\n  ")
 }
 
+/// A hint for plain http sent to a TLS port (a secured cluster's gateway): the answer is a TLS alert, which the
+/// HTTP client reports as an unreadable response. Only a hint, found in the message's words, so that a different
+/// wording in a later HTTP library merely loses it.
+pub fn https_hint(message: &str) -> Option<String> {
+    if !message.contains("invalid HTTP version parsed") {
+        return None;
+    }
+    let start = message.find("(http://")? + 1;
+    let url = &message[start..];
+    let authority_end = url["http://".len()..]
+        .find(['/', ')', '?'])
+        .map_or(url.len(), |end| end + "http://".len());
+    let host = &url["http://".len()..authority_end];
+    Some(format!(
+        "; the endpoint answered something other than plain HTTP, most likely in TLS: a secured cluster's gateway \
+         speaks https, so try --endpoint https://{host}"
+    ))
+}
+
 /// The same, for `--output json`: stable names a program can act on.
 pub fn tls_json(rejection: &sf_backup::TlsRejection) -> serde_json::Value {
     let certificate = rejection.certificate.as_ref();

@@ -145,6 +145,8 @@ impl From<sf_backup::Error> for Failure {
         if let Some(rejection) = error.tls_rejection() {
             message = crate::connection::tls_advice(&rejection);
             extra.insert("tls".into(), crate::connection::tls_json(&rejection));
+        } else if let Some(hint) = crate::connection::https_hint(&message) {
+            message.push_str(&hint);
         }
         Self {
             extra,

@@ -291,3 +291,24 @@ fn the_text_output_reads_as_lines_an_operator_can_follow() {
             .starts_with("to accept it: --server-cert-thumbprint ")
     }));
 }
+
+#[test]
+fn an_http_endpoint_on_a_tls_port_suggests_https() {
+    let server = certificate("sf-cluster", &["localhost", "127.0.0.1"], None, |_| {});
+    let (gateway, endpoint) = https(Dialect::Service, &server);
+    let http = endpoint.replace("https://", "http://");
+    for command in [vec!["progress", PARTITION], vec!["backup", PARTITION]] {
+        let result = run(
+            &[&["--endpoint", http.as_str()], &command[..]].concat(),
+            &[],
+        );
+        assert_ne!(result.code, 0, "{}", result.stderr);
+        let fix = format!("--endpoint {endpoint}");
+        assert!(
+            result.stderr.contains("most likely in TLS") && result.stderr.contains(&fix),
+            "{command:?}: {}",
+            result.stderr
+        );
+    }
+    assert!(gateway.journal().is_empty());
+}

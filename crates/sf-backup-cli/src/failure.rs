@@ -79,8 +79,12 @@ impl Failure {
     /// code is 7, never the "safe to retry" 4.
     pub fn from_backup_request(error: sf_backup::Error) -> Self {
         if error.may_have_reached_service() {
-            let message = format!(
-                "{error}; a backup may have started: do not request another before following it"
+            let mut message = error.to_string();
+            if let Some(hint) = crate::connection::https_hint(&message) {
+                message.push_str(&hint);
+            }
+            message.push_str(
+                "; a backup may have started: do not request another before following it",
             );
             let mut failure = Self {
                 exit: Exit::OutcomeUnknown,

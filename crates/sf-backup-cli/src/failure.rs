@@ -79,8 +79,12 @@ impl Failure {
     /// code is 7, never the "safe to retry" 4.
     pub fn from_backup_request(error: sf_backup::Error) -> Self {
         if error.may_have_reached_service() {
-            let message = format!(
-                "{error}; a backup may have started: do not request another before following it"
+            let mut message = error.to_string();
+            if let Some(hint) = crate::connection::https_hint(&message) {
+                message.push_str(&hint);
+            }
+            message.push_str(
+                "; a backup may have started: do not request another before following it",
             );
             let mut failure = Self {
                 exit: Exit::OutcomeUnknown,
@@ -210,8 +214,16 @@ impl From<sf_backup::Error> for Failure {
                  HTTP gateway, such as http://localhost:19080",
             );
         }
+        let mut extra = serde_json::Map::new();
+        // A refused TLS handshake is told in the operator's words, with the option that would accept it.
+        if let Some(rejection) = error.tls_rejection() {
+            message = crate::connection::tls_advice(&rejection);
+            extra.insert("tls".into(), crate::connection::tls_json(&rejection));
+        } else if let Some(hint) = crate::connection::https_hint(&message) {
+            message.push_str(&hint);
+        }
         Self {
-            extra: serde_json::Map::new(),
+            extra,
             exit,
             kind,
             status: error.status().map(|status| status.as_u16()),

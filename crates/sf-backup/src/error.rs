@@ -136,6 +136,16 @@ impl Error {
         }
     }
 
+    /// Why the TLS handshake failed, when it did: which check refused the server, and the certificate it
+    /// presented (its SHA-1 thumbprint and subject), so that the right validation option can be named.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    pub fn tls_rejection(&self) -> Option<crate::TlsRejection> {
+        match self {
+            Self::Transport { source, .. } => crate::tls::rejection_in(&source.0),
+            _ => None,
+        }
+    }
+
     /// Whether the argument check failed before anything was sent.
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, Self::InvalidInput { .. })

@@ -152,6 +152,8 @@ pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture}
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+pub use tls::{ServerCertificate, TlsCheck, TlsRejection};
 /// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
 pub use uuid::Uuid;
 

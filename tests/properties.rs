@@ -334,15 +334,16 @@ fn arbitrary_json_progress_answers_never_panic_the_facade_in(dialect: Dialect) {
                 }
                 Ok(Ok(progress)) => {
                     // Accepted only when the generated client's type accepts it too (the spec's progress 200 is
-                    // nullable: `null` before any backup), and it serialises back to the wire.
+                    // nullable: `null` before any backup), and its JSON writes the LSN as a string that reads back.
                     let wire: Option<types::BackupProgressInfo> = serde_json::from_str(&body)
                         .map_err(|e| {
                             TestCaseError::fail(format!("{body}: accepted but not valid: {e}"))
                         })?;
                     prop_assert_eq!(progress.state == BackupState::NotRequested, wire.is_none());
+                    let json = serde_json::to_value(&progress).unwrap();
                     prop_assert_eq!(
-                        serde_json::to_value(&progress).unwrap(),
-                        serde_json::to_value(wire).unwrap()
+                        json["lsn"].as_str().map(|lsn| lsn.parse::<i64>().unwrap()),
+                        progress.lsn
                     );
                 }
                 Ok(Err(Error::UnexpectedResponse { status, .. })) => {

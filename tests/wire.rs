@@ -378,7 +378,7 @@ async fn the_facade_sends_the_documented_first_page_of_each_backup_list(
                     "DefaultEndpointsProtocol=https;AccountName=storagesample;AccountKey=<PutYourAccountKeyHere>",
                     "BackupContainer",
                 ),
-                sf_backup::BackupEntity::application("fabric:/CalcApp"),
+                sf_backup::list::BackupEntity::application("fabric:/CalcApp"),
             )
             .page_size(NonZeroU32::new(2).unwrap())
             .await

@@ -8,9 +8,13 @@
 //!   (`get_service_info_list`, `get_partition_info_list`) unencoded, as that gateway reads it, and hands an empty
 //!   progress 200 to the decoder as `null`;
 //! - constructors for the error bodies and the list request (every generated type is `#[non_exhaustive]`);
-//! - [`ErrorResponse`], which decodes an error response into its HTTP status, headers, bounded body and, when the
-//!   body is one, a [`types::FabricError`]. Error responses reach callers as raw bytes (see spec/README.md) so
-//!   that a non-JSON body from a proxy never loses its status.
+//! - how to read the service's values: [`types::Int64Text`] as a number, [`types::Epoch::versions`],
+//!   [`types::PartitionInformation::id`] whatever the partitioning scheme, and the [`Placeholder`]s the service
+//!   writes where it has no value;
+//! - [`ErrorResponse`], which decodes an error response (or an answer with a status the operation does not
+//!   document) into its HTTP status, headers, bounded body and, when the body is one, a [`types::FabricError`].
+//!   Error responses reach callers as raw bytes (see spec/README.md) so that a non-JSON body from a proxy never
+//!   loses its status.
 //!
 //! The `api-version` is the query parameter each method takes (`types::ApiVersion`, 6.4; `types::ApiVersion60` for
 //! `get_service_info_list`); the `api-version` header progenitor would add to every request is not generated
@@ -45,6 +49,7 @@ mod generated;
 pub use generated::*;
 
 use bytes::{Bytes, BytesMut};
+use chrono::Datelike as _;
 use progenitor_client::{ClientHooks, OperationInfo};
 
 impl ClientHooks for Client {
@@ -191,8 +196,102 @@ impl types::GetBackupByStorageQueryDescription {
     }
 }
 
-/// An error response (HTTP 4xx or 5xx) read into memory: status, headers, the body's first
-/// [`ErrorResponse::BODY_LIMIT`] bytes, and the [`types::FabricError`] when the body holds one.
+/// A value the service writes where it has none: .NET's defaults, which its JSON writer sends as values. A backup
+/// that has not ended, or a list item that is an error, carries them.
+pub trait Placeholder: Sized {
+    /// Whether this is the service's "no value".
+    fn is_placeholder(&self) -> bool;
+
+    /// The value, or `None` for the placeholder.
+    fn real(self) -> Option<Self> {
+        (!self.is_placeholder()).then_some(self)
+    }
+}
+
+/// `DateTime.MinValue`, `0001-01-01T00:00:00Z`.
+impl Placeholder for chrono::DateTime<chrono::Utc> {
+    fn is_placeholder(&self) -> bool {
+        self.year() <= 1
+    }
+}
+
+/// `Guid.Empty`, the all-zero UUID.
+impl Placeholder for uuid::Uuid {
+    fn is_placeholder(&self) -> bool {
+        self.is_nil()
+    }
+}
+
+/// An empty or all-blank text.
+impl Placeholder for String {
+    fn is_placeholder(&self) -> bool {
+        self.trim().is_empty()
+    }
+}
+
+impl types::Int64Text {
+    /// The number, whether the service sent a JSON number (as its code does for some members) or text (as the
+    /// REST reference documents, so that JavaScript keeps all 64 bits). `None` for text that is not an integer,
+    /// or a representation a later spec adds.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::Int64(number) => Some(*number),
+            Self::String(text) => parse_i64(text),
+        }
+    }
+}
+
+/// An int64 the service writes as text; surrounding blanks are tolerated.
+fn parse_i64(text: &str) -> Option<i64> {
+    text.trim().parse().ok()
+}
+
+impl types::Epoch {
+    /// `(data_loss_version, configuration_version)`; `None` when either is missing or not a number, or both are
+    /// zero: the placeholder of a backup that has not ended (real epochs start above it).
+    pub fn versions(&self) -> Option<(i64, i64)> {
+        let data_loss = self.data_loss_version.as_ref()?.as_i64()?;
+        let configuration = self.configuration_version.as_ref()?.as_i64()?;
+        (data_loss != 0 || configuration != 0).then_some((data_loss, configuration))
+    }
+}
+
+/// The log sequence number of the last record in a backup; `0` is the placeholder of a backup that has not ended.
+fn real_lsn(lsn: Option<i64>) -> Option<i64> {
+    lsn.filter(|lsn| *lsn > 0)
+}
+
+impl types::BackupProgressInfo {
+    /// `LsnOfLastBackupRecord` as a number (sent as a number or as text); `None` when absent, unreadable or the
+    /// placeholder `0`.
+    pub fn lsn(&self) -> Option<i64> {
+        real_lsn(self.lsn_of_last_backup_record.as_ref()?.as_i64())
+    }
+}
+
+impl types::BackupInfo {
+    /// `LsnOfLastBackupRecord` as a number (the list writes it as text); `None` when absent, unreadable or the
+    /// placeholder `0`.
+    pub fn lsn(&self) -> Option<i64> {
+        real_lsn(parse_i64(self.lsn_of_last_backup_record.as_deref()?))
+    }
+}
+
+impl types::PartitionInformation {
+    /// The partition's id, whatever its partitioning scheme (`Int64Range`, `Named`, `Singleton`); `None` when it
+    /// is absent, the all-zero placeholder, or the scheme is one a later spec adds.
+    pub fn id(&self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Int64Range { id, .. } | Self::Named { id, .. } | Self::Singleton { id } => {
+                id.and_then(Placeholder::real)
+            }
+        }
+    }
+}
+
+/// An error response (HTTP 4xx or 5xx, or a status the operation does not document) read into memory: status,
+/// headers, the body's first [`ErrorResponse::BODY_LIMIT`] bytes, and the [`types::FabricError`] when the body
+/// holds one.
 #[derive(Clone, Debug)]
 pub struct ErrorResponse {
     /// The HTTP status the server answered with.
@@ -209,20 +308,51 @@ pub struct ErrorResponse {
     pub read_error: Option<String>,
 }
 
+/// Where the body of an answer comes from: the generated client's error stream, or a whole response.
+enum Chunks {
+    Stream(ByteStream),
+    Response(reqwest::Response),
+}
+
+impl Chunks {
+    async fn next(&mut self) -> Option<reqwest::Result<Bytes>> {
+        match self {
+            Self::Stream(stream) => std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await,
+            Self::Response(response) => response.chunk().await.transpose(),
+        }
+    }
+}
+
 impl ErrorResponse {
     /// How much of an error body is kept. FabricError bodies are a few hundred bytes; a proxy's HTML page is cut.
     pub const BODY_LIMIT: usize = 64 * 1024;
 
-    /// Reads the body of an error response. Never fails: a body that cannot be read completely is recorded in
-    /// [`ErrorResponse::read_error`], and the status and headers are always kept.
+    /// Reads the body of an error response ([`Error::ErrorResponse`]). Never fails: a body that cannot be read
+    /// completely is recorded in [`ErrorResponse::read_error`], and the status and headers are always kept.
     pub async fn read(response: ResponseValue<ByteStream>) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
-        let mut stream = response.into_inner_stream();
+        Self::read_from(status, headers, Chunks::Stream(response.into_inner())).await
+    }
+
+    /// Reads an answer whose status the operation does not document ([`Error::UnexpectedResponse`]) the same way
+    /// as [`ErrorResponse::read`].
+    pub async fn read_undocumented(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        Self::read_from(status, headers, Chunks::Response(response)).await
+    }
+
+    /// The one bounded body reader.
+    async fn read_from(
+        status: reqwest::StatusCode,
+        headers: reqwest::header::HeaderMap,
+        mut chunks: Chunks,
+    ) -> Self {
         let mut body = BytesMut::new();
         let mut body_truncated = false;
         let mut read_error = None;
-        while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(chunk) => {
                     let room = Self::BODY_LIMIT - body.len();
@@ -320,7 +450,54 @@ impl schemars::JsonSchema for SecretString {
 
 #[cfg(test)]
 mod tests {
-    use super::continuation_token_raw;
+    use super::{Placeholder, continuation_token_raw, types};
+
+    #[test]
+    fn numbers_are_read_from_text_or_json_numbers_and_placeholders_are_none() {
+        let epoch: types::Epoch = serde_json::from_value(serde_json::json!(
+            {"DataLossVersion": " 131462452931584510", "ConfigurationVersion": 8589934592_i64}
+        ))
+        .unwrap();
+        assert_eq!(
+            epoch.versions(),
+            Some((131_462_452_931_584_510, 8_589_934_592))
+        );
+        let zero: types::Epoch = serde_json::from_value(
+            serde_json::json!({"DataLossVersion": "0", "ConfigurationVersion": 0}),
+        )
+        .unwrap();
+        assert_eq!(zero.versions(), None);
+        assert_eq!(types::Int64Text::String("12abc".into()).as_i64(), None);
+        let progress: types::BackupProgressInfo =
+            serde_json::from_value(serde_json::json!({"LsnOfLastBackupRecord": 0})).unwrap();
+        assert_eq!(progress.lsn(), None);
+        let item: types::BackupInfo =
+            serde_json::from_value(serde_json::json!({"LsnOfLastBackupRecord": "36"})).unwrap();
+        assert_eq!(item.lsn(), Some(36));
+        let year_one: chrono::DateTime<chrono::Utc> = "0001-01-01T00:00:00Z".parse().unwrap();
+        assert!(year_one.is_placeholder() && uuid::Uuid::nil().is_placeholder());
+        assert_eq!(" ".to_owned().real(), None);
+    }
+
+    #[test]
+    fn every_partitioning_scheme_gives_its_id_and_the_nil_id_is_none() {
+        for json in [
+            serde_json::json!({"ServicePartitionKind": "Singleton", "Id": "1daae3f5-7fd6-42e9-b1ba-8c05f873994d"}),
+            serde_json::json!({"ServicePartitionKind": "Named", "Name": "a", "Id": "1daae3f5-7fd6-42e9-b1ba-8c05f873994d"}),
+            serde_json::json!({"ServicePartitionKind": "Int64Range", "LowKey": "0", "HighKey": "9", "Id": "1daae3f5-7fd6-42e9-b1ba-8c05f873994d"}),
+        ] {
+            let information: types::PartitionInformation = serde_json::from_value(json).unwrap();
+            assert_eq!(
+                information.id().unwrap().to_string(),
+                "1daae3f5-7fd6-42e9-b1ba-8c05f873994d"
+            );
+        }
+        let nil: types::PartitionInformation = serde_json::from_value(serde_json::json!(
+            {"ServicePartitionKind": "Singleton", "Id": "00000000-0000-0000-0000-000000000000"}
+        ))
+        .unwrap();
+        assert_eq!(nil.id(), None);
+    }
 
     fn raw(query: &str) -> String {
         let mut url =

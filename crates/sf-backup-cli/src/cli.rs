@@ -1,7 +1,6 @@
 //! The command line as clap sees it. Cross-argument rules that depend on where a value came from (command line
 //! or environment) live in `storage.rs` and `connection.rs`, because clap counts an environment value as given.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ macro_rules! exit_codes {
     () => {
         "Exit codes:
   0    success
-  1    another failure (for example, the testkit could not listen)
+  1    another failure (for example, a report file could not be written)
   2    invalid input; nothing was sent
   3    the cluster refused the request with an error; no backup was started
   4    nothing was sent: the cluster could not be reached, did not answer before the backup
@@ -25,26 +24,39 @@ macro_rules! exit_codes {
   7    a backup may have started but its outcome is unknown (the backup request's answer was lost, or
        progress could not be read after it); do not retry before following it
   8    the service reported Timeout, but a backup written in this request's window was found: no need
-       to run again (with --wait; the found backup is printed, and its BackupId is in the JSON)
+       to run again (with --wait; the found backup is printed, and its backup_id is in the JSON)
   9    with several partitions: some did not succeed (the summary counts them); --resume skips the ones
-       that did
-  130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup"
+       that did and follows the ones still running
+  130  interrupted (Ctrl-C); what was known is printed, with the command that follows the backup (with
+       several partitions, --resume <report> follows the ones left running)"
     };
 }
 
 const EXIT_CODES: &str = exit_codes!();
 
-const AFTER_HELP: &str = concat!(
-    exit_codes!(),
-    "
+/// What every `--help` ends with; the demo line only where the embedded gateway is built in.
+macro_rules! secrets_note {
+    () => {
+        "
 
 Secrets (--connection-string, --primary-password, --secondary-password) are better passed through
 SF_BACKUP_CONNECTION_STRING, SF_BACKUP_PRIMARY_PASSWORD and SF_BACKUP_SECONDARY_PASSWORD: command lines are
-visible to other users of the machine. They are never printed.
+visible to other users of the machine. They are never printed."
+    };
+}
+
+#[cfg(feature = "testkit")]
+const AFTER_HELP: &str = concat!(
+    exit_codes!(),
+    secrets_note!(),
+    "
 
 Try it without a cluster:
   sf-backup --testkit backup 1daae3f5-7fd6-42e9-b1ba-8c05f873994d --wait"
 );
+
+#[cfg(not(feature = "testkit"))]
+const AFTER_HELP: &str = concat!(exit_codes!(), secrets_note!());
 
 /// Back up Service Fabric partitions and follow their progress through a cluster's HTTP gateway.
 #[derive(Debug, Parser)]
@@ -63,7 +75,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
-    /// The cluster's HTTP gateway.
+    /// The cluster's HTTP gateway: scheme, host and port only, such as https://mycluster:19080 (not the
+    /// Service Fabric Explorer page). Certificate options need https.
     #[arg(
         long,
         global = true,
@@ -74,11 +87,13 @@ pub struct ConnectionArgs {
     pub endpoint: String,
 
     /// Start the embedded fake gateway on a free loopback port and use it instead of a cluster.
+    #[cfg(feature = "testkit")]
     #[arg(long, global = true)]
     pub testkit: bool,
 
     /// With --testkit: answer like the Backup Restore Service's code (`service`) or like the REST page
     /// (`documented`).
+    #[cfg(feature = "testkit")]
     #[arg(long, global = true, value_name = "DIALECT", default_value = "service", value_parser = parse_dialect)]
     pub testkit_dialect: sf_backup_testkit::Dialect,
 
@@ -150,6 +165,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Backups(Box<BackupsArgs>),
     /// Run the fake Service Fabric gateway in the foreground until Ctrl-C.
+    #[cfg(feature = "testkit")]
     Testkit(TestkitArgs),
 }
 
@@ -168,12 +184,12 @@ pub struct BackupArgs {
     /// --wait). A stateless or volatile service is skipped with the reason: the service would accept such a
     /// backup and only report Timeout at the end of --backup-timeout.
     #[arg(long = "service", value_name = "NAME")]
-    pub services: Vec<sf_backup::FabricName>,
+    pub services: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up every partition of every persisted stateful service of this application, such as
     /// fabric:/App (repeatable; needs --wait). Stateless and volatile services are skipped with the reason.
     #[arg(long = "application", value_name = "NAME")]
-    pub applications: Vec<sf_backup::FabricName>,
+    pub applications: Vec<sf_backup::topology::FabricName>,
 
     /// Also back up the partitions listed in this file, one UUID a line (`-` for standard input; blank lines
     /// and lines starting with # are skipped).
@@ -186,11 +202,15 @@ pub struct BackupArgs {
     #[arg(long, value_name = "N", default_value_t = sf_backup::DEFAULT_FLEET_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
 
-    /// With several partitions: write one JSON line per partition to this file as each ends.
+    /// With several partitions: append JSON lines to this file: a partition's outcome as it ends, and before
+    /// that an "outcome": "Requested" line as soon as its backup request may have reached the service.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// With several partitions: skip those whose outcome in this report (from --report) is Success.
+    /// With several partitions: continue the run this report (from --report) records: skip the partitions
+    /// backed up (Success, TimedOutButWritten), follow those requested whose end is unknown (Requested,
+    /// WaitTimedOut, Ambiguous, ProgressUnavailable) to their end without requesting them again, and back up
+    /// the rest.
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
 
@@ -199,17 +219,21 @@ pub struct BackupArgs {
     #[arg(long)]
     pub follow_busy: bool,
 
-    /// The backup timeout: the service's clock, from this request to the backup's end, after which progress
-    /// says Timeout (exit code 5 with --wait; the backup may still be written). Service default: 10; at most
-    /// 2147483647, the service's limit.
+    /// The backup timeout (BackupTimeout on the wire), in minutes: the service's clock, from this request to the
+    /// backup's end, after which progress says Timeout (exit code 5 with --wait; the backup may still be
+    /// written). Service default: 10; at most 2147483647, the service's limit. Not --server-timeout.
     #[arg(long, value_name = "MINUTES", allow_negative_numbers = true, value_parser = parse_backup_timeout)]
     pub backup_timeout: Option<u64>,
 
-    /// The server timeout: how long the service may take to answer each request before it answers 504
-    /// FABRIC_E_TIMEOUT (service default: 60). The tool waits this long plus 10 seconds for each answer.
-    /// `--timeout` is its old name.
-    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    /// The server timeout (`timeout` on the wire), in seconds: how long the service may take to answer each
+    /// request before it answers 504 FABRIC_E_TIMEOUT (service default: 60). The tool waits this long plus 10
+    /// seconds for each answer. It does not limit the backup itself: that is --backup-timeout.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
     pub server_timeout: Option<u64>,
+
+    /// `--timeout`, refused by name.
+    #[command(flatten)]
+    pub ambiguous: AmbiguousTimeout,
 
     /// Wait until the backup ends, showing its progress, and print its BackupId and location.
     #[arg(long)]
@@ -222,12 +246,12 @@ pub struct BackupArgs {
     /// When the service reports Timeout: keep looking this long for the backup in the storage the request used
     /// (the service may still write it; default 120, never past --wait-timeout).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub written_grace: Option<Duration>,
+    pub late_write_watch: Option<Duration>,
 
     /// When the service reports Timeout: how far the clocks may disagree when a backup's creation time is
     /// matched against this request's time (default 60).
     #[arg(long, value_name = "SECONDS", requires = "wait", allow_negative_numbers = true, value_parser = parse_seconds_or_zero)]
-    pub clock_allowance: Option<Duration>,
+    pub clock_skew: Option<Duration>,
 
     /// The partition's service (fabric:/App/Service): with a storage option and --wait, where to look for the
     /// backup after a Timeout (learnt from the policy list when not given).
@@ -264,10 +288,14 @@ pub struct BackupsArgs {
     #[arg(long, value_name = "N")]
     pub page_size: Option<std::num::NonZeroU32>,
 
-    /// The server timeout: how long the service may take to answer each page (service default: 60).
-    /// `--timeout` is its old name.
-    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    /// The server timeout (`timeout` on the wire), in seconds: how long the service may take to answer each
+    /// page (service default: 60).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
     pub server_timeout: Option<u64>,
+
+    /// `--timeout`, refused by name.
+    #[command(flatten)]
+    pub ambiguous: AmbiguousTimeout,
 
     /// With a storage option: the partition's service (fabric:/App/Service), which names its folder there.
     #[arg(long, value_name = "NAME")]
@@ -285,10 +313,15 @@ pub struct ProgressArgs {
     #[arg(value_name = "PARTITION_ID")]
     pub partition_id: PartitionId,
 
-    /// The server timeout: how long the service may take to answer each request (service default: 60).
-    /// `--timeout` is its old name.
-    #[arg(long, alias = "timeout", value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
+    /// The server timeout (`timeout` on the wire), in seconds: how long the service may take to answer each
+    /// request (service default: 60). It does not limit the backup (that is `backup --backup-timeout`) nor the
+    /// wait (--wait-timeout).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_server_timeout)]
     pub server_timeout: Option<u64>,
+
+    /// `--timeout`, refused by name.
+    #[command(flatten)]
+    pub ambiguous: AmbiguousTimeout,
 
     /// Follow the partition's current backup until it ends (after Ctrl-C, or a backup started elsewhere),
     /// and print its BackupId and location.
@@ -298,6 +331,42 @@ pub struct ProgressArgs {
     /// How to wait (with --wait).
     #[command(flatten)]
     pub waiting: WaitArgs,
+}
+
+/// `--timeout`: accepted by the parser only to be refused with a message that names both timeouts. The REST
+/// reference calls the per-request limit `timeout` and the backup's limit `BackupTimeout`, so a reader of it may
+/// mean either; guessing would silently set the wrong clock.
+#[derive(Debug, Args)]
+pub struct AmbiguousTimeout {
+    /// Refused: see [`AmbiguousTimeout::refuse`].
+    #[arg(
+        long = "timeout",
+        hide = true,
+        value_name = "VALUE",
+        allow_hyphen_values = true
+    )]
+    pub timeout: Option<String>,
+}
+
+impl AmbiguousTimeout {
+    /// The refusal when `--timeout` was given; `backup` says so, since only it has a backup timeout.
+    pub fn refuse(&self, backup: bool) -> Result<(), crate::failure::Failure> {
+        if self.timeout.is_none() {
+            return Ok(());
+        }
+        let other = if backup {
+            "--backup-timeout MINUTES for the backup itself (the service's clock from the request to the \
+             backup's end, after which progress says Timeout; service default 10)"
+        } else {
+            "`backup --backup-timeout MINUTES` for a backup's own limit, which is set when the backup is \
+             requested"
+        };
+        Err(crate::failure::Failure::invalid(format!(
+            "--timeout is ambiguous, so it is not accepted: write --server-timeout SECONDS for how long the \
+             service may take to answer each request (504 FABRIC_E_TIMEOUT after it; service default 60), or \
+             {other}"
+        )))
+    }
 }
 
 /// How `--wait` polls, for `backup` and `progress` alike.
@@ -315,11 +384,12 @@ pub struct WaitArgs {
 }
 
 /// `sf-backup testkit`.
+#[cfg(feature = "testkit")]
 #[derive(Debug, Args)]
 pub struct TestkitArgs {
     /// Address to listen on; overrides `listen` of the config file [default: 127.0.0.1:19080].
     #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<std::net::SocketAddr>,
 
     /// The gateway's JSON configuration (see the sf-backup-testkit README).
     #[arg(long, value_name = "FILE")]
@@ -331,6 +401,7 @@ pub struct TestkitArgs {
     pub dialect: Option<sf_backup_testkit::Dialect>,
 }
 
+#[cfg(feature = "testkit")]
 fn parse_dialect(name: &str) -> Result<sf_backup_testkit::Dialect, String> {
     name.parse()
 }
@@ -458,6 +529,7 @@ pub enum OutputFormat {
 /// The command line definition: [`Cli`]'s, with the connection options hidden from `testkit --help`. They are
 /// global (so they may stand before or after the subcommand), but none of them applies to running the gateway;
 /// `--output` does.
+#[cfg(feature = "testkit")]
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     let mut command = Cli::command();
@@ -469,6 +541,13 @@ pub fn command() -> clap::Command {
             arg.hide(connection)
         })
     })
+}
+
+/// The command line definition: [`Cli`]'s (this build has no embedded gateway, so no `testkit` subcommand).
+#[cfg(not(feature = "testkit"))]
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
 }
 
 fn parse_server_timeout(text: &str) -> Result<u64, String> {

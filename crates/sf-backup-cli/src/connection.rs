@@ -1,10 +1,19 @@
-//! Builds the facade client from the connection options, starting the embedded gateway for `--testkit`.
+//! Builds the facade client from the connection options (starting the embedded gateway for `--testkit`), after
+//! refusing options that are certainly a mistake.
 
 use sf_backup::Client;
-use sf_backup_testkit::{BackgroundGateway, Config};
 
 use crate::cli::ConnectionArgs;
-use crate::failure::{Exit, Failure, Redactor};
+#[cfg(feature = "testkit")]
+use crate::failure::Exit;
+use crate::failure::{Failure, Redactor};
+
+/// The embedded gateway, kept alive for the client's lifetime; a build without the `testkit` feature has none.
+#[cfg(feature = "testkit")]
+pub type Embedded = sf_backup_testkit::BackgroundGateway;
+/// A build without the `testkit` feature never holds an embedded gateway.
+#[cfg(not(feature = "testkit"))]
+pub type Embedded = std::convert::Infallible;
 
 /// Where `--pfx` takes its password from; never a flag, so that it stays out of process listings.
 pub const PFX_PASSWORD_ENV: &str = "SF_PFX_PASSWORD";
@@ -14,7 +23,7 @@ pub struct Connection {
     /// The facade client.
     pub client: Client,
     /// The embedded gateway, kept alive for the client's lifetime.
-    pub testkit: Option<BackgroundGateway>,
+    pub testkit: Option<Embedded>,
 }
 
 /// Checks the connection options before anything starts, so a rejected option never leaves a request half sent.
@@ -22,17 +31,35 @@ pub struct Connection {
 /// `endpoint_on_command_line` tells whether `--endpoint` was a flag (an `SF_ENDPOINT` in the environment is
 /// ambient and yields to `--testkit`).
 pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<(), Failure> {
-    if args.testkit && endpoint_on_command_line {
-        return Err(Failure::invalid(
-            "--testkit and --endpoint exclude each other: --testkit starts its own gateway",
-        ));
+    #[cfg(feature = "testkit")]
+    if args.testkit {
+        let security = security_flags(args);
+        if endpoint_on_command_line {
+            return Err(Failure::invalid(
+                "--testkit and --endpoint exclude each other: --testkit starts its own gateway",
+            ));
+        }
+        if !security.is_empty() {
+            return Err(Failure::invalid(format!(
+                "{} cannot be used with --testkit: the embedded gateway speaks plain http without \
+                 authentication",
+                security.join(", ")
+            )));
+        }
+        return Ok(());
     }
-    let security = security_flags(args);
-    if args.testkit && !security.is_empty() {
-        return Err(Failure::invalid(format!(
-            "{} cannot be used with --testkit: the embedded gateway speaks plain http without authentication",
-            security.join(", ")
-        )));
+    let from_environment = std::env::var_os("SF_ENDPOINT").is_some();
+    let endpoint = Endpoint::split(
+        &args.endpoint,
+        !endpoint_on_command_line && !from_environment,
+    );
+    let named = if endpoint_on_command_line || !from_environment {
+        "--endpoint"
+    } else {
+        "--endpoint (from SF_ENDPOINT)"
+    };
+    if let Some(endpoint) = &endpoint {
+        endpoint.refuse_more_than_a_gateway(named)?;
     }
     let identities: Vec<&str> = [
         (args.pem.is_some(), "--pem"),
@@ -53,7 +80,136 @@ pub fn check(args: &ConnectionArgs, endpoint_on_command_line: bool) -> Result<()
         (None, Some(_)) => return Err(Failure::invalid("--key needs --cert (its certificate)")),
         _ => {}
     }
-    check_server_validation(args)
+    check_server_validation(args)?;
+    // After the rules above, which say more precisely what is wrong among the certificate options themselves.
+    match &endpoint {
+        Some(endpoint) => refuse_certificates_over_http(args, endpoint, named),
+        None => Ok(()),
+    }
+}
+
+/// The parts of an endpoint URL that the checks below look at. Anything that does not even split like a URL is
+/// left to the library, whose message says what an endpoint looks like.
+struct Endpoint<'a> {
+    scheme: &'a str,
+    /// Host and port, without user info (which may hold a password).
+    host: &'a str,
+    path: &'a str,
+    has_query: bool,
+    has_fragment: bool,
+    /// Not given at all: the tool's default.
+    defaulted: bool,
+}
+
+impl<'a> Endpoint<'a> {
+    fn split(text: &'a str, defaulted: bool) -> Option<Self> {
+        let text = text.trim();
+        let (scheme, rest) = text.split_once("://")?;
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, rest) = rest.split_at(authority_end);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+        let (path, rest) = rest.split_at(path_end);
+        Some(Self {
+            scheme,
+            host,
+            path,
+            has_query: rest.starts_with('?'),
+            has_fragment: rest.contains('#'),
+            defaulted,
+        })
+    }
+
+    /// The endpoint with only what it may have: scheme, host and port.
+    fn gateway(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    fn is_http(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("http")
+    }
+
+    /// Shown in messages: the query and fragment are never echoed (a pasted URL may carry a signature there).
+    fn shown(&self) -> String {
+        let mut shown = format!("{}{}", self.gateway(), self.path);
+        if self.has_query {
+            shown.push_str("?…");
+        }
+        if self.has_fragment {
+            shown.push_str("#…");
+        }
+        if self.defaulted {
+            shown.push_str(" (the default)");
+        }
+        shown
+    }
+
+    /// The endpoint is the gateway's base URL: every request appends its own path and query to it, so anything
+    /// after the port would be sent in front of each one (a Service Fabric Explorer address is the usual
+    /// mistake).
+    fn refuse_more_than_a_gateway(&self, named: &str) -> Result<(), Failure> {
+        let extra: Vec<String> = [
+            (
+                !self.path.trim_end_matches('/').is_empty(),
+                format!("a path ({})", self.path),
+            ),
+            (self.has_query, "a query (?…)".to_owned()),
+            (self.has_fragment, "a fragment (#…)".to_owned()),
+        ]
+        .into_iter()
+        .filter_map(|(present, what)| present.then_some(what))
+        .collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        let explorer = if self.path.to_ascii_lowercase().starts_with("/explorer") {
+            " (that is Service Fabric Explorer's page; the gateway is the same address without it)"
+        } else {
+            ""
+        };
+        Err(Failure::invalid(format!(
+            "{named} {} has {}: the endpoint is the cluster's HTTP gateway, and every request adds its own path \
+             and query to it{explorer}; pass {} instead",
+            self.shown(),
+            extra.join(" and "),
+            self.gateway()
+        )))
+    }
+}
+
+/// Certificate options only apply to https: with an http endpoint they would be ignored and the connection
+/// left unencrypted, which is never what someone who passed them meant.
+fn refuse_certificates_over_http(
+    args: &ConnectionArgs,
+    endpoint: &Endpoint<'_>,
+    named: &str,
+) -> Result<(), Failure> {
+    if !endpoint.is_http() {
+        return Ok(());
+    }
+    let certificates: Vec<&str> = security_flags(args)
+        .into_iter()
+        .filter(|flag| *flag != "--token-env")
+        .collect();
+    if certificates.is_empty() {
+        return Ok(());
+    }
+    let (them, apply) = if certificates.len() == 1 {
+        ("it", "applies")
+    } else {
+        ("them", "apply")
+    };
+    Err(Failure::invalid(format!(
+        "{} only {apply} to https (client certificates and server certificate validation are part of TLS), but \
+         {named} is {}: nothing would use {them} and the connection would not be encrypted; pass the secured \
+         cluster's https endpoint (such as --endpoint https://{}), or remove {} for a cluster without security",
+        certificates.join(", "),
+        endpoint.shown(),
+        endpoint.host,
+        certificates.join(", ")
+    )))
 }
 
 /// Server validation flags that contradict each other, refused before the library sees them so that the message
@@ -133,25 +289,7 @@ pub fn connect(
     announce: bool,
     redact: &mut Redactor,
 ) -> Result<Connection, Failure> {
-    let (endpoint, testkit) = if args.testkit {
-        let gateway = sf_backup_testkit::start_in_background(demo_config(args.testkit_dialect))
-            .map_err(|error| {
-                Failure::new(
-                    Exit::Other,
-                    "testkit",
-                    format!("cannot start the embedded test gateway: {error}"),
-                )
-            })?;
-        if announce {
-            eprintln!(
-                "Using the embedded test gateway at {} (a fake cluster: nothing is really backed up).",
-                gateway.url()
-            );
-        }
-        (gateway.url(), Some(gateway))
-    } else {
-        (args.endpoint.clone(), None)
-    };
+    let (endpoint, testkit) = embedded(args, announce)?;
     let mut builder = Client::builder().endpoint(endpoint);
     if let Some(pem) = &args.pem {
         builder = builder.client_certificate_pem_file(pem);
@@ -201,6 +339,103 @@ pub fn connect(
     Ok(Connection { client, testkit })
 }
 
+/// A refused TLS handshake in an operator's words: which check failed, the certificate the server presented
+/// (its SHA-1 thumbprint, as Service Fabric writes it, and its subject), and the option that would accept it.
+pub fn tls_advice(rejection: &sf_backup::TlsRejection) -> String {
+    use sf_backup::TlsCheck;
+    let mut lines = vec![format!(
+        "could not connect to the service: TLS: {rejection}"
+    )];
+    let Some(certificate) = &rejection.certificate else {
+        if rejection.check == TlsCheck::NotTls {
+            lines.push(
+                "the endpoint answers plain http: for a cluster without security, write --endpoint with \
+                 http:// instead of https://"
+                    .to_owned(),
+            );
+        }
+        return lines.join("\n  ");
+    };
+    let thumbprint = &certificate.sha1_thumbprint;
+    lines.push(format!(
+        "server certificate: SHA-1 thumbprint {thumbprint}, subject \"{}\", issuer \"{}\", valid from {} to {}",
+        certificate.subject, certificate.issuer, certificate.not_before, certificate.not_after
+    ));
+    if !certificate.names.is_empty() {
+        lines.push(format!("its names: {}", certificate.names.join(", ")));
+    }
+    let pin = format!("--server-cert-thumbprint {thumbprint} (this certificate only)");
+    let name = certificate.names.first().map_or_else(
+        || "--server-cert-common-name <NAME>".to_owned(),
+        |name| format!("--server-cert-common-name {name}"),
+    );
+    let accept = match rejection.check {
+        TlsCheck::SelfSigned => Some(format!(
+            "to accept it: {pin}, the usual choice for a self-signed cluster certificate; or --ca <FILE> with \
+             this certificate in it (then the endpoint's host must be one of its names)"
+        )),
+        TlsCheck::UnknownIssuer => Some(format!(
+            "to accept it: --ca <FILE> with the certificate of the CA that issued it (\"{}\"); or {pin}",
+            certificate.issuer
+        )),
+        TlsCheck::NameMismatch => Some(format!(
+            "to accept it: write one of its names in --endpoint; or {name} (accepted whatever the host, if \
+             its chain is trusted); or {pin}"
+        )),
+        TlsCheck::CaUsedAsEndEntity => Some(format!(
+            "to accept it: {pin}; a pinned certificate is accepted whatever its kind (standard validation, \
+             --ca and --server-cert-common-name refuse a CA certificate here)"
+        )),
+        TlsCheck::NotPinned => Some(format!(
+            "if this is your cluster's certificate, accept it with {pin} (keep the old thumbprint during a \
+             certificate rollover: the flag is repeatable)"
+        )),
+        TlsCheck::IssuerNotPinned => Some(format!(
+            "to accept it: --server-cert-issuer-thumbprint with the thumbprint of the certificate that issued \
+             it (\"{}\"); or {pin}",
+            certificate.issuer
+        )),
+        TlsCheck::Expired | TlsCheck::NotYetValid => Some(
+            "no option accepts a certificate outside its validity dates: renew the cluster certificate, or \
+             check this machine's clock (--no-verify turns every check off, for test clusters only)"
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    lines.extend(accept);
+    lines.join("\n  ")
+}
+
+/// A hint for plain http sent to a TLS port (a secured cluster's gateway): the answer is a TLS alert, which the
+/// HTTP client reports as an unreadable response. Only a hint, found in the message's words, so that a different
+/// wording in a later HTTP library merely loses it.
+pub fn https_hint(message: &str) -> Option<String> {
+    if !message.contains("invalid HTTP version parsed") {
+        return None;
+    }
+    let start = message.find("(http://")? + 1;
+    let url = &message[start..];
+    let authority_end = url["http://".len()..]
+        .find(['/', ')', '?'])
+        .map_or(url.len(), |end| end + "http://".len());
+    let host = &url["http://".len()..authority_end];
+    Some(format!(
+        "; the endpoint answered something other than plain HTTP, most likely in TLS: a secured cluster's gateway \
+         speaks https, so try --endpoint https://{host}"
+    ))
+}
+
+/// The same, for `--output json`: stable names a program can act on.
+pub fn tls_json(rejection: &sf_backup::TlsRejection) -> serde_json::Value {
+    let certificate = rejection.certificate.as_ref();
+    serde_json::json!({
+        "check": rejection.check.as_str(),
+        "sha1_thumbprint": certificate.map(|c| c.sha1_thumbprint.as_str()),
+        "subject": certificate.map(|c| c.subject.as_str()),
+        "issuer": certificate.map(|c| c.issuer.as_str()),
+    })
+}
+
 /// The library's messages name its builder methods; a person at the command line knows the flags.
 fn in_flag_terms(error: sf_backup::Error) -> Failure {
     const TERMS: [(&str, &str); 4] = [
@@ -222,14 +457,44 @@ fn in_flag_terms(error: sf_backup::Error) -> Failure {
     failure
 }
 
+/// The endpoint to use, and the embedded gateway behind it when `--testkit` asked for one.
+#[cfg(feature = "testkit")]
+fn embedded(args: &ConnectionArgs, announce: bool) -> Result<(String, Option<Embedded>), Failure> {
+    if !args.testkit {
+        return Ok((args.endpoint.clone(), None));
+    }
+    let gateway = sf_backup_testkit::start_in_background(demo_config(args.testkit_dialect))
+        .map_err(|error| {
+            Failure::new(
+                Exit::Other,
+                "testkit",
+                format!("cannot start the embedded test gateway: {error}"),
+            )
+        })?;
+    if announce {
+        eprintln!(
+            "Using the embedded test gateway at {} (a fake cluster: nothing is really backed up).",
+            gateway.url()
+        );
+    }
+    Ok((gateway.url(), Some(gateway)))
+}
+
+/// The endpoint to use: this build has no embedded gateway.
+#[cfg(not(feature = "testkit"))]
+fn embedded(args: &ConnectionArgs, _announce: bool) -> Result<(String, Option<Embedded>), Failure> {
+    Ok((args.endpoint.clone(), None))
+}
+
 /// Slow enough that a person sees each state go by, fast enough for a demo; in the service's dialect unless asked
 /// otherwise, and with placeholders while a backup is pending in the documented one too.
-fn demo_config(dialect: sf_backup_testkit::Dialect) -> Config {
-    Config {
+#[cfg(feature = "testkit")]
+fn demo_config(dialect: sf_backup_testkit::Dialect) -> sf_backup_testkit::Config {
+    sf_backup_testkit::Config {
         dialect,
         accepted_ms: Some(400),
         in_progress_ms: Some(1200),
         pending_placeholders: true,
-        ..Config::default()
+        ..sf_backup_testkit::Config::default()
     }
 }

@@ -79,8 +79,12 @@ impl Failure {
     /// code is 7, never the "safe to retry" 4.
     pub fn from_backup_request(error: sf_backup::Error) -> Self {
         if error.may_have_reached_service() {
-            let message = format!(
-                "{error}; a backup may have started: do not request another before following it"
+            let mut message = error.to_string();
+            if let Some(hint) = crate::connection::https_hint(&message) {
+                message.push_str(&hint);
+            }
+            message.push_str(
+                "; a backup may have started: do not request another before following it",
             );
             let mut failure = Self {
                 exit: Exit::OutcomeUnknown,
@@ -119,6 +123,76 @@ impl Failure {
     }
 }
 
+/// The one map from how a wait ended ([`WaitError::kind`](sf_backup::WaitError::kind)) to the exit code and
+/// the outcome name of the JSON output and the fleet report (`NotStarted` when nothing was started).
+fn wait_map(error: &sf_backup::WaitError) -> (Exit, &'static str) {
+    match error.kind() {
+        "not_started" => (Exit::ServiceError, "NotStarted"),
+        "nothing_to_follow" => (Exit::ServiceError, "NothingToFollow"),
+        "backup_failed" => (Exit::BackupFailed, "Failure"),
+        "backup_timed_out" => (Exit::BackupFailed, "BackupTimedOut"),
+        "timed_out_but_written" => (Exit::TimedOutButWritten, "TimedOutButWritten"),
+        "timed_out_possibly_written" => (Exit::BackupFailed, "TimedOutPossiblyWritten"),
+        "wait_timed_out_before_request" => (Exit::Unreachable, "WaitTimedOut"),
+        "wait_timed_out" if error.backup_requested() == sf_backup::Requested::Maybe => {
+            (Exit::OutcomeUnknown, "WaitTimedOut")
+        }
+        "wait_timed_out" => (Exit::WaitTimedOut, "WaitTimedOut"),
+        "ambiguous" | "progress_unavailable" => (
+            Exit::OutcomeUnknown,
+            if error.kind() == "ambiguous" {
+                "Ambiguous"
+            } else {
+                "ProgressUnavailable"
+            },
+        ),
+        "incomplete_success" => (Exit::ServiceError, "IncompleteSuccess"),
+        _ => (Exit::Other, "Unknown"),
+    }
+}
+
+/// The outcome name of a wait's end, for the JSON output and the fleet report.
+pub fn wait_outcome(error: &sf_backup::WaitError) -> &'static str {
+    wait_map(error).1
+}
+
+impl Failure {
+    /// A wait that ended without a backup: its kind, exit code and message from [`wait_map`]; a request that
+    /// failed keeps the request error's own kind and exit code.
+    pub fn from_wait(error: sf_backup::WaitError) -> Self {
+        use sf_backup::WaitError;
+        let (exit, _) = wait_map(&error);
+        let kind = error.kind();
+        let message = error.to_string();
+        let code = match &error {
+            WaitError::Failed { failure, .. } => failure
+                .as_ref()
+                .map(|failure| failure.code.as_str().to_owned()),
+            WaitError::ServiceTimeout { progress, .. } => progress
+                .failure
+                .as_ref()
+                .map(|failure| failure.code.as_str().to_owned())
+                .or_else(|| Some(sf_backup::ErrorCode::Timeout.as_str().to_owned())),
+            _ => None,
+        };
+        match error {
+            WaitError::Request(error) => Self::from(error),
+            WaitError::Ambiguous { source, .. } | WaitError::ProgressUnavailable { source, .. } => {
+                Self {
+                    message,
+                    kind,
+                    exit,
+                    ..Self::from(source)
+                }
+            }
+            _ => Self {
+                code,
+                ..Self::new(exit, kind, message)
+            },
+        }
+    }
+}
+
 impl From<sf_backup::Error> for Failure {
     fn from(error: sf_backup::Error) -> Self {
         use sf_backup::Error;
@@ -140,8 +214,16 @@ impl From<sf_backup::Error> for Failure {
                  HTTP gateway, such as http://localhost:19080",
             );
         }
+        let mut extra = serde_json::Map::new();
+        // A refused TLS handshake is told in the operator's words, with the option that would accept it.
+        if let Some(rejection) = error.tls_rejection() {
+            message = crate::connection::tls_advice(&rejection);
+            extra.insert("tls".into(), crate::connection::tls_json(&rejection));
+        } else if let Some(hint) = crate::connection::https_hint(&message) {
+            message.push_str(&hint);
+        }
         Self {
-            extra: serde_json::Map::new(),
+            extra,
             exit,
             kind,
             status: error.status().map(|status| status.as_u16()),

@@ -1,5 +1,12 @@
 //! `backup` of several partitions: the facade's `backup_partitions` at bounded concurrency, one line (or JSON
 //! object) per partition as it ends, a summary, a report to resume from, and Ctrl-C that says what it left.
+//!
+//! The report (`--report`) is JSON lines: a partition's outcome when it ends, and before that a `Requested`
+//! line as soon as its backup request may have reached the service (`"requested": "yes"` after the 202,
+//! `"maybe"` when its answer is lost or awaited). `--resume` reads the last line of each partition: `Success` and
+//! `TimedOutButWritten` are skipped; `Requested`, and the outcomes that leave a requested backup's end unknown
+//! (`WaitTimedOut`, `Ambiguous`, `ProgressUnavailable`), are followed to their end, never requested again; every
+//! other partition is requested again.
 
 use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
@@ -9,7 +16,7 @@ use std::process::ExitCode;
 
 use futures_core::Stream;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sf_backup::{FleetBackup, PartitionId, PartitionOutcome, Requested};
+use sf_backup::{BackupPartitionRequest, FleetBackup, PartitionId, PartitionOutcome, Requested};
 
 use crate::cli::BackupArgs;
 use crate::connection::Connection;
@@ -93,24 +100,25 @@ fn resolve(
     args: &BackupArgs,
     partitions: &mut Vec<PartitionId>,
     json: bool,
-) -> Result<Vec<sf_backup::Skipped>, Failure> {
+) -> Result<Vec<sf_backup::topology::Skipped>, Failure> {
     if args.services.is_empty() && args.applications.is_empty() {
         return Ok(Vec::new());
     }
-    let server_timeout = args.server_timeout.map(std::time::Duration::from_secs);
+    let with_timeout = |resolve: sf_backup::topology::ResolvePartitions| match args.server_timeout {
+        Some(seconds) => resolve.server_timeout(std::time::Duration::from_secs(seconds)),
+        None => resolve,
+    };
     let client = &connection.client;
     let resolutions = crate::runtime()?.block_on(async {
         let mut all = Vec::new();
         for service in &args.services {
-            let resolution = client
-                .resolve_service_with(service, server_timeout)
+            let resolution = with_timeout(client.resolve_service(service))
                 .await
                 .map_err(|error| named(error, "--service", service))?;
             all.push(resolution);
         }
         for application in &args.applications {
-            let resolution = client
-                .resolve_application_with(application, server_timeout)
+            let resolution = with_timeout(client.resolve_application(application))
                 .await
                 .map_err(|error| named(error, "--application", application))?;
             all.push(resolution);
@@ -146,33 +154,79 @@ fn resolve(
 }
 
 /// A resolution error, with the flag and name it was for in front of its message.
-fn named(error: sf_backup::Error, flag: &str, name: &sf_backup::FabricName) -> Failure {
+fn named(error: sf_backup::Error, flag: &str, name: &sf_backup::topology::FabricName) -> Failure {
     let mut failure = Failure::from(error);
     failure.message = format!("{flag} {name}: {}", failure.message);
     failure
 }
 
-/// The partitions a report records as backed up.
-fn succeeded_in(report: &Path) -> Result<HashSet<PartitionId>, Failure> {
+/// What a report says to do with each partition it names.
+#[derive(Default)]
+struct Resume {
+    /// Backed up: skipped.
+    done: HashSet<PartitionId>,
+    /// Requested, and its end unknown: followed, never requested again.
+    follow: HashSet<PartitionId>,
+}
+
+/// Reads a report: the last line of each partition decides.
+fn resume_from(report: &Path) -> Result<Resume, Failure> {
     let file = std::fs::File::open(report)
         .map_err(|error| Failure::invalid(format!("--resume {}: {error}", report.display())))?;
-    let mut done = HashSet::new();
+    let mut resume = Resume::default();
     for line in std::io::BufReader::new(file).lines() {
         let line = line
             .map_err(|error| Failure::invalid(format!("--resume {}: {error}", report.display())))?;
-        // Lines that are not a partition's outcome (the summary, a line cut short by a crash) are skipped.
+        // Lines that are not a partition's (the summary, a line cut short by a crash) are skipped.
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        if (value["outcome"] == "Success" || value["outcome"] == "TimedOutButWritten")
-            && let Some(id) = value["partition_id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-        {
-            done.insert(id);
+        let Some(id) = value["partition_id"]
+            .as_str()
+            .and_then(|id| id.parse::<PartitionId>().ok())
+        else {
+            continue;
+        };
+        resume.done.remove(&id);
+        resume.follow.remove(&id);
+        let may_have_started = value["may_have_started"] == true;
+        match value["outcome"].as_str() {
+            Some("Success" | "TimedOutButWritten") => {
+                resume.done.insert(id);
+            }
+            Some("Requested") => {
+                resume.follow.insert(id);
+            }
+            Some("WaitTimedOut" | "Ambiguous" | "ProgressUnavailable") if may_have_started => {
+                resume.follow.insert(id);
+            }
+            _ => {}
         }
     }
-    Ok(done)
+    Ok(resume)
+}
+
+/// How each partition's backup request is set up from the command line: storage, backup and server timeouts.
+pub fn each_request(
+    args: &BackupArgs,
+    storage: Option<sf_backup::BackupStorage>,
+) -> impl Fn(BackupPartitionRequest) -> BackupPartitionRequest + Send + Sync + 'static {
+    let backup_timeout = args
+        .backup_timeout
+        .map(|minutes| std::time::Duration::from_secs(minutes.saturating_mul(60)));
+    let server_timeout = args.server_timeout.map(std::time::Duration::from_secs);
+    move |mut request| {
+        if let Some(storage) = &storage {
+            request = request.storage(storage.clone());
+        }
+        if let Some(timeout) = backup_timeout {
+            request = request.backup_timeout(timeout);
+        }
+        if let Some(timeout) = server_timeout {
+            request = request.server_timeout(timeout);
+        }
+        request
+    }
 }
 
 /// What is counted for the summary.
@@ -205,11 +259,13 @@ pub fn run(
                 .to_owned(),
         ));
     }
+    let mut follow = Vec::new();
     if let Some(report) = &args.resume {
-        let done = succeeded_in(report)?;
+        let resume = resume_from(report)?;
         let before = partitions.len();
-        partitions.retain(|id| !done.contains(id));
+        partitions.retain(|id| !resume.done.contains(id));
         tally.skipped = before - partitions.len();
+        follow.extend(partitions.iter().filter(|id| resume.follow.contains(id)));
     }
     let mut report = match &args.report {
         None => None,
@@ -224,36 +280,41 @@ pub fn run(
         ),
     };
     let total = partitions.len() + tally.skipped;
+    let following = follow.len();
     let mut fleet = connection
         .client
         .backup_partitions(partitions)
+        .follow(follow)
         .concurrency(usize::from(args.concurrency))
         .follow_busy(args.follow_busy)
-        .wait_options(crate::backup_wait_options(args));
-    if let Some(storage) = storage {
-        fleet = fleet.storage(storage);
-    }
-    if let Some(minutes) = args.backup_timeout {
-        fleet = fleet.backup_timeout(std::time::Duration::from_secs(minutes.saturating_mul(60)));
-    }
-    if let Some(seconds) = args.server_timeout {
-        fleet = fleet.server_timeout(std::time::Duration::from_secs(seconds));
-    }
+        .wait_options(crate::backup_wait_options(args))
+        .each_request(each_request(args, storage));
     if !json {
+        let mut notes = Vec::new();
+        if tally.skipped > 0 {
+            notes.push(format!(
+                "{} skipped: already backed up in --resume",
+                tally.skipped
+            ));
+        }
+        if following > 0 {
+            notes.push(format!(
+                "{following} followed: requested by the interrupted run, never requested again"
+            ));
+        }
         eprintln!(
             "Backing up {} partitions, at most {} at a time{}.",
             total - tally.skipped,
             args.concurrency,
-            if tally.skipped > 0 {
-                format!(
-                    " ({} skipped: already backed up in --resume)",
-                    tally.skipped
-                )
-            } else {
+            if notes.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
             }
         );
     }
+    // Partitions whose `Requested` line is in the report.
+    let mut recorded: HashSet<PartitionId> = HashSet::new();
     let mut live =
         (!json && std::io::stderr().is_terminal()).then(|| Live::new(total, tally.skipped));
     let interrupted = crate::runtime()?.block_on(async {
@@ -267,9 +328,13 @@ pub fn run(
                     Some(outcome) => Event::Ended(outcome),
                     None => break false,
                 },
-                _ = ticker.tick(), if live.is_some() => Event::Tick,
-                Ok(()) = &mut ctrl_c => break true,
+                _ = ticker.tick(), if live.is_some() || report.is_some() => Event::Tick,
+                Ok(()) = &mut ctrl_c => {
+                    record_requested(&fleet, &mut recorded, report.as_mut());
+                    break true;
+                }
             };
+            record_requested(&fleet, &mut recorded, report.as_mut());
             match event {
                 Event::Tick => {
                     if let Some(live) = live.as_mut() {
@@ -279,13 +344,7 @@ pub fn run(
                 Event::Ended(outcome) => {
                     let line = record(&outcome, &mut tally);
                     if let Some(file) = report.as_mut() {
-                        // A report that cannot be written is worth a warning, not the loss of the run.
-                        if writeln!(file, "{line}")
-                            .and_then(|()| file.flush())
-                            .is_err()
-                        {
-                            eprintln!("warning: could not write to --report");
-                        }
+                        write_line(file, &line);
                     }
                     if json {
                         println!("{line}");
@@ -331,7 +390,7 @@ pub fn run(
         );
     }
     if interrupted {
-        return Err(stopped(&fleet));
+        return Err(stopped(&fleet, args.report.as_deref()));
     }
     if tally.succeeded + tally.skipped == total {
         Ok(ExitCode::SUCCESS)
@@ -344,6 +403,47 @@ pub fn run(
                 total - tally.succeeded - tally.skipped
             ),
         ))
+    }
+}
+
+/// Appends a line to the report; a report that cannot be written is worth a warning, not the loss of the run.
+fn write_line(file: &mut std::fs::File, line: &serde_json::Value) {
+    if writeln!(file, "{line}")
+        .and_then(|()| file.flush())
+        .is_err()
+    {
+        eprintln!("warning: could not write to --report");
+    }
+}
+
+/// Records in the report every partition whose backup request may have reached the service since the last
+/// look, so that `--resume` follows it instead of requesting it again.
+fn record_requested(
+    fleet: &FleetBackup,
+    recorded: &mut HashSet<PartitionId>,
+    report: Option<&mut std::fs::File>,
+) {
+    let Some(file) = report else {
+        return;
+    };
+    for flight in fleet.in_flight() {
+        let requested = match flight.requested {
+            Some(Requested::Yes) => "yes",
+            Some(Requested::Maybe) => "maybe",
+            _ => continue,
+        };
+        if flight.followed || !recorded.insert(flight.partition_id) {
+            continue;
+        }
+        write_line(
+            file,
+            &serde_json::json!({
+                "partition_id": flight.partition_id.to_string(),
+                "outcome": "Requested",
+                "requested": requested,
+                "may_have_started": true,
+            }),
+        );
     }
 }
 
@@ -387,7 +487,7 @@ impl Live {
 
     /// Redraws the line of every running partition, adding lines for new ones and removing ended ones.
     fn refresh(&mut self, fleet: &FleetBackup) {
-        let running = fleet.running();
+        let running = fleet.in_flight();
         self.lines.retain(|id, line| {
             let still = running.iter().any(|r| r.partition_id == *id);
             if !still {
@@ -408,9 +508,10 @@ impl Live {
                 line
             });
             let state = match (&partition.state, partition.requested) {
-                (Some(state), _) => state.to_string(),
+                (Some(state), _) => crate::waiting::state_text(state),
                 (None, Some(Requested::Yes)) => "accepted".to_owned(),
-                (None, Some(Requested::Maybe)) => "requested (answer lost)".to_owned(),
+                (None, Some(Requested::Maybe)) => "requested (no answer yet)".to_owned(),
+                (None, _) if partition.followed => "following".to_owned(),
                 (None, _) => "requesting".to_owned(),
             };
             line.set_message(format!(
@@ -454,16 +555,6 @@ fn record(outcome: &PartitionOutcome, tally: &mut Tally) -> serde_json::Value {
             tally.succeeded += 1;
             serde_json::json!({"outcome": "Success", "backup_id": backup.backup_id.to_string()})
         }
-        // The service said Timeout, but this request's backup was found written: no need to back up again, so it
-        // counts as backed up (and `--resume` skips it).
-        Err(sf_backup::WaitError::TimedOutButWritten { backup, .. }) => {
-            tally.succeeded += 1;
-            serde_json::json!({
-                "outcome": "TimedOutButWritten",
-                "backup_id": backup.backup_id.map(|id| id.to_string()),
-                "code": "FABRIC_E_TIMEOUT",
-            })
-        }
         Err(error) => {
             let busy = outcome.busy();
             let code = error
@@ -479,42 +570,35 @@ fn record(outcome: &PartitionOutcome, tally: &mut Tally) -> serde_json::Value {
             let name = if busy {
                 tally.busy += 1;
                 "Busy"
-            } else if error.outcome_unknown() {
-                tally.outcome_unknown += 1;
-                outcome_name(error)
             } else {
-                tally.failed += 1;
-                outcome_name(error)
+                // The service said Timeout, but this request's backup was found written: no need to back up
+                // again, so it counts as backed up (and `--resume` skips it).
+                if error.found_backup().is_some() {
+                    tally.succeeded += 1;
+                } else if error.outcome_unknown() {
+                    tally.outcome_unknown += 1;
+                } else {
+                    tally.failed += 1;
+                }
+                crate::failure::wait_outcome(error)
             };
-            serde_json::json!({
+            let mut fields = serde_json::json!({
                 "outcome": name,
+                "kind": error.kind(),
                 "code": code,
                 "message": error.to_string(),
                 "may_have_started": error.backup_requested() != Requested::No,
-            })
+            });
+            if let Some(found) = error.found_backup() {
+                fields["backup_id"] = serde_json::json!(found.backup_id.map(|id| id.to_string()));
+            }
+            fields
         }
     };
     if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
         line.extend(fields.clone());
     }
     line
-}
-
-/// The outcome names of `backup --wait --output json`, and `NotStarted` for a request refused or not sent.
-fn outcome_name(error: &sf_backup::WaitError) -> &'static str {
-    use sf_backup::WaitError;
-    match error {
-        WaitError::Request(_) => "NotStarted",
-        WaitError::Failed { .. } => "Failure",
-        WaitError::BackupTimedOut { .. } => "BackupTimedOut",
-        WaitError::TimedOutButWritten { .. } => "TimedOutButWritten",
-        WaitError::TimedOutPossiblyWritten { .. } => "TimedOutPossiblyWritten",
-        WaitError::WaitTimedOut { .. } => "WaitTimedOut",
-        WaitError::Ambiguous { .. } => "Ambiguous",
-        WaitError::ProgressUnavailable { .. } => "ProgressUnavailable",
-        WaitError::IncompleteSuccess { .. } => "IncompleteSuccess",
-        _ => "Unknown",
-    }
 }
 
 fn text_line(outcome: &PartitionOutcome) -> String {
@@ -533,26 +617,41 @@ fn text_line(outcome: &PartitionOutcome) -> String {
         Err(error) => format!(
             "{}  {}  {error}  ({seconds:.1} s)",
             outcome.partition_id,
-            outcome_name(error)
+            crate::failure::wait_outcome(error)
         ),
     }
 }
 
-/// Ctrl-C: nothing more starts; the backups already requested go on at the service.
-fn stopped(fleet: &FleetBackup) -> Failure {
-    let in_flight = fleet.in_flight();
-    let requested: Vec<String> = in_flight
+/// Ctrl-C: nothing more starts; the backups already requested go on at the service, and `--resume` follows them.
+fn stopped(fleet: &FleetBackup, report: Option<&Path>) -> Failure {
+    let requested: Vec<String> = fleet
+        .in_flight()
         .iter()
-        .filter(|(_, requested)| matches!(requested, Some(Requested::Yes | Requested::Maybe)))
-        .map(|(id, _)| id.to_string())
+        .filter(|flight| {
+            matches!(flight.requested, Some(Requested::Yes | Requested::Maybe)) || flight.followed
+        })
+        .map(|flight| flight.partition_id.to_string())
         .collect();
     let queued = fleet.queued().count();
+    let follow = match report {
+        Some(report) if !requested.is_empty() => format!(
+            " They are recorded in {}: run again with --resume {} to follow them to their end (never to request \
+             them again) and back up the rest",
+            report.display(),
+            report.display()
+        ),
+        Some(report) => format!(
+            " Run again with --resume {} to back up the rest",
+            report.display()
+        ),
+        None => " Follow each with `sf-backup progress <PARTITION_ID> --wait`".to_owned(),
+    };
     let mut failure = Failure::new(
         Exit::Interrupted,
         "interrupted",
         format!(
             "interrupted: {} backups were requested and go on at the service ({}); {queued} partitions were not \
-             started. Follow each with `sf-backup progress <PARTITION_ID> --wait`",
+             started.{follow}",
             requested.len(),
             if requested.is_empty() {
                 "none".to_owned()

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_core::Stream;
-use sf_backup::{BackupEntity, BackupInfo, BackupStorage, Client};
+use sf_backup::list::{BackupEntity, BackupInfo};
+use sf_backup::{BackupStorage, Client};
 
 use crate::cli::BackupsArgs;
 use crate::failure::{Exit, Failure, Redactor};

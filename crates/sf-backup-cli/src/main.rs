@@ -14,7 +14,6 @@ mod storage;
 mod waiting;
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,7 +21,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, FromArgMatches};
 use sf_backup::{PartitionId, WaitOptions};
 
-use crate::cli::{BackupArgs, Cli, Command, OutputFormat, ProgressArgs, TestkitArgs};
+#[cfg(feature = "testkit")]
+use crate::cli::TestkitArgs;
+use crate::cli::{BackupArgs, Cli, Command, OutputFormat, ProgressArgs};
 use crate::failure::{Exit, Failure, Redactor};
 
 /// The flags whose values are secrets, so that they can be removed from anything printed, clap's errors included.
@@ -77,8 +78,10 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
         "backup" | "backups" | "progress" | "testkit"
     ));
     match cli.command {
+        #[cfg(feature = "testkit")]
         Command::Testkit(args) => run_testkit(&args, json),
         Command::Backup(args) => {
+            args.ambiguous.refuse(true)?;
             let storage = storage::storage(&args.storage, on_command_line, redact)?;
             if let Some(storage) = &storage {
                 storage.validate()?;
@@ -96,6 +99,7 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
             }
         }
         Command::Backups(args) => {
+            args.ambiguous.refuse(false)?;
             let storage = storage::storage(&args.storage, on_command_line, redact)?;
             if let Some(storage) = &storage {
                 storage.validate()?;
@@ -111,6 +115,7 @@ fn run(cli: Cli, matches: &ArgMatches, redact: &mut Redactor) -> Result<ExitCode
             listing::backups(&connection.client, &args, storage, json, redact)
         }
         Command::Progress(args) => {
+            args.ambiguous.refuse(false)?;
             connection::check(&cli.connection, on_command_line("endpoint"))?;
             let connection = connection::connect(&cli.connection, !json, redact)?;
             progress(&connection, &args, json)
@@ -133,16 +138,8 @@ fn backup(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let storage_kind = storage.as_ref().map(sf_backup::BackupStorage::kind);
-    let mut request = connection.client.backup_partition(partition_id);
-    if let Some(storage) = storage {
-        request = request.storage(storage);
-    }
-    if let Some(minutes) = args.backup_timeout {
-        request = request.backup_timeout(Duration::from_secs(minutes.saturating_mul(60)));
-    }
-    if let Some(seconds) = args.server_timeout {
-        request = request.server_timeout(Duration::from_secs(seconds));
-    }
+    let request =
+        fleet::each_request(args, storage)(connection.client.backup_partition(partition_id));
     let runtime = runtime()?;
     if args.wait {
         let options = backup_wait_options(args);
@@ -196,11 +193,11 @@ fn progress(
 /// service reports Timeout.
 pub(crate) fn backup_wait_options(args: &BackupArgs) -> WaitOptions {
     let mut options = wait_options(&args.waiting);
-    if let Some(grace) = args.written_grace {
-        options = options.written_grace(grace);
+    if let Some(watch) = args.late_write_watch {
+        options = options.late_write_watch(watch);
     }
-    if let Some(allowance) = args.clock_allowance {
-        options = options.clock_allowance(allowance);
+    if let Some(skew) = args.clock_skew {
+        options = options.clock_skew(skew);
     }
     if let Some(name) = &args.service_name {
         options = options.service_name(name.clone());
@@ -247,6 +244,7 @@ fn print_outcome(outcome: waiting::Outcome, json: bool) -> Result<ExitCode, Fail
     outcome.result.map(|_| ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "testkit")]
 fn run_testkit(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {
     let mut config = match &args.config {
         None => sf_backup_testkit::Config::default(),
@@ -266,7 +264,7 @@ fn run_testkit(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {
     config.listen = args
         .listen
         .or(config.listen)
-        .or(Some(SocketAddr::from(([127, 0, 0, 1], 19080))));
+        .or(Some(std::net::SocketAddr::from(([127, 0, 0, 1], 19080))));
     runtime()?.block_on(async {
         let gateway = sf_backup_testkit::Gateway::start(config)
             .await

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sf_backup::{BackupProgress, BackupWait, CompletedBackup, Requested, WaitError};
+use sf_backup::{
+    BackupProgress, BackupState, BackupWait, CompletedBackup, Requested, StorageCheck, WaitError,
+    WaitEvent,
+};
 
 use crate::failure::{Exit, Failure};
 
@@ -65,10 +68,19 @@ pub async fn wait(mut wait: BackupWait, subject: &Subject, json: bool) -> Outcom
     let interrupted = loop {
         tokio::select! {
             next = poll_fn(|cx| std::pin::Pin::new(&mut wait).poll_next(cx)) => match next {
-                Some(progress) => {
+                Some(WaitEvent::Progress(progress) | WaitEvent::UnknownState(progress)) => {
                     show(&display, partition_id, last.as_ref(), &progress);
                     last = Some(progress);
                 }
+                Some(WaitEvent::Retrying { cause, attempt }) => {
+                    let line = format!("retrying progress read: {cause} (attempt {attempt})");
+                    match &display {
+                        Display::Spinner(spinner) => spinner.println(line),
+                        Display::Lines => eprintln!("{line}"),
+                        Display::Quiet => {}
+                    }
+                }
+                Some(_) => {}
                 None => break false,
             },
             // An error means no handler could be installed: then Ctrl-C ends the process the default way.
@@ -93,13 +105,21 @@ fn show(
     if last.is_some_and(|seen| seen.state == progress.state) {
         return;
     }
+    let state = state_text(&progress.state);
     match display {
-        Display::Spinner(spinner) => spinner.set_message(format!(
-            "Backing up partition {partition_id}: {}",
-            progress.state
-        )),
-        Display::Lines => eprintln!("backup of partition {partition_id}: {}", progress.state),
+        Display::Spinner(spinner) => {
+            spinner.set_message(format!("Backing up partition {partition_id}: {state}"));
+        }
+        Display::Lines => eprintln!("backup of partition {partition_id}: {state}"),
         Display::Quiet => {}
+    }
+}
+
+/// A state as shown to people: one this version does not know says so.
+pub fn state_text(state: &BackupState) -> String {
+    match state {
+        BackupState::Other(name) => format!("{name} (a state this version does not know)"),
+        state => state.to_string(),
     }
 }
 
@@ -114,13 +134,16 @@ fn what_is_known(
     let mut text = match requested {
         Some(Requested::Yes) => "the backup was requested and accepted".to_owned(),
         Some(Requested::Maybe) => {
-            "the backup request was sent but its answer was lost, so a backup may have started"
+            "the backup request was sent but no answer was received, so a backup may have started"
                 .to_owned()
         }
         _ => "no backup was requested".to_owned(),
     };
     if let Some(progress) = last {
-        text.push_str(&format!("; its last state: {}", progress.state));
+        text.push_str(&format!(
+            "; its last state: {}",
+            state_text(&progress.state)
+        ));
     }
     if may_have_started {
         match &subject.follow {
@@ -204,22 +227,32 @@ fn outcome(
             let requested = error.backup_requested();
             let may_have_started = requested != Requested::No;
             let progress = error.last_progress().cloned().or(last);
-            let unknown = error.outcome_unknown();
             let found = error.found_backup().cloned();
             let (candidates, window) = match &error {
-                WaitError::TimedOutButWritten {
-                    candidates, window, ..
-                }
-                | WaitError::TimedOutPossiblyWritten {
-                    candidates, window, ..
+                WaitError::ServiceTimeout {
+                    check:
+                        StorageCheck::Written {
+                            candidates, window, ..
+                        }
+                        | StorageCheck::Several { candidates, window },
+                    ..
                 } => (candidates.clone(), Some(*window)),
                 _ => (Vec::new(), None),
             };
             let storage_check = match &error {
-                WaitError::BackupTimedOut { storage_check, .. } => Some(storage_check.to_string()),
+                WaitError::ServiceTimeout { check, .. } => Some(check.to_string()),
                 _ => None,
             };
-            let (name, mut failure) = failure(error);
+            let last_error = error.last_error().map(ToString::to_string);
+            let unknown_state = progress
+                .as_ref()
+                .and_then(|progress| match &progress.state {
+                    BackupState::Other(name) => Some(name.clone()),
+                    _ => None,
+                });
+            let outcome = crate::failure::wait_outcome(&error);
+            let unknown = error.outcome_unknown();
+            let mut failure = Failure::from_wait(error);
             if unknown {
                 let (_, known) = what_is_known(subject, Some(requested), progress.as_ref());
                 failure.message = format!("{}\n{known}", failure.message);
@@ -232,10 +265,11 @@ fn outcome(
                     .extra
                     .insert("backup_id".into(), id.to_string().into());
             }
-            let mut json = name.map(|name| {
+            // Nothing was started: the error object on stderr says it all.
+            let mut json = may_have_started.then(|| {
                 envelope(
                     subject,
-                    name,
+                    outcome,
                     None,
                     progress.as_ref(),
                     may_have_started,
@@ -257,6 +291,8 @@ fn outcome(
                 if let Some(check) = &storage_check {
                     object.insert("storage_check".into(), check.clone().into());
                 }
+                object.insert("last_error".into(), serde_json::json!(last_error));
+                object.insert("unknown_state".into(), serde_json::json!(unknown_state));
             }
             Outcome {
                 json,
@@ -270,7 +306,10 @@ fn outcome(
 }
 
 /// The backup found in storage after the service reported Timeout, for stdout.
-fn found_text(partition_id: sf_backup::PartitionId, backup: &sf_backup::BackupInfo) -> String {
+fn found_text(
+    partition_id: sf_backup::PartitionId,
+    backup: &sf_backup::list::BackupInfo,
+) -> String {
     let or_unknown = |value: Option<String>| value.unwrap_or_else(|| "unknown".to_owned());
     let mut text = format!(
         "The service reported Timeout for the backup of partition {partition_id}, but this backup was written in \
@@ -282,15 +321,7 @@ fn found_text(partition_id: sf_backup::PartitionId, backup: &sf_backup::BackupIn
         "Created (UTC):",
         or_unknown(backup.creation_time_utc.map(|time| time.to_rfc3339())),
     );
-    if let Some(epoch) = &backup.epoch {
-        text.push_str(&format!(
-            "{:<16}data loss version {}, configuration version {}\n",
-            "Epoch:", epoch.data_loss_version, epoch.configuration_version
-        ));
-    }
-    if let Some(lsn) = backup.lsn {
-        text.push_str(&format!("{:<16}{lsn}\n", "LSN:"));
-    }
+    text.push_str(&epoch_and_lsn(backup.epoch.as_ref(), backup.lsn));
     text
 }
 
@@ -304,95 +335,21 @@ fn success_text(partition_id: sf_backup::PartitionId, backup: &CompletedBackup) 
         "Finished (UTC):",
         backup.finished_at.to_rfc3339(),
     );
-    if let Some(epoch) = &backup.epoch {
+    text.push_str(&epoch_and_lsn(backup.epoch.as_ref(), backup.lsn));
+    text
+}
+
+/// The epoch and LSN lines of a backup, those it has.
+fn epoch_and_lsn(epoch: Option<&sf_backup::Epoch>, lsn: Option<i64>) -> String {
+    let mut text = String::new();
+    if let Some(epoch) = epoch {
         text.push_str(&format!(
             "{:<16}data loss version {}, configuration version {}\n",
             "Epoch:", epoch.data_loss_version, epoch.configuration_version
         ));
     }
-    if let Some(lsn) = backup.lsn {
+    if let Some(lsn) = lsn {
         text.push_str(&format!("{:<16}{lsn}\n", "LSN:"));
     }
     text
-}
-
-/// The outcome's name for JSON (`None` when nothing was started: the error says it all) and the failure.
-fn failure(error: WaitError) -> (Option<&'static str>, Failure) {
-    let message = error.to_string();
-    match error {
-        WaitError::Request(error) => (None, Failure::from(error)),
-        WaitError::NothingToFollow => (
-            None,
-            Failure::new(Exit::ServiceError, "nothing_to_follow", message),
-        ),
-        WaitError::Failed { failure, .. } => (
-            Some("Failure"),
-            Failure {
-                code: failure.map(|failure| failure.code.as_str().to_owned()),
-                ..Failure::new(Exit::BackupFailed, "backup_failed", message)
-            },
-        ),
-        WaitError::BackupTimedOut { .. } => (
-            Some("BackupTimedOut"),
-            Failure {
-                code: Some("FABRIC_E_TIMEOUT".to_owned()),
-                ..Failure::new(Exit::BackupFailed, "backup_timed_out", message)
-            },
-        ),
-        WaitError::TimedOutButWritten { .. } => (
-            Some("TimedOutButWritten"),
-            Failure {
-                code: Some("FABRIC_E_TIMEOUT".to_owned()),
-                ..Failure::new(Exit::TimedOutButWritten, "timed_out_but_written", message)
-            },
-        ),
-        WaitError::TimedOutPossiblyWritten { .. } => (
-            Some("TimedOutPossiblyWritten"),
-            Failure {
-                code: Some("FABRIC_E_TIMEOUT".to_owned()),
-                ..Failure::new(Exit::BackupFailed, "timed_out_possibly_written", message)
-            },
-        ),
-        WaitError::WaitTimedOut {
-            requested: Requested::No,
-            ..
-        } => (
-            None,
-            Failure::new(Exit::Unreachable, "wait_timed_out_before_request", message),
-        ),
-        WaitError::WaitTimedOut {
-            requested: Requested::Maybe,
-            ..
-        } => (
-            Some("WaitTimedOut"),
-            Failure::new(Exit::OutcomeUnknown, "wait_timed_out", message),
-        ),
-        WaitError::WaitTimedOut { .. } => (
-            Some("WaitTimedOut"),
-            Failure::new(Exit::WaitTimedOut, "wait_timed_out", message),
-        ),
-        WaitError::Ambiguous { source, .. } => (
-            Some("Ambiguous"),
-            Failure {
-                message,
-                kind: "ambiguous",
-                exit: Exit::OutcomeUnknown,
-                ..Failure::from(source)
-            },
-        ),
-        WaitError::ProgressUnavailable { source, .. } => (
-            Some("ProgressUnavailable"),
-            Failure {
-                message,
-                kind: "progress_unavailable",
-                exit: Exit::OutcomeUnknown,
-                ..Failure::from(source)
-            },
-        ),
-        WaitError::IncompleteSuccess { .. } => (
-            Some("IncompleteSuccess"),
-            Failure::new(Exit::ServiceError, "incomplete_success", message),
-        ),
-        _ => (Some("Unknown"), Failure::new(Exit::Other, "other", message)),
-    }
 }

@@ -68,7 +68,7 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
         .handle()
         .script_outcome(id(), Outcome::TimeoutButWritten);
     let url = gateway.url();
-    let result = sf_backup(&wait_args(&url, &["--written-grace", "10"]));
+    let result = sf_backup(&wait_args(&url, &["--late-write-watch", "10"]));
     result.expect(8);
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
@@ -76,10 +76,10 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
     assert_eq!(out["outcome"], "TimedOutButWritten");
     assert_eq!(out["backup_id"], written[0].backup_id.to_string());
     assert_eq!(
-        out["found_backup"]["BackupId"],
+        out["found_backup"]["backup_id"],
         written[0].backup_id.to_string()
     );
-    assert_eq!(out["found_backup"]["BackupLocation"], written[0].location);
+    assert_eq!(out["found_backup"]["backup_location"], written[0].location);
     assert!(
         out["candidates"][0]["reason"]
             .as_str()
@@ -108,7 +108,7 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
         "--wait",
         "--poll-interval",
         "0.02",
-        "--written-grace",
+        "--late-write-watch",
         "10",
     ]);
     text.expect(8);
@@ -132,7 +132,7 @@ fn a_timeout_with_nothing_written_exits_5(
     let gateway = late(dialect);
     gateway.handle().script_outcome(id(), Outcome::Timeout);
     let url = gateway.url();
-    let result = sf_backup(&wait_args(&url, &["--written-grace", "0.3"]));
+    let result = sf_backup(&wait_args(&url, &["--late-write-watch", "0.3"]));
     result.expect(5);
     let out = result.stdout_json();
     assert_eq!(out["outcome"], "BackupTimedOut");
@@ -190,7 +190,7 @@ fn a_periodic_backup_in_the_window_is_listed_as_a_candidate_and_exits_5(
     assert!(
         candidates
             .iter()
-            .any(|c| c["backup"]["BackupId"] == ours.as_str())
+            .any(|c| c["backup"]["backup_id"] == ours.as_str())
     );
 }
 
@@ -240,14 +240,14 @@ fn backups_pages_through_a_thousand_backups(
     assert_eq!(list_requests(&gateway), 11);
     let created: Vec<String> = lines
         .iter()
-        .map(|l| l["CreationTimeUtc"].as_str().unwrap().to_owned())
+        .map(|l| l["creation_time_utc"].as_str().unwrap().to_owned())
         .collect();
     let expected: Vec<String> = times
         .iter()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .collect();
     assert_eq!(created, expected);
-    assert!(lines.iter().all(|l| l["BackupId"].is_string()));
+    assert!(lines.iter().all(|l| l["backup_id"].is_string()));
 
     // Text: a header and one row per backup; pages of --page-size (MaxResults).
     gateway.handle().clear_journal();
@@ -297,7 +297,7 @@ fn backups_filters_and_latest(#[values(Dialect::Service, Dialect::Documented)] d
     ]);
     latest.expect(0);
     let only: Value = serde_json::from_str(latest.stdout.trim()).unwrap();
-    assert_eq!(only["CreationTimeUtc"], "2024-01-01T16:39:00Z");
+    assert_eq!(only["creation_time_utc"], "2024-01-01T16:39:00Z");
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn several_partitions_count_a_backup_written_after_timeout_as_backed_up(
         "--wait",
         "--poll-interval",
         "0.02",
-        "--written-grace",
+        "--late-write-watch",
         "10",
     ]);
     let result = sf_backup(&args);

@@ -587,7 +587,8 @@ fn a_cluster_error_exits_3_with_status_and_code(
     assert!(result.stdout.is_empty());
 
     // A proxy's HTML page is an answer too, without a Service Fabric code.
-    gateway.push_fault(Fault::html(503).on(Operation::GetBackupProgress));
+    // Every attempt: the read and its 3 retries.
+    gateway.push_fault(Fault::html(503).on(Operation::GetBackupProgress).times(4));
     let result = sf_backup(&["--endpoint", &url, "progress", PARTITION, "--output=json"]);
     result.expect(3);
     let error = result.stderr_json();
@@ -680,9 +681,9 @@ fn wait_reports_the_backup_and_its_progress(
         written[1].backup_id.to_string()
     );
     assert_eq!(outcome["backup"]["location"], written[1].location.as_str());
-    assert_eq!(outcome["progress"]["BackupState"], "Success");
+    assert_eq!(outcome["progress"]["state"], "Success");
     assert_eq!(
-        outcome["progress"]["BackupId"],
+        outcome["progress"]["backup_id"],
         written[1].backup_id.to_string()
     );
     assert!(
@@ -718,7 +719,7 @@ fn a_failed_or_timed_out_backup_exits_5(
     let outcome = result.stdout_json();
     assert_eq!(outcome["outcome"], "Failure");
     assert_eq!(
-        outcome["progress"]["FailureError"]["Code"],
+        outcome["progress"]["failure"]["code"],
         "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"
     );
     let error = result.stderr_json();
@@ -734,7 +735,7 @@ fn a_failed_or_timed_out_backup_exits_5(
         "--wait",
         "--poll-interval",
         "0.02",
-        "--written-grace",
+        "--late-write-watch",
         "0.2",
     ]);
     result.expect(5);
@@ -782,8 +783,10 @@ fn a_wait_deadline_exits_6_while_the_backup_runs(
     assert_eq!(result.stderr_json()["may_have_started"], true);
 }
 
+/// `progress --output json` prints the crate's one JSON shape: field names, placeholders as `null`, every int64
+/// the service sends (the LSN, the epoch's versions) as a string whichever way the dialect wrote it.
 #[rstest]
-fn progress_is_printed_as_on_the_wire(
+fn progress_is_printed_by_field_name_with_int64s_as_strings(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect);
@@ -799,11 +802,16 @@ fn progress_is_printed_as_on_the_wire(
     before.expect(0);
     let id: Uuid = PARTITION.parse().unwrap();
     // The service answers `null` before any backup; the documented dialect `{"BackupState":"Invalid"}`.
+    let nothing = |state: &str| {
+        json!({
+            "state": state, "time_stamp_utc": null, "backup_id": null, "backup_location": null, "epoch": null,
+            "lsn": null, "failure": null,
+        })
+    };
     assert_eq!(
         before.stdout_json(),
-        by_dialect(dialect, Value::Null, json!({"BackupState": "Invalid"}))
+        by_dialect(dialect, nothing("NotRequested"), nothing("Invalid"))
     );
-    assert_eq!(Some(before.stdout_json()), gateway.handle().progress(id));
 
     let accepted = sf_backup(&["--endpoint", &url, "--output", "json", "backup", PARTITION]);
     accepted.expect(0);
@@ -815,12 +823,7 @@ fn progress_is_printed_as_on_the_wire(
     while gateway.written_backups().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The answer as the gateway sent it, less its `null` members: the tool prints the decoded progress, and a
-    // member that is `null` on the wire is absent from it (the service writes every member, nulls included).
-    let mut wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
-    if let Some(members) = wire.as_object_mut() {
-        members.retain(|_, value| !value.is_null());
-    }
+    let wire = serde_json::to_value(gateway.handle().progress(id).unwrap()).unwrap();
     let result = sf_backup(&[
         "--endpoint",
         &url,
@@ -830,7 +833,41 @@ fn progress_is_printed_as_on_the_wire(
         "json",
     ]);
     result.expect(0);
-    assert_eq!(result.stdout_json(), wire);
+    let printed = result.stdout_json();
+    // A number or a numeric string on the wire, always a string in the output.
+    let as_text = |value: &Value| match value {
+        Value::Number(number) => number.to_string(),
+        other => other.as_str().unwrap_or_default().trim().to_owned(),
+    };
+    let time = |value: &Value| {
+        value
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(printed["state"], "Success");
+    assert_eq!(printed["backup_id"], wire["BackupId"]);
+    assert_eq!(printed["backup_location"], wire["BackupLocation"]);
+    assert_eq!(
+        time(&printed["time_stamp_utc"]),
+        time(&wire["TimeStampUtc"])
+    );
+    assert_eq!(
+        printed["lsn"],
+        Value::String(as_text(&wire["LsnOfLastBackupRecord"]))
+    );
+    for (printed_name, wire_name) in [
+        ("data_loss_version", "DataLossVersion"),
+        ("configuration_version", "ConfigurationVersion"),
+    ] {
+        assert_eq!(
+            printed["epoch"][printed_name],
+            Value::String(as_text(&wire["EpochOfLastBackupRecord"][wire_name])),
+            "{printed}"
+        );
+    }
+    assert_eq!(printed["failure"], Value::Null);
 
     let text = sf_backup(&["--endpoint", &url, "progress", PARTITION]);
     text.expect(0);
@@ -1061,12 +1098,18 @@ fn testkit_subcommand_serves_until_stopped(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    // Read in a thread, so that a child that never prints fails the test instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = sender.send(line);
+    });
+    let Ok(line) = receiver.recv_timeout(support::PROCESS_TIMEOUT) else {
+        child.kill().unwrap();
+        panic!("the testkit did not say where it listens");
+    };
     assert!(line.contains(&listen), "{line}");
     let endpoint = format!("http://{listen}");
     let result = sf_backup(&["--endpoint", &endpoint, "progress", PARTITION]);
@@ -1287,6 +1330,46 @@ mod secured {
             "only the accepted connections reach the gateway: {:#?}",
             cluster.gateway.journal()
         );
+    }
+
+    /// A certificate the client does not trust, or a client certificate the server wants and is not given:
+    /// nothing can heal that, so a wait ends at once with the cause instead of retrying until its timeout.
+    #[rstest]
+    fn a_wait_that_tls_refuses_ends_at_once_with_the_cause(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let cluster = cluster(dialect);
+        let endpoint = cluster.endpoint();
+        let pem = cluster.file("client.pem");
+        let thumbprint = cluster.server.thumbprint.clone();
+        for flags in [
+            vec!["--pem", pem.as_str()],
+            vec!["--server-cert-thumbprint", thumbprint.as_str()],
+        ] {
+            let started = std::time::Instant::now();
+            let result = sf_backup(
+                &[
+                    &["--endpoint", endpoint.as_str()],
+                    &flags[..],
+                    &["backup", PARTITION, "--wait"],
+                ]
+                .concat(),
+            );
+            let took = started.elapsed();
+            result.expect(4);
+            assert!(took < Duration::from_secs(5), "{flags:?}: {took:?}");
+            assert!(
+                !result.stderr.contains("retrying"),
+                "{flags:?}: {}",
+                result.stderr
+            );
+            assert!(
+                result.stderr.contains("error: could not connect"),
+                "{flags:?}: {}",
+                result.stderr
+            );
+        }
+        assert!(cluster.gateway.journal().is_empty());
     }
 
     #[test]
@@ -1837,10 +1920,9 @@ mod exit_codes {
             .status()
             .unwrap();
         assert!(killed.success());
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+        let output = support::finish(child, support::PROCESS_TIMEOUT);
+        let (stdout, stderr) = (output.stdout, output.stderr);
+        assert_eq!(output.code, 130, "{stdout}\n{stderr}");
         let follow = format!("sf-backup --endpoint {url} progress {PARTITION} --wait");
         if json {
             let outcome: Value = serde_json::from_str(&stdout).unwrap();
@@ -1857,6 +1939,116 @@ mod exit_codes {
             assert!(stderr.contains(&follow), "{stderr}");
         }
         assert_eq!(posts(&gateway), 1);
+    }
+
+    /// The measurement: a wait against an endpoint where nothing listens ends in seconds, with the
+    /// connection's cause, each retry shown (it used to print nothing for the 15 minutes of the wait timeout).
+    #[rstest]
+    fn a_wait_against_a_refused_endpoint_fails_in_seconds_with_the_cause(
+        #[values(false, true)] json: bool,
+    ) {
+        let mut args = vec!["--endpoint", "http://127.0.0.1:1"];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        args.extend(["backup", PARTITION, "--wait"]);
+        let started = std::time::Instant::now();
+        let result = sf_backup(&args);
+        let took = started.elapsed();
+        result.expect(4);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        if json {
+            let error = result.stderr_json();
+            assert_eq!(error["kind"], "transport");
+            assert!(
+                error["message"].as_str().unwrap().contains("onnect"),
+                "{error}"
+            );
+        } else {
+            assert!(
+                result
+                    .stderr
+                    .contains("retrying progress read: could not connect to the service"),
+                "{}",
+                result.stderr
+            );
+            assert!(result.stderr.contains("(attempt 2)"), "{}", result.stderr);
+            assert!(
+                result.stderr.contains("error: could not connect"),
+                "{}",
+                result.stderr
+            );
+        }
+    }
+
+    #[rstest]
+    fn retried_reads_are_shown_and_a_state_this_version_does_not_know_is_named(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                in_progress_ms: Some(60_000),
+                ..Config::default()
+            },
+        );
+        gateway.push_fault(
+            Fault::transient("FABRIC_E_NOT_READY")
+                .on(Operation::GetBackupProgress)
+                .after(1)
+                .times(1),
+        );
+        gateway.push_fault(
+            Fault::backup_state("Cancelled")
+                .on(Operation::GetBackupProgress)
+                .after(1)
+                .always(),
+        );
+        let url = gateway.url();
+        let args = |partition: &str| {
+            [
+                "--endpoint",
+                url.as_str(),
+                "backup",
+                partition,
+                "--wait",
+                "--poll-interval",
+                "0.05",
+                "--wait-timeout",
+                "1.5",
+            ]
+            .map(str::to_owned)
+        };
+        let text = sf_backup(&args(PARTITION).each_ref().map(String::as_str));
+        text.expect(6);
+        assert!(
+            text.stderr
+                .contains("retrying progress read: the service answered 503"),
+            "{}",
+            text.stderr
+        );
+        assert!(
+            text.stderr
+                .contains("Cancelled (a state this version does not know)"),
+            "{}",
+            text.stderr
+        );
+        assert!(
+            text.stderr
+                .contains("Cancelled, a state this version does not know"),
+            "{}",
+            text.stderr
+        );
+        // Another partition: the first one's backup still runs. The fault shows its state for every read.
+        let other = fresh_partition();
+        let mut json_args = vec!["--output".to_owned(), "json".to_owned()];
+        json_args.extend(args(&other));
+        let json = sf_backup(&json_args.iter().map(String::as_str).collect::<Vec<_>>());
+        json.expect(6);
+        assert_eq!(json.stdout_json()["outcome"], "WaitTimedOut");
+        assert_eq!(json.stdout_json()["unknown_state"], "Cancelled");
+        assert_eq!(json.stderr_json()["kind"], "wait_timed_out");
+        assert_eq!(posts(&gateway), 2);
     }
 
     #[rstest]
@@ -2095,8 +2287,18 @@ mod fleet {
             "{}",
             first.stderr
         );
+        // Each partition's outcome, after the `Requested` line written when its request was accepted.
         let recorded = lines(&std::fs::read_to_string(report).unwrap());
+        let (requested, recorded): (Vec<Value>, Vec<Value>) = recorded
+            .into_iter()
+            .partition(|line| line["outcome"] == "Requested");
         assert_eq!(recorded.len(), 3);
+        assert!(
+            requested
+                .iter()
+                .all(|line| line["requested"] == "yes" || line["requested"] == "maybe"),
+            "{requested:?}"
+        );
         let failed = recorded
             .iter()
             .find(|l| l["partition_id"] == partitions[1])
@@ -2378,6 +2580,118 @@ mod fleet {
             assert_eq!(busy["code"], "FABRIC_E_BACKUP_IN_PROGRESS");
             assert_eq!(lines.last().unwrap()["summary"]["busy"], 1);
         }
+    }
+
+    /// Ctrl-C in the middle of a 20-partition run, then `--resume`: every partition gets exactly one backup
+    /// request; those in flight at the interruption are followed, not requested again.
+    #[rstest]
+    fn an_interrupted_run_resumed_sends_one_backup_request_per_partition(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway_with(
+            dialect,
+            Config {
+                accepted_ms: Some(50),
+                in_progress_ms: Some(1_500),
+                ..Config::default()
+            },
+        );
+        let url = gateway.url();
+        let partitions = ids(20);
+        let dir = TempDir::new();
+        let report = dir.path.join("report.jsonl");
+        let report = report.to_str().unwrap();
+        let mut args = vec!["--endpoint", url.as_str(), "backup"];
+        args.extend(partitions.iter().map(String::as_str));
+        args.extend([
+            "--wait",
+            "--concurrency",
+            "4",
+            "--poll-interval",
+            "0.05",
+            "--report",
+            report,
+        ]);
+        let mut command = Command::new(BIN);
+        for var in ENV {
+            command.env_remove(var);
+        }
+        let child = command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Interrupt in the second round: four ended, four more requested and running.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+            < 6
+        {
+            assert!(std::time::Instant::now() < deadline, "too few requests");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let first = support::finish(child, support::PROCESS_TIMEOUT);
+        first.expect(130);
+        assert!(
+            first.stderr.contains(&format!("--resume {report}")),
+            "{}",
+            first.stderr
+        );
+        let sent_before = gateway
+            .journal()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert!(
+            sent_before < 20,
+            "the run was not interrupted: {sent_before}"
+        );
+        let recorded = lines(&std::fs::read_to_string(report).unwrap());
+        let requested: Vec<&Value> = recorded
+            .iter()
+            .filter(|l| l["outcome"] == "Requested")
+            .collect();
+        assert!(!requested.is_empty(), "{recorded:?}");
+
+        let mut again = vec!["--endpoint", url.as_str(), "--output", "json", "backup"];
+        again.extend(partitions.iter().map(String::as_str));
+        again.extend([
+            "--wait",
+            "--concurrency",
+            "4",
+            "--poll-interval",
+            "0.05",
+            "--resume",
+            report,
+            "--report",
+            report,
+        ]);
+        let resumed = sf_backup(&again);
+        resumed.expect(0);
+        for id in &partitions {
+            assert_eq!(posts_for(&gateway, id), 1, "{id}");
+        }
+        let outcomes = lines(&resumed.stdout);
+        let followed = outcomes.iter().filter(|l| l["followed"] == true).count();
+        assert!(followed >= 1, "{}", resumed.stdout);
+        let summary = outcomes.last().unwrap();
+        assert_eq!(
+            summary["summary"]["succeeded"].as_u64().unwrap()
+                + summary["summary"]["skipped"].as_u64().unwrap(),
+            20,
+            "{summary}"
+        );
+        assert_eq!(gateway.written_backups().len(), 20);
     }
 
     #[test]

@@ -13,14 +13,15 @@
 //! `FLEET_BACKUP_MS` (2000: 500 Accepted, then BackupInProgress), `FLEET_POLL_MS` (1000, constant).
 #![forbid(unsafe_code)]
 
-use std::future::poll_fn;
+use std::future::{IntoFuture, poll_fn};
 use std::io::{BufRead, BufReader, Write};
 use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
-use sf_backup::{Client, FabricName, Uuid, WaitOptions};
+use sf_backup::topology::FabricName;
+use sf_backup::{Client, Uuid, WaitOptions};
 use sf_backup_testkit::{ApplicationConfig, Config, Gateway, ServiceConfig, Topology};
 
 const CHILD: &str = "SF_BACKUP_FLEET_GATEWAY";
@@ -81,7 +82,7 @@ fn main() {
     let resolving = Instant::now();
     let application: FabricName = APPLICATION.parse().expect("a valid name");
     let resolution = runtime
-        .block_on(client.resolve_application(&application))
+        .block_on(client.resolve_application(&application).into_future())
         .expect("resolve the application");
     let resolved_in = resolving.elapsed();
     assert_eq!(resolution.partitions.len() as u64, partitions);

@@ -18,10 +18,6 @@ pub const DEFAULT_ENDPOINT: &str = "http://localhost:19080";
 /// server's answer still has to travel back, and the gateway may add its own delay.
 pub const DEFAULT_ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
-/// The old name of [`DEFAULT_ANSWER_MARGIN`].
-#[deprecated(since = "0.2.0", note = "renamed to `DEFAULT_ANSWER_MARGIN`")]
-pub const DEFAULT_TIMEOUT_MARGIN: Duration = DEFAULT_ANSWER_MARGIN;
-
 /// The server timeout the service applies when the request sets none (the REST reference's default).
 pub(crate) const SERVER_DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -51,6 +47,7 @@ pub(crate) struct Inner {
     pub(crate) answer_margin: Duration,
     /// Set when requests carry a bearer token; `api` is then only the client without one.
     pub(crate) authorizer: Option<Authorizer>,
+    pub(crate) retry: crate::RetryPolicy,
 }
 
 impl fmt::Debug for Client {
@@ -78,6 +75,11 @@ impl Client {
     /// The gateway address requests go to, normalised (no trailing slash).
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
+    }
+
+    /// [`ClientBuilder::retry`].
+    pub(crate) fn retry_policy(&self) -> &crate::RetryPolicy {
+        &self.inner.retry
     }
 
     /// The generated client for the next request: with a bearer token provider, one carrying a fresh token.
@@ -141,6 +143,7 @@ pub struct ClientBuilder {
     #[cfg(any(feature = "tls", feature = "tls-ring"))]
     tls: TlsOptions,
     bearer: Option<Bearer>,
+    retry: crate::RetryPolicy,
     #[cfg(feature = "unstable-reqwest")]
     configure_http: Option<ConfigureHttp>,
 }
@@ -156,6 +159,7 @@ impl Default for ClientBuilder {
             #[cfg(any(feature = "tls", feature = "tls-ring"))]
             tls: TlsOptions::default(),
             bearer: None,
+            retry: crate::RetryPolicy::default(),
             #[cfg(feature = "unstable-reqwest")]
             configure_http: None,
         }
@@ -203,10 +207,11 @@ impl ClientBuilder {
         self
     }
 
-    /// The old name of [`answer_margin`](Self::answer_margin).
-    #[deprecated(since = "0.2.0", note = "renamed to `answer_margin`")]
-    pub fn timeout_margin(self, margin: Duration) -> Self {
-        self.answer_margin(margin)
+    /// How failed reads are retried ([`RetryPolicy::default`](crate::RetryPolicy::default) when not set); the
+    /// policy says which, and how often outside a wait.
+    pub fn retry(mut self, retry: crate::RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// How long opening a connection may take; 10 seconds when not set.
@@ -473,6 +478,7 @@ impl ClientBuilder {
                 endpoint,
                 answer_margin: self.answer_margin,
                 authorizer,
+                retry: self.retry,
             }),
         })
     }

@@ -5,10 +5,13 @@ use std::time::Duration;
 use http::StatusCode;
 use sf_backup_api::{ByteStream, ErrorResponse, types};
 
+use crate::ParsePartitionIdError;
+
 /// Everything that can go wrong when calling the service.
 ///
 /// Every variant tells whether anything was sent: [`Error::InvalidInput`] and [`Error::Client`] mean nothing was;
-/// [`Error::Service`] and [`Error::UnexpectedResponse`] mean the service (or something in front of it) answered;
+/// [`Error::Service`], [`Error::UnexpectedResponse`], [`Error::ListingFailed`] and [`Error::EndlessList`] mean the
+/// service (or something in front of it) answered;
 /// [`Error::Transport`] and [`Error::NoAnswer`] leave the outcome open, which matters for
 /// [`backup_partition`](crate::Client::backup_partition): it is never retried automatically, because a request
 /// that reached the service may have started a backup.
@@ -60,12 +63,13 @@ pub enum Error {
         body: String,
     },
 
-    /// The connection failed. See `may_have_reached_server`.
-    #[error("{}: {}", if *may_have_reached_server { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, source)]
+    /// The connection failed. See `may_have_reached_service`.
+    #[error("{}: {}", if *may_have_reached_service { "the connection failed after the request may have reached the service" } else { "could not connect to the service" }, source)]
     Transport {
         /// `false` when the failure happened before the request could be sent (connection refused, DNS, TLS
-        /// handshake), so the service certainly did not see it; `true` when it may have.
-        may_have_reached_server: bool,
+        /// handshake), so the service certainly did not see it; `true` when it may have
+        /// ([`Error::may_have_reached_service`]).
+        may_have_reached_service: bool,
         /// The underlying error.
         #[source]
         source: TransportError,
@@ -79,6 +83,25 @@ pub enum Error {
         code: ErrorCode,
         /// The item's message.
         message: String,
+    },
+
+    /// A paged list did not end: the service answered a continuation token with one it had already sent (it
+    /// would page forever), or the list went on past the most pages a list is read for. The pages before were
+    /// answered; listing stopped rather than loop.
+    #[error(
+        "the service did not end the {operation} list: {}; stopped listing rather than loop",
+        match repeated_token {
+            Some(token) => format!("page {pages} repeated the continuation token {token:?}"),
+            None => format!("it still went on after {pages} pages"),
+        }
+    )]
+    EndlessList {
+        /// The REST operation, such as `GetPartitionInfoList`.
+        operation: &'static str,
+        /// How many pages were read.
+        pages: usize,
+        /// The token that came again; `None` when the page cap ended the list.
+        repeated_token: Option<String>,
     },
 
     /// No complete answer arrived within the request's answer deadline: its
@@ -109,6 +132,16 @@ impl Error {
     pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Self::Service { code, .. } | Self::ListingFailed { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Why the TLS handshake failed, when it did: which check refused the server, and the certificate it
+    /// presented (its SHA-1 thumbprint and subject), so that the right validation option can be named.
+    #[cfg(any(feature = "tls", feature = "tls-ring"))]
+    pub fn tls_rejection(&self) -> Option<crate::TlsRejection> {
+        match self {
+            Self::Transport { source, .. } => crate::tls::rejection_in(&source.0),
             _ => None,
         }
     }
@@ -177,9 +210,9 @@ impl Error {
     pub fn may_have_reached_service(&self) -> bool {
         match self {
             Self::Transport {
-                may_have_reached_server,
+                may_have_reached_service,
                 ..
-            } => *may_have_reached_server,
+            } => *may_have_reached_service,
             Self::NoAnswer { .. } => true,
             Self::Service { .. } => self.is_server_timeout(),
             // A success with the wrong shape most likely means the backup was accepted.
@@ -223,9 +256,9 @@ impl Error {
             }
             Self::UnexpectedResponse { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
             Self::Transport {
-                may_have_reached_server,
+                may_have_reached_service,
                 ..
-            } => !may_have_reached_server,
+            } => !may_have_reached_service,
             _ => false,
         }
     }
@@ -249,15 +282,19 @@ impl Error {
         // Without TLS no server can refuse a client certificate.
         #[cfg(not(any(feature = "tls", feature = "tls-ring")))]
         let refused = false;
-        let may_have_reached_server = !(source.is_connect() || source.is_builder() || refused);
+        let may_have_reached_service = !(source.is_connect() || source.is_builder() || refused);
         Self::Transport {
-            may_have_reached_server,
+            may_have_reached_service,
             source: TransportError(source),
         }
     }
 
-    /// Turns the generated client's error into ours, reading the body of an error response (bounded).
-    pub(crate) async fn from_api(error: sf_backup_api::Error<ByteStream>) -> Self {
+    /// Turns the generated client's error for `operation` into ours, reading the body of an error response
+    /// (bounded).
+    pub(crate) async fn from_api(
+        error: sf_backup_api::Error<ByteStream>,
+        operation: Operation,
+    ) -> Self {
         use sf_backup_api::Error as Api;
         match error {
             Api::CommunicationError(source)
@@ -286,18 +323,20 @@ impl Error {
                 }
             }
             Api::UnexpectedResponse(response) => {
-                let status = response.status();
-                let body = read_bounded(response).await;
+                let response = ErrorResponse::read_undocumented(response).await;
                 Self::UnexpectedResponse {
-                    status,
-                    reason: "the operation does not document this status".to_owned(),
-                    body,
+                    status: response.status,
+                    reason: format!("{} does not document this status", operation.name()),
+                    body: String::from_utf8_lossy(&response.body).into_owned(),
                 }
             }
-            // Only a success response is decoded by the generated client, and only the progress call has a body.
+            // A success body the generated client could not decode.
             Api::InvalidResponsePayload(body, source) => Self::UnexpectedResponse {
                 status: StatusCode::OK,
-                reason: format!("the body is not a valid BackupProgressInfo ({source})"),
+                reason: {
+                    let (operation, answer) = operation.names();
+                    format!("the {operation} answer is not a valid {answer} ({source})")
+                },
                 body: String::from_utf8_lossy(&body[..body.len().min(ErrorResponse::BODY_LIMIT)])
                     .into_owned(),
             },
@@ -307,19 +346,6 @@ impl Error {
             },
         }
     }
-}
-
-async fn read_bounded(mut response: reqwest::Response) -> String {
-    let mut body = Vec::new();
-    // A read failure here only loses part of a body that is already an error report; keep what arrived.
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = ErrorResponse::BODY_LIMIT - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if chunk.len() >= room {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
 }
 
 fn body_excerpt(body: &str) -> String {
@@ -333,6 +359,50 @@ fn body_excerpt(body: &str) -> String {
         excerpt.push('…');
     }
     format!(": {excerpt}")
+}
+
+/// The generated operations, as errors name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    BackupPartition,
+    GetPartitionBackupProgress,
+    GetPartitionBackupList,
+    GetBackupsFromBackupLocation,
+    GetServiceInfoList,
+    GetPartitionInfoList,
+}
+
+impl Operation {
+    /// The REST reference's name.
+    pub(crate) fn name(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The REST reference's name, and the spec's type of a successful answer's body.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::BackupPartition => ("BackupPartition", "empty body"),
+            Self::GetPartitionBackupProgress => {
+                ("GetPartitionBackupProgress", "BackupProgressInfo")
+            }
+            Self::GetPartitionBackupList => ("GetPartitionBackupList", "PagedBackupInfoList"),
+            Self::GetBackupsFromBackupLocation => {
+                ("GetBackupsFromBackupLocation", "PagedBackupInfoList")
+            }
+            Self::GetServiceInfoList => ("GetServiceInfoList", "PagedServiceInfoList"),
+            Self::GetPartitionInfoList => ("GetPartitionInfoList", "PagedServicePartitionInfoList"),
+        }
+    }
+}
+
+impl From<ParsePartitionIdError> for Error {
+    fn from(error: ParsePartitionIdError) -> Self {
+        Error::invalid(
+            "partition id",
+            format!("{:?} is not a UUID", error.value()),
+            "pass a UUID such as 1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
+        )
+    }
 }
 
 /// With TLS 1.3 the server judges the client certificate after the client has finished its handshake and may
@@ -485,6 +555,13 @@ impl std::str::FromStr for ErrorCode {
 
     fn from_str(code: &str) -> Result<Self, Self::Err> {
         Ok(Self::from(code))
+    }
+}
+
+/// Writes the code as the service does ([`ErrorCode::as_str`]).
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

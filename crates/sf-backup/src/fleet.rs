@@ -4,16 +4,17 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use crate::wait::Events;
+use crate::operation::Events;
 use crate::{
-    BackupState, BackupStorage, BackupWait, Client, CompletedBackup, PartitionId, Requested,
-    WaitError, WaitOptions,
+    BackupPartitionRequest, BackupProgress, BackupState, Client, CompletedBackup, PartitionId,
+    Requested, WaitError, WaitOptions,
 };
 
 /// How many partitions [`Client::backup_partitions`] backs up at once unless told otherwise. The service sets
@@ -23,8 +24,11 @@ use crate::{
 /// own periodic backups; raise it for large clusters with headroom.
 pub const DEFAULT_FLEET_CONCURRENCY: usize = 4;
 
-/// Backups of many partitions being prepared by [`Client::backup_partitions`]: the same storage and timeouts for
-/// every partition, each partition waited for by the same rules as a single
+/// How every backup request of a fleet is set up (storage, timeouts), applied to each partition's request.
+type Configure = Arc<dyn Fn(BackupPartitionRequest) -> BackupPartitionRequest + Send + Sync>;
+
+/// Backups of many partitions being prepared by [`Client::backup_partitions`]: every request set up the same
+/// way ([`FleetBackup::each_request`]), each partition waited for by the same rules as a single
 /// [`wait`](crate::BackupPartitionRequest::wait) (one backup request, its own wait deadline).
 ///
 /// Read it as a [`Stream`](futures_core::Stream) of [`PartitionOutcome`]s, in the order the partitions end.
@@ -35,9 +39,13 @@ pub const DEFAULT_FLEET_CONCURRENCY: usize = 4;
 /// # async fn demo(client: sf_backup::Client, ids: Vec<sf_backup::PartitionId>) {
 /// use std::future::poll_fn;
 /// use std::pin::Pin;
+/// use std::time::Duration;
 /// use futures_core::Stream;
 ///
-/// let mut fleet = client.backup_partitions(ids).concurrency(8);
+/// let mut fleet = client
+///     .backup_partitions(ids)
+///     .concurrency(8)
+///     .each_request(|request| request.backup_timeout(Duration::from_secs(30 * 60)));
 /// while let Some(outcome) = poll_fn(|cx| Pin::new(&mut fleet).poll_next(cx)).await {
 ///     match &outcome.result {
 ///         Ok(backup) => println!("{}: {}", outcome.partition_id, backup.backup_id),
@@ -51,11 +59,11 @@ pub const DEFAULT_FLEET_CONCURRENCY: usize = 4;
 pub struct FleetBackup {
     client: Client,
     queue: VecDeque<PartitionId>,
+    /// Partitions whose backup was requested earlier (by a run that was interrupted): followed, never requested.
+    follow: HashSet<PartitionId>,
     running: FuturesUnordered<Running>,
     concurrency: usize,
-    storage: Option<BackupStorage>,
-    backup_timeout: Option<Duration>,
-    server_timeout: Option<Duration>,
+    configure: Option<Configure>,
     options: WaitOptions,
     follow_busy: bool,
 }
@@ -64,7 +72,7 @@ pub struct FleetBackup {
 struct Running {
     partition_id: PartitionId,
     started: Instant,
-    events: Events,
+    events: Events<BackupProgress>,
     future: Pin<Box<dyn Future<Output = PartitionOutcome> + Send>>,
 }
 
@@ -76,18 +84,20 @@ impl Future for Running {
     }
 }
 
-/// A partition whose backup is running in a [`FleetBackup`], as [`FleetBackup::running`] shows it.
+/// A partition whose backup is running in a [`FleetBackup`], as [`FleetBackup::in_flight`] shows it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct InFlight {
     /// The partition.
     pub partition_id: PartitionId,
-    /// Whether its backup request reached the service so far (`None`: not sent yet).
+    /// Whether its backup request reached the service so far (`None`: not sent yet, or followed).
     pub requested: Option<Requested>,
     /// The state its progress last showed (`None`: not read yet).
     pub state: Option<BackupState>,
     /// How long ago it started.
     pub elapsed: Duration,
+    /// Whether its backup was requested earlier and is followed ([`FleetBackup::follow`]).
+    pub followed: bool,
 }
 
 impl fmt::Debug for FleetBackup {
@@ -96,10 +106,7 @@ impl fmt::Debug for FleetBackup {
             .field("queued", &self.queue.len())
             .field("in_flight", &self.in_flight())
             .field("concurrency", &self.concurrency)
-            .field(
-                "storage_kind",
-                &self.storage.as_ref().map(BackupStorage::kind),
-            )
+            .field("each_request", &self.configure.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -114,8 +121,8 @@ pub struct PartitionOutcome {
     pub result: Result<CompletedBackup, WaitError>,
     /// How long this partition took, from its backup request (or the read before it) to its outcome.
     pub duration: Duration,
-    /// Whether the outcome is that of a backup that was already running and was followed instead of requested
-    /// ([`FleetBackup::follow_busy`]).
+    /// Whether the outcome is that of a backup that was followed instead of requested: one requested earlier
+    /// ([`FleetBackup::follow`]), or one already running ([`FleetBackup::follow_busy`]).
     pub followed: bool,
 }
 
@@ -143,11 +150,10 @@ impl Client {
         FleetBackup {
             client: self.clone(),
             queue,
+            follow: HashSet::new(),
             running: FuturesUnordered::new(),
             concurrency: DEFAULT_FLEET_CONCURRENCY,
-            storage: None,
-            backup_timeout: None,
-            server_timeout: None,
+            configure: None,
             options: WaitOptions::new(),
             follow_busy: false,
         }
@@ -161,28 +167,30 @@ impl FleetBackup {
         self
     }
 
-    /// Writes every backup to this storage instead of each partition's policy storage.
-    pub fn storage(mut self, storage: BackupStorage) -> Self {
-        self.storage = Some(storage);
-        self
-    }
-
-    /// The backup timeout of every request; see [`BackupPartitionRequest::backup_timeout`](crate::BackupPartitionRequest::backup_timeout).
-    pub fn backup_timeout(mut self, backup_timeout: Duration) -> Self {
-        self.backup_timeout = Some(backup_timeout);
-        self
-    }
-
-    /// The server timeout of every request; see [`BackupPartitionRequest::server_timeout`](crate::BackupPartitionRequest::server_timeout).
-    pub fn server_timeout(mut self, server_timeout: Duration) -> Self {
-        self.server_timeout = Some(server_timeout);
+    /// Sets up every partition's backup request with the request's own builder: storage, backup timeout,
+    /// server timeout.
+    ///
+    /// ```
+    /// # fn demo(client: sf_backup::Client, ids: Vec<sf_backup::PartitionId>, storage: sf_backup::BackupStorage) {
+    /// use std::time::Duration;
+    /// let fleet = client.backup_partitions(ids).each_request(move |request| {
+    ///     request.storage(storage.clone()).server_timeout(Duration::from_secs(120))
+    /// });
+    /// # let _ = fleet;
+    /// # }
+    /// ```
+    pub fn each_request(
+        mut self,
+        configure: impl Fn(BackupPartitionRequest) -> BackupPartitionRequest + Send + Sync + 'static,
+    ) -> Self {
+        self.configure = Some(Arc::new(configure));
         self
     }
 
     /// How each partition is waited for. Every partition gets these settings and its own wait timeout, counted
     /// from its own start; a progress callback set here is not used (read the outcomes instead).
     pub fn wait_options(mut self, options: WaitOptions) -> Self {
-        self.options = options;
+        self.options = options.without_callback();
         self
     }
 
@@ -193,34 +201,39 @@ impl FleetBackup {
         self
     }
 
-    /// The partitions whose backups are running now, with whether each backup request reached the service so
-    /// far (`None`: not sent yet). For a caller that stops early and must say what it left behind.
-    pub fn in_flight(&self) -> Vec<(PartitionId, Option<Requested>)> {
-        self.running
-            .iter()
-            .map(|running| (running.partition_id, running.events.lock().requested))
-            .collect()
+    /// Partitions whose backup was requested earlier (a run that was interrupted after their request may have
+    /// reached the service): they are followed to their end ([`Client::follow_backup`]), never requested again.
+    /// They join the partitions to back up, if they are not among them already.
+    pub fn follow(mut self, partitions: impl IntoIterator<Item = PartitionId>) -> Self {
+        for partition_id in partitions {
+            if self.follow.insert(partition_id) && !self.queue.contains(&partition_id) {
+                self.queue.push_back(partition_id);
+            }
+        }
+        self
     }
 
-    /// The partitions whose backups are running now, each with its last known state and how long it has been
-    /// running: what a live display shows. In no particular order.
-    pub fn running(&self) -> Vec<InFlight> {
+    /// The partitions whose backups are running now, each with whether its request reached the service so far,
+    /// its last known state and how long it has been running: what a caller that stops early must report, and
+    /// what a live display shows. In no particular order.
+    pub fn in_flight(&self) -> Vec<InFlight> {
         self.running
             .iter()
-            .map(|running| {
-                let shared = running.events.lock();
-                InFlight {
-                    partition_id: running.partition_id,
-                    requested: shared.requested,
-                    state: shared.last.as_ref().map(|progress| progress.state.clone()),
-                    elapsed: running.started.elapsed(),
-                }
+            .map(|running| InFlight {
+                partition_id: running.partition_id,
+                requested: running.events.requested(),
+                state: running
+                    .events
+                    .last_progress()
+                    .map(|progress| progress.state),
+                elapsed: running.started.elapsed(),
+                followed: self.follow.contains(&running.partition_id),
             })
             .collect()
     }
 
     /// How many partitions are running now.
-    pub fn running_count(&self) -> usize {
+    pub fn in_flight_count(&self) -> usize {
         self.running.len()
     }
 
@@ -230,24 +243,23 @@ impl FleetBackup {
     }
 
     fn start(&mut self, partition_id: PartitionId) {
-        let mut request = self.client.backup_partition(partition_id);
-        if let Some(storage) = &self.storage {
-            request = request.storage(storage.clone());
-        }
-        if let Some(backup_timeout) = self.backup_timeout {
-            request = request.backup_timeout(backup_timeout);
-        }
-        if let Some(server_timeout) = self.server_timeout {
-            request = request.server_timeout(server_timeout);
-        }
-        let wait: BackupWait = request.wait(self.options.settings());
+        let followed = self.follow.contains(&partition_id);
+        let wait = if followed {
+            self.client
+                .follow_backup(partition_id, self.options.clone())
+        } else {
+            let mut request = self.client.backup_partition(partition_id);
+            if let Some(configure) = &self.configure {
+                request = configure(request);
+            }
+            request.wait(self.options.clone())
+        };
         let events = wait.events();
-        let follow = self
-            .follow_busy
-            .then(|| (self.client.clone(), self.options.settings()));
+        let follow =
+            (self.follow_busy && !followed).then(|| (self.client.clone(), self.options.clone()));
         let future = async move {
             let started = Instant::now();
-            let mut followed = false;
+            let mut followed = followed;
             let mut result = wait.await;
             if let (Some((client, options)), Err(WaitError::Request(error))) = (follow, &result)
                 && error.is_backup_in_progress()

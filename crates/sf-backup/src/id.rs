@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 /// The identity of a Service Fabric partition: a UUID such as `1daae3f5-7fd6-42e9-b1ba-8c05f873994d`.
 ///
+/// With serde it is the hyphenated lower-case string, read back with the same leniency as [`FromStr`].
+///
 /// ```
 /// use sf_backup::PartitionId;
 ///
@@ -73,5 +75,36 @@ impl ParsePartitionIdError {
     /// The text that failed to parse.
     pub fn value(&self) -> &str {
         &self.value
+    }
+}
+
+impl serde::Serialize for PartitionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PartitionId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PartitionId;
+
+    #[test]
+    fn serde_uses_the_hyphenated_string() {
+        let id: PartitionId = "1DAAE3F5-7FD6-42E9-B1BA-8C05F873994D".parse().unwrap();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, "\"1daae3f5-7fd6-42e9-b1ba-8c05f873994d\"");
+        assert_eq!(serde_json::from_str::<PartitionId>(&json).unwrap(), id);
+        let error = serde_json::from_str::<PartitionId>("\"partition-1\"").unwrap_err();
+        assert!(
+            error.to_string().contains("invalid partition id"),
+            "{error}"
+        );
     }
 }

@@ -29,50 +29,59 @@
 //! Arguments are checked before anything is sent ([`Error::InvalidInput`]). A Service Fabric error answer becomes
 //! [`Error::Service`] with its [`ErrorCode`]; predicates classify it: [`Error::is_backup_in_progress`] (another
 //! backup runs), [`Error::is_restore_in_progress`] (a restore runs), [`Error::is_busy`] (either),
-//! [`Error::is_transient`], [`Error::is_server_timeout`]. A single request is never retried automatically, and
-//! [`Error::may_have_reached_service`] tells whether a failed backup request may have started a backup.
+//! [`Error::is_transient`], [`Error::is_server_timeout`]. Reads are retried as the client's [`RetryPolicy`] says;
+//! the backup request never is, and [`Error::may_have_reached_service`] tells whether a failed one may have
+//! started a backup.
 //!
 //! # Waiting for the outcome
 //!
-//! [`BackupPartitionRequest::wait`] sends the backup request once, then follows progress until this backup
-//! ends: [`CompletedBackup`], or a [`WaitError`] (the backup failed or the service reported Timeout, the request
-//! was refused, the wait timeout passed). The [`BackupWait`] it returns is awaited for the outcome, or read as a
-//! stream of progress first. After the service's 202 every state read is this backup's; progress reads are
-//! retried within the wait's one deadline; the backup request never is. [`Client::follow_backup`] follows a
-//! backup that was requested elsewhere.
+//! [`BackupPartitionRequest::wait`] sends the backup request once, then reads progress until this backup ends:
+//! [`CompletedBackup`], or a [`WaitError`] whose [`kind`](WaitError::kind) names the case for scripts. The
+//! [`BackupWait`] it returns is awaited for the outcome, or read first as a stream of [`WaitEvent`]s: this
+//! backup's progress, states this version does not know (treated as still running), and every retried read
+//! with its cause. After the service's 202 every state read is this backup's; reads are retried under the
+//! client's [`RetryPolicy`] ([`ClientBuilder::retry`]) within the wait's one deadline; the backup request never
+//! is. Before anything was sent, a failure that cannot heal ends the wait at once with its cause.
+//! [`Client::follow_backup`] follows a backup that was requested elsewhere.
 //!
 //! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
-//! deadline, and the late result is dropped from progress. A wait that sent the request then looks in the storage
-//! it used ([`Client::list_backups`] for the policy storage, [`Client::list_backups_in`] for a storage given
-//! explicitly) for a backup created in this request's window, within the wait's deadline:
-//! [`WaitError::TimedOutButWritten`] when exactly one is found, [`WaitError::TimedOutPossiblyWritten`] with every
-//! [`Candidate`] and its reason when it cannot tell, and [`WaitError::BackupTimedOut`] with a [`StorageCheck`]
-//! otherwise.
+//! deadline, and the late result is dropped from progress. The wait then looks in the storage it used
+//! ([`Client::look_for_written_backup`], which a caller can use too) for a backup created in this request's
+//! window, and reports what it found in [`WaitError::ServiceTimeout`]'s [`StorageCheck`]: written, several
+//! [`Candidate`]s with their [`CandidateReason`], nothing, or why it could not check.
 //!
-//! # Backup lists
+//! # Backup lists and topology
 //!
 //! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
-//! [`BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a [`BackupStream`]
-//! of typed [`BackupInfo`] (placeholders as `None`), or, awaited, return every backup oldest first. They work
-//! around the service's quirks: no `MaxResults` with `Latest` (it would return the oldest backup), the 400 that
-//! `MaxResults` with no match provokes read as an empty list, and continuation tokens with `+` sent as `%2B`.
+//! [`list::BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a
+//! [`list::BackupStream`] of typed [`list::BackupInfo`] (placeholders as `None`), or, awaited, return every
+//! backup oldest first. They work around the service's quirks: no `MaxResults` with `Latest` (it would return the
+//! oldest backup), the 400 that `MaxResults` with no match provokes read as an empty list, and continuation tokens
+//! with `+` sent as `%2B`. [`Client::resolve_service`] and [`Client::resolve_application`] turn names into the
+//! partitions to back up ([`topology`]). Every list follows every continuation token, and ends with
+//! [`Error::EndlessList`] when the service sends one it sent before.
 //!
 //! # Timeouts
 //!
-//! Four clocks, each with one name everywhere (library, CLI flag, CLI output, docs). Which one to raise when a
-//! call ends early:
+//! Every time setting of the crate, each with one name everywhere (library, CLI flag, CLI output, docs). Five
+//! bound how long something may take, two say how long to keep looking, the rest pace reads or widen a window:
 //!
 //! | setting | whose clock, what it bounds | default | when it runs out | CLI flag |
 //! |---|---|---|---|---|
-//! | [`backup_timeout`](BackupPartitionRequest::backup_timeout) | the service's: from the backup request (queueing included) to the backup's end | 10 minutes | progress says `Timeout`: [`WaitError::BackupTimedOut`] (exit 5); the backup may still be written | `--backup-timeout` (minutes) |
+//! | [`backup_timeout`](BackupPartitionRequest::backup_timeout) | the service's: from the backup request (queueing included) to the backup's end | 10 minutes | progress says `Timeout`: [`WaitError::ServiceTimeout`] (exit 5, or 8 when the backup was found written) | `--backup-timeout` (minutes) |
 //! | [`server_timeout`](BackupPartitionRequest::server_timeout) | the service's: how long it may take to answer one request | 60 seconds | the service answers 504 `FABRIC_E_TIMEOUT`: [`Error::is_server_timeout`] | `--server-timeout` (seconds) |
 //! | [`answer_margin`](ClientBuilder::answer_margin) | ours: how long beyond the server timeout we wait for one answer | 10 seconds | [`Error::NoAnswer`] (the request may have reached the service) | — |
-//! | [`wait_timeout`](WaitOptions::wait_timeout) | ours: the whole wait, every read, retry and the request included | backup timeout + 5 minutes | [`WaitError::WaitTimedOut`] (exit 6, or 4 if nothing was sent); a requested backup goes on | `--wait-timeout` (seconds) |
+//! | [`connect_timeout`](ClientBuilder::connect_timeout) | ours: opening one connection | 10 seconds | [`Error::Transport`] (nothing was sent) | — |
+//! | [`wait_timeout`](WaitOptions::wait_timeout) | ours: the whole wait, every read, retry, look and the request included | backup timeout + 5 minutes | [`WaitError::WaitTimeout`] with the last error (exit 6, 7 if the answer was lost, 4 if nothing was sent); a requested backup goes on | `--wait-timeout` (seconds) |
+//! | [`lost_answer_watch`](WaitOptions::lost_answer_watch) | ours, inside the wait: after the backup request's answer was lost, how long to watch progress for a sign of it | 15 seconds | [`WaitError::Ambiguous`] (exit 7) | — |
+//! | [`late_write_watch`](WaitOptions::late_write_watch) | ours, inside the wait: after `Timeout`, how long to keep looking in storage | 120 seconds | [`StorageCheck::NothingFound`] | `--late-write-watch` (seconds) |
+//! | [`clock_skew`](WaitOptions::clock_skew) | not a clock: how far this machine's and the node's clocks may disagree when the look matches creation times | 60 seconds | — | `--clock-skew` (seconds) |
+//! | [`poll_interval`](WaitOptions::poll_interval), [`max_poll_interval`](WaitOptions::max_poll_interval) | the pause between progress reads, growing 1.5 times | 1 s, 10 s (at least [`MIN_POLL_INTERVAL`]) | — | `--poll-interval` (fixed) |
+//! | [`initial_backoff`](RetryPolicy::initial_backoff), [`max_backoff`](RetryPolicy::max_backoff) | the pause before retrying a failed read (a GET, never the backup request), doubling, jittered; outside a wait a read is retried at most 3 times ([`max_retries`](RetryPolicy::max_retries) overrides), inside one until the wait's deadline | 200 ms, 5 s | the read's last error | — |
 //!
-//! [`ClientBuilder::connect_timeout`] (10 seconds) bounds opening one connection; when it passes the request was
-//! not sent ([`Error::Transport`]). `Timeout` is also a wire name the service uses twice: the backup state
-//! [`BackupState::Timeout`] (the backup timeout passed) and the error code [`ErrorCode::Timeout`]
-//! (`FABRIC_E_TIMEOUT`, the server timeout passed, or inside a `Timeout` progress the backup timeout).
+//! `Timeout` is also a wire name the service uses twice: the backup state [`BackupState::Timeout`] (the backup
+//! timeout passed) and the error code [`ErrorCode::Timeout`] (`FABRIC_E_TIMEOUT`, the server timeout passed, or
+//! inside a `Timeout` progress the backup timeout).
 //!
 //! # TLS
 //!
@@ -113,7 +122,10 @@ mod client;
 mod error;
 mod fleet;
 mod id;
-mod list;
+mod json;
+pub mod list;
+mod operation;
+mod pages;
 mod progress;
 mod request;
 mod retry;
@@ -121,29 +133,27 @@ mod secret;
 mod storage;
 #[cfg(any(feature = "tls", feature = "tls-ring"))]
 mod tls;
-mod topology;
+pub mod topology;
 mod uri;
 mod wait;
 
 pub use auth::{TokenError, TokenFuture, TokenProvider};
 /// Times in this API are `chrono` UTC times; re-exported so that callers need no matching `chrono` version.
 pub use chrono::{DateTime, Utc};
-#[allow(deprecated)]
-pub use client::DEFAULT_TIMEOUT_MARGIN;
 pub use client::{Client, ClientBuilder, DEFAULT_ANSWER_MARGIN, DEFAULT_ENDPOINT};
-pub use error::TransportError;
-pub use error::{Error, ErrorCode};
+pub use error::{Error, ErrorCode, TransportError};
 pub use fleet::{DEFAULT_FLEET_CONCURRENCY, FleetBackup, InFlight, PartitionOutcome};
 /// The HTTP status of an answer, from the `http` crate (the one the Rust HTTP ecosystem shares).
 pub use http::StatusCode;
 pub use id::{ParsePartitionIdError, PartitionId};
-pub use list::{BackupEntity, BackupInfo, BackupStream, BackupType, ListBackups};
+pub use operation::{OperationWait, Requested, WaitEvent};
 pub use progress::{BackupFailure, BackupProgress, BackupState, Epoch};
 pub use request::{BackupPartitionRequest, BackupProgressRequest, ResponseFuture};
 pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use storage::{BackupStorage, ManagedIdentityType};
-pub use topology::{FabricName, Resolution, ResolvedPartition, SkipReason, Skipped};
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+pub use tls::{ServerCertificate, TlsCheck, TlsRejection};
 /// Backup ids are `uuid` UUIDs; re-exported so that callers need no matching `uuid` version.
 pub use uuid::Uuid;
 
@@ -153,17 +163,6 @@ pub use uuid::Uuid;
 #[cfg_attr(docsrs, doc(cfg(feature = "unstable-reqwest")))]
 pub use reqwest;
 pub use wait::{
-    BackupWait, BackupWindow, Candidate, CompletedBackup, DEFAULT_AMBIGUOUS_GRACE,
-    DEFAULT_CLOCK_ALLOWANCE, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_POLL_INTERVAL,
-    DEFAULT_WRITTEN_GRACE, MIN_POLL_INTERVAL, Requested, StorageCheck, WaitError, WaitOptions,
+    BackupWait, BackupWindow, Candidate, CandidateReason, CompletedBackup, ListedStorage,
+    MIN_POLL_INTERVAL, StorageCheck, WaitError, WaitOptions, WrittenLook,
 };
-
-impl From<ParsePartitionIdError> for Error {
-    fn from(error: ParsePartitionIdError) -> Self {
-        Error::invalid(
-            "partition id",
-            format!("{:?} is not a UUID", error.value()),
-            "pass a UUID such as 1daae3f5-7fd6-42e9-b1ba-8c05f873994d",
-        )
-    }
-}

@@ -1,7 +1,7 @@
 //! The backup lists: GetPartitionBackupList (the partition's policy storage) and GetBackupsFromBackupLocation (a
 //! storage given explicitly), as one builder and one paging [`Stream`](futures_core::Stream).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::num::NonZeroU32;
@@ -10,14 +10,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use sf_backup_api::types;
+use sf_backup_api::{Placeholder, types};
 use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::request::{ResponseFuture, server_timeout, with_deadline};
+use crate::error::Operation;
+use crate::pages::{Pages, read_page};
+use crate::request::{ResponseFuture, server_timeout};
 use crate::{BackupStorage, Client, Epoch, Error, ErrorCode, PartitionId};
 
 /// What the backups are listed for in an explicitly given storage (the `BackupEntity` of
@@ -133,11 +135,9 @@ impl serde::Serialize for BackupType {
 /// A backup in storage, as a backup list reports it. The service's placeholders (an all-zero id, a 0001-01-01
 /// time, LSN 0, type `Invalid`, empty text) are `None`.
 ///
-/// `Serialize` writes the REST reference's names (`BackupId`, `BackupChainId`, `ApplicationName`, `ServiceName`,
-/// `PartitionId`, `BackupLocation`, `BackupType`, `EpochOfLastBackupRecord`, `LsnOfLastBackupRecord` as a number,
-/// `CreationTimeUtc` in RFC 3339, `ServiceManifestVersion`), for a tool's JSON output.
+/// `Serialize` writes the fields below by name (`backup_id`, …, `creation_time_utc` in RFC 3339; placeholders as
+/// `null`, the LSN and the epoch's versions as strings), the crate's one JSON shape for a tool's output.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
 pub struct BackupInfo {
     /// The backup's id.
@@ -149,61 +149,20 @@ pub struct BackupInfo {
     /// The service, such as `fabric:/CalcApp/CalcService`.
     pub service_name: Option<String>,
     /// The partition the backup is of.
-    #[serde(serialize_with = "serialize_partition_id")]
     pub partition_id: Option<PartitionId>,
     /// Where the backup is, relative to the root of its storage.
     pub backup_location: Option<String>,
     /// Full or incremental.
     pub backup_type: Option<BackupType>,
     /// The epoch of the last record in the backup.
-    #[serde(rename = "EpochOfLastBackupRecord", serialize_with = "serialize_epoch")]
     pub epoch: Option<Epoch>,
     /// The log sequence number of the last record in the backup.
-    #[serde(rename = "LsnOfLastBackupRecord")]
+    #[serde(serialize_with = "crate::json::optional_int64_as_string")]
     pub lsn: Option<i64>,
     /// When the backup was taken, by the clock of the node that took it, in whole seconds.
     pub creation_time_utc: Option<DateTime<Utc>>,
     /// The version of the service manifest at the time.
     pub service_manifest_version: Option<String>,
-}
-
-fn serialize_partition_id<S: serde::Serializer>(
-    id: &Option<PartitionId>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serde::Serialize::serialize(&id.map(|id| id.to_string()), serializer)
-}
-
-fn serialize_epoch<S: serde::Serializer>(
-    epoch: &Option<Epoch>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct EpochJson {
-        data_loss_version: i64,
-        configuration_version: i64,
-    }
-    serde::Serialize::serialize(
-        &epoch.map(|epoch| EpochJson {
-            data_loss_version: epoch.data_loss_version,
-            configuration_version: epoch.configuration_version,
-        }),
-        serializer,
-    )
-}
-
-fn text(value: Option<&String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty()).cloned()
-}
-
-fn number(value: Option<&types::Int64Text>) -> Option<i64> {
-    match value? {
-        types::Int64Text::Int64(number) => Some(*number),
-        types::Int64Text::String(text) => text.trim().parse().ok(),
-        // A representation a later spec adds (the generated enum is non-exhaustive): not read.
-        _ => None,
-    }
 }
 
 impl BackupInfo {
@@ -215,15 +174,6 @@ impl BackupInfo {
                 message: failure.message.clone().unwrap_or_default(),
             });
         }
-        let partition_id = match &item.partition_information {
-            Some(
-                types::PartitionInformation::Int64Range { id, .. }
-                | types::PartitionInformation::Named { id, .. }
-                | types::PartitionInformation::Singleton { id },
-            ) => id.filter(|id| !id.is_nil()).map(PartitionId::from),
-            // A partitioning scheme a later spec adds: its id is not known here.
-            Some(_) | None => None,
-        };
         let backup_type = match &item.backup_type {
             Some(types::BackupType::KnownBackupType(types::KnownBackupType::Full)) => {
                 Some(BackupType::Full)
@@ -241,30 +191,25 @@ impl BackupInfo {
             // A representation a later spec adds (the generated enum is non-exhaustive).
             Some(_) => None,
         };
-        let epoch = item.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
-            let data_loss_version = number(epoch.data_loss_version.as_ref())?;
-            let configuration_version = number(epoch.configuration_version.as_ref())?;
-            (data_loss_version != 0 || configuration_version != 0).then_some(Epoch {
-                data_loss_version,
-                configuration_version,
-            })
-        });
         Ok(Self {
-            backup_id: item.backup_id.filter(|id| !id.is_nil()),
-            backup_chain_id: item.backup_chain_id.filter(|id| !id.is_nil()),
-            application_name: text(item.application_name.as_ref()),
-            service_name: text(item.service_name.as_ref()),
-            partition_id,
-            backup_location: text(item.backup_location.as_ref()),
+            backup_id: item.backup_id.and_then(Placeholder::real),
+            backup_chain_id: item.backup_chain_id.and_then(Placeholder::real),
+            partition_id: item
+                .partition_information
+                .as_ref()
+                .and_then(types::PartitionInformation::id)
+                .map(PartitionId::from),
             backup_type,
-            epoch,
-            lsn: item
-                .lsn_of_last_backup_record
-                .as_deref()
-                .and_then(|lsn| lsn.trim().parse().ok())
-                .filter(|lsn| *lsn > 0),
-            creation_time_utc: item.creation_time_utc.filter(|time| time.year() > 1),
-            service_manifest_version: text(item.service_manifest_version.as_ref()),
+            epoch: item
+                .epoch_of_last_backup_record
+                .as_ref()
+                .and_then(Epoch::from_api),
+            lsn: item.lsn(),
+            creation_time_utc: item.creation_time_utc.and_then(Placeholder::real),
+            application_name: item.application_name.and_then(Placeholder::real),
+            service_name: item.service_name.and_then(Placeholder::real),
+            backup_location: item.backup_location.and_then(Placeholder::real),
+            service_manifest_version: item.service_manifest_version.and_then(Placeholder::real),
         })
     }
 
@@ -289,9 +234,11 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), sf_backup::Error> {
-    /// use chrono::{Duration, Utc};
+    /// use std::time::Duration;
+    /// use sf_backup::Utc;
     ///
-    /// let backups = client.list_backups(id).since(Utc::now() - Duration::days(1)).await?;
+    /// let day = Duration::from_secs(24 * 60 * 60);
+    /// let backups = client.list_backups(id).since(Utc::now() - day).await?;
     /// for backup in backups {
     ///     println!("{:?} at {:?}", backup.backup_id, backup.backup_location);
     /// }
@@ -399,14 +346,30 @@ impl ListBackups {
     /// lists them (grouped by partition, oldest first within each, as its storage enumerates them; not sorted
     /// across pages). A failed page ends the stream with its error; an item that carries an enumeration error
     /// is yielded as [`Error::ListingFailed`] and the stream goes on.
+    ///
+    /// `next()` comes from `StreamExt` in the `futures` crate (or `futures-util`), which this crate does not
+    /// re-export; without it, poll with [`futures_core::Stream::poll_next`] in `std::future::poll_fn`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), sf_backup::Error> {
+    /// use futures_util::StreamExt; // futures-util = "0.3" (or `futures::StreamExt`)
+    ///
+    /// let mut backups = client.list_backups(id).stream();
+    /// while let Some(backup) = backups.next().await {
+    ///     println!("{:?}", backup?.backup_location);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn stream(self) -> BackupStream {
+        let operation = match self.source {
+            Source::Partition(_) => Operation::GetPartitionBackupList,
+            Source::Location { .. } => Operation::GetBackupsFromBackupLocation,
+        };
         BackupStream {
             query: Arc::new(self),
             buffer: VecDeque::new(),
-            token: None,
-            seen_tokens: HashSet::new(),
+            pages: Pages::new(operation),
             next: None,
-            done: false,
         }
     }
 
@@ -422,61 +385,74 @@ impl ListBackups {
     }
 
     /// One page, after `token`.
-    async fn page(&self, token: Option<String>) -> Result<Page, Error> {
+    async fn page(&self, token: Option<&str>) -> Result<Page, Error> {
         let server_timeout = server_timeout(self.timeout)?;
         // Never MaxResults with Latest: the service would return the oldest backup.
         let max_results = self
             .page_size
             .filter(|_| !self.latest)
             .map(|size| i64::from(size.get()));
-        let api = self.client.api().await?;
-        let call = async {
-            let answer = match &self.source {
-                Source::Partition(partition) => {
-                    api.get_partition_backup_list(
-                        partition.as_uuid(),
-                        token.as_deref(),
-                        self.until.as_ref(),
-                        self.latest.then_some(true),
-                        max_results,
-                        self.since.as_ref(),
-                        types::ApiVersion::X64,
-                        server_timeout,
-                    )
-                    .await
-                }
-                Source::Location { storage, entity } => {
-                    let mut body = types::GetBackupByStorageQueryDescription::new(
-                        storage.to_api()?,
-                        entity.to_api(),
-                    );
-                    body.end_date_time_filter = self.until;
-                    body.latest = self.latest.then_some(true);
-                    body.start_date_time_filter = self.since;
-                    api.get_backups_from_backup_location(
-                        token.as_deref(),
-                        max_results,
-                        types::ApiVersion::X64,
-                        server_timeout,
-                        &body,
-                    )
-                    .await
-                }
-            };
-            match answer {
-                Ok(page) => Ok(Page::from_api(page.into_inner())),
-                Err(error) => {
-                    let error = Error::from_api(error).await;
-                    if max_results.is_some() && is_no_match_with_max_results(&error) {
-                        tracing::debug!(%error, "MaxResults with no match: read as no more backups");
-                        Ok(Page::default())
-                    } else {
-                        Err(error)
-                    }
-                }
+        let (client, cap) = (&self.client, self.cap);
+        let (since, until, latest) = (self.since.as_ref(), self.until.as_ref(), self.latest);
+        let answer = match &self.source {
+            Source::Partition(partition) => {
+                read_page(
+                    client,
+                    Operation::GetPartitionBackupList,
+                    server_timeout,
+                    cap,
+                    |api| async move {
+                        api.get_partition_backup_list(
+                            partition.as_uuid(),
+                            token,
+                            until,
+                            latest.then_some(true),
+                            max_results,
+                            since,
+                            types::ApiVersion::X64,
+                            server_timeout,
+                        )
+                        .await
+                    },
+                )
+                .await
+            }
+            Source::Location { storage, entity } => {
+                let mut body = types::GetBackupByStorageQueryDescription::new(
+                    storage.to_api()?,
+                    entity.to_api(),
+                );
+                body.end_date_time_filter = self.until;
+                body.latest = self.latest.then_some(true);
+                body.start_date_time_filter = self.since;
+                let body = &body;
+                read_page(
+                    client,
+                    Operation::GetBackupsFromBackupLocation,
+                    server_timeout,
+                    cap,
+                    |api| async move {
+                        api.get_backups_from_backup_location(
+                            token,
+                            max_results,
+                            types::ApiVersion::X64,
+                            server_timeout,
+                            body,
+                        )
+                        .await
+                    },
+                )
+                .await
             }
         };
-        with_deadline(&self.client, server_timeout, self.cap, call).await
+        match answer {
+            Ok(page) => Ok(Page::from_api(page)),
+            Err(error) if max_results.is_some() && is_no_match_with_max_results(&error) => {
+                tracing::debug!(%error, "MaxResults with no match: read as no more backups");
+                Ok(Page::default())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn keeps(&self, backup: &BackupInfo) -> bool {
@@ -524,7 +500,7 @@ impl IntoFuture for ListBackups {
 #[derive(Default)]
 struct Page {
     items: Vec<Result<BackupInfo, Error>>,
-    /// `None`, `""` and absent all mean "no more pages".
+    /// The continuation token, as the service sent it ([`Pages::advance`] reads it).
     next: Option<String>,
 }
 
@@ -532,7 +508,7 @@ impl Page {
     fn from_api(page: types::PagedBackupInfoList) -> Self {
         Self {
             items: page.items.into_iter().map(BackupInfo::from_api).collect(),
-            next: page.continuation_token.filter(|token| !token.is_empty()),
+            next: page.continuation_token,
         }
     }
 }
@@ -545,17 +521,15 @@ type PageFuture = Pin<Box<dyn Future<Output = Result<Page, Error>> + Send>>;
 pub struct BackupStream {
     query: Arc<ListBackups>,
     buffer: VecDeque<Result<BackupInfo, Error>>,
-    token: Option<String>,
-    seen_tokens: HashSet<String>,
+    pages: Pages,
     next: Option<PageFuture>,
-    done: bool,
 }
 
 impl fmt::Debug for BackupStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BackupStream")
             .field("buffered", &self.buffer.len())
-            .field("done", &self.done)
+            .field("done", &self.pages.is_done())
             .finish_non_exhaustive()
     }
 }
@@ -566,47 +540,33 @@ impl BackupStream {
             if let Some(item) = self.buffer.pop_front() {
                 return Poll::Ready(Some(item));
             }
-            if self.done {
+            if self.pages.is_done() {
                 return Poll::Ready(None);
             }
             let future = self.next.get_or_insert_with(|| {
                 let query = Arc::clone(&self.query);
-                let token = self.token.take();
+                let token = self.pages.token().map(str::to_owned);
                 Box::pin(async move {
                     query.check()?;
-                    query.page(token).await
+                    query.page(token.as_deref()).await
                 })
             });
-            match future.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(result) => {
-                    self.next = None;
-                    match result {
-                        Err(error) => {
-                            self.done = true;
-                            return Poll::Ready(Some(Err(error)));
-                        }
-                        Ok(page) => {
-                            let query = &self.query;
-                            self.buffer.extend(page.items.into_iter().filter(|item| {
-                                item.as_ref().map_or(true, |backup| query.keeps(backup))
-                            }));
-                            match page.next {
-                                None => self.done = true,
-                                Some(token) if !self.seen_tokens.insert(token.clone()) => {
-                                    self.done = true;
-                                    self.buffer.push_back(Err(Error::UnexpectedResponse {
-                                        status: StatusCode::OK,
-                                        reason: format!(
-                                            "the service repeated the continuation token {token:?}; \
-                                             stopped listing rather than loop"
-                                        ),
-                                        body: String::new(),
-                                    }));
-                                }
-                                Some(token) => self.token = Some(token),
-                            }
-                        }
+            let result = std::task::ready!(future.as_mut().poll(cx));
+            self.next = None;
+            match result {
+                Err(error) => {
+                    self.pages.stop();
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Ok(page) => {
+                    let query = &self.query;
+                    self.buffer.extend(
+                        page.items.into_iter().filter(|item| {
+                            item.as_ref().map_or(true, |backup| query.keeps(backup))
+                        }),
+                    );
+                    if let Err(error) = self.pages.advance(page.next) {
+                        self.buffer.push_back(Err(error));
                     }
                 }
             }
@@ -666,7 +626,7 @@ mod tests {
             ),
         ] {
             let Page { items, next } = Page::from_api(page(file));
-            assert_eq!(next.as_deref(), token);
+            assert_eq!(next.as_deref().filter(|next| !next.is_empty()), token);
             for item in items {
                 let backup = item.unwrap();
                 assert!(backup.backup_id.is_some() && backup.creation_time_utc.is_some());
@@ -676,15 +636,16 @@ mod tests {
     }
 
     #[test]
-    fn backup_info_serialises_with_the_rest_names() {
+    fn backup_info_serialises_by_field_name_with_int64s_as_strings() {
         let Page { items, .. } = Page::from_api(page(include_str!(
             "../../../spec/examples/get-partition-backup-list-service.json"
         )));
         let json = serde_json::to_value(items[0].as_ref().unwrap()).unwrap();
-        assert_eq!(json["BackupId"], "0b9a1ac4-7a3e-4c6b-9d43-0d2f8b8fb1a2");
-        assert_eq!(json["LsnOfLastBackupRecord"], 1024);
-        assert_eq!(json["BackupType"], "Full");
-        assert_eq!(json["PartitionId"], "1daae3f5-7fd6-42e9-b1ba-8c05f873994d");
-        assert_eq!(json["CreationTimeUtc"], "2024-03-01T10:15:07Z");
+        assert_eq!(json["backup_id"], "0b9a1ac4-7a3e-4c6b-9d43-0d2f8b8fb1a2");
+        assert_eq!(json["lsn"], "1024");
+        assert!(json["epoch"]["data_loss_version"].is_string(), "{json}");
+        assert_eq!(json["backup_type"], "Full");
+        assert_eq!(json["partition_id"], "1daae3f5-7fd6-42e9-b1ba-8c05f873994d");
+        assert_eq!(json["creation_time_utc"], "2024-03-01T10:15:07Z");
     }
 }

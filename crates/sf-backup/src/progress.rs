@@ -1,7 +1,7 @@
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Utc};
-use sf_backup_api::types;
+use chrono::{DateTime, Utc};
+use sf_backup_api::{Placeholder, types};
 use uuid::Uuid;
 
 use crate::ErrorCode;
@@ -15,9 +15,9 @@ use crate::ErrorCode;
 /// as `None`, never as an error. Before any on-demand backup was requested the service answers `null`: that reads
 /// as [`BackupState::NotRequested`] with every other field `None`.
 ///
-/// `Serialize` writes the `BackupProgressInfo` JSON object as the service sent it (placeholders included, `null`
-/// for no request), so a tool can print progress "as on the wire".
-#[derive(Clone, Debug, PartialEq)]
+/// `Serialize` writes the fields below by name (`state`, `time_stamp_utc`, …; placeholders as `null`, the LSN and
+/// the epoch's versions as strings), the crate's one JSON shape for a tool's output.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct BackupProgress {
     /// The state of the backup request.
@@ -31,19 +31,21 @@ pub struct BackupProgress {
     /// The epoch of the last record in the backup.
     pub epoch: Option<Epoch>,
     /// The log sequence number of the last record in the backup.
+    #[serde(serialize_with = "crate::json::optional_int64_as_string")]
     pub lsn: Option<i64>,
     /// Why the backup failed, when it did.
     pub failure: Option<BackupFailure>,
-    wire: Option<types::BackupProgressInfo>,
 }
 
-/// The configuration generation of a partition's replica set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The configuration generation of a partition's replica set. `Serialize` writes both versions as strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[non_exhaustive]
 pub struct Epoch {
     /// Grows whenever data loss is suspected.
+    #[serde(serialize_with = "crate::json::int64_as_string")]
     pub data_loss_version: i64,
     /// Grows whenever the replica set's configuration changes.
+    #[serde(serialize_with = "crate::json::int64_as_string")]
     pub configuration_version: i64,
 }
 
@@ -55,10 +57,16 @@ impl Epoch {
             configuration_version,
         }
     }
+
+    /// The epoch of the wire, unless it is missing, unreadable or the placeholder.
+    pub(crate) fn from_api(epoch: &types::Epoch) -> Option<Self> {
+        let (data_loss_version, configuration_version) = epoch.versions()?;
+        Some(Self::new(data_loss_version, configuration_version))
+    }
 }
 
 /// The error that ended a backup: a Service Fabric code and message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct BackupFailure {
     /// The Service Fabric error code.
@@ -155,9 +163,15 @@ impl fmt::Display for BackupState {
     }
 }
 
+impl serde::Serialize for BackupState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl BackupProgress {
     pub(crate) fn from_api(wire: Option<types::BackupProgressInfo>) -> Self {
-        let Some(info) = &wire else {
+        let Some(info) = wire else {
             return Self {
                 state: BackupState::NotRequested,
                 time_stamp_utc: None,
@@ -166,7 +180,6 @@ impl BackupProgress {
                 epoch: None,
                 lsn: None,
                 failure: None,
-                wire,
             };
         };
         let state = match &info.backup_state {
@@ -175,52 +188,21 @@ impl BackupProgress {
             // No state, or a representation a later spec adds (the generated enum is non-exhaustive).
             Some(_) | None => BackupState::Invalid,
         };
-        // The service's "no value yet" is DateTime's minimum in .NET: 0001-01-01T00:00:00Z.
-        let time_stamp_utc = info.time_stamp_utc.filter(|time| time.year() > 1);
-        let backup_id = info.backup_id.filter(|id| !id.is_nil());
-        let backup_location = info
-            .backup_location
-            .clone()
-            .filter(|location| !location.trim().is_empty());
-        let epoch = info.epoch_of_last_backup_record.as_ref().and_then(|epoch| {
-            let data_loss_version = lenient_i64(epoch.data_loss_version.as_ref())?;
-            let configuration_version = lenient_i64(epoch.configuration_version.as_ref())?;
-            // Both zero is the placeholder of a backup that has not ended; real epochs start above it.
-            (data_loss_version != 0 || configuration_version != 0).then_some(Epoch {
-                data_loss_version,
-                configuration_version,
-            })
-        });
-        let lsn = lenient_i64(info.lsn_of_last_backup_record.as_ref()).filter(|lsn| *lsn > 0);
-        let failure = info.failure_error.as_ref().map(|error| BackupFailure {
-            code: ErrorCode::from_api(&error.code),
-            message: error.message.clone().unwrap_or_default(),
-        });
         Self {
             state,
-            time_stamp_utc,
-            backup_id,
-            backup_location,
-            epoch,
-            lsn,
-            failure,
-            wire,
+            time_stamp_utc: info.time_stamp_utc.and_then(Placeholder::real),
+            backup_id: info.backup_id.and_then(Placeholder::real),
+            epoch: info
+                .epoch_of_last_backup_record
+                .as_ref()
+                .and_then(Epoch::from_api),
+            lsn: info.lsn(),
+            failure: info.failure_error.map(|error| BackupFailure {
+                code: ErrorCode::from_api(&error.code),
+                message: error.message.unwrap_or_default(),
+            }),
+            backup_location: info.backup_location.and_then(Placeholder::real),
         }
-    }
-}
-
-fn lenient_i64(number: Option<&types::Int64Text>) -> Option<i64> {
-    match number? {
-        types::Int64Text::Int64(number) => Some(*number),
-        types::Int64Text::String(text) => text.trim().parse().ok(),
-        // A representation a later spec adds (the generated enum is non-exhaustive): not read.
-        _ => None,
-    }
-}
-
-impl serde::Serialize for BackupProgress {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.wire.serialize(serializer)
     }
 }
 
@@ -259,8 +241,23 @@ mod tests {
         );
         assert_eq!(read.lsn, Some(36));
         assert_eq!(read.failure, None);
-        // Serialises back to the wire shape.
-        assert_eq!(serde_json::to_value(&read).unwrap(), wire);
+        // The crate's JSON shape: field names, int64s as strings.
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::json!({
+                "state": "Success",
+                "time_stamp_utc": "2018-01-01T09:00:55Z",
+                "backup_id": "b9577400-1131-4f88-b309-2bb1e943322c",
+                "backup_location": "CalcApp\\CalcService\\1daae3f5\\2018-01-01 09.00.55.zip",
+                "epoch": {"data_loss_version": "131462452931584510", "configuration_version": "8589934592"},
+                "lsn": "36",
+                "failure": null
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(progress(serde_json::Value::Null)).unwrap()["state"],
+            "NotRequested"
+        );
     }
 
     #[test]

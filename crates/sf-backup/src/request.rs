@@ -9,6 +9,7 @@ use sf_backup_api::types;
 use tracing::Instrument;
 
 use crate::client::SERVER_DEFAULT_TIMEOUT;
+use crate::error::Operation;
 use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
 /// The future an awaited request becomes. Boxed so the builders can implement [`IntoFuture`] on stable Rust.
@@ -106,15 +107,6 @@ impl BackupPartitionRequest {
         self
     }
 
-    /// The old name of [`server_timeout`](Self::server_timeout).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed to `server_timeout`: it is the service's per-request timeout"
-    )]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.server_timeout(timeout)
-    }
-
     /// Sends the request; the same as awaiting it. `Ok` means the service accepted the backup (HTTP 202).
     pub async fn send(self) -> Result<(), Error> {
         self.send_before(None).await
@@ -166,7 +158,7 @@ impl BackupPartitionRequest {
                     .await
                 {
                     Ok(_) => Ok(()),
-                    Err(error) => Err(Error::from_api(error).await),
+                    Err(error) => Err(Error::from_api(error, Operation::BackupPartition).await),
                 }
             });
             deadline.run(call).await
@@ -224,7 +216,7 @@ impl IntoFuture for BackupPartitionRequest {
 
 /// A progress request being prepared by [`Client::backup_progress`]. Await it, or call
 /// [`send`](BackupProgressRequest::send).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct BackupProgressRequest {
     client: Client,
@@ -239,18 +231,11 @@ impl BackupProgressRequest {
         self
     }
 
-    /// The old name of [`server_timeout`](Self::server_timeout).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed to `server_timeout`: it is the service's per-request timeout"
-    )]
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.server_timeout(timeout)
-    }
-
-    /// Sends the request; the same as awaiting it.
+    /// Sends the request, retried on failures that pass as [`RetryPolicy`](crate::RetryPolicy) says for a read
+    /// outside a wait; the same as awaiting it.
     pub async fn send(self) -> Result<BackupProgress, Error> {
-        self.send_before(None).await
+        let policy = self.client.retry_policy();
+        crate::retry::standalone(policy, || self.clone().send_before(None)).await
     }
 
     /// Sends the request with its answer deadline cut short at `cap`; see
@@ -277,7 +262,9 @@ impl BackupProgressRequest {
                     .await
                 {
                     Ok(response) => Ok(BackupProgress::from_api(response.into_inner())),
-                    Err(error) => Err(Error::from_api(error).await),
+                    Err(error) => {
+                        Err(Error::from_api(error, Operation::GetPartitionBackupProgress).await)
+                    }
                 }
             });
             deadline.run(call).await
@@ -291,7 +278,7 @@ impl IntoFuture for BackupProgressRequest {
     type IntoFuture = ResponseFuture<BackupProgress>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send_before(None))
+        Box::pin(self.send())
     }
 }
 

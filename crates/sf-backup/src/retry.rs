@@ -1,10 +1,17 @@
+//! How failed reads are repeated: the client's [`RetryPolicy`], which failures are worth another attempt, and
+//! [`with_retries`], the one loop every retried GET goes through.
+
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::{Error, ErrorCode};
 
-/// How a wait ([`wait`](crate::BackupPartitionRequest::wait), [`follow_backup`](crate::Client::follow_backup))
-/// repeats a progress read that failed for a reason that passes by itself: exponential backoff with jitter, for
-/// as long as the wait's deadline allows.
+/// How a client repeats a read (a GET: progress reads, the reads of a wait, the look for a backup written after
+/// `Timeout`) that failed for a reason that passes by itself: exponential backoff with jitter, for as long as the
+/// caller's deadline allows. Set it with [`ClientBuilder::retry`](crate::ClientBuilder::retry).
 ///
 /// The `n`-th retry (counting from 0) waits a random time between half and all of
 /// `initial_backoff × 2ⁿ`, capped at `max_backoff` and at the time left. Retried: connection failures, no answer
@@ -14,18 +21,30 @@ use crate::{Error, ErrorCode};
 /// many waiting clients from hitting a recovering cluster in step. [`RetryPolicy::max_retries`] adds a cap on
 /// the count, for callers that would rather fail fast.
 ///
-/// Only reads are retried. The backup request itself is never sent twice, whatever the policy says.
+/// A read outside a wait (a [progress read](crate::Client::backup_progress), every page of a list or of a
+/// topology resolution) has no deadline of its own: it is retried at most 3 times, or
+/// [`max_retries`](RetryPolicy::max_retries) times when that is set, each attempt within its own answer deadline;
+/// never forever. Inside a wait, the wait retries its reads until its deadline and shows each retry on its stream.
+///
+/// Before a wait has sent anything, it gives up sooner: at once on a failure that cannot heal (a TLS or protocol
+/// error, a name that does not resolve, a 4xx other than the transient codes), and after three attempts within
+/// seconds when the connection is refused or reset, so that a wrong endpoint is reported in seconds, with its
+/// cause.
+///
+/// Only reads are retried. A request that starts work (a backup) is never sent twice, whatever the policy says.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sf_backup::RetryPolicy;
+/// use sf_backup::{Client, RetryPolicy};
 ///
 /// let patient = RetryPolicy::default()
 ///     .max_retries(10)
 ///     .initial_backoff(Duration::from_millis(500))
 ///     .max_backoff(Duration::from_secs(30));
+/// let client = Client::builder().retry(patient).build()?;
 /// let never = RetryPolicy::none();
-/// # let _ = (patient, never);
+/// # let _ = (client, never);
+/// # Ok::<(), sf_backup::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
@@ -36,7 +55,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Retries until the wait's deadline, starting at 200 ms, at most 5 seconds apart.
+    /// Retries until the caller's deadline, starting at 200 ms, at most 5 seconds apart.
     fn default() -> Self {
         Self {
             max_retries: None,
@@ -52,7 +71,7 @@ impl RetryPolicy {
         Self::default().max_retries(0)
     }
 
-    /// At most this many retries in a row before the read's error is reported (default: no cap; the wait's
+    /// At most this many retries in a row before the read's error is reported (default: no cap; the caller's
     /// deadline bounds the retries).
     pub fn max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = Some(max_retries);
@@ -71,13 +90,27 @@ impl RetryPolicy {
         self
     }
 
-    /// Whether a read that failed `retries_so_far` times in a row with `error` should be repeated.
-    pub(crate) fn should_retry_read(&self, retries_so_far: u32, error: &Error) -> bool {
-        self.max_retries.is_none_or(|max| retries_so_far < max) && is_retryable_read(error)
+    /// The pause before repeating a read that failed `retries` times in a row with `error`, or `None` to give up.
+    fn pause(&self, retries: u32, error: &Error, patience: Patience) -> Option<Duration> {
+        let max_retries = match patience {
+            Patience::Standalone => Some(self.max_retries.unwrap_or(STANDALONE_RETRIES)),
+            _ => self.max_retries,
+        };
+        if max_retries.is_some_and(|max| retries >= max) {
+            return None;
+        }
+        match (heal(error), patience) {
+            (Heal::Never, _) => None,
+            (Heal::Soon, Patience::NothingSent) if retries + 1 >= NOTHING_SENT_ATTEMPTS => None,
+            (Heal::Soon, Patience::NothingSent) => {
+                Some(self.backoff(retries).min(NOTHING_SENT_MAX_PAUSE))
+            }
+            _ => Some(self.backoff(retries)),
+        }
     }
 
     /// The jittered pause before retry number `retry` (0 for the first).
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+    fn backoff(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.min(31));
         let base = self
             .initial_backoff
@@ -87,33 +120,183 @@ impl RetryPolicy {
     }
 }
 
+/// How many times a read outside a wait is retried when the policy sets no cap.
+pub(crate) const STANDALONE_RETRIES: u32 = 3;
+
+/// Runs `call`, a read made outside a wait, retried as [`RetryPolicy`] says for such a read: at most
+/// [`STANDALONE_RETRIES`] times unless the policy caps it, each attempt bounded by its own answer deadline.
+pub(crate) async fn standalone<T, F, Fut>(policy: &RetryPolicy, call: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    // The count bounds the retries; the deadline is only there because the loop needs one.
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    match with_retries(policy, far, Patience::Standalone, |_, _| {}, call).await {
+        Ok(value) => Ok(value),
+        Err(GaveUp::Failed(error)) => Err(error),
+        Err(GaveUp::Deadline(last)) => Err(last
+            .and_then(|error| Arc::try_unwrap(error).ok())
+            .unwrap_or(Error::NoAnswer {
+                after: far.saturating_duration_since(Instant::now()),
+            })),
+    }
+}
+
+/// How many attempts a refused or reset connection gets before anything was sent, and the longest pause between
+/// them: a wrong endpoint is reported within seconds.
+const NOTHING_SENT_ATTEMPTS: u32 = 3;
+const NOTHING_SENT_MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// How patient [`with_retries`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// Nothing was sent yet by the caller (the read before a backup request): a failure that cannot heal ends
+    /// at once, a refused or reset connection after a few quick attempts.
+    NothingSent,
+    /// Work may be running: every failure that may pass is retried under the policy until the deadline.
+    UntilDeadline,
+    /// A read outside a wait: retried as often as the policy says, [`STANDALONE_RETRIES`] times if it says
+    /// nothing.
+    Standalone,
+}
+
+/// How soon a failed read may succeed if repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Heal {
+    /// Not by itself: refused by the service, a TLS or protocol error, a name that does not resolve.
+    Never,
+    /// Perhaps in a moment: the connection was refused, reset or timed out.
+    Soon,
+    /// Once the cluster recovers: 502/503/504, no answer, the codes of a moving primary.
+    Later,
+}
+
 /// A read has no side effect, so unlike [`Error::is_transient`] (which must stay safe for the backup request) a
 /// dropped connection, a missing answer and a gateway timeout are worth another attempt too. The Backup Restore
 /// Service maps a moving primary to 503 and its own timeouts to 504 (`FabricError.ErrorCodeToHttpStatusCode`).
-fn is_retryable_read(error: &Error) -> bool {
-    use reqwest::StatusCode;
-    if error.is_transient() || matches!(error, Error::Transport { .. } | Error::NoAnswer { .. }) {
-        return true;
+fn heal(error: &Error) -> Heal {
+    use http::StatusCode;
+    match error {
+        Error::Transport {
+            source,
+            may_have_reached_service,
+        } => {
+            if refused_or_reset(source) || source.is_timeout() || *may_have_reached_service {
+                Heal::Soon
+            } else {
+                // A connect failure that is neither: DNS, TLS verification, a TLS or HTTP protocol error.
+                Heal::Never
+            }
+        }
+        Error::NoAnswer { .. } => Heal::Later,
+        _ if error.is_transient() => Heal::Later,
+        _ => {
+            let gateway_status = error.status().is_some_and(|status| {
+                matches!(
+                    status,
+                    StatusCode::BAD_GATEWAY
+                        | StatusCode::SERVICE_UNAVAILABLE
+                        | StatusCode::GATEWAY_TIMEOUT
+                )
+            });
+            let transient_code = error.code().is_some_and(|code| {
+                matches!(
+                    code,
+                    ErrorCode::Timeout
+                        | ErrorCode::CommunicationError
+                        | ErrorCode::NotPrimary
+                        | ErrorCode::NotReady
+                        | ErrorCode::ReconfigurationPending
+                        | ErrorCode::NoWriteQuorum
+                        | ErrorCode::ServiceOffline
+                )
+            });
+            if gateway_status || transient_code {
+                Heal::Later
+            } else {
+                Heal::Never
+            }
+        }
     }
-    let gateway_status = error.status().is_some_and(|status| {
-        matches!(
-            status,
-            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
-        )
-    });
-    let transient_code = error.code().is_some_and(|code| {
-        matches!(
-            code,
-            ErrorCode::Timeout
-                | ErrorCode::CommunicationError
-                | ErrorCode::NotPrimary
-                | ErrorCode::NotReady
-                | ErrorCode::ReconfigurationPending
-                | ErrorCode::NoWriteQuorum
-                | ErrorCode::ServiceOffline
-        )
-    });
-    gateway_status || transient_code
+}
+
+/// Whether the connection was refused, reset or aborted: a listener that may be back in a moment.
+fn refused_or_reset(error: &crate::TransportError) -> bool {
+    use std::io::ErrorKind;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// Why [`with_retries`] produced no value.
+#[derive(Debug)]
+pub(crate) enum GaveUp {
+    /// The deadline passed; the last failure, if there was one.
+    Deadline(Option<Arc<Error>>),
+    /// A failure that is not retried (or the last one when the policy's cap was reached).
+    Failed(Error),
+}
+
+/// Runs `call` until it succeeds, fails for good, or `deadline` passes, pausing between attempts as `policy`
+/// says; `observe` sees every failure that is retried, with its attempt number (1 for the first attempt).
+///
+/// The one retry loop of the crate: every GET that is retried goes through it, never a POST.
+pub(crate) async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Instant,
+    patience: Patience,
+    mut observe: impl FnMut(&Arc<Error>, u32),
+    mut call: F,
+) -> Result<T, GaveUp>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut retries = 0u32;
+    let mut last = None;
+    loop {
+        if Instant::now() >= deadline {
+            return Err(GaveUp::Deadline(last));
+        }
+        let error = match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if Instant::now() >= deadline {
+            return Err(GaveUp::Deadline(Some(Arc::new(error))));
+        }
+        let Some(pause) = policy.pause(retries, &error, patience) else {
+            return Err(GaveUp::Failed(error));
+        };
+        retries = retries.saturating_add(1);
+        let error = Arc::new(error);
+        tracing::warn!(%error, attempt = retries, ?pause, "read failed; retrying");
+        observe(&error, retries);
+        last = Some(error);
+        sleep_before(pause, deadline).await;
+    }
+}
+
+/// Sleeps for `pause`, but never past `deadline`.
+pub(crate) async fn sleep_before(pause: Duration, deadline: Instant) {
+    let until = Instant::now()
+        .checked_add(pause)
+        .map_or(deadline, |until| until.min(deadline));
+    tokio::time::sleep_until(until).await;
 }
 
 /// A random duration between half of `base` and `base`: "equal jitter", which spreads clients out while keeping
@@ -152,26 +335,70 @@ mod tests {
         }
     }
 
+    fn service(status: http::StatusCode, code: ErrorCode) -> Error {
+        Error::Service {
+            status,
+            code,
+            message: String::new(),
+        }
+    }
+
     #[test]
     fn only_failed_reads_that_may_pass_later_are_retried_and_only_so_often() {
+        use Patience::UntilDeadline as Until;
         let policy = RetryPolicy::default().max_retries(2);
-        let unavailable = Error::Service {
-            status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
-            code: crate::ErrorCode::NotReady,
-            message: String::new(),
-        };
+        let unavailable = service(http::StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady);
         let timeout = Error::NoAnswer {
             after: Duration::from_secs(1),
         };
-        let conflict = Error::Service {
-            status: reqwest::StatusCode::CONFLICT,
-            code: crate::ErrorCode::BackupInProgress,
-            message: String::new(),
+        let conflict = service(http::StatusCode::CONFLICT, ErrorCode::BackupInProgress);
+        assert!(policy.pause(0, &unavailable, Until).is_some());
+        assert!(policy.pause(1, &timeout, Until).is_some());
+        assert!(policy.pause(2, &unavailable, Until).is_none());
+        assert!(policy.pause(0, &conflict, Until).is_none());
+        assert!(RetryPolicy::none().pause(0, &unavailable, Until).is_none());
+    }
+
+    #[test]
+    fn before_anything_was_sent_what_cannot_heal_is_not_retried() {
+        use Patience::NothingSent as Nothing;
+        let policy = RetryPolicy::default();
+        let not_found = service(http::StatusCode::NOT_FOUND, ErrorCode::PartitionNotFound);
+        assert!(policy.pause(0, &not_found, Nothing).is_none());
+        // The transient codes keep the policy's patience: a moving primary is waited out.
+        let unavailable = service(http::StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady);
+        assert!(policy.pause(10, &unavailable, Nothing).is_some());
+        let no_answer = Error::NoAnswer {
+            after: Duration::from_secs(1),
         };
-        assert!(policy.should_retry_read(0, &unavailable));
-        assert!(policy.should_retry_read(1, &timeout));
-        assert!(!policy.should_retry_read(2, &unavailable));
-        assert!(!policy.should_retry_read(0, &conflict));
-        assert!(!RetryPolicy::none().should_retry_read(0, &unavailable));
+        assert!(policy.pause(10, &no_answer, Nothing).is_some());
+    }
+
+    #[tokio::test]
+    async fn with_retries_reports_each_retry_and_keeps_the_last_error_at_the_deadline() {
+        let policy = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(2));
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let result: Result<(), GaveUp> = with_retries(
+            &policy,
+            deadline,
+            Patience::UntilDeadline,
+            |error, attempt| seen.push((error.to_string(), attempt)),
+            || async {
+                Err(Error::NoAnswer {
+                    after: Duration::from_millis(1),
+                })
+            },
+        )
+        .await;
+        let Err(GaveUp::Deadline(Some(last))) = result else {
+            panic!("{result:?}");
+        };
+        assert!(matches!(*last, Error::NoAnswer { .. }));
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert_eq!(seen[0].1, 1);
+        assert_eq!(seen[1].1, 2);
     }
 }

@@ -3,21 +3,28 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::IntoFuture;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sf_backup_api::types;
+use tracing::Instrument;
 
-use crate::request::with_deadline;
+use crate::error::Operation;
+use crate::pages::{Pages, read_page};
+use crate::request::{ResponseFuture, server_timeout};
 use crate::{Client, Error, PartitionId};
 
 /// The full name of a Service Fabric application or service, with the `fabric:` scheme, such as
 /// `fabric:/CalcApp` or `fabric:/CalcApp/CalcService`.
 ///
 /// ```
-/// let service: sf_backup::FabricName = "fabric:/CalcApp/CalcService".parse()?;
+/// use sf_backup::topology::FabricName;
+///
+/// let service: FabricName = "fabric:/CalcApp/CalcService".parse()?;
 /// assert_eq!(service.as_str(), "fabric:/CalcApp/CalcService");
-/// assert!("CalcApp/CalcService".parse::<sf_backup::FabricName>().is_err());
+/// assert!("CalcApp/CalcService".parse::<FabricName>().is_err());
 /// # Ok::<(), sf_backup::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,256 +190,246 @@ impl Resolution {
     }
 }
 
-/// The pages of one list read before giving up on a gateway that never ends it.
-const MAX_PAGES: usize = 10_000;
-
 impl Client {
     /// The partitions of the stateful service `service` that can be backed up (GetPartitionInfoList, every
-    /// page). A stateless service resolves to no partition and a [`SkipReason::Stateless`]; a stateful one
-    /// whose application lists it without persisted state to [`SkipReason::NotPersisted`]. When no
-    /// application containing the service can be read, its persistence is not known and its partitions are
-    /// returned: the service does not refuse a volatile service's backup (it accepts one sent with a storage and
-    /// reports Timeout when no replica takes it), so prefer [`Client::resolve_application`] when in doubt. Only
-    /// reads: nothing is backed up.
+    /// page): await the [`ResolvePartitions`]. A stateless service resolves to no partition and a
+    /// [`SkipReason::Stateless`]; a stateful one whose application lists it without persisted state to
+    /// [`SkipReason::NotPersisted`]. When no application containing the service can be read, its persistence is
+    /// not known and its partitions are returned: the service does not refuse a volatile service's backup (it
+    /// accepts one sent with a storage and reports Timeout when no replica takes it), so prefer
+    /// [`Client::resolve_application`] when in doubt. Only reads: nothing is backed up.
     ///
     /// ```no_run
     /// # async fn demo(client: sf_backup::Client) -> Result<(), sf_backup::Error> {
+    /// use std::time::Duration;
+    ///
     /// let service = "fabric:/CalcApp/CalcService".parse()?;
-    /// let resolution = client.resolve_service(&service).await?;
+    /// let resolution = client
+    ///     .resolve_service(&service)
+    ///     .server_timeout(Duration::from_secs(30))
+    ///     .await?;
     /// let mut fleet = client.backup_partitions(resolution.partition_ids());
     /// # drop(fleet);
     /// # Ok(()) }
     /// ```
-    pub async fn resolve_service(&self, service: &FabricName) -> Result<Resolution, Error> {
-        self.resolve_service_with(service, None).await
-    }
-
-    /// [`Client::resolve_service`] with the service timeout of each list request.
-    pub async fn resolve_service_with(
-        &self,
-        service: &FabricName,
-        server_timeout: Option<Duration>,
-    ) -> Result<Resolution, Error> {
-        let mut persisted = None;
-        for application in service.ancestors() {
-            match self.services_of(&application, server_timeout).await {
-                Ok(services) => {
-                    if let Some(found) = services.into_iter().find(|s| s.name == *service) {
-                        persisted = Some(found.kind);
-                        break;
-                    }
-                }
-                // Not an application: try the next shorter name.
-                Err(error) if error.status() == Some(http::StatusCode::NOT_FOUND) => {}
-                Err(error) => return Err(error),
-            }
+    pub fn resolve_service(&self, service: &FabricName) -> ResolvePartitions {
+        ResolvePartitions {
+            client: self.clone(),
+            target: Target::Service(service.clone()),
+            timeout: None,
         }
-        let mut resolution = Resolution::default();
-        match persisted {
-            Some(ServiceKind::Stateful {
-                persisted: Some(false),
-            }) => resolution.skipped.push(Skipped {
-                service_name: service.clone(),
-                reason: SkipReason::NotPersisted,
-                partitions: None,
-            }),
-            Some(ServiceKind::Stateless) => resolution.skipped.push(Skipped {
-                service_name: service.clone(),
-                reason: SkipReason::Stateless,
-                partitions: None,
-            }),
-            _ => {
-                self.add_partitions(service, server_timeout, &mut resolution)
-                    .await?
-            }
-        }
-        Ok(resolution)
     }
 
     /// Every partition of every persisted stateful service of `application` (GetServiceInfoList, then
-    /// GetPartitionInfoList per service, every page). Stateless and volatile services are left out with the
-    /// reason. Only reads: nothing is backed up.
-    pub async fn resolve_application(&self, application: &FabricName) -> Result<Resolution, Error> {
-        self.resolve_application_with(application, None).await
+    /// GetPartitionInfoList per service, every page): await the [`ResolvePartitions`]. Stateless and volatile
+    /// services are left out with the reason. Only reads: nothing is backed up.
+    pub fn resolve_application(&self, application: &FabricName) -> ResolvePartitions {
+        ResolvePartitions {
+            client: self.clone(),
+            target: Target::Application(application.clone()),
+            timeout: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Service(FabricName),
+    Application(FabricName),
+}
+
+/// A resolution being prepared by [`Client::resolve_service`] or [`Client::resolve_application`]; await it for
+/// the [`Resolution`].
+#[derive(Clone, Debug)]
+#[must_use = "a resolution does nothing until it is awaited"]
+pub struct ResolvePartitions {
+    client: Client,
+    target: Target,
+    timeout: Option<Duration>,
+}
+
+impl ResolvePartitions {
+    /// The server timeout of each list request (`timeout`): how long the gateway may take to answer one page;
+    /// see [`BackupPartitionRequest::server_timeout`](crate::BackupPartitionRequest::server_timeout).
+    pub fn server_timeout(mut self, server_timeout: Duration) -> Self {
+        self.timeout = Some(server_timeout);
+        self
     }
 
-    /// [`Client::resolve_application`] with the service timeout of each list request.
-    pub async fn resolve_application_with(
-        &self,
-        application: &FabricName,
-        server_timeout: Option<Duration>,
-    ) -> Result<Resolution, Error> {
-        let mut resolution = Resolution::default();
-        for service in self.services_of(application, server_timeout).await? {
-            let reason = match service.kind {
-                ServiceKind::Stateful {
-                    persisted: Some(false),
-                } => SkipReason::NotPersisted,
-                ServiceKind::Stateless => SkipReason::Stateless,
-                ServiceKind::Stateful { .. } => {
-                    self.add_partitions(&service.name, server_timeout, &mut resolution)
-                        .await?;
+    async fn resolve(self) -> Result<Resolution, Error> {
+        let timeout = server_timeout(self.timeout)?;
+        let client = &self.client;
+        match &self.target {
+            Target::Service(service) => resolve_service(client, service, timeout).await,
+            Target::Application(application) => {
+                resolve_application(client, application, timeout).await
+            }
+        }
+    }
+}
+
+impl IntoFuture for ResolvePartitions {
+    type Output = Result<Resolution, Error>;
+    type IntoFuture = ResponseFuture<Resolution>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let span = tracing::debug_span!("sf_backup", operation = "resolve_partitions");
+        Box::pin(self.resolve().instrument(span))
+    }
+}
+
+async fn resolve_service(
+    client: &Client,
+    service: &FabricName,
+    timeout: Option<NonZeroU64>,
+) -> Result<Resolution, Error> {
+    let mut persisted = None;
+    for application in service.ancestors() {
+        match services_of(client, &application, timeout).await {
+            Ok(services) => {
+                if let Some(found) = services.into_iter().find(|s| s.name == *service) {
+                    persisted = Some(found.kind);
+                    break;
+                }
+            }
+            // Not an application: try the next shorter name.
+            Err(error) if error.status() == Some(http::StatusCode::NOT_FOUND) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let mut resolution = Resolution::default();
+    match persisted {
+        Some(ServiceKind::Stateful {
+            persisted: Some(false),
+        }) => resolution.skipped.push(Skipped {
+            service_name: service.clone(),
+            reason: SkipReason::NotPersisted,
+            partitions: None,
+        }),
+        Some(ServiceKind::Stateless) => resolution.skipped.push(Skipped {
+            service_name: service.clone(),
+            reason: SkipReason::Stateless,
+            partitions: None,
+        }),
+        _ => add_partitions(client, service, timeout, &mut resolution).await?,
+    }
+    Ok(resolution)
+}
+
+async fn resolve_application(
+    client: &Client,
+    application: &FabricName,
+    timeout: Option<NonZeroU64>,
+) -> Result<Resolution, Error> {
+    let mut resolution = Resolution::default();
+    for service in services_of(client, application, timeout).await? {
+        let reason = match service.kind {
+            ServiceKind::Stateful {
+                persisted: Some(false),
+            } => SkipReason::NotPersisted,
+            ServiceKind::Stateless => SkipReason::Stateless,
+            ServiceKind::Stateful { .. } => {
+                add_partitions(client, &service.name, timeout, &mut resolution).await?;
+                continue;
+            }
+        };
+        resolution.skipped.push(Skipped {
+            service_name: service.name,
+            reason,
+            partitions: None,
+        });
+    }
+    Ok(resolution)
+}
+
+/// Lists the partitions of `service` into `resolution`.
+async fn add_partitions(
+    client: &Client,
+    service: &FabricName,
+    timeout: Option<NonZeroU64>,
+    resolution: &mut Resolution,
+) -> Result<(), Error> {
+    const OPERATION: Operation = Operation::GetPartitionInfoList;
+    let id = service.id();
+    let mut seen: HashSet<PartitionId> = resolution.partition_ids().collect();
+    let (mut stateless, mut without_id, mut unknown) = (0, 0, 0);
+    let mut pages = Pages::new(OPERATION);
+    while !pages.is_done() {
+        let (id, token) = (&id, pages.token());
+        let page = read_page(client, OPERATION, timeout, None, |api| async move {
+            api.get_partition_info_list(id, token, types::ApiVersion::X64, timeout)
+                .await
+        })
+        .await?;
+        for partition in page.items {
+            let information = match partition {
+                types::ServicePartitionInfo::Stateful {
+                    partition_information,
+                    ..
+                } => partition_information,
+                types::ServicePartitionInfo::Stateless { .. } => {
+                    stateless += 1;
+                    continue;
+                }
+                _ => {
+                    unknown += 1;
                     continue;
                 }
             };
+            let Some(partition_id) = information
+                .as_ref()
+                .and_then(types::PartitionInformation::id)
+                .map(PartitionId::from)
+            else {
+                without_id += 1;
+                continue;
+            };
+            if seen.insert(partition_id) {
+                resolution.partitions.push(ResolvedPartition {
+                    partition_id,
+                    service_name: service.clone(),
+                });
+            }
+        }
+        pages.advance(page.continuation_token)?;
+    }
+    for (count, reason) in [
+        (stateless, SkipReason::Stateless),
+        (without_id, SkipReason::NoPartitionId),
+        (unknown, SkipReason::UnknownServiceKind),
+    ] {
+        if count > 0 {
             resolution.skipped.push(Skipped {
-                service_name: service.name,
+                service_name: service.clone(),
                 reason,
-                partitions: None,
+                partitions: Some(count),
             });
         }
-        Ok(resolution)
     }
-
-    /// Lists the partitions of `service` into `resolution`.
-    async fn add_partitions(
-        &self,
-        service: &FabricName,
-        server_timeout: Option<Duration>,
-        resolution: &mut Resolution,
-    ) -> Result<(), Error> {
-        let timeout = crate::request::server_timeout(server_timeout)?;
-        let id = service.id();
-        let mut seen: HashSet<PartitionId> = resolution.partition_ids().collect();
-        let (mut stateless, mut without_id, mut unknown) = (0, 0, 0);
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let api = self.api().await?;
-            let call = async {
-                match api
-                    .get_partition_info_list(&id, token.as_deref(), types::ApiVersion::X64, timeout)
-                    .await
-                {
-                    Ok(page) => Ok(page.into_inner()),
-                    Err(error) => Err(Error::from_api(error).await),
-                }
-            };
-            let page = with_deadline(self, timeout, None, call).await?;
-            for partition in page.items {
-                let (stateful, information) = match partition {
-                    types::ServicePartitionInfo::Stateful {
-                        partition_information,
-                        ..
-                    } => (Some(true), partition_information),
-                    types::ServicePartitionInfo::Stateless {
-                        partition_information,
-                        ..
-                    } => (Some(false), partition_information),
-                    _ => (None, None),
-                };
-                match stateful {
-                    Some(true) => {}
-                    Some(false) => {
-                        stateless += 1;
-                        continue;
-                    }
-                    None => {
-                        unknown += 1;
-                        continue;
-                    }
-                }
-                let Some(partition_id) = information.as_ref().and_then(partition_id) else {
-                    without_id += 1;
-                    continue;
-                };
-                if seen.insert(partition_id) {
-                    resolution.partitions.push(ResolvedPartition {
-                        partition_id,
-                        service_name: service.clone(),
-                    });
-                }
-            }
-            match next_token(page.continuation_token, &token)? {
-                Some(next) => token = Some(next),
-                None => {
-                    for (count, reason) in [
-                        (stateless, SkipReason::Stateless),
-                        (without_id, SkipReason::NoPartitionId),
-                        (unknown, SkipReason::UnknownServiceKind),
-                    ] {
-                        if count > 0 {
-                            resolution.skipped.push(Skipped {
-                                service_name: service.clone(),
-                                reason,
-                                partitions: Some(count),
-                            });
-                        }
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        Err(endless(service))
-    }
-
-    /// The services of `application`, every page.
-    async fn services_of(
-        &self,
-        application: &FabricName,
-        server_timeout: Option<Duration>,
-    ) -> Result<Vec<Service>, Error> {
-        let timeout = crate::request::server_timeout(server_timeout)?;
-        let id = application.id();
-        let mut services = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let api = self.api().await?;
-            let call = async {
-                match api
-                    .get_service_info_list(
-                        &id,
-                        token.as_deref(),
-                        None,
-                        types::ApiVersion60::X60,
-                        timeout,
-                    )
-                    .await
-                {
-                    Ok(page) => Ok(page.into_inner()),
-                    Err(error) => Err(Error::from_api(error).await),
-                }
-            };
-            let page = with_deadline(self, timeout, None, call).await?;
-            services.extend(page.items.into_iter().filter_map(Service::from_api));
-            match next_token(page.continuation_token, &token)? {
-                Some(next) => token = Some(next),
-                None => return Ok(services),
-            }
-        }
-        Err(endless(application))
-    }
+    Ok(())
 }
 
-fn partition_id(information: &types::PartitionInformation) -> Option<PartitionId> {
-    let id = match information {
-        types::PartitionInformation::Int64Range { id, .. }
-        | types::PartitionInformation::Named { id, .. }
-        | types::PartitionInformation::Singleton { id, .. } => id,
-        _ => return None,
-    };
-    id.map(PartitionId::from)
-}
-
-/// The token of the next page: `None` when the list ends (absent, `null` or `""`). A gateway that hands back
-/// the token it was given would page forever; that is an error.
-fn next_token(next: Option<String>, previous: &Option<String>) -> Result<Option<String>, Error> {
-    match next.filter(|token| !token.is_empty()) {
-        None => Ok(None),
-        Some(token) if previous.as_ref() == Some(&token) => Err(Error::Client {
-            message: format!(
-                "the gateway answered the continuation token {token:?} with the same token again"
-            ),
-            source: None,
-        }),
-        Some(token) => Ok(Some(token)),
+/// The services of `application`, every page.
+async fn services_of(
+    client: &Client,
+    application: &FabricName,
+    timeout: Option<NonZeroU64>,
+) -> Result<Vec<Service>, Error> {
+    const OPERATION: Operation = Operation::GetServiceInfoList;
+    let id = application.id();
+    let mut services = Vec::new();
+    let mut pages = Pages::new(OPERATION);
+    while !pages.is_done() {
+        let (id, token) = (&id, pages.token());
+        let page = read_page(client, OPERATION, timeout, None, |api| async move {
+            api.get_service_info_list(id, token, None, types::ApiVersion60::X60, timeout)
+                .await
+        })
+        .await?;
+        services.extend(page.items.into_iter().filter_map(Service::from_api));
+        pages.advance(page.continuation_token)?;
     }
-}
-
-fn endless(name: &FabricName) -> Error {
-    Error::Client {
-        message: format!("the list for {name} did not end after {MAX_PAGES} pages"),
-        source: None,
-    }
+    Ok(services)
 }
 
 /// A service as resolution needs it.
@@ -518,16 +515,5 @@ mod tests {
                 .as_str(),
             "fabric:/A/B"
         );
-    }
-
-    #[test]
-    fn a_repeated_token_is_an_error_and_an_empty_one_ends_the_list() {
-        assert_eq!(next_token(Some(String::new()), &None).unwrap(), None);
-        assert_eq!(next_token(None, &Some("a".into())).unwrap(), None);
-        assert_eq!(
-            next_token(Some("b".into()), &Some("a".into())).unwrap(),
-            Some("b".into())
-        );
-        assert!(next_token(Some("a".into()), &Some("a".into())).is_err());
     }
 }

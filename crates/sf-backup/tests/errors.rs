@@ -6,9 +6,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
-use sf_backup::{BackupState, Client, Error, ErrorCode, PartitionId, StatusCode};
+use sf_backup::{BackupState, Client, Error, ErrorCode, PartitionId, RetryPolicy, StatusCode};
 use sf_backup_testkit::{Config, Dialect, Fault, FaultAction, Operation, PartitionConfig};
-use support::{PARTITION, client, gateway, gateway_with, partition, posts};
+use support::{PARTITION, client, gateway, gateway_with, partition};
 
 #[rstest]
 #[tokio::test]
@@ -72,11 +72,7 @@ async fn a_409_is_a_service_error_whatever_the_body_s_content_type(
     assert_eq!(raw.status(), 409);
     let content_type = raw.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
-        content_type.starts_with(support::by_dialect(
-            dialect,
-            "text/plain",
-            "application/json"
-        )),
+        content_type.starts_with(dialect.pick("text/plain", "application/json")),
         "{content_type}"
     );
     let refusals = [client.backup_partition(partition()).await.unwrap_err(), {
@@ -108,7 +104,7 @@ async fn a_409_is_a_service_error_whatever_the_body_s_content_type(
         "{}",
         refusals[1]
     );
-    assert_eq!(posts(&gateway), 4);
+    assert_eq!(gateway.count(Operation::Backup), 4);
 }
 
 #[rstest]
@@ -186,7 +182,7 @@ async fn transient_codes_and_service_timeouts_are_classified(
         let error = client.backup_partition(partition()).await.unwrap_err();
         assert!(error.is_transient(), "{code}");
         // Never retried: one more request per call.
-        assert_eq!(posts(&gateway), sent + 1, "{code}");
+        assert_eq!(gateway.count(Operation::Backup), sent + 1, "{code}");
     }
     gateway.push_fault(Fault::fabric_error(504, "FABRIC_E_TIMEOUT").on(Operation::Backup));
     let error = client.backup_partition(partition()).await.unwrap_err();
@@ -365,7 +361,7 @@ async fn a_connection_refused_is_a_transport_error_that_never_reached_the_server
         matches!(
             error,
             Error::Transport {
-                may_have_reached_server: false,
+                may_have_reached_service: false,
                 ..
             }
         ),
@@ -382,9 +378,11 @@ async fn the_client_deadline_is_the_server_timeout_plus_the_margin(
     // The gateway holds the request far longer than the client's 1.2 s deadline.
     let gateway = gateway(dialect).await;
     gateway.push_fault(Fault::delay(Duration::from_secs(60)));
+    // One attempt: a read without an answer is retried otherwise, each retry with its own deadline.
     let client = Client::builder()
         .endpoint(gateway.url())
         .answer_margin(Duration::from_millis(200))
+        .retry(RetryPolicy::none())
         .build()
         .unwrap();
     let started = Instant::now();

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rstest::rstest;
-use sf_backup::{FleetBackup, PartitionId, PartitionOutcome, RetryPolicy, WaitOptions};
-use sf_backup_testkit::{Config, Dialect};
-use support::{client, gateway_with, posts};
+use sf_backup::{Client, FleetBackup, PartitionId, PartitionOutcome, RetryPolicy, WaitOptions};
+use sf_backup_testkit::{Config, Dialect, Gateway, Operation};
+use support::gateway_with;
 use uuid::Uuid;
 
 fn fast() -> WaitOptions {
@@ -21,7 +21,15 @@ fn fast() -> WaitOptions {
         .poll_interval(Duration::from_millis(10))
         .max_poll_interval(Duration::from_millis(40))
         .wait_timeout(Duration::from_secs(60))
+}
+
+/// A client whose failed reads are retried soon.
+fn client(gateway: &Gateway) -> Client {
+    Client::builder()
+        .endpoint(gateway.url())
         .retry(RetryPolicy::default().initial_backoff(Duration::from_millis(10)))
+        .build()
+        .unwrap()
 }
 
 fn quick() -> Config {
@@ -62,10 +70,14 @@ async fn every_partition_is_backed_up_once_never_more_at_a_time_than_the_concurr
         };
         outcomes.push(outcome);
         // Every backup request sent so far belongs to an ended partition or to one of at most three running.
-        assert!(posts(&gateway) <= outcomes.len() + 3, "{}", posts(&gateway));
+        assert!(
+            gateway.count(Operation::Backup) <= outcomes.len() + 3,
+            "{}",
+            gateway.count(Operation::Backup)
+        );
     }
     assert_eq!(outcomes.len(), 20);
-    assert_eq!(posts(&gateway), 20);
+    assert_eq!(gateway.count(Operation::Backup), 20);
     let written = gateway.written_backups();
     for outcome in &outcomes {
         let backup = outcome.result.as_ref().unwrap();
@@ -114,7 +126,7 @@ async fn a_busy_partition_is_reported_busy_or_followed_not_failed(
             .all(|o| o.result.is_ok())
     );
     // Two new backup requests, one refused; never a second one for the busy partition.
-    assert_eq!(posts(&gateway), 1 + 3);
+    assert_eq!(gateway.count(Operation::Backup), 1 + 3);
 }
 
 #[rstest]
@@ -130,20 +142,38 @@ async fn dropping_the_stream_starts_nothing_more_and_names_the_backups_left_runn
         .wait_options(fast());
     let first = next(&mut fleet).await.unwrap();
     assert!(first.result.is_ok());
-    // Give the replacement a moment to send its request, then stop.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let left: Vec<PartitionId> = fleet.in_flight().into_iter().map(|(id, _)| id).collect();
+    // The replacement was started before the first outcome was handed out; nothing polls it while the fleet
+    // is not read, so at most the two first partitions and it have sent a request.
+    let left: Vec<PartitionId> = fleet
+        .in_flight()
+        .into_iter()
+        .map(|flight| flight.partition_id)
+        .collect();
     assert_eq!(left.len(), 2);
+    assert!(
+        left.iter().all(|id| partitions[..3].contains(id)),
+        "{left:?}"
+    );
     drop(fleet);
-    let sent = posts(&gateway);
+    // Only the two first partitions were polled. Had the fleet spawned its partitions, the replacement (the
+    // third) would send its request while this test waits; none may, and none of the partitions after it.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(posts(&gateway), sent, "nothing started after the drop");
-    assert!(sent <= 3, "{sent}");
+    let addressed = |id: &PartitionId| {
+        gateway
+            .journal()
+            .iter()
+            .any(|request| request.target.contains(&id.to_string()))
+    };
+    assert!(
+        !partitions[2..].iter().any(addressed),
+        "a partition that was never polled sent a request"
+    );
+    assert!(gateway.count(Operation::Backup) <= 2);
 }
 
 #[rstest]
 #[tokio::test]
-async fn running_shows_each_partition_in_flight_with_its_last_state(
+async fn in_flight_shows_each_running_partition_with_its_last_state(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway_with(
@@ -164,7 +194,7 @@ async fn running_shows_each_partition_in_flight_with_its_last_state(
     let mut ended = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let seen = loop {
-        let running = fleet.running();
+        let running = fleet.in_flight();
         if running.len() == 2 && running.iter().all(|r| r.state.is_some()) {
             break running;
         }
@@ -177,7 +207,7 @@ async fn running_shows_each_partition_in_flight_with_its_last_state(
         }
     };
     assert_eq!(ended, 0, "a 400 ms backup ended too early to look at");
-    assert_eq!(fleet.running_count(), 2);
+    assert_eq!(fleet.in_flight_count(), 2);
     for running in &seen {
         assert!(
             partitions[..2].contains(&running.partition_id),
@@ -197,5 +227,5 @@ async fn running_shows_each_partition_in_flight_with_its_last_state(
         outcomes += 1;
     }
     assert_eq!(outcomes, 4);
-    assert!(fleet.running().is_empty());
+    assert!(fleet.in_flight().is_empty());
 }

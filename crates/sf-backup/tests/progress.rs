@@ -11,7 +11,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use sf_backup::{BackupState, Epoch, ErrorCode};
 use sf_backup_testkit::{Config, Dialect, Fault, Operation, Outcome};
-use support::{by_dialect, client, gateway, gateway_with, partition, progress_until};
+use support::{client, gateway, gateway_with, partition, progress_until};
 
 const NIL: &str = "00000000-0000-0000-0000-000000000000";
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -54,12 +54,12 @@ async fn before_any_backup_progress_says_none_was_requested(
     // The service answers `null` (section 3.1); the REST page documents nothing, the testkit says `Invalid`.
     assert_eq!(
         wire(&gateway),
-        by_dialect(dialect, Value::Null, json!({"BackupState": "Invalid"}))
+        dialect.pick(Value::Null, json!({"BackupState": "Invalid"}))
     );
     let progress = client(&gateway).backup_progress(partition()).await.unwrap();
     assert_eq!(
         progress.state,
-        by_dialect(dialect, BackupState::NotRequested, BackupState::Invalid)
+        dialect.pick(BackupState::NotRequested, BackupState::Invalid)
     );
     assert!(!progress.state.is_terminal());
     assert_nothing_but_the_state(&progress);
@@ -87,8 +87,7 @@ async fn a_pending_backup_reads_without_values(
     .await;
     let client = client(&gateway);
     client.backup_partition(partition()).await.unwrap();
-    let expected = by_dialect(
-        dialect,
+    let expected = dialect.pick(
         // Every member written, with the .NET defaults: year-1 time, nil id, LSN 0 as a number, nulls.
         json!({
             "BackupState": state.as_str(),
@@ -154,7 +153,7 @@ async fn a_success_reads_with_the_written_backup_s_values(
     let lsn: i64 = written.lsn.parse().unwrap();
     assert_eq!(
         wire["LsnOfLastBackupRecord"],
-        by_dialect(dialect, json!(lsn), json!(written.lsn))
+        dialect.pick(json!(lsn), json!(written.lsn))
     );
     // The epoch's versions are text in both (the service's LongToStringConverter).
     assert_eq!(
@@ -221,7 +220,7 @@ async fn a_failure_reads_with_its_code_kept(
     let wire = wire(&gateway);
     assert_eq!(
         wire["FailureError"],
-        json!({"Code": by_dialect(dialect, service_code, json!(code)), "Message": "the copier died"})
+        json!({"Code": dialect.pick(service_code, json!(code)), "Message": "the copier died"})
     );
     // The service does not copy the stored time of a Failure into its answer.
     assert_eq!(
@@ -266,8 +265,7 @@ async fn a_timeout_reads_as_fabric_e_timeout(
     client.backup_partition(partition()).await.unwrap();
     let progress = progress_until(&client, partition(), BackupState::Timeout).await;
 
-    let message = by_dialect(
-        dialect,
+    let message = dialect.pick(
         "The Request for backup has timeout",
         "The request of backup has timed out.",
     );

@@ -185,7 +185,7 @@ async fn assert_refused(client: &Client, gateway: &Gateway, expected: &[&str]) -
         matches!(
             error,
             Error::Transport {
-                may_have_reached_server: false,
+                may_have_reached_service: false,
                 ..
             }
         ),

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use rstest::rstest;
-use sf_backup::{Error, FabricName, PartitionId, SkipReason, WaitOptions};
-use sf_backup_testkit::{Config, Dialect, default_topology as fake};
+use sf_backup::topology::{FabricName, SkipReason};
+use sf_backup::{Error, PartitionId, WaitOptions};
+use sf_backup_testkit::{Config, Dialect, Fault, Operation, default_topology as fake};
 use support::{client, gateway_with};
 
 fn name(text: &str) -> FabricName {
@@ -125,6 +126,99 @@ fn assert_not_found(error: Error, code: &str) {
     assert_eq!(error.code().map(|c| c.as_str()), Some(code), "{error}");
 }
 
+/// The server timeout is a builder setting, as on the lists: every page asks with it, and a bad one is refused
+/// before anything is sent.
+#[rstest]
+#[tokio::test]
+async fn every_page_of_a_resolution_carries_its_server_timeout(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(
+        dialect,
+        Config {
+            query_page_size: Some(1),
+            ..Config::default()
+        },
+    )
+    .await;
+    let client = client(&gateway);
+    let resolution = client
+        .resolve_application(&name(fake::APPLICATION))
+        .server_timeout(Duration::from_millis(6_500))
+        .await
+        .unwrap();
+    assert!(!resolution.partitions.is_empty());
+    let journal = gateway.journal();
+    assert!(journal.len() > 2, "{journal:?}");
+    assert!(
+        journal.iter().all(|request| request
+            .target
+            .split(['?', '&'])
+            .any(|pair| pair == "timeout=7")),
+        "{journal:?}"
+    );
+
+    gateway.clear_journal();
+    let error = client
+        .resolve_service(&name(fake::PERSISTED_SERVICE))
+        .server_timeout(Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid_input(), "{error}");
+    assert!(gateway.journal().is_empty());
+}
+
+/// A page that is not the list's type names the operation and the type it should have been; a gateway that
+/// answers with a continuation token it sent before ends the list with `EndlessList` instead of a loop.
+#[rstest]
+#[tokio::test]
+async fn a_page_that_cannot_be_read_names_its_list_and_a_repeated_token_ends_it(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway_with(dialect, Config::default()).await;
+    let client = client(&gateway);
+    gateway.push_fault(
+        Fault::body(200, Some("application/json"), r#"{"Items": 5}"#).on(Operation::GetPartitions),
+    );
+    let error = client
+        .resolve_service(&name(fake::PERSISTED_SERVICE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnexpectedResponse { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("GetPartitionInfoList answer is not a valid PagedServicePartitionInfoList"),
+        "{text}"
+    );
+
+    gateway.push_fault(
+        Fault::body(
+            200,
+            Some("application/json"),
+            r#"{"Items": [], "ContinuationToken": "fabric:/FakeApp/again"}"#,
+        )
+        .on(Operation::GetServices)
+        .always(),
+    );
+    let error = client
+        .resolve_application(&name(fake::APPLICATION))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::EndlessList { operation: "GetServiceInfoList", pages: 2, repeated_token: Some(token) }
+                if token == "fabric:/FakeApp/again"
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), None);
+    assert!(!error.may_have_reached_service() && !error.is_transient());
+}
+
 #[rstest]
 #[tokio::test]
 async fn unknown_names_are_the_gateways_errors(
@@ -176,7 +270,7 @@ async fn the_resolved_partitions_are_backed_up_once_each(
     let posts: Vec<String> = gateway
         .journal()
         .into_iter()
-        .filter(|r| r.method == "POST")
+        .filter(|r| r.operation() == Some(Operation::Backup))
         .map(|r| r.target)
         .collect();
     assert_eq!(posts.len(), 4, "{posts:?}");

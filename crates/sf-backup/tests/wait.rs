@@ -12,9 +12,9 @@ use futures_core::Stream;
 use rstest::rstest;
 use sf_backup::{
     BackupProgress, BackupState, Client, CompletedBackup, ErrorCode, PartitionId, Requested,
-    RetryPolicy, Secret, TokenError, WaitError, WaitOptions,
+    RetryPolicy, Secret, StorageCheck, TokenError, WaitError, WaitEvent, WaitOptions,
 };
-use sf_backup_testkit::{Config, Dialect, Fault, Gateway, GatewayHandle, Operation, Outcome};
+use sf_backup_testkit::{Config, Dialect, Fault, Gateway, Operation, Outcome};
 use uuid::Uuid;
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
@@ -47,6 +47,23 @@ async fn timed(dialect: Dialect, accepted_ms: u64, in_progress_ms: u64) -> Gatew
     .await
 }
 
+/// A client of `gateway` whose failed reads are retried soon.
+fn client_of(gateway: &Gateway) -> Client {
+    client_with(gateway, RetryPolicy::default())
+}
+
+fn client_with(gateway: &Gateway, retry: RetryPolicy) -> Client {
+    Client::builder()
+        .endpoint(gateway.url())
+        .retry(
+            retry
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(50)),
+        )
+        .build()
+        .unwrap()
+}
+
 /// Backs the test partition up and waits for the outcome.
 async fn wait(client: &Client, options: WaitOptions) -> Result<CompletedBackup, WaitError> {
     client.backup_partition(partition()).wait(options).await
@@ -58,13 +75,8 @@ fn fast() -> WaitOptions {
         .poll_interval(Duration::from_millis(10))
         .max_poll_interval(Duration::from_millis(50))
         .wait_timeout(Duration::from_secs(60))
-        .ambiguous_grace(Duration::from_secs(2))
-        .written_grace(Duration::from_millis(300))
-        .retry(
-            RetryPolicy::default()
-                .initial_backoff(Duration::from_millis(10))
-                .max_backoff(Duration::from_millis(50)),
-        )
+        .lost_answer_watch(Duration::from_secs(2))
+        .late_write_watch(Duration::from_millis(300))
 }
 
 /// Records every progress the callback sees.
@@ -79,29 +91,13 @@ fn recorder() -> (
     })
 }
 
-fn count(gateway: &GatewayHandle, method: &str) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|request| request.method == method)
-        .count()
-}
-
-/// What a never-requested partition reads as: `null` in the service's shapes, `Invalid` in the documented ones.
-fn no_backup_state(dialect: Dialect) -> BackupState {
-    match dialect {
-        Dialect::Service => BackupState::NotRequested,
-        _ => BackupState::Invalid,
-    }
-}
-
 #[rstest]
 #[tokio::test]
 async fn a_successful_backup_is_reported_with_what_was_written(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let (seen, callback) = recorder();
     // Spawning proves the future is Send, as a CLI running it on a multi-threaded runtime needs.
     let backup = tokio::spawn(async move {
@@ -121,7 +117,7 @@ async fn a_successful_backup_is_reported_with_what_was_written(
     assert_eq!(backup.finished_at, written[0].time_stamp_utc);
     assert_eq!(backup.lsn, written[0].lsn.parse().ok());
     assert!(backup.epoch.is_some());
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 
     let states: Vec<BackupState> = seen
         .lock()
@@ -144,7 +140,7 @@ async fn the_wait_is_a_stream_of_this_backups_progress_then_its_outcome(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let mut wait = client.backup_partition(partition()).wait(fast());
     assert_eq!(
         wait.requested(),
@@ -152,8 +148,11 @@ async fn the_wait_is_a_stream_of_this_backups_progress_then_its_outcome(
         "nothing happens before it is polled"
     );
     let mut states = Vec::new();
-    while let Some(progress) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
-        states.push(progress.state);
+    while let Some(event) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+        match event {
+            WaitEvent::Progress(progress) => states.push(progress.state),
+            other => panic!("only progress was expected: {other:?}"),
+        }
     }
     assert_eq!(wait.requested(), Some(Requested::Yes));
     let backup = wait.outcome().await.unwrap();
@@ -177,7 +176,7 @@ async fn a_failed_backup_carries_the_service_code_and_message(
         uuid(),
         Outcome::failure("FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "copier died"),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::Failed { failure, progress } = &error else {
         panic!("expected a failure, got {error:?}");
@@ -190,7 +189,9 @@ async fn a_failed_backup_carries_the_service_code_and_message(
     assert_eq!(failure.message, "copier died");
     assert_eq!(progress.state, BackupState::Failure);
     assert!(error.to_string().contains("copier died"), "{error}");
-    assert!(!error.may_have_been_written());
+    assert!(!error.may_have_been_written() && !error.outcome_unknown());
+    assert_eq!(error.backup_requested(), Requested::Yes);
+    assert_eq!(error.kind(), "backup_failed");
     assert!(gateway.written_backups().is_empty());
 }
 
@@ -203,7 +204,7 @@ async fn an_hresult_without_a_name_is_kept_as_its_number(
     gateway
         .handle()
         .script_outcome(uuid(), Outcome::failure("-2147017731", "native failure"));
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::Failed { failure, .. } = &error else {
         panic!("expected a failure, got {error:?}");
@@ -219,27 +220,38 @@ async fn an_hresult_without_a_name_is_kept_as_its_number(
 async fn retrying_after_a_failure_that_repeats_identically_fails_promptly(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let gateway = gateway(dialect).await;
+    // No pending phase at all: the first read after the 202 is already the second Failure, identical on the
+    // wire to the first (in the service's shapes it has no time stamp). A wait that compared it with the read
+    // before the request would see no change and wait until its deadline; after a 202 it is ours all the same.
+    let gateway = timed(dialect, 0, 0).await;
     for _ in 0..2 {
         gateway
             .handle()
             .script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
     }
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let first = wait(&client, fast()).await.unwrap_err();
     assert!(matches!(first, WaitError::Failed { .. }), "{first:?}");
+    let before = client.backup_progress(partition()).await.unwrap();
 
-    // The second failure is identical on the wire (in the service's shapes it has no time stamp); after the
-    // 202 it is ours all the same.
-    let started = Instant::now();
-    let second = wait(&client, fast()).await.unwrap_err();
+    let mut wait = client
+        .backup_partition(partition())
+        .wait(fast().wait_timeout(Duration::from_secs(20)));
+    let mut seen = Vec::new();
+    while let Some(event) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+        if let WaitEvent::Progress(progress) = event {
+            seen.push(progress);
+        }
+    }
+    let second = wait.outcome().await.unwrap_err();
     assert!(matches!(second, WaitError::Failed { .. }), "{second:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
+    // The only read after the request was identical to the one before it: only the 202 made it ours.
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (&seen[0].state, &seen[0].failure, seen[0].backup_id),
+        (&before.state, &before.failure, before.backup_id)
     );
-    assert_eq!(count(&gateway.handle(), "POST"), 2);
+    assert_eq!(gateway.count(Operation::Backup), 2);
 }
 
 #[rstest]
@@ -248,7 +260,7 @@ async fn two_backups_ending_in_the_same_second_are_told_apart(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = timed(dialect, 10, 20).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let first = wait(&client, fast()).await.unwrap();
     let second = wait(&client, fast()).await.unwrap();
     let written = gateway.written_backups();
@@ -263,7 +275,7 @@ async fn a_newer_backup_stamped_by_a_node_whose_clock_is_behind_is_ours(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let first = wait(&client, fast()).await.unwrap();
     // The primary moved to a node an hour behind.
     gateway.set_node_clock_offset(uuid(), chrono::Duration::hours(-1));
@@ -279,13 +291,13 @@ async fn a_timed_out_backup_is_reported_as_the_services_timeout(
 ) {
     let gateway = gateway(dialect).await;
     gateway.handle().script_outcome(uuid(), Outcome::Timeout);
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast()).await.unwrap_err();
     assert!(
         matches!(
             error,
-            WaitError::BackupTimedOut {
-                storage_check: sf_backup::StorageCheck::NothingFound { .. },
+            WaitError::ServiceTimeout {
+                check: StorageCheck::NothingFound { .. },
                 ..
             }
         ),
@@ -314,15 +326,20 @@ async fn a_timeout_that_went_through_anyway_is_found_in_storage(
     gateway
         .handle()
         .script_outcome(uuid(), Outcome::TimeoutButWritten);
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast()).await.unwrap_err();
     // The corner case the REST page warns about: the backup is in storage all the same, and the wait finds it.
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert!(written[0].reported_timeout);
-    let WaitError::TimedOutButWritten { backup, .. } = &error else {
+    let WaitError::ServiceTimeout {
+        check: StorageCheck::Written { backup, .. },
+        ..
+    } = &error
+    else {
         panic!("{error:?}");
     };
+    assert_eq!(error.kind(), "timed_out_but_written");
     assert_eq!(backup.backup_id, Some(written[0].backup_id));
     assert!(error.may_have_been_written());
     assert!(
@@ -337,7 +354,7 @@ async fn a_refused_request_is_a_request_error_while_another_backup_runs(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = timed(dialect, 40, 30_000).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     client.backup_partition(partition()).await.unwrap();
 
     let (seen, callback) = recorder();
@@ -348,7 +365,7 @@ async fn a_refused_request_is_a_request_error_while_another_backup_runs(
     assert!(request_error.is_backup_in_progress(), "{error}");
     assert_eq!(error.backup_requested(), Requested::No);
     assert!(!error.may_have_been_written());
-    assert_eq!(count(&gateway.handle(), "POST"), 2);
+    assert_eq!(gateway.count(Operation::Backup), 2);
     assert!(seen.lock().unwrap().is_empty(), "nothing of ours to report");
 }
 
@@ -366,15 +383,18 @@ async fn transient_failures_of_progress_reads_are_retried(
             .after(2)
             .times(3),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let (seen, callback) = recorder();
     let backup = wait(&client, fast().on_progress(callback)).await.unwrap();
 
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     let successful_reads = seen.lock().unwrap().len();
     // The read before the request, every read the callback saw, and the three failed ones.
-    assert_eq!(count(&handle, "GET"), 1 + successful_reads + 3);
-    assert_eq!(count(&handle, "POST"), 1);
+    assert_eq!(
+        handle.count(Operation::GetBackupProgress),
+        1 + successful_reads + 3
+    );
+    assert_eq!(handle.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -388,10 +408,10 @@ async fn one_gateway_timeout_on_a_progress_read_is_retried(
             .on(Operation::GetBackupProgress)
             .after(2),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -407,14 +427,14 @@ async fn a_primary_move_of_several_seconds_is_waited_out(
             .on(Operation::GetBackupProgress)
             .after(1),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let started = Instant::now();
     let backup = wait(&client, fast().wait_timeout(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(started.elapsed() >= outage);
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -430,7 +450,7 @@ async fn progress_reads_that_fail_for_good_end_the_wait_with_the_error(
             .after(2)
             .always(),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::ProgressUnavailable {
         source,
@@ -443,7 +463,7 @@ async fn progress_reads_that_fail_for_good_end_the_wait_with_the_error(
     assert!(last_progress.is_some());
     assert!(error.outcome_unknown() && error.may_have_been_written());
     // The read before the request, the one that succeeded after it, then one failed attempt: 500 is not retried.
-    assert_eq!(count(&handle, "GET"), 3);
+    assert_eq!(handle.count(Operation::GetBackupProgress), 3);
 }
 
 #[rstest]
@@ -459,19 +479,14 @@ async fn a_retry_cap_ends_retries_before_the_deadline(
             .after(2)
             .always(),
     );
-    let client = Client::new(gateway.url()).unwrap();
-    let options = fast().retry(
-        RetryPolicy::default()
-            .max_retries(2)
-            .initial_backoff(Duration::from_millis(5)),
-    );
-    let error = wait(&client, options).await.unwrap_err();
+    let client = client_with(&gateway, RetryPolicy::default().max_retries(2));
+    let error = wait(&client, fast()).await.unwrap_err();
     let WaitError::ProgressUnavailable { source, .. } = &error else {
         panic!("expected ProgressUnavailable, got {error:?}");
     };
     assert_eq!(source.code(), Some(&ErrorCode::ServiceOffline));
     // The read before the request, one after it, then one attempt and two retries.
-    assert_eq!(count(&handle, "GET"), 1 + 1 + 3);
+    assert_eq!(handle.count(Operation::GetBackupProgress), 1 + 1 + 3);
 }
 
 #[rstest]
@@ -486,10 +501,14 @@ async fn a_connection_dropped_after_the_backup_was_accepted_is_not_resent_and_th
             .on(Operation::Backup)
             .after_processing(),
     );
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let backup = wait(&client, fast()).await.unwrap();
 
-    assert_eq!(count(&handle, "POST"), 1, "the backup request is sent once");
+    assert_eq!(
+        handle.count(Operation::Backup),
+        1,
+        "the backup request is sent once"
+    );
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert_eq!(backup.backup_id, written[0].backup_id);
@@ -503,7 +522,7 @@ async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by
     let gateway = gateway(dialect).await;
     let handle = gateway.handle();
     handle.script_outcome(uuid(), Outcome::failure("E_FAIL", "disk full"));
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     wait(&client, fast()).await.unwrap_err();
     // Our answer is lost, but the request went through and succeeds: the change from the earlier Failure proves
     // it arrived.
@@ -514,7 +533,7 @@ async fn an_unconfirmed_request_after_an_identical_earlier_failure_is_settled_by
     );
     let backup = wait(&client, fast()).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
-    assert_eq!(count(&handle, "POST"), 2);
+    assert_eq!(handle.count(Operation::Backup), 2);
 }
 
 #[rstest]
@@ -525,10 +544,13 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
     let gateway = gateway(dialect).await;
     let handle = gateway.handle();
     handle.push_fault(Fault::close_connection().on(Operation::Backup));
-    let client = Client::new(gateway.url()).unwrap();
-    let error = wait(&client, fast().ambiguous_grace(Duration::from_millis(300)))
-        .await
-        .unwrap_err();
+    let client = client_of(&gateway);
+    let error = wait(
+        &client,
+        fast().lost_answer_watch(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
 
     let WaitError::Ambiguous { source, .. } = &error else {
         panic!("expected Ambiguous, got {error:?}");
@@ -537,7 +559,7 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
         matches!(
             source,
             sf_backup::Error::Transport {
-                may_have_reached_server: true,
+                may_have_reached_service: true,
                 ..
             }
         ),
@@ -546,11 +568,11 @@ async fn a_dropped_request_that_started_nothing_is_reported_as_ambiguous_not_res
     assert!(error.to_string().contains("not sent again"), "{error}");
     assert_eq!(error.backup_requested(), Requested::Maybe);
     assert!(error.outcome_unknown());
-    assert_eq!(count(&handle, "POST"), 1);
+    assert_eq!(handle.count(Operation::Backup), 1);
     assert!(gateway.written_backups().is_empty());
     assert_eq!(
         error.last_progress().map(|p| p.state.clone()),
-        Some(no_backup_state(dialect))
+        Some(dialect.pick(BackupState::NotRequested, BackupState::Invalid))
     );
 }
 
@@ -560,29 +582,30 @@ async fn the_wait_timeout_ends_the_wait_with_the_last_progress(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = timed(dialect, 40, 60_000).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(&client, fast().wait_timeout(Duration::from_millis(400)))
         .await
         .unwrap_err();
 
-    let WaitError::WaitTimedOut {
+    let WaitError::WaitTimeout {
         waited,
         requested,
         last_progress,
+        ..
     } = &error
     else {
         panic!("expected WaitTimedOut, got {error:?}");
     };
     assert!(*waited >= Duration::from_millis(400), "{waited:?}");
     assert!(*waited < Duration::from_secs(2), "{waited:?}");
-    assert_eq!(*requested, Requested::Yes);
+    assert_eq!(*requested, Some(Requested::Yes));
     let state = &last_progress.as_ref().expect("progress was read").state;
     assert!(
         matches!(state, BackupState::Accepted | BackupState::BackupInProgress),
         "{state}"
     );
     assert!(error.outcome_unknown());
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 /// A listener that accepts connections and never answers: the wait's deadline holds, and nothing was requested.
@@ -610,8 +633,8 @@ async fn the_wait_timeout_holds_against_a_listener_that_never_answers() {
     assert!(
         matches!(
             error,
-            WaitError::WaitTimedOut {
-                requested: Requested::No,
+            WaitError::WaitTimeout {
+                requested: Some(Requested::No),
                 ..
             }
         ),
@@ -646,7 +669,7 @@ async fn a_slow_token_provider_does_not_eat_into_the_answer_deadline(
         .server_timeout(Duration::from_secs(1))
         .await
         .unwrap();
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
     let authorization = gateway.journal()[0]
         .header("authorization")
         .map(str::to_owned);
@@ -666,7 +689,7 @@ async fn the_service_placeholders_while_pending_are_not_taken_for_a_result(
         ..Config::default()
     })
     .await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let (seen, callback) = recorder();
     let backup = wait(&client, fast().on_progress(callback)).await.unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
@@ -688,14 +711,14 @@ async fn an_earlier_backup_pending_before_the_request_does_not_hide_our_result(
     let gateway = gateway(dialect).await;
     // The read before the request sees an earlier backup still running; it ends before ours is accepted.
     gateway.push_fault(Fault::backup_state("BackupInProgress").on(Operation::GetBackupProgress));
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let backup = wait(&client, fast().wait_timeout(Duration::from_secs(20)))
         .await
         .unwrap();
     let written = gateway.written_backups();
     assert_eq!(written.len(), 1);
     assert_eq!(backup.backup_id, written[0].backup_id);
-    assert_eq!(count(&gateway.handle(), "POST"), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -704,7 +727,7 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
     let gateway = gateway(dialect).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let nothing = client.follow_backup(partition(), fast()).await.unwrap_err();
     assert!(matches!(nothing, WaitError::NothingToFollow), "{nothing:?}");
 
@@ -716,7 +739,7 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
         .unwrap();
     assert_eq!(backup.backup_id, gateway.written_backups()[0].backup_id);
     assert_eq!(
-        count(&gateway.handle(), "POST"),
+        gateway.count(Operation::Backup),
         1,
         "following sends no backup request"
     );
@@ -730,7 +753,7 @@ async fn a_backup_requested_elsewhere_can_be_followed_to_its_end(
 #[tokio::test]
 async fn a_poll_interval_below_the_floor_is_refused_before_anything_is_sent() {
     let gateway = gateway(Dialect::Service).await;
-    let client = Client::new(gateway.url()).unwrap();
+    let client = client_of(&gateway);
     let error = wait(
         &client,
         WaitOptions::new().poll_interval(Duration::from_nanos(1)),
@@ -741,4 +764,318 @@ async fn a_poll_interval_below_the_floor_is_refused_before_anything_is_sent() {
     assert!(request_error.is_invalid_input(), "{error}");
     assert!(error.to_string().contains("poll interval"), "{error}");
     assert!(gateway.journal().is_empty());
+}
+
+/// An address where nothing listens: bound, then released.
+async fn refused_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[tokio::test]
+async fn a_refused_endpoint_ends_the_wait_in_seconds_with_its_cause_and_each_retry_shown() {
+    let client = Client::new(refused_endpoint().await).unwrap();
+    let started = Instant::now();
+    let mut wait = client
+        .backup_partition(partition())
+        .wait(WaitOptions::new().wait_timeout(Duration::from_secs(900)));
+    let mut attempts = Vec::new();
+    while let Some(event) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+        match event {
+            WaitEvent::Retrying { cause, attempt } => {
+                assert!(cause.to_string().contains("onnect"), "{cause}");
+                attempts.push(attempt);
+            }
+            other => panic!("nothing but retries was expected: {other:?}"),
+        }
+    }
+    assert_eq!(wait.requested(), None, "nothing was sent");
+    let error = wait.outcome().await.unwrap_err();
+    let took = started.elapsed();
+    let WaitError::Request(cause) = &error else {
+        panic!("expected the connection's error, got {error:?}");
+    };
+    assert!(
+        matches!(
+            cause,
+            sf_backup::Error::Transport {
+                may_have_reached_service: false,
+                ..
+            }
+        ),
+        "{cause:?}"
+    );
+    assert_eq!(attempts, [1, 2], "three attempts, two of them retries");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(error.kind(), "not_started");
+    assert_eq!(error.backup_requested(), Requested::No);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_refusal_that_cannot_heal_ends_the_wait_at_once(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway.push_fault(
+        Fault::fabric_error(404, "FABRIC_E_PARTITION_NOT_FOUND")
+            .on(Operation::GetBackupProgress)
+            .always(),
+    );
+    let client = client_of(&gateway);
+    let error = wait(&client, fast()).await.unwrap_err();
+    let cause = error.request_error().expect("nothing was started");
+    assert!(cause.is_not_found(), "{cause}");
+    assert_eq!(
+        gateway.count(Operation::GetBackupProgress),
+        1,
+        "not retried"
+    );
+    assert_eq!(gateway.count(Operation::Backup), 0);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_state_this_version_does_not_know_is_waited_on_shown_and_named_at_the_deadline(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = timed(dialect, 40, 60_000).await;
+    // Every read after the request shows a state the spec does not list.
+    gateway.push_fault(
+        Fault::backup_state("Cancelled")
+            .on(Operation::GetBackupProgress)
+            .after(1)
+            .always(),
+    );
+    let client = client_of(&gateway);
+    let mut wait = client
+        .backup_partition(partition())
+        .wait(fast().wait_timeout(Duration::from_millis(800)));
+    let mut unknown = 0;
+    while let Some(event) = poll_fn(|cx| Pin::new(&mut wait).poll_next(cx)).await {
+        match event {
+            WaitEvent::UnknownState(progress) => {
+                assert_eq!(progress.state, BackupState::Other("Cancelled".to_owned()));
+                unknown += 1;
+            }
+            WaitEvent::Progress(progress) => panic!("{progress:?}"),
+            _ => {}
+        }
+    }
+    assert!(unknown >= 2, "kept reading it as still running: {unknown}");
+    let error = wait.outcome().await.unwrap_err();
+    assert!(matches!(error, WaitError::WaitTimeout { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("Cancelled, a state this version does not know"),
+        "{error}"
+    );
+    assert_eq!(gateway.count(Operation::Backup), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_wait_that_reaches_its_deadline_while_reads_fail_reports_the_last_error(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = timed(dialect, 40, 60_000).await;
+    gateway.push_fault(
+        Fault::transient("FABRIC_E_NOT_READY")
+            .on(Operation::GetBackupProgress)
+            .after(2)
+            .always(),
+    );
+    let client = client_of(&gateway);
+    let error = wait(&client, fast().wait_timeout(Duration::from_millis(800)))
+        .await
+        .unwrap_err();
+    let WaitError::WaitTimeout { last_error, .. } = &error else {
+        panic!("{error:?}");
+    };
+    let last_error = last_error.as_ref().expect("the last error travels with it");
+    assert_eq!(last_error.code(), Some(&ErrorCode::NotReady));
+    assert!(error.to_string().contains("FABRIC_E_NOT_READY"), "{error}");
+    assert_eq!(
+        error.last_error().and_then(|e| e.code()),
+        Some(&ErrorCode::NotReady)
+    );
+}
+
+/// A follow whose first read never gets an answer claims nothing about a request.
+#[tokio::test]
+async fn a_follow_that_reads_nothing_before_its_deadline_claims_no_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    let accept = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let client = Client::new(&url).unwrap();
+    let error = client
+        .follow_backup(partition(), fast().wait_timeout(Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    accept.abort();
+    assert!(
+        matches!(
+            error,
+            WaitError::WaitTimeout {
+                requested: None,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("was requested"), "{error}");
+}
+
+#[test]
+fn a_library_error_converts_into_a_wait_error() {
+    fn refuse() -> Result<(), WaitError> {
+        Err(sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        })?;
+        Ok(())
+    }
+    assert_eq!(refuse().unwrap_err().kind(), "not_started");
+}
+
+/// `progress --wait` follows: a followed backup that the service reports as Timeout is looked for in storage
+/// too, from when the follow first saw it pending.
+#[rstest]
+#[tokio::test]
+async fn a_followed_timeout_that_went_through_anyway_is_found_in_storage(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway
+        .handle()
+        .script_outcome(uuid(), Outcome::TimeoutButWritten);
+    let client = client_of(&gateway);
+    client.backup_partition(partition()).await.unwrap();
+    let error = client.follow_backup(partition(), fast()).await.unwrap_err();
+    let written = gateway.written_backups();
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        error.found_backup().and_then(|backup| backup.backup_id),
+        Some(written[0].backup_id),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "timed_out_but_written");
+    assert_eq!(gateway.count(Operation::Backup), 1);
+}
+
+/// The look is a client method of its own, for a backup requested elsewhere.
+#[rstest]
+#[tokio::test]
+async fn the_look_for_a_written_backup_is_a_client_method(
+    #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+) {
+    let gateway = gateway(dialect).await;
+    gateway
+        .handle()
+        .script_outcome(uuid(), Outcome::TimeoutButWritten);
+    let client = client_of(&gateway);
+    let requested_at = chrono::Utc::now();
+    client.backup_partition(partition()).await.unwrap();
+    let check = client
+        .look_for_written_backup(partition(), requested_at)
+        .watch(Duration::from_secs(20))
+        .await;
+    let StorageCheck::Written { backup, window, .. } = &check else {
+        panic!("{check:?}");
+    };
+    assert_eq!(
+        backup.backup_id,
+        Some(gateway.written_backups()[0].backup_id)
+    );
+    assert!(window.from < requested_at);
+}
+
+#[test]
+fn what_each_error_says_about_the_request() {
+    let timed_out = |requested| WaitError::WaitTimeout {
+        waited: Duration::from_secs(1),
+        requested,
+        last_progress: None,
+        last_error: Some(Arc::new(sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        })),
+    };
+    let before = timed_out(Some(Requested::No));
+    assert!(!before.outcome_unknown() && !before.may_have_been_written());
+    assert!(before.to_string().contains("no backup was requested"));
+    assert!(
+        before.to_string().contains("the last error: no answer"),
+        "{before}"
+    );
+    assert_eq!(before.kind(), "wait_timed_out_before_request");
+    assert!(timed_out(Some(Requested::Maybe)).outcome_unknown());
+    assert!(timed_out(Some(Requested::Yes)).outcome_unknown());
+    assert_eq!(timed_out(Some(Requested::Yes)).kind(), "wait_timed_out");
+    // Following, no progress read: nothing is claimed about a request.
+    let unknown = timed_out(None);
+    assert_eq!(unknown.backup_requested(), Requested::Maybe);
+    assert!(unknown.to_string().contains("unknown"), "{unknown}");
+    let refused: WaitError = sf_backup::Error::NoAnswer {
+        after: Duration::from_secs(1),
+    }
+    .into();
+    assert_eq!(refused.backup_requested(), Requested::No);
+    assert_eq!(refused.kind(), "not_started");
+}
+
+#[test]
+fn an_answer_lost_and_progress_unreadable_says_so() {
+    let error = WaitError::Ambiguous {
+        source: sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        },
+        watched: Duration::from_secs(15),
+        last_progress: None,
+        read_error: Some(Box::new(sf_backup::Error::NoAnswer {
+            after: Duration::from_secs(1),
+        })),
+    };
+    let text = error.to_string();
+    assert!(text.contains("could not be read"), "{text}");
+    assert!(!text.contains("no sign"), "{text}");
+}
+
+/// The core watches progress only after a failure that may have reached the service.
+#[test]
+fn lost_answers_are_told_from_refusals() {
+    use sf_backup::StatusCode;
+    let status = |status, code: &str| sf_backup::Error::Service {
+        status,
+        code: ErrorCode::from(code),
+        message: String::new(),
+    };
+    let lost = |error: sf_backup::Error| error.may_have_reached_service();
+    assert!(lost(sf_backup::Error::NoAnswer {
+        after: Duration::from_secs(1)
+    }));
+    assert!(lost(status(
+        StatusCode::GATEWAY_TIMEOUT,
+        "FABRIC_E_TIMEOUT"
+    )));
+    assert!(!lost(status(
+        StatusCode::CONFLICT,
+        "FABRIC_E_BACKUP_IN_PROGRESS"
+    )));
+    assert!(!lost(status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "FABRIC_E_NOT_READY"
+    )));
+    assert!(lost(sf_backup::Error::UnexpectedResponse {
+        status: StatusCode::BAD_GATEWAY,
+        reason: String::new(),
+        body: String::new(),
+    }));
 }

@@ -3,8 +3,9 @@
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -17,6 +18,10 @@ pub const ENV: [&str; 5] = [
     "SF_BACKUP_SECONDARY_PASSWORD",
     "SF_PFX_PASSWORD",
 ];
+
+/// How long a run of the binary may take before the test fails (and the process is killed): a hung wait fails
+/// the suite instead of hanging it. Generous, so that a loaded machine slows tests down without failing them.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Run {
     pub code: i32,
@@ -74,11 +79,52 @@ pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
             .write_all(text.as_bytes())
             .unwrap();
     }
-    let output = child.wait_with_output().unwrap();
+    finish(child, PROCESS_TIMEOUT)
+}
+
+/// Waits for `child` at most `timeout` (then kills it and fails), reading its output as it comes.
+pub fn finish(mut child: Child, timeout: Duration) -> Run {
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the binary did not end within {timeout:?}\nstdout: {}\nstderr: {}",
+                stdout.join().unwrap(),
+                stderr.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
+        code: status.code().expect("exited, not killed"),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 

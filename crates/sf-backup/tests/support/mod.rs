@@ -29,24 +29,6 @@ pub fn client(gateway: &Gateway) -> Client {
     Client::new(gateway.url()).unwrap()
 }
 
-/// The backup requests the gateway received.
-pub fn posts(gateway: &Gateway) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|request| request.method == "POST")
-        .count()
-}
-
-/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
-pub fn by_dialect<T>(dialect: Dialect, service: T, documented: T) -> T {
-    match dialect {
-        Dialect::Service => service,
-        Dialect::Documented => documented,
-        other => panic!("no expectation is written for the {other} dialect"),
-    }
-}
-
 /// Reads progress through the facade until it reports `state` (3 s at most).
 pub async fn progress_until(
     client: &Client,

@@ -20,9 +20,8 @@ use std::num::NonZeroU32;
 
 use rstest::rstest;
 use serde_json::Value;
-use sf_backup::{
-    BackupEntity, BackupState, BackupStorage, Client, ManagedIdentityType, PartitionId,
-};
+use sf_backup::list::BackupEntity;
+use sf_backup::{BackupState, BackupStorage, Client, ManagedIdentityType, PartitionId};
 use sf_backup_testkit::{Dialect, Fault, Operation};
 use sf_backup_workspace_tests::gateway;
 use spec_support::{ref_name, tag_value, union_tag};

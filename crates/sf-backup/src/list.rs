@@ -313,7 +313,7 @@ impl ListBackups {
     ///
     /// With `Latest`, no `MaxResults` is ever sent, whatever [`page_size`](Self::page_size) says: the
     /// service's code then returns the partition's *oldest* backup instead of its latest
-    /// (../shared/notes/more-operations.md §7.3).
+    /// (docs/lists-and-topology.md, "Latest and MaxResults", in the repository).
     pub fn latest(mut self) -> Self {
         self.latest = true;
         self

@@ -9,7 +9,8 @@ use sf_backup::{BackupStorage, ManagedIdentityType};
 use sf_backup_api::{SecretString, types};
 
 use crate::cli::{IdentityType, StorageArgs, StorageKind};
-use crate::failure::{Failure, Redactor};
+use crate::failure::Failure;
+use crate::redact::Redactor;
 
 /// Every storage option but `--storage-kind` and `--storage-json`, by clap id.
 const FLAGS: [&str; 11] = [

@@ -44,6 +44,55 @@ pub struct Subject {
     pub follow: Result<String, &'static str>,
 }
 
+impl Subject {
+    /// The subject of a wait on `partition_id` through `connection`.
+    pub fn new(
+        connection: &crate::connection::Connection,
+        partition_id: sf_backup::PartitionId,
+    ) -> Self {
+        Self {
+            partition_id,
+            follow: if connection.testkit.is_some() {
+                Err(
+                    "The embedded test gateway stops with this process, so there is nothing left to follow",
+                )
+            } else {
+                Ok(format!(
+                    "sf-backup --endpoint {} progress {partition_id} --wait",
+                    connection.client.endpoint()
+                ))
+            },
+        }
+    }
+}
+
+impl Outcome {
+    /// Prints the outcome on stdout (the error, if any, is reported by the caller) and gives the exit code.
+    pub fn print(self, json: bool) -> Result<std::process::ExitCode, Failure> {
+        if json {
+            if let Some(object) = &self.json {
+                println!("{object}");
+            }
+        } else if let Some(text) = &self.text {
+            print!("{text}");
+        }
+        self.result.map(|_| std::process::ExitCode::SUCCESS)
+    }
+}
+
+/// The wait options the polling flags set, for `backup --wait` and `progress --wait` alike.
+pub fn options(waiting: &crate::cli::WaitArgs) -> sf_backup::WaitOptions {
+    let mut options = sf_backup::WaitOptions::new();
+    if let Some(interval) = waiting.poll_interval {
+        // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
+        options = options.poll_interval(interval).max_poll_interval(interval);
+    }
+    if let Some(timeout) = waiting.wait_timeout {
+        options = options.wait_timeout(timeout);
+    }
+    options
+}
+
 /// Runs `wait` to its end, showing its progress; Ctrl-C stops it and reports what is known.
 pub async fn wait(mut wait: BackupWait, subject: &Subject, json: bool) -> Outcome {
     let partition_id = subject.partition_id;
@@ -250,7 +299,7 @@ fn outcome(
                     BackupState::Other(name) => Some(name.clone()),
                     _ => None,
                 });
-            let outcome = crate::failure::wait_outcome(&error);
+            let outcome = crate::failure::wait_outcome(&error).1;
             let unknown = error.outcome_unknown();
             let mut failure = Failure::from_wait(error);
             if unknown {

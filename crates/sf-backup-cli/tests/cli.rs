@@ -2392,10 +2392,15 @@ mod fleet {
             let lines = lines(&result.stdout);
             let skipped: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "Skipped").collect();
             assert_eq!(skipped.len(), 2, "{}", result.stdout);
-            for (service, reason) in [
-                ("fabric:/FakeApp/FakeStatelessService", "stateless"),
+            for (service, reason, message) in [
+                (
+                    "fabric:/FakeApp/FakeStatelessService",
+                    "stateless",
+                    "stateless",
+                ),
                 (
                     "fabric:/FakeApp/FakeVolatileService",
+                    "not_persisted",
                     "without persisted state",
                 ),
             ] {
@@ -2403,7 +2408,11 @@ mod fleet {
                     .iter()
                     .find(|l| l["service_name"] == service)
                     .unwrap();
-                assert!(line["reason"].as_str().unwrap().contains(reason), "{line}");
+                assert_eq!(line["reason"], reason, "{line}");
+                assert!(
+                    line["message"].as_str().unwrap().contains(message),
+                    "{line}"
+                );
             }
             let summary = lines.last().unwrap();
             assert_eq!(summary["summary"]["succeeded"], 4);

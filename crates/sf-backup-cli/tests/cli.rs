@@ -1086,14 +1086,17 @@ fn testkit_flag_runs_a_whole_backup_without_a_cluster(
 fn testkit_subcommand_serves_until_stopped(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the child binds a free port itself and says which (no port handed over from a dropped listener).
     let mut child = Command::new(BIN)
-        .args(["testkit", "--listen", &listen, "--dialect", dialect.name()])
+        .args([
+            "testkit",
+            "--listen",
+            "127.0.0.1:0",
+            "--dialect",
+            dialect.name(),
+            "--output",
+            "json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -1110,9 +1113,10 @@ fn testkit_subcommand_serves_until_stopped(
         child.kill().unwrap();
         panic!("the testkit did not say where it listens");
     };
-    assert!(line.contains(&listen), "{line}");
-    let endpoint = format!("http://{listen}");
-    let result = sf_backup(&["--endpoint", &endpoint, "progress", PARTITION]);
+    let said: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let endpoint = said["url"].as_str().unwrap_or_else(|| panic!("{line}"));
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{line}");
+    let result = sf_backup(&["--endpoint", endpoint, "progress", PARTITION]);
     child.kill().unwrap();
     child.wait().unwrap();
     result.expect(0);
@@ -2726,5 +2730,150 @@ mod fleet {
         result.expect(2);
         assert!(result.stderr.contains("line 2"), "{}", result.stderr);
         assert!(gateway.journal().is_empty());
+    }
+}
+
+/// The one JSON convention of everything the CLI prints (README, "JSON output"): snake_case keys, and every int64
+/// the service sends as text (LSN, epoch versions) as a JSON string, checked mechanically on each command's whole
+/// output, errors included.
+mod json_convention {
+    use super::*;
+
+    /// Walks every object of `value`: each key is snake_case, and an LSN or epoch version is a string (or null).
+    #[track_caller]
+    fn assert_convention(value: &Value, what: &str) {
+        match value {
+            Value::Object(object) => {
+                for (key, inner) in object {
+                    assert!(
+                        !key.is_empty()
+                            && key
+                                .bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                        "{what}: key {key:?} is not snake_case in {value}"
+                    );
+                    let int64_text = key == "lsn"
+                        || key.ends_with("_lsn")
+                        || key == "data_loss_version"
+                        || key == "configuration_version";
+                    if int64_text {
+                        assert!(
+                            inner.is_string() || inner.is_null(),
+                            "{what}: {key} is not a string in {value}"
+                        );
+                    }
+                    assert_convention(inner, what);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| assert_convention(item, what)),
+            _ => {}
+        }
+    }
+
+    /// Every line of `text` is one JSON value that follows the convention; returns how many int64s were strings
+    /// (so that the test knows it checked some).
+    #[track_caller]
+    fn check_lines(text: &str, what: &str) -> usize {
+        let mut int64s = 0;
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{what}: not one JSON value a line ({e}): {line}"));
+            assert_convention(&value, what);
+            int64s += [
+                "\"lsn\":\"",
+                "\"data_loss_version\":\"",
+                "\"configuration_version\":\"",
+            ]
+            .iter()
+            .map(|needle| line.matches(needle).count())
+            .sum::<usize>();
+        }
+        int64s
+    }
+
+    #[rstest]
+    fn every_command_prints_snake_case_keys_and_int64s_as_strings(
+        #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
+    ) {
+        let gateway = gateway(dialect);
+        let url = gateway.url();
+        let json = ["--endpoint", url.as_str(), "--output", "json"];
+        let with = |args: &[&str]| -> Vec<String> {
+            json.iter()
+                .chain(args)
+                .map(|arg| (*arg).to_owned())
+                .collect()
+        };
+        let run_json = |args: &[&str], code: i32| {
+            let args = with(args);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let result = sf_backup(&args);
+            result.expect(code);
+            result
+        };
+        let mut int64s = 0;
+        let (a, b) = (fresh_partition(), fresh_partition());
+
+        // backup without and with --wait, progress and backups after it.
+        let result = run_json(&["backup", &a], 0);
+        check_lines(&result.stdout, "backup");
+        let wait = ["--wait", "--poll-interval", "0.02"];
+        let result = run_json(&[&["backup", &b][..], &wait].concat(), 0);
+        int64s += check_lines(&result.stdout, "backup --wait");
+        let result = run_json(&["progress", &b], 0);
+        int64s += check_lines(&result.stdout, "progress");
+        let result = run_json(&["progress", &b, "--wait"], 0);
+        int64s += check_lines(&result.stdout, "progress --wait");
+        let result = run_json(&["backups", &b], 0);
+        int64s += check_lines(&result.stdout, "backups");
+
+        // A fleet run: its lines on stdout and in the report.
+        let dir = std::env::temp_dir().join(format!("sf-backup-json-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let report = dir.join("run.jsonl");
+        let report_arg = report.display().to_string();
+        let (c, d) = (fresh_partition(), fresh_partition());
+        let fleet = [
+            &["backup", &c, &d][..],
+            &["--application", "fabric:/FakeApp", "--report", &report_arg],
+            &wait,
+        ]
+        .concat();
+        let result = run_json(&fleet, 0);
+        check_lines(&result.stdout, "fleet");
+        check_lines(&std::fs::read_to_string(&report).unwrap(), "fleet report");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // A refused request, and a usage error: one JSON object on stderr.
+        gateway.push_fault(
+            Fault::fabric_error(409, "FABRIC_E_BACKUP_IN_PROGRESS").on(Operation::Backup),
+        );
+        let result = run_json(&["backup", &a], 3);
+        check_lines(&result.stderr, "a refused request");
+        let result = run_json(&["backup", &a, "--no-such-flag"], 2);
+        check_lines(&result.stderr, "a usage error");
+        let result = run_json(&["backup", &a, "--timeout", "30"], 2);
+        check_lines(&result.stderr, "a refused option");
+
+        // backup --wait, progress (twice), backups: each carries an LSN and two epoch versions at least.
+        assert!(
+            int64s >= 4 * 3,
+            "too few LSNs and epoch versions were checked: {int64s}"
+        );
+    }
+
+    /// The check itself fails on what the convention forbids.
+    #[test]
+    fn the_check_refuses_pascal_case_keys_and_numeric_int64s() {
+        for bad in [
+            json!({"Url": "http://x"}),
+            json!({"backup": {"BackupId": "x"}}),
+            json!({"progress": {"lsn": 131462452931584510_i64}}),
+            json!([{"epoch": {"data_loss_version": 1, "configuration_version": "2"}}]),
+            json!({"first_lsn": 3}),
+        ] {
+            let caught = std::panic::catch_unwind(|| assert_convention(&bad, "bad"));
+            assert!(caught.is_err(), "accepted {bad}");
+        }
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {
                 Failure::new(Exit::Other, "testkit", format!("cannot listen: {error}"))
             })?;
         if json {
-            println!("{}", serde_json::json!({ "Url": gateway.url() }));
+            println!("{}", serde_json::json!({ "url": gateway.url() }));
         } else {
             println!(
                 "sf-backup testkit listening on {} (Ctrl-C stops it)",

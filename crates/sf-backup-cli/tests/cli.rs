@@ -525,6 +525,15 @@ fn storage_json_is_checked_before_sending(
             "Invalid",
         ),
         ("not json", "JSON"),
+        // A member of BackupPartitionDescription that sf-backup cannot send, beside the storage or alone.
+        (
+            r#"{"BackupStorage":{"StorageKind":"FileShare","Path":"p"},"BackupRetentionDays":7}"#,
+            "--storage-json stdin: \"BackupRetentionDays\" is not a member sf-backup can send",
+        ),
+        (
+            r#"{"BackupRetentionDays":7}"#,
+            "--storage-json stdin: \"BackupRetentionDays\"",
+        ),
     ] {
         let result = run(
             &[

@@ -2851,9 +2851,41 @@ mod json_convention {
         let result = run_json(&["backup", &a, "--timeout", "30"], 2);
         check_lines(&result.stderr, "a refused option");
 
-        // backup --wait, progress (twice), backups: each carries an LSN and two epoch versions at least.
+        // The service's Timeout, then the backup found written: found_backup and candidates (exit 8).
+        let late = gateway_with(
+            dialect,
+            Config {
+                accepted_ms: Some(20),
+                in_progress_ms: Some(300),
+                backup_timeout_unit_ms: Some(60),
+                ..Config::default()
+            },
+        );
+        let e = fresh_partition();
+        late.handle()
+            .script_outcome(e.parse::<Uuid>().unwrap(), Outcome::TimeoutButWritten);
+        let late_url = late.url();
+        let args = [
+            &[
+                "--endpoint",
+                late_url.as_str(),
+                "--output",
+                "json",
+                "backup",
+                &e,
+            ][..],
+            &["--backup-timeout", "1", "--late-write-watch", "10"],
+            &wait,
+        ]
+        .concat();
+        let result = sf_backup(&args);
+        result.expect(8);
+        int64s += check_lines(&result.stdout, "a backup found after Timeout");
+        check_lines(&result.stderr, "a backup found after Timeout (error)");
+
+        // backup --wait, progress (twice), backups, found_backup: each carries an LSN and two epoch versions.
         assert!(
-            int64s >= 4 * 3,
+            int64s >= 5 * 3,
             "too few LSNs and epoch versions were checked: {int64s}"
         );
     }

@@ -96,6 +96,7 @@ fn partitions(args: &BackupArgs) -> Result<Vec<PartitionId>, Failure> {
 /// directly), and reports the services left out: one JSON object each with `--output json`, a line on stderr
 /// otherwise. Only reads are sent; a name the cluster does not know fails the run before any backup.
 fn resolve(
+    runtime: &tokio::runtime::Runtime,
     connection: &Connection,
     args: &BackupArgs,
     partitions: &mut Vec<PartitionId>,
@@ -109,7 +110,7 @@ fn resolve(
         None => resolve,
     };
     let client = &connection.client;
-    let resolutions = crate::commands::runtime()?.block_on(async {
+    let resolutions = runtime.block_on(async {
         let mut all = Vec::new();
         for service in &args.services {
             let resolution = with_timeout(client.resolve_service(service))
@@ -264,7 +265,8 @@ pub fn run(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut tally = Tally::default();
-    let skipped_services = resolve(connection, args, &mut partitions, json)?;
+    let runtime = crate::commands::runtime()?;
+    let skipped_services = resolve(&runtime, connection, args, &mut partitions, json)?;
     tally.skipped_services = skipped_services.len();
     if partitions.is_empty() {
         return Err(Failure::new(
@@ -332,7 +334,7 @@ pub fn run(
     let mut recorded: HashSet<PartitionId> = HashSet::new();
     let mut live =
         (!json && std::io::stderr().is_terminal()).then(|| Live::new(total, tally.skipped));
-    let interrupted = crate::commands::runtime()?.block_on(async {
+    let interrupted = runtime.block_on(async {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut ticker = tokio::time::interval(LIVE_REFRESH);

@@ -363,8 +363,8 @@ impl AmbiguousTimeout {
         };
         Err(crate::failure::Failure::invalid(format!(
             "--timeout is ambiguous, so it is not accepted: write --server-timeout SECONDS for how long the \
-             service may take to answer each request (504 FABRIC_E_TIMEOUT after it; service default 60), or \
-             {other}"
+             service may take to answer each request (504 {} after it; service default 60), or {other}",
+            sf_backup::ErrorCode::Timeout.as_str()
         )))
     }
 }

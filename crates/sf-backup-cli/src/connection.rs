@@ -6,7 +6,8 @@ use sf_backup::Client;
 use crate::cli::ConnectionArgs;
 #[cfg(feature = "testkit")]
 use crate::failure::Exit;
-use crate::failure::{Failure, Redactor};
+use crate::failure::Failure;
+use crate::redact::Redactor;
 
 /// The embedded gateway, kept alive for the client's lifetime; a build without the `testkit` feature has none.
 #[cfg(feature = "testkit")]

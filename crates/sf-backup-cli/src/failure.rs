@@ -1,8 +1,11 @@
 //! Why a run failed, its exit code, and how it is reported (text or one JSON object on stderr).
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use serde::Serialize;
+
+use crate::redact::Redactor;
 
 /// The documented exit codes (see the `--help` text in `cli.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,21 +34,21 @@ pub enum Exit {
     Interrupted = 130,
 }
 
+fn exit_code<S: serde::Serializer>(exit: &Exit, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u8(*exit as u8)
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)
     }
 }
 
-/// A failed run, ready to be reported.
+/// A failed run, ready to be reported. `Serialize` writes the JSON error object of `--output json`.
 #[derive(Debug, Serialize)]
 pub struct Failure {
-    /// More fields for the JSON object (whether a backup may have started, its last state, the command that
-    /// follows it).
-    #[serde(skip)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
     /// The exit code.
-    #[serde(skip)]
+    #[serde(rename = "exit_code", serialize_with = "exit_code")]
     pub exit: Exit,
     /// A stable machine-readable category, such as `service` or `invalid_input`.
     pub kind: &'static str,
@@ -55,6 +58,10 @@ pub struct Failure {
     pub code: Option<String>,
     /// What went wrong, for people.
     pub message: String,
+    /// More fields for the JSON object (whether a backup may have started, its last state, the command that
+    /// follows it).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Failure {
@@ -103,18 +110,9 @@ impl Failure {
     /// Reports the failure on stderr, with every known secret removed.
     pub fn report(&self, json: bool, redact: &Redactor) {
         let line = if json {
-            let mut value = serde_json::json!({
-                "kind": self.kind,
-                "status": self.status,
-                "code": self.code,
-                "message": redact.apply(&self.message),
-                "exit_code": self.exit as u8,
-            });
-            if let Some(object) = value.as_object_mut() {
-                for (key, extra) in &self.extra {
-                    object.insert(key.clone(), extra.clone());
-                }
-            }
+            let mut value = serde_json::to_value(self).unwrap_or_default();
+            // The message as text, before JSON escapes it, then the whole line.
+            value["message"] = redact.apply(&self.message).into();
             redact.apply(&value.to_string())
         } else {
             format!("error: {}", redact.apply(&self.message))
@@ -124,9 +122,12 @@ impl Failure {
 }
 
 /// The one map from how a wait ended ([`WaitError::kind`](sf_backup::WaitError::kind)) to the exit code and
-/// the outcome name of the JSON output and the fleet report (`NotStarted` when nothing was started).
-fn wait_map(error: &sf_backup::WaitError) -> (Exit, &'static str) {
-    match error.kind() {
+/// the outcome name that the text, the JSON output and the fleet report show (`NotStarted` when nothing was
+/// started). The exit code depends on the kind alone, but for a wait timeout after a request whose answer was
+/// lost: then whether a backup started at all is unknown (7), not only its end (6).
+pub fn wait_outcome(error: &sf_backup::WaitError) -> (Exit, &'static str) {
+    let kind = error.kind();
+    let (exit, outcome) = match kind {
         "not_started" => (Exit::ServiceError, "NotStarted"),
         "nothing_to_follow" => (Exit::ServiceError, "NothingToFollow"),
         "backup_failed" => (Exit::BackupFailed, "Failure"),
@@ -134,26 +135,17 @@ fn wait_map(error: &sf_backup::WaitError) -> (Exit, &'static str) {
         "timed_out_but_written" => (Exit::TimedOutButWritten, "TimedOutButWritten"),
         "timed_out_possibly_written" => (Exit::BackupFailed, "TimedOutPossiblyWritten"),
         "wait_timed_out_before_request" => (Exit::Unreachable, "WaitTimedOut"),
-        "wait_timed_out" if error.backup_requested() == sf_backup::Requested::Maybe => {
-            (Exit::OutcomeUnknown, "WaitTimedOut")
-        }
         "wait_timed_out" => (Exit::WaitTimedOut, "WaitTimedOut"),
-        "ambiguous" | "progress_unavailable" => (
-            Exit::OutcomeUnknown,
-            if error.kind() == "ambiguous" {
-                "Ambiguous"
-            } else {
-                "ProgressUnavailable"
-            },
-        ),
+        "ambiguous" => (Exit::OutcomeUnknown, "Ambiguous"),
+        "progress_unavailable" => (Exit::OutcomeUnknown, "ProgressUnavailable"),
         "incomplete_success" => (Exit::ServiceError, "IncompleteSuccess"),
+        // A kind a later facade adds: its outcome is not known to this map.
         _ => (Exit::Other, "Unknown"),
+    };
+    if exit == Exit::WaitTimedOut && error.backup_requested() == sf_backup::Requested::Maybe {
+        return (Exit::OutcomeUnknown, outcome);
     }
-}
-
-/// The outcome name of a wait's end, for the JSON output and the fleet report.
-pub fn wait_outcome(error: &sf_backup::WaitError) -> &'static str {
-    wait_map(error).1
+    (exit, outcome)
 }
 
 impl Failure {
@@ -161,7 +153,7 @@ impl Failure {
     /// failed keeps the request error's own kind and exit code.
     pub fn from_wait(error: sf_backup::WaitError) -> Self {
         use sf_backup::WaitError;
-        let (exit, _) = wait_map(&error);
+        let (exit, _) = wait_outcome(&error);
         let kind = error.kind();
         let message = error.to_string();
         let code = match &error {
@@ -203,6 +195,8 @@ impl From<sf_backup::Error> for Failure {
             Error::Service { .. } => (Exit::ServiceError, "service"),
             Error::ListingFailed { .. } => (Exit::ServiceError, "listing_failed"),
             Error::UnexpectedResponse { .. } => (Exit::ServiceError, "unexpected_response"),
+            // The service answered every page, but its list never ended.
+            Error::EndlessList { .. } => (Exit::ServiceError, "endless_list"),
             Error::Transport { .. } => (Exit::Unreachable, "transport"),
             Error::NoAnswer { .. } => (Exit::Unreachable, "no_answer"),
             _ => (Exit::Other, "other"),
@@ -233,49 +227,32 @@ impl From<sf_backup::Error> for Failure {
     }
 }
 
-/// Removes secret values from text before it is printed. The facade already keeps secrets out of its messages;
-/// this is the second line of defence for text the tool does not control (clap's errors echo arguments, serde's
-/// errors echo values).
-#[derive(Debug, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
+/// A command line clap refused (or `--help`/`--version`, which go to stdout with exit code 0): reported like
+/// any other invalid input, in JSON when the raw arguments ask for it.
+pub fn usage_error(error: &clap::Error, args: &[OsString], redact: &Redactor) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        // Nothing in help or version text can hold a secret.
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = error.render().to_string();
+    if wants_json(args) {
+        Failure::invalid(text.trim().to_owned()).report(true, redact);
+    } else {
+        eprint!("{}", redact.apply(&text));
+    }
+    Exit::InvalidInput.into()
 }
 
-impl Redactor {
-    /// Very short values would blank out ordinary words of a message while protecting nothing worth protecting.
-    const MIN_LEN: usize = 4;
-
-    /// Remembers a secret value.
-    pub fn add(&mut self, secret: &str) {
-        if secret.len() >= Self::MIN_LEN && !self.secrets.iter().any(|known| known == secret) {
-            self.secrets.push(secret.to_owned());
-            // Longest first, so a secret containing another is replaced whole.
-            self.secrets
-                .sort_by_key(|known| std::cmp::Reverse(known.len()));
-        }
-    }
-
-    /// `text` with every remembered secret replaced by `<redacted>`.
-    pub fn apply(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_owned(), |text, secret| {
-            text.replace(secret.as_str(), "<redacted>")
+/// Whether `--output json` was asked for, read from the raw arguments because clap failed to parse them.
+fn wants_json(args: &[OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(arg, next)| {
+            arg == "--output=json" || (arg == "--output" && next.is_some_and(|next| next == "json"))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_replaced_longest_first() {
-        let mut redact = Redactor::default();
-        redact.add("abcd");
-        redact.add("abcd1234");
-        redact.add("x");
-        assert_eq!(
-            redact.apply("pw abcd1234 and abcd and x"),
-            "pw <redacted> and <redacted> and x"
-        );
-    }
 }

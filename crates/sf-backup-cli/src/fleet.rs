@@ -96,6 +96,7 @@ fn partitions(args: &BackupArgs) -> Result<Vec<PartitionId>, Failure> {
 /// directly), and reports the services left out: one JSON object each with `--output json`, a line on stderr
 /// otherwise. Only reads are sent; a name the cluster does not know fails the run before any backup.
 fn resolve(
+    runtime: &tokio::runtime::Runtime,
     connection: &Connection,
     args: &BackupArgs,
     partitions: &mut Vec<PartitionId>,
@@ -109,7 +110,7 @@ fn resolve(
         None => resolve,
     };
     let client = &connection.client;
-    let resolutions = crate::runtime()?.block_on(async {
+    let resolutions = runtime.block_on(async {
         let mut all = Vec::new();
         for service in &args.services {
             let resolution = with_timeout(client.resolve_service(service))
@@ -142,7 +143,8 @@ fn resolve(
                 serde_json::json!({
                     "service_name": service.service_name,
                     "outcome": "Skipped",
-                    "reason": service.reason.to_string(),
+                    "reason": skip_reason(&service.reason),
+                    "message": service.reason.to_string(),
                     "partitions": service.partitions,
                 })
             );
@@ -151,6 +153,20 @@ fn resolve(
         }
     }
     Ok(skipped)
+}
+
+/// A stable name for why a service is left out, for the JSON (its `Display` is the sentence). The facade's
+/// `SkipReason` has no such name of its own yet.
+fn skip_reason(reason: &sf_backup::topology::SkipReason) -> &'static str {
+    use sf_backup::topology::SkipReason;
+    match reason {
+        SkipReason::Stateless => "stateless",
+        SkipReason::NotPersisted => "not_persisted",
+        SkipReason::NoPartitionId => "no_partition_id",
+        SkipReason::UnknownServiceKind => "unknown_service_kind",
+        // A reason a later facade adds.
+        _ => "other",
+    }
 }
 
 /// A resolution error, with the flag and name it was for in front of its message.
@@ -249,7 +265,8 @@ pub fn run(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut tally = Tally::default();
-    let skipped_services = resolve(connection, args, &mut partitions, json)?;
+    let runtime = crate::commands::runtime()?;
+    let skipped_services = resolve(&runtime, connection, args, &mut partitions, json)?;
     tally.skipped_services = skipped_services.len();
     if partitions.is_empty() {
         return Err(Failure::new(
@@ -287,7 +304,7 @@ pub fn run(
         .follow(follow)
         .concurrency(usize::from(args.concurrency))
         .follow_busy(args.follow_busy)
-        .wait_options(crate::backup_wait_options(args))
+        .wait_options(crate::commands::backup::wait_options(args))
         .each_request(each_request(args, storage));
     if !json {
         let mut notes = Vec::new();
@@ -317,7 +334,7 @@ pub fn run(
     let mut recorded: HashSet<PartitionId> = HashSet::new();
     let mut live =
         (!json && std::io::stderr().is_terminal()).then(|| Live::new(total, tally.skipped));
-    let interrupted = crate::runtime()?.block_on(async {
+    let interrupted = runtime.block_on(async {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut ticker = tokio::time::interval(LIVE_REFRESH);
@@ -580,7 +597,7 @@ fn record(outcome: &PartitionOutcome, tally: &mut Tally) -> serde_json::Value {
                 } else {
                     tally.failed += 1;
                 }
-                crate::failure::wait_outcome(error)
+                crate::failure::wait_outcome(error).1
             };
             let mut fields = serde_json::json!({
                 "outcome": name,
@@ -617,7 +634,7 @@ fn text_line(outcome: &PartitionOutcome) -> String {
         Err(error) => format!(
             "{}  {}  {error}  ({seconds:.1} s)",
             outcome.partition_id,
-            crate::failure::wait_outcome(error)
+            crate::failure::wait_outcome(error).1
         ),
     }
 }

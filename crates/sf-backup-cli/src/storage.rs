@@ -9,7 +9,8 @@ use sf_backup::{BackupStorage, ManagedIdentityType};
 use sf_backup_api::{SecretString, types};
 
 use crate::cli::{IdentityType, StorageArgs, StorageKind};
-use crate::failure::{Failure, Redactor};
+use crate::failure::Failure;
+use crate::redact::Redactor;
 
 /// Every storage option but `--storage-kind` and `--storage-json`, by clap id.
 const FLAGS: [&str; 11] = [
@@ -249,9 +250,22 @@ fn from_json(text: &str, redact: &mut Redactor) -> Result<Option<BackupStorage>,
             }
         }
     }
+    // Without a StorageKind, the object is a whole BackupPartitionDescription, of which only BackupStorage is
+    // sent: any other member would be dropped without a word, so it is refused by name.
     let is_partition_description = value
         .as_object()
-        .is_some_and(|object| object.is_empty() || object.contains_key("BackupStorage"));
+        .is_some_and(|object| !object.contains_key("StorageKind"));
+    if let Some((member, _)) = value.as_object().and_then(|object| {
+        object
+            .iter()
+            .find(|(key, member)| *key != "BackupStorage" && !member.is_null())
+            .filter(|_| is_partition_description)
+    }) {
+        return Err(format!(
+            "{member:?} is not a member sf-backup can send: of a BackupPartitionDescription it sends only \
+             BackupStorage; remove it (a BackupStorageDescription given alone names its StorageKind)"
+        ));
+    }
     let wire = if is_partition_description {
         let description: types::BackupPartitionDescription =
             serde_json::from_value(value.clone()).map_err(|error| describe(&error))?;
@@ -443,6 +457,20 @@ mod tests {
             .unwrap();
         assert_eq!(bare, wrapped);
         assert_eq!(parse("{}").unwrap(), None);
+    }
+
+    #[test]
+    fn a_partition_description_member_that_cannot_be_sent_is_refused_by_name() {
+        for text in [
+            r#"{"BackupStorage":{"StorageKind":"FileShare","Path":"p"},"BackupRetentionDays":5}"#,
+            r#"{"BackupRetentionDays":5}"#,
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains("\"BackupRetentionDays\""), "{error}");
+            assert!(error.contains("only BackupStorage"), "{error}");
+        }
+        // A null member says nothing, and is no loss.
+        assert_eq!(parse(r#"{"BackupRetentionDays":null}"#).unwrap(), None);
     }
 
     #[test]

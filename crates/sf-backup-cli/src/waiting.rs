@@ -44,6 +44,55 @@ pub struct Subject {
     pub follow: Result<String, &'static str>,
 }
 
+impl Subject {
+    /// The subject of a wait on `partition_id` through `connection`.
+    pub fn new(
+        connection: &crate::connection::Connection,
+        partition_id: sf_backup::PartitionId,
+    ) -> Self {
+        Self {
+            partition_id,
+            follow: if connection.testkit.is_some() {
+                Err(
+                    "The embedded test gateway stops with this process, so there is nothing left to follow",
+                )
+            } else {
+                Ok(format!(
+                    "sf-backup --endpoint {} progress {partition_id} --wait",
+                    connection.client.endpoint()
+                ))
+            },
+        }
+    }
+}
+
+impl Outcome {
+    /// Prints the outcome on stdout (the error, if any, is reported by the caller) and gives the exit code.
+    pub fn print(self, json: bool) -> Result<std::process::ExitCode, Failure> {
+        if json {
+            if let Some(object) = &self.json {
+                println!("{object}");
+            }
+        } else if let Some(text) = &self.text {
+            print!("{text}");
+        }
+        self.result.map(|_| std::process::ExitCode::SUCCESS)
+    }
+}
+
+/// The wait options the polling flags set, for `backup --wait` and `progress --wait` alike.
+pub fn options(waiting: &crate::cli::WaitArgs) -> sf_backup::WaitOptions {
+    let mut options = sf_backup::WaitOptions::new();
+    if let Some(interval) = waiting.poll_interval {
+        // An explicit interval is kept fixed: whoever sets it expects reads that far apart, not a growing pause.
+        options = options.poll_interval(interval).max_poll_interval(interval);
+    }
+    if let Some(timeout) = waiting.wait_timeout {
+        options = options.wait_timeout(timeout);
+    }
+    options
+}
+
 /// Runs `wait` to its end, showing its progress; Ctrl-C stops it and reports what is known.
 pub async fn wait(mut wait: BackupWait, subject: &Subject, json: bool) -> Outcome {
     let partition_id = subject.partition_id;
@@ -170,38 +219,86 @@ fn stopped_early(
     failure
         .extra
         .insert("may_have_started".into(), may_have_started.into());
-    Outcome {
-        json: Some(envelope(
+    let envelope = Envelope {
+        may_have_been_written: may_have_started,
+        ..Envelope::new(
             subject,
             "Interrupted",
             None,
             last.as_ref(),
             may_have_started,
-            may_have_started,
-        )),
+        )
+    };
+    Outcome {
+        json: Some(envelope.to_json()),
         text: None,
         result: Err(failure),
     }
 }
 
-fn envelope(
-    subject: &Subject,
-    outcome: &str,
-    backup: Option<&CompletedBackup>,
-    progress: Option<&BackupProgress>,
+/// The JSON object of a wait's outcome on stdout: the field names are its keys.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    partition_id: String,
+    outcome: &'static str,
+    backup: Option<&'a CompletedBackup>,
+    /// The last progress read.
+    progress: Option<&'a BackupProgress>,
     may_have_started: bool,
-    written: bool,
-) -> serde_json::Value {
-    serde_json::json!({
-        "partition_id": subject.partition_id.to_string(),
-        "outcome": outcome,
-        "backup": backup,
-        // The last progress read, exactly as the service sent it.
-        "progress": progress,
-        "may_have_started": may_have_started,
-        "may_have_been_written": written,
-        "follow": subject.follow.as_ref().ok().filter(|_| may_have_started && backup.is_none()),
-    })
+    may_have_been_written: bool,
+    /// The command that follows a backup that may have started and was not seen to end.
+    follow: Option<&'a str>,
+    /// How a wait that ended without a backup ended; no keys otherwise.
+    #[serde(flatten)]
+    ended: Option<Ended<'a>>,
+}
+
+/// The keys of a wait that ended without a backup.
+#[derive(serde::Serialize)]
+struct Ended<'a> {
+    /// Present when a backup was found after the service's Timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found_backup: Option<&'a sf_backup::list::BackupInfo>,
+    /// Present (with `window`) when the look after the service's Timeout found candidates.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    candidates: &'a [sf_backup::Candidate],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<sf_backup::BackupWindow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_check: Option<String>,
+    last_error: Option<String>,
+    unknown_state: Option<String>,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(
+        subject: &'a Subject,
+        outcome: &'static str,
+        backup: Option<&'a CompletedBackup>,
+        progress: Option<&'a BackupProgress>,
+        may_have_started: bool,
+    ) -> Self {
+        Self {
+            partition_id: subject.partition_id.to_string(),
+            outcome,
+            backup,
+            progress,
+            may_have_started,
+            may_have_been_written: backup.is_some(),
+            follow: subject
+                .follow
+                .as_deref()
+                .ok()
+                .filter(|_| may_have_started && backup.is_none()),
+            ended: None,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 fn outcome(
@@ -209,99 +306,84 @@ fn outcome(
     result: Result<CompletedBackup, WaitError>,
     last: Option<BackupProgress>,
 ) -> Outcome {
-    match result {
-        Ok(backup) => Outcome {
-            json: Some(envelope(
-                subject,
-                "Success",
-                Some(&backup),
-                last.as_ref(),
-                true,
-                true,
-            )),
-            text: Some(success_text(subject.partition_id, &backup)),
-            result: Ok(backup),
-        },
-        Err(error) => {
-            let written = error.may_have_been_written();
-            let requested = error.backup_requested();
-            let may_have_started = requested != Requested::No;
-            let progress = error.last_progress().cloned().or(last);
-            let found = error.found_backup().cloned();
-            let (candidates, window) = match &error {
-                WaitError::ServiceTimeout {
-                    check:
-                        StorageCheck::Written {
-                            candidates, window, ..
-                        }
-                        | StorageCheck::Several { candidates, window },
-                    ..
-                } => (candidates.clone(), Some(*window)),
-                _ => (Vec::new(), None),
+    let error = match result {
+        Ok(backup) => {
+            return Outcome {
+                json: Some(
+                    Envelope::new(subject, "Success", Some(&backup), last.as_ref(), true).to_json(),
+                ),
+                text: Some(success_text(subject.partition_id, &backup)),
+                result: Ok(backup),
             };
-            let storage_check = match &error {
-                WaitError::ServiceTimeout { check, .. } => Some(check.to_string()),
-                _ => None,
-            };
-            let last_error = error.last_error().map(ToString::to_string);
-            let unknown_state = progress
-                .as_ref()
-                .and_then(|progress| match &progress.state {
-                    BackupState::Other(name) => Some(name.clone()),
-                    _ => None,
-                });
-            let outcome = crate::failure::wait_outcome(&error);
-            let unknown = error.outcome_unknown();
-            let mut failure = Failure::from_wait(error);
-            if unknown {
-                let (_, known) = what_is_known(subject, Some(requested), progress.as_ref());
-                failure.message = format!("{}\n{known}", failure.message);
-            }
-            failure
-                .extra
-                .insert("may_have_started".into(), may_have_started.into());
-            if let Some(id) = found.as_ref().and_then(|found| found.backup_id) {
-                failure
-                    .extra
-                    .insert("backup_id".into(), id.to_string().into());
-            }
-            // Nothing was started: the error object on stderr says it all.
-            let mut json = may_have_started.then(|| {
-                envelope(
-                    subject,
-                    outcome,
-                    None,
-                    progress.as_ref(),
-                    may_have_started,
-                    written,
-                )
-            });
-            if let Some(object) = json.as_mut().and_then(serde_json::Value::as_object_mut) {
-                if let Some(found) = &found {
-                    object.insert(
-                        "backup_id".into(),
-                        serde_json::json!(found.backup_id.map(|id| id.to_string())),
-                    );
-                    object.insert("found_backup".into(), serde_json::json!(found));
-                }
-                if !candidates.is_empty() {
-                    object.insert("candidates".into(), serde_json::json!(candidates));
-                    object.insert("window".into(), serde_json::json!(window));
-                }
-                if let Some(check) = &storage_check {
-                    object.insert("storage_check".into(), check.clone().into());
-                }
-                object.insert("last_error".into(), serde_json::json!(last_error));
-                object.insert("unknown_state".into(), serde_json::json!(unknown_state));
-            }
-            Outcome {
-                json,
-                text: found
-                    .as_ref()
-                    .map(|backup| found_text(subject.partition_id, backup)),
-                result: Err(failure),
-            }
         }
+        Err(error) => error,
+    };
+    let requested = error.backup_requested();
+    let may_have_started = requested != Requested::No;
+    let progress = error.last_progress().cloned().or(last);
+    let found = error.found_backup().cloned();
+    let (candidates, window, storage_check) = match &error {
+        WaitError::ServiceTimeout { check, .. } => match check {
+            StorageCheck::Written {
+                candidates, window, ..
+            }
+            | StorageCheck::Several { candidates, window } => {
+                (candidates.clone(), Some(*window), Some(check.to_string()))
+            }
+            _ => (Vec::new(), None, Some(check.to_string())),
+        },
+        _ => (Vec::new(), None, None),
+    };
+    // Nothing was started: the error object on stderr says it all.
+    let json = may_have_started.then(|| {
+        Envelope {
+            may_have_been_written: error.may_have_been_written(),
+            ended: Some(Ended {
+                backup_id: found
+                    .as_ref()
+                    .map(|found| found.backup_id.map(|id| id.to_string())),
+                found_backup: found.as_ref(),
+                window: window.filter(|_| !candidates.is_empty()),
+                candidates: &candidates,
+                storage_check,
+                last_error: error.last_error().map(ToString::to_string),
+                unknown_state: progress
+                    .as_ref()
+                    .and_then(|progress| match &progress.state {
+                        BackupState::Other(name) => Some(name.clone()),
+                        _ => None,
+                    }),
+            }),
+            ..Envelope::new(
+                subject,
+                crate::failure::wait_outcome(&error).1,
+                None,
+                progress.as_ref(),
+                may_have_started,
+            )
+        }
+        .to_json()
+    });
+    let unknown = error.outcome_unknown();
+    let mut failure = Failure::from_wait(error);
+    if unknown {
+        let (_, known) = what_is_known(subject, Some(requested), progress.as_ref());
+        failure.message = format!("{}\n{known}", failure.message);
+    }
+    failure
+        .extra
+        .insert("may_have_started".into(), may_have_started.into());
+    if let Some(id) = found.as_ref().and_then(|found| found.backup_id) {
+        failure
+            .extra
+            .insert("backup_id".into(), id.to_string().into());
+    }
+    Outcome {
+        json,
+        text: found
+            .as_ref()
+            .map(|backup| found_text(subject.partition_id, backup)),
+        result: Err(failure),
     }
 }
 

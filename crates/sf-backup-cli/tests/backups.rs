@@ -10,12 +10,11 @@ mod support;
 use rstest::rstest;
 use serde_json::Value;
 use sf_backup_testkit::{
-    BackgroundGateway, Config, Dialect, Outcome, PartitionConfig, StoredBackup, start_in_background,
+    BackgroundGateway, Config, Dialect, Operation, Outcome, PartitionConfig, StoredBackup,
+    start_in_background,
 };
-use support::sf_backup;
+use support::{PARTITION, sf_backup};
 use uuid::Uuid;
-
-const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 
 fn id() -> Uuid {
     PARTITION.parse().unwrap()
@@ -31,14 +30,6 @@ fn late(dialect: Dialect) -> BackgroundGateway {
         ..Config::default()
     })
     .unwrap()
-}
-
-fn posts(gateway: &BackgroundGateway) -> usize {
-    gateway
-        .journal()
-        .iter()
-        .filter(|r| r.method == "POST" && r.target.contains("/$/Backup"))
-        .count()
 }
 
 fn wait_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -90,7 +81,11 @@ fn a_backup_written_after_timeout_exits_8_with_its_backup_id(
     assert_eq!(error["exit_code"], 8);
     assert_eq!(error["kind"], "timed_out_but_written");
     assert_eq!(error["backup_id"], written[0].backup_id.to_string());
-    assert_eq!(posts(&gateway), 1, "one POST, never a second backup");
+    assert_eq!(
+        gateway.count(Operation::Backup),
+        1,
+        "one POST, never a second backup"
+    );
 
     // The same in text: the found backup on stdout, the reason on stderr. Creation times have whole seconds, so
     // the next request starts in a later second than the first backup, or that backup would count as after it.
@@ -143,7 +138,7 @@ fn a_timeout_with_nothing_written_exits_5(
             .contains("no backup created in this request's window"),
         "{out}"
     );
-    assert_eq!(posts(&gateway), 1);
+    assert_eq!(gateway.count(Operation::Backup), 1);
 }
 
 #[rstest]
@@ -427,5 +422,5 @@ fn several_partitions_count_a_backup_written_after_timeout_as_backed_up(
         assert_eq!(line["backup_id"], backup.backup_id.to_string());
     }
     assert_eq!(lines.last().unwrap()["summary"]["succeeded"], 2);
-    assert_eq!(posts(&gateway), 2);
+    assert_eq!(gateway.count(Operation::Backup), 2);
 }

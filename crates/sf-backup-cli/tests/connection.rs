@@ -2,13 +2,13 @@
 //! than the gateway's address, certificate options with an http endpoint, and the ambiguous `--timeout`. Each
 //! test points the binary at a loopback listener that records every connection, and checks that none came.
 
-mod bounded;
+mod support;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bounded::{PARTITION, Run, run};
+use support::{PARTITION, Run, run_with_env as run};
 
 /// A loopback port that accepts connections, counts them and closes them at once. It stays bound for the whole
 /// test, so no other process can take the port in between.

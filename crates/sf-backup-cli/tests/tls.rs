@@ -3,12 +3,12 @@
 //! option back and connects, so the advice is checked by use, not by wording. Nothing reaches the gateway while
 //! the handshake is refused.
 
-mod bounded;
+mod support;
 
-use bounded::{PARTITION, Run, run};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd};
 use rstest::rstest;
 use sf_backup_testkit::{BackgroundGateway, Config, Dialect, TlsConfig, start_in_background};
+use support::{PARTITION, Run, run_with_env as run};
 
 struct Made {
     pem: String,

@@ -1,5 +1,6 @@
 //! The CLI tests' one helper for running the built binary: its exit code and output, with the variables it reads
-//! cleared so that the developer's environment cannot change a test's outcome.
+//! cleared so that the developer's environment cannot change a test's outcome, and a process timeout so that a
+//! regression that makes it hang fails the test instead of the suite.
 // Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sf-backup");
+/// The partition most tests address.
+pub const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 /// Variables the binary reads; cleared so that the developer's environment cannot change a test's outcome.
 pub const ENV: [&str; 5] = [
     "SF_ENDPOINT",
@@ -55,6 +58,7 @@ impl Run {
     }
 }
 
+/// Runs the binary with `args`, `env` (after clearing [`ENV`]) and `stdin`, killed after [`PROCESS_TIMEOUT`].
 pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let mut command = Command::new(BIN);
     for var in ENV {
@@ -128,6 +132,12 @@ pub fn finish(mut child: Child, timeout: Duration) -> Run {
     }
 }
 
+/// [`run`] with no environment and no stdin.
 pub fn sf_backup(args: &[&str]) -> Run {
     run(args, &[], None)
+}
+
+/// [`run`] with `env` and no stdin.
+pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    run(args, env, None)
 }

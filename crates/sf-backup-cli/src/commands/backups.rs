@@ -11,7 +11,8 @@ use sf_backup::list::{BackupEntity, BackupInfo};
 use sf_backup::{BackupStorage, Client};
 
 use crate::cli::BackupsArgs;
-use crate::failure::{Exit, Failure, Redactor};
+use crate::failure::Failure;
+use crate::redact::Redactor;
 
 /// The text table's header; one row per backup follows.
 pub const HEADER: &str =
@@ -34,8 +35,19 @@ pub fn row(backup: &BackupInfo) -> String {
     )
 }
 
-/// Lists and prints; the storage, when given, was validated and `--service-name` checked by the caller.
-pub fn backups(
+/// Refuses, before connecting, a storage given without `--service-name`.
+pub fn check(args: &BackupsArgs, storage: Option<&BackupStorage>) -> Result<(), Failure> {
+    if storage.is_some() && args.service_name.is_none() {
+        return Err(Failure::invalid(
+            "listing a storage given with the storage options needs --service-name (the partition's \
+             service, such as fabric:/App/Service), which names the partition's folder there",
+        ));
+    }
+    Ok(())
+}
+
+/// Lists and prints; the storage, when given, was validated and [`check`]ed.
+pub fn run(
     client: &Client,
     args: &BackupsArgs,
     storage: Option<BackupStorage>,
@@ -67,11 +79,7 @@ pub fn backups(
     if let Some(seconds) = args.server_timeout {
         list = list.server_timeout(Duration::from_secs(seconds));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::new(Exit::Other, "runtime", format!("cannot start: {error}")))?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let mut stream = list.stream();
         let mut stdout = std::io::stdout().lock();
         let mut count = 0usize;

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::StorageCheck;
-use crate::operation::{Ended, Requested};
 use crate::list::BackupInfo;
+use crate::operation::{Ended, Requested};
 use crate::{BackupFailure, BackupProgress, BackupState, Epoch, Error};
 
 /// A backup that was written, as a wait reports it.

@@ -11,9 +11,9 @@ use chrono::{DateTime, Timelike, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::list::{BackupEntity, BackupInfo};
 use crate::operation::{Conclusion, Pace};
 use crate::retry::{GaveUp, Patience, with_retries};
-use crate::list::{BackupEntity, BackupInfo};
 use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
 /// The window searched for a backup written after the service reported `Timeout`: from the backup request

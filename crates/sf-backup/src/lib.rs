@@ -39,10 +39,8 @@
 //! [`CompletedBackup`], or a [`WaitError`] whose [`kind`](WaitError::kind) names the case for scripts. The
 //! [`BackupWait`] it returns is awaited for the outcome, or read first as a stream of [`WaitEvent`]s: this
 //! backup's progress, states this version does not know (treated as still running), and every retried read
-//! with its cause. After the service's 202 every state read is this backup's; reads are retried under the
-//! client's [`RetryPolicy`] ([`ClientBuilder::retry`]) within the wait's one deadline; the backup request never
-//! is. Before anything was sent, a failure that cannot heal ends the wait at once with its cause.
-//! [`Client::follow_backup`] follows a backup that was requested elsewhere.
+//! with its cause. How it tells this backup's progress from another's, its one deadline and its retries:
+//! [`BackupPartitionRequest::wait`]. [`Client::follow_backup`] follows a backup that was requested elsewhere.
 //!
 //! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
 //! deadline, and the late result is dropped from progress. The wait then looks in the storage it used

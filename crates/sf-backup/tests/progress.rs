@@ -233,6 +233,7 @@ async fn a_failure_reads_with_its_code_kept(
     assert_eq!(failure.code, ErrorCode::Other(code.to_owned()));
     assert_eq!(failure.code.as_str(), code);
     assert_eq!(failure.message, "the copier died");
+    assert_eq!(failure.to_string(), format!("{code}: the copier died"));
     assert_eq!(
         progress.time_stamp_utc.is_some(),
         dialect == Dialect::Documented,

@@ -41,7 +41,7 @@ pub(crate) const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(
 const DEFAULT_WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// A wait for a backup's outcome, from [`BackupPartitionRequest::wait`] or [`Client::follow_backup`]: await it
-/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
+/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`](crate::WaitEvent)s first.
 ///
 /// ```no_run
 /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
@@ -370,7 +370,7 @@ impl Backup {
 
 impl BackupPartitionRequest {
     /// Sends the request once, then follows progress until this backup ends: await the returned
-    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
+    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`](crate::WaitEvent)s first.
     ///
     /// **Attribution.** Progress shows only the partition's latest backup request, without an operation id. The
     /// service answers 202 only after it has stored the new request's status, and progress is read from the same
@@ -383,9 +383,8 @@ impl BackupPartitionRequest {
     ///
     /// **One deadline.** [`WaitOptions::wait_timeout`] bounds everything: the progress read before the request,
     /// the request, every read, retry and look; each answer deadline is cut to the time left. Failed reads are
-    /// retried under the client's [`RetryPolicy`](crate::RetryPolicy), each retry shown on the stream
-    /// ([`WaitEvent::Retrying`](crate::WaitEvent::Retrying)). Before the request, a failure that cannot heal (TLS, DNS, a refusal) ends the
-    /// wait at once, and a refused connection after three quick attempts, with [`WaitError::Request`].
+    /// retried as the client's [`RetryPolicy`](crate::RetryPolicy) says (also how soon a wait gives up before
+    /// the request), each retry shown on the stream ([`WaitEvent::Retrying`](crate::WaitEvent::Retrying)).
     ///
     /// # Errors
     ///
@@ -565,21 +564,6 @@ mod tests {
         assert_eq!(Backup::phase(&pending("Cancelled")), Phase::Unknown);
         assert_eq!(Backup::phase(&failure("E_FAIL")), Phase::Ended);
         assert_eq!(Backup::phase(&pending("Timeout")), Phase::Ended);
-    }
-
-    #[test]
-    fn poll_intervals_below_the_floor_are_refused() {
-        let error = WaitOptions::new()
-            .poll_interval(Duration::from_nanos(1))
-            .check()
-            .unwrap_err();
-        assert!(error.to_string().contains("poll interval"), "{error}");
-        assert!(
-            WaitOptions::new()
-                .poll_interval(MIN_POLL_INTERVAL)
-                .check()
-                .is_ok()
-        );
     }
 
     #[test]

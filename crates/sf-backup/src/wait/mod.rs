@@ -316,13 +316,9 @@ impl Backup {
         Self {
             client,
             partition_id,
-            storage: request.as_ref().and_then(|r| r.storage_setting().cloned()),
-            backup_timeout: request
-                .as_ref()
-                .and_then(BackupPartitionRequest::backup_timeout_setting),
-            server_timeout: request
-                .as_ref()
-                .and_then(BackupPartitionRequest::server_timeout_setting),
+            storage: request.as_ref().and_then(|r| r.storage.clone()),
+            backup_timeout: request.as_ref().and_then(|r| r.backup_timeout),
+            server_timeout: request.as_ref().and_then(|r| r.timeout),
             request,
             options,
             requested_at: None,
@@ -421,17 +417,17 @@ impl BackupPartitionRequest {
     pub fn wait(self, options: WaitOptions) -> BackupWait {
         let span = tracing::info_span!(
             "sf_backup_wait",
-            partition_id = %self.partition_id(),
-            storage_kind = self.storage_kind(),
+            partition_id = %self.partition_id,
+            storage_kind = self.storage.as_ref().map(BackupStorage::kind),
         );
-        let client = self.client().clone();
+        let client = self.client.clone();
         let timeout = self
-            .backup_timeout_setting()
+            .backup_timeout
             .unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT)
             .saturating_add(DEFAULT_WAIT_MARGIN);
         let settings = options.settings(&client, timeout);
         let checked = options.check().and_then(|()| self.check());
-        let backup = Backup::new(client, self.partition_id(), Some(self), options);
+        let backup = Backup::new(client, self.partition_id, Some(self), options);
         operation::wait(backup, settings, Mode::Start, span, checked)
     }
 }

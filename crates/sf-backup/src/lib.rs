@@ -53,11 +53,10 @@
 //! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
 //! [`list::BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a
 //! [`list::BackupStream`] of typed [`list::BackupInfo`] (placeholders as `None`), or, awaited, return every
-//! backup oldest first. They work around the service's quirks: no `MaxResults` with `Latest` (it would return the
-//! oldest backup), the 400 that `MaxResults` with no match provokes read as an empty list, and continuation tokens
-//! with `+` sent as `%2B`. [`Client::resolve_service`] and [`Client::resolve_application`] turn names into the
-//! partitions to back up ([`topology`]). Every list follows every continuation token, and ends with
-//! [`Error::EndlessList`] when the service sends one it sent before.
+//! backup oldest first, working around the service's quirks ([`list::ListBackups`]). [`Client::resolve_service`]
+//! and [`Client::resolve_application`] turn names into the partitions to back up ([`topology`]). Every list
+//! follows every continuation token, and ends with [`Error::EndlessList`] when the service sends one it sent
+//! before.
 //!
 //! # Timeouts
 //!
@@ -86,10 +85,8 @@
 //! With the `tls` feature (on by default), `https` endpoints use rustls (aws-lc-rs provider; ring with
 //! `tls-ring`) and, by default, the operating system's trust store. Secured clusters usually want a client
 //! certificate and validate the cluster's own certificate by thumbprint or common name: see
-//! [Secured clusters](ClientBuilder#secured-clusters). A thumbprint pins the server's own certificate; a common
-//! name (or DNS name) needs a chain to the trust store or the CA bundle, or a pinned direct issuer; every mode but
-//! accepting any certificate refuses one outside its validity dates. Azure AD clusters take a bearer token from a
-//! [`TokenProvider`].
+//! [Secured clusters](ClientBuilder#secured-clusters) for the modes and what each accepts. Azure AD clusters take
+//! a bearer token from a [`TokenProvider`].
 //!
 //! # Logging
 //!

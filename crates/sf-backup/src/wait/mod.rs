@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use outcome::{CompletedBackup, WaitError};
+use written::DEFAULT_CLOCK_SKEW;
 pub use written::{
     BackupWindow, Candidate, CandidateReason, ListedStorage, StorageCheck, WrittenLook,
 };
@@ -33,7 +34,6 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_LOST_ANSWER_WATCH: Duration = Duration::from_secs(15);
 const DEFAULT_LATE_WRITE_WATCH: Duration = Duration::from_secs(120);
-const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// The service's `BackupTimeout` when the request sets none.
 pub(crate) const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Progress needs a moment to say `Timeout` once the backup timeout passed, so the default wait outlasts the

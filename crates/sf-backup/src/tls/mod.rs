@@ -31,6 +31,7 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 
 use crate::{Error, Secret};
 
+mod settings;
 mod verify;
 use verify::{ClusterVerifier, Pinned, Policy};
 

@@ -312,8 +312,7 @@ impl ListBackups {
     /// Only the most recent backup of each partition within the time range (`Latest=true`).
     ///
     /// With `Latest`, no `MaxResults` is ever sent, whatever [`page_size`](Self::page_size) says: the
-    /// service's code then returns the partition's *oldest* backup instead of its latest
-    /// (../shared/notes/more-operations.md §7.3).
+    /// service's code then returns the partition's *oldest* backup instead of its latest.
     pub fn latest(mut self) -> Self {
         self.latest = true;
         self

@@ -244,15 +244,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Service { status, code, .. } => {
-                *status == StatusCode::SERVICE_UNAVAILABLE
-                    || matches!(
-                        code,
-                        ErrorCode::NotReady
-                            | ErrorCode::NotPrimary
-                            | ErrorCode::ServiceOffline
-                            | ErrorCode::ReconfigurationPending
-                            | ErrorCode::NoWriteQuorum
-                    )
+                *status == StatusCode::SERVICE_UNAVAILABLE || code.is_transient()
             }
             Self::UnexpectedResponse { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
             Self::Transport {
@@ -572,6 +564,18 @@ impl fmt::Display for ErrorCode {
 }
 
 impl ErrorCode {
+    /// The codes of a partition that is reconfiguring or has no primary: [`Error::is_transient`].
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::NotReady
+                | Self::NotPrimary
+                | Self::ServiceOffline
+                | Self::ReconfigurationPending
+                | Self::NoWriteQuorum
+        )
+    }
+
     // Not a `From` impl: the generated types stay out of the public API.
     pub(crate) fn from_api(code: &types::FabricErrorCodes) -> Self {
         match code {

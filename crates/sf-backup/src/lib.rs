@@ -39,10 +39,8 @@
 //! [`CompletedBackup`], or a [`WaitError`] whose [`kind`](WaitError::kind) names the case for scripts. The
 //! [`BackupWait`] it returns is awaited for the outcome, or read first as a stream of [`WaitEvent`]s: this
 //! backup's progress, states this version does not know (treated as still running), and every retried read
-//! with its cause. After the service's 202 every state read is this backup's; reads are retried under the
-//! client's [`RetryPolicy`] ([`ClientBuilder::retry`]) within the wait's one deadline; the backup request never
-//! is. Before anything was sent, a failure that cannot heal ends the wait at once with its cause.
-//! [`Client::follow_backup`] follows a backup that was requested elsewhere.
+//! with its cause. How it tells this backup's progress from another's, its one deadline and its retries:
+//! [`BackupPartitionRequest::wait`]. [`Client::follow_backup`] follows a backup that was requested elsewhere.
 //!
 //! When the service reports `Timeout`, the backup may still be written: its replica works on past the service's
 //! deadline, and the late result is dropped from progress. The wait then looks in the storage it used
@@ -55,11 +53,10 @@
 //! [`Client::list_backups`] (a partition's policy storage) and [`Client::list_backups_in`] (a storage and a
 //! [`list::BackupEntity`] given explicitly) take `since`/`until`/`latest`, page transparently as a
 //! [`list::BackupStream`] of typed [`list::BackupInfo`] (placeholders as `None`), or, awaited, return every
-//! backup oldest first. They work around the service's quirks: no `MaxResults` with `Latest` (it would return the
-//! oldest backup), the 400 that `MaxResults` with no match provokes read as an empty list, and continuation tokens
-//! with `+` sent as `%2B`. [`Client::resolve_service`] and [`Client::resolve_application`] turn names into the
-//! partitions to back up ([`topology`]). Every list follows every continuation token, and ends with
-//! [`Error::EndlessList`] when the service sends one it sent before.
+//! backup oldest first, working around the service's quirks ([`list::ListBackups`]). [`Client::resolve_service`]
+//! and [`Client::resolve_application`] turn names into the partitions to back up ([`topology`]). Every list
+//! follows every continuation token, and ends with [`Error::EndlessList`] when the service sends one it sent
+//! before.
 //!
 //! # Timeouts
 //!
@@ -88,10 +85,8 @@
 //! With the `tls` feature (on by default), `https` endpoints use rustls (aws-lc-rs provider; ring with
 //! `tls-ring`) and, by default, the operating system's trust store. Secured clusters usually want a client
 //! certificate and validate the cluster's own certificate by thumbprint or common name: see
-//! [Secured clusters](ClientBuilder#secured-clusters). A thumbprint pins the server's own certificate; a common
-//! name (or DNS name) needs a chain to the trust store or the CA bundle, or a pinned direct issuer; every mode but
-//! accepting any certificate refuses one outside its validity dates. Azure AD clusters take a bearer token from a
-//! [`TokenProvider`].
+//! [Secured clusters](ClientBuilder#secured-clusters) for the modes and what each accepts. Azure AD clusters take
+//! a bearer token from a [`TokenProvider`].
 //!
 //! # Logging
 //!

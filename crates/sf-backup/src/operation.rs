@@ -1,12 +1,9 @@
 //! The long-running-operation core: start an operation once, then read its progress until it ends, under one
 //! deadline, and hand the caller a [`OperationWait`] (a `Stream` of [`WaitEvent`]s and an `IntoFuture` outcome).
 //!
-//! What it knows is the service's guarantee (backup-restore-service notes §2): a POST is answered 202 only after
-//! the new request's status is stored, and progress is read from the same primary, so after a 202 every read
-//! describes this request. Only when the answer was lost does the core compare reads with the read before the
-//! request ([`Operation::changed`]), and only for [`WaitOptions::lost_answer_watch`](crate::WaitOptions). The
-//! POST is sent once, never again after it may have reached the service; reads are retried under the client's
-//! [`RetryPolicy`](crate::RetryPolicy) through [`with_retries`]; one outer deadline bounds everything.
+//! It applies the rules that [`BackupPartitionRequest::wait`](crate::BackupPartitionRequest::wait) documents
+//! (attribution from the service's 202, one deadline): the POST is sent once; only a lost answer makes the core
+//! compare reads with the read before the request ([`Operation::changed`]); reads go through [`with_retries`].
 //!
 //! An operation (the backup today, in `wait/`) says how to start it, how to read its progress, what phase a
 //! progress is in ([`Phase`]: no request, pending, a state this version does not know, ended), which reads differ

@@ -126,29 +126,6 @@ mod tests {
     }
 
     #[test]
-    fn any_token_seen_before_ends_the_list_with_an_error_not_only_the_last() {
-        let mut pages = Pages::new(Operation::GetPartitionBackupList);
-        pages.advance(Some("a".into())).unwrap();
-        pages.advance(Some("b".into())).unwrap();
-        let error = pages.advance(Some("a".into())).unwrap_err();
-        assert!(pages.is_done());
-        assert!(
-            matches!(
-                &error,
-                Error::EndlessList { operation: "GetPartitionBackupList", pages: 3, repeated_token: Some(token) }
-                    if token == "a"
-            ),
-            "{error:?}"
-        );
-        assert!(
-            error
-                .to_string()
-                .contains("repeated the continuation token \"a\""),
-            "{error}"
-        );
-    }
-
-    #[test]
     fn a_list_that_never_ends_stops_at_the_page_cap() {
         let mut pages = Pages::new(Operation::GetPartitionInfoList);
         for page in 1..MAX_PAGES {

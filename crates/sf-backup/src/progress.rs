@@ -276,21 +276,4 @@ mod tests {
         );
         assert_eq!(progress(serde_json::json!({})).state, BackupState::Invalid);
     }
-
-    #[test]
-    fn a_failure_carries_its_code_and_message() {
-        let read = progress(serde_json::json!({
-            "BackupState": "Failure",
-            "FailureError": {"Code": "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR", "Message": "upload failed"}
-        }));
-        let failure = read.failure.unwrap();
-        assert_eq!(
-            failure.code.as_str(),
-            "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR"
-        );
-        assert_eq!(
-            failure.to_string(),
-            "FABRIC_E_BACKUPCOPIER_UNEXPECTED_ERROR: upload failed"
-        );
-    }
 }

@@ -74,11 +74,12 @@ impl Client {
 #[derive(Debug)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct BackupPartitionRequest {
-    client: Client,
-    partition_id: PartitionId,
-    storage: Option<BackupStorage>,
-    backup_timeout: Option<Duration>,
-    timeout: Option<Duration>,
+    // Read by the wait (wait/), which sends the request.
+    pub(crate) client: Client,
+    pub(crate) partition_id: PartitionId,
+    pub(crate) storage: Option<BackupStorage>,
+    pub(crate) backup_timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl BackupPartitionRequest {
@@ -177,31 +178,6 @@ impl BackupPartitionRequest {
             .map(backup_timeout_minutes)
             .transpose()
             .map(drop)
-    }
-
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub(crate) fn partition_id(&self) -> PartitionId {
-        self.partition_id
-    }
-
-    /// Only the kind: the storage description holds secrets.
-    pub(crate) fn storage_kind(&self) -> Option<&'static str> {
-        self.storage.as_ref().map(BackupStorage::kind)
-    }
-
-    pub(crate) fn storage_setting(&self) -> Option<&BackupStorage> {
-        self.storage.as_ref()
-    }
-
-    pub(crate) fn backup_timeout_setting(&self) -> Option<Duration> {
-        self.backup_timeout
-    }
-
-    pub(crate) fn server_timeout_setting(&self) -> Option<Duration> {
-        self.timeout
     }
 }
 

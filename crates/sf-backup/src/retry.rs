@@ -201,16 +201,8 @@ fn heal(error: &Error) -> Heal {
                 )
             });
             let transient_code = error.code().is_some_and(|code| {
-                matches!(
-                    code,
-                    ErrorCode::Timeout
-                        | ErrorCode::CommunicationError
-                        | ErrorCode::NotPrimary
-                        | ErrorCode::NotReady
-                        | ErrorCode::ReconfigurationPending
-                        | ErrorCode::NoWriteQuorum
-                        | ErrorCode::ServiceOffline
-                )
+                code.is_transient()
+                    || matches!(code, ErrorCode::Timeout | ErrorCode::CommunicationError)
             });
             if gateway_status || transient_code {
                 Heal::Later

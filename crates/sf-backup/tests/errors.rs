@@ -55,7 +55,12 @@ const SERVICE_409: &str =
 async fn a_409_is_a_service_error_whatever_the_body_s_content_type(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
 ) {
-    let gateway = gateway(dialect).await;
+    // The first backup stays pending for the whole test, however slow the machine.
+    let config = Config {
+        in_progress_ms: Some(60_000),
+        ..Config::default()
+    };
+    let gateway = gateway_with(dialect, config).await;
     let client = client(&gateway);
     client.backup_partition(partition()).await.unwrap();
     // The gateway's own refusal of a second backup while the first one is pending, seen raw first: the service

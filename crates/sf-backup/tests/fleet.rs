@@ -96,7 +96,12 @@ async fn a_busy_partition_is_reported_busy_or_followed_not_failed(
     #[values(Dialect::Service, Dialect::Documented)] dialect: Dialect,
     #[values(false, true)] follow: bool,
 ) {
-    let gateway = gateway_with(dialect, quick()).await;
+    // Long enough that the backup started first still runs when the fleet asks, however slow the machine.
+    let config = Config {
+        in_progress_ms: Some(1500),
+        ..quick()
+    };
+    let gateway = gateway_with(dialect, config).await;
     let partitions = ids(3);
     let client = client(&gateway);
     // One partition already has a backup running, started elsewhere.

@@ -1,4 +1,4 @@
-//! Every row of what GetBackupProgress answers (shared/notes/backup-restore-service.md, sections 3.1 and 3.2),
+//! Every row of what GetBackupProgress answers (the service's states and the placeholders it writes while pending),
 //! as the testkit's gateway sends it in each dialect, read through `Client::backup_progress`: before any backup,
 //! pending with placeholders, success with its numbers, failure with an unlisted or an integer code, timeout.
 //! Each test first checks the wire shape the dialect sends, so it cannot pass against a gateway that sends
@@ -233,6 +233,7 @@ async fn a_failure_reads_with_its_code_kept(
     assert_eq!(failure.code, ErrorCode::Other(code.to_owned()));
     assert_eq!(failure.code.as_str(), code);
     assert_eq!(failure.message, "the copier died");
+    assert_eq!(failure.to_string(), format!("{code}: the copier died"));
     assert_eq!(
         progress.time_stamp_utc.is_some(),
         dialect == Dialect::Documented,

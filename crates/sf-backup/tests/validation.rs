@@ -42,8 +42,11 @@ fn bad_endpoints_fail_when_the_client_is_built() {
     for bad in [
         "ftp://x",
         "not a url",
+        "",
         "localhost:19080",
+        "http://",
         "http://host/?q=1",
+        "file:///tmp",
         "https://user:pw@host:19080",
     ] {
         let error = Client::new(bad).unwrap_err();

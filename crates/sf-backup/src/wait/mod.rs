@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use outcome::{CompletedBackup, WaitError};
+use written::DEFAULT_CLOCK_SKEW;
 pub use written::{
     BackupWindow, Candidate, CandidateReason, ListedStorage, StorageCheck, WrittenLook,
 };
@@ -33,7 +34,6 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_LOST_ANSWER_WATCH: Duration = Duration::from_secs(15);
 const DEFAULT_LATE_WRITE_WATCH: Duration = Duration::from_secs(120);
-const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// The service's `BackupTimeout` when the request sets none.
 pub(crate) const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Progress needs a moment to say `Timeout` once the backup timeout passed, so the default wait outlasts the
@@ -41,7 +41,7 @@ pub(crate) const SERVICE_DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(
 const DEFAULT_WAIT_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// A wait for a backup's outcome, from [`BackupPartitionRequest::wait`] or [`Client::follow_backup`]: await it
-/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
+/// for the [`CompletedBackup`], or read it as a [`Stream`](futures_core::Stream) of [`WaitEvent`](crate::WaitEvent)s first.
 ///
 /// ```no_run
 /// # async fn demo(client: sf_backup::Client, id: sf_backup::PartitionId) -> Result<(), Box<dyn std::error::Error>> {
@@ -316,13 +316,9 @@ impl Backup {
         Self {
             client,
             partition_id,
-            storage: request.as_ref().and_then(|r| r.storage_setting().cloned()),
-            backup_timeout: request
-                .as_ref()
-                .and_then(BackupPartitionRequest::backup_timeout_setting),
-            server_timeout: request
-                .as_ref()
-                .and_then(BackupPartitionRequest::server_timeout_setting),
+            storage: request.as_ref().and_then(|r| r.storage.clone()),
+            backup_timeout: request.as_ref().and_then(|r| r.backup_timeout),
+            server_timeout: request.as_ref().and_then(|r| r.timeout),
             request,
             options,
             requested_at: None,
@@ -370,7 +366,7 @@ impl Backup {
 
 impl BackupPartitionRequest {
     /// Sends the request once, then follows progress until this backup ends: await the returned
-    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`](crate::WaitEvent)(crate::WaitEvent)s first.
+    /// [`BackupWait`] for the backup that was written, or read it as a stream of [`WaitEvent`](crate::WaitEvent)s first.
     ///
     /// **Attribution.** Progress shows only the partition's latest backup request, without an operation id. The
     /// service answers 202 only after it has stored the new request's status, and progress is read from the same
@@ -383,9 +379,8 @@ impl BackupPartitionRequest {
     ///
     /// **One deadline.** [`WaitOptions::wait_timeout`] bounds everything: the progress read before the request,
     /// the request, every read, retry and look; each answer deadline is cut to the time left. Failed reads are
-    /// retried under the client's [`RetryPolicy`](crate::RetryPolicy), each retry shown on the stream
-    /// ([`WaitEvent::Retrying`](crate::WaitEvent::Retrying)). Before the request, a failure that cannot heal (TLS, DNS, a refusal) ends the
-    /// wait at once, and a refused connection after three quick attempts, with [`WaitError::Request`].
+    /// retried as the client's [`RetryPolicy`](crate::RetryPolicy) says (also how soon a wait gives up before
+    /// the request), each retry shown on the stream ([`WaitEvent::Retrying`](crate::WaitEvent::Retrying)).
     ///
     /// # Errors
     ///
@@ -422,17 +417,17 @@ impl BackupPartitionRequest {
     pub fn wait(self, options: WaitOptions) -> BackupWait {
         let span = tracing::info_span!(
             "sf_backup_wait",
-            partition_id = %self.partition_id(),
-            storage_kind = self.storage_kind(),
+            partition_id = %self.partition_id,
+            storage_kind = self.storage.as_ref().map(BackupStorage::kind),
         );
-        let client = self.client().clone();
+        let client = self.client.clone();
         let timeout = self
-            .backup_timeout_setting()
+            .backup_timeout
             .unwrap_or(SERVICE_DEFAULT_BACKUP_TIMEOUT)
             .saturating_add(DEFAULT_WAIT_MARGIN);
         let settings = options.settings(&client, timeout);
         let checked = options.check().and_then(|()| self.check());
-        let backup = Backup::new(client, self.partition_id(), Some(self), options);
+        let backup = Backup::new(client, self.partition_id, Some(self), options);
         operation::wait(backup, settings, Mode::Start, span, checked)
     }
 }
@@ -565,21 +560,6 @@ mod tests {
         assert_eq!(Backup::phase(&pending("Cancelled")), Phase::Unknown);
         assert_eq!(Backup::phase(&failure("E_FAIL")), Phase::Ended);
         assert_eq!(Backup::phase(&pending("Timeout")), Phase::Ended);
-    }
-
-    #[test]
-    fn poll_intervals_below_the_floor_are_refused() {
-        let error = WaitOptions::new()
-            .poll_interval(Duration::from_nanos(1))
-            .check()
-            .unwrap_err();
-        assert!(error.to_string().contains("poll interval"), "{error}");
-        assert!(
-            WaitOptions::new()
-                .poll_interval(MIN_POLL_INTERVAL)
-                .check()
-                .is_ok()
-        );
     }
 
     #[test]

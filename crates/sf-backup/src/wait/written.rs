@@ -16,6 +16,9 @@ use crate::operation::{Conclusion, Pace};
 use crate::retry::{GaveUp, Patience, with_retries};
 use crate::{BackupProgress, BackupStorage, Client, Error, PartitionId};
 
+/// How far the clocks of this machine and of the node may disagree, by default.
+pub(super) const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
 /// The window searched for a backup written after the service reported `Timeout`: from the backup request
 /// minus the [clock skew](crate::WaitOptions::clock_skew) (and the second the service truncates), to the look
 /// plus the skew.
@@ -220,7 +223,7 @@ impl Client {
             requested_at,
             storage: None,
             service_name: None,
-            clock_skew: Duration::from_secs(60),
+            clock_skew: DEFAULT_CLOCK_SKEW,
             watch: Duration::ZERO,
             excluding: None,
         }

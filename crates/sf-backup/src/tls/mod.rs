@@ -31,6 +31,8 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 
 use crate::{Error, Secret};
 
+mod settings;
+
 // The crypto library of the provider the feature chose; its `digest` module computes thumbprints (ring's API,
 // which aws-lc-rs copies).
 #[cfg(not(feature = "tls-ring"))]

@@ -87,7 +87,7 @@ impl Failure {
     pub fn from_backup_request(error: sf_backup::Error) -> Self {
         if error.may_have_reached_service() {
             let mut message = error.to_string();
-            if let Some(hint) = crate::connection::https_hint(&message) {
+            if let Some(hint) = crate::tls_words::https_hint(&message) {
                 message.push_str(&hint);
             }
             message.push_str(
@@ -211,9 +211,9 @@ impl From<sf_backup::Error> for Failure {
         let mut extra = serde_json::Map::new();
         // A refused TLS handshake is told in the operator's words, with the option that would accept it.
         if let Some(rejection) = error.tls_rejection() {
-            message = crate::connection::tls_advice(&rejection);
-            extra.insert("tls".into(), crate::connection::tls_json(&rejection));
-        } else if let Some(hint) = crate::connection::https_hint(&message) {
+            message = crate::tls_words::tls_advice(&rejection);
+            extra.insert("tls".into(), crate::tls_words::tls_json(&rejection));
+        } else if let Some(hint) = crate::tls_words::https_hint(&message) {
             message.push_str(&hint);
         }
         Self {

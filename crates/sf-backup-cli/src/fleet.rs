@@ -265,7 +265,7 @@ pub fn run(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let mut tally = Tally::default();
-    let runtime = crate::commands::runtime()?;
+    let runtime = crate::connection::runtime()?;
     let skipped_services = resolve(&runtime, connection, args, &mut partitions, json)?;
     tally.skipped_services = skipped_services.len();
     if partitions.is_empty() {
@@ -304,7 +304,7 @@ pub fn run(
         .follow(follow)
         .concurrency(usize::from(args.concurrency))
         .follow_busy(args.follow_busy)
-        .wait_options(crate::commands::backup::wait_options(args))
+        .wait_options(crate::waiting::backup_options(args))
         .each_request(each_request(args, storage));
     if !json {
         let mut notes = Vec::new();

@@ -15,6 +15,7 @@ mod fleet;
 mod output;
 mod redact;
 mod storage;
+mod tls_words;
 mod waiting;
 
 use std::ffi::OsString;

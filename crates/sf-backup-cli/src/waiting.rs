@@ -435,3 +435,19 @@ fn epoch_and_lsn(epoch: Option<&sf_backup::Epoch>, lsn: Option<i64>) -> String {
     }
     text
 }
+
+/// The wait options of `backup --wait`, for one partition or many: the polling flags and what to do after the
+/// service reports Timeout.
+pub fn backup_options(args: &crate::cli::BackupArgs) -> sf_backup::WaitOptions {
+    let mut options = options(&args.waiting);
+    if let Some(watch) = args.late_write_watch {
+        options = options.late_write_watch(watch);
+    }
+    if let Some(skew) = args.clock_skew {
+        options = options.clock_skew(skew);
+    }
+    if let Some(name) = &args.service_name {
+        options = options.service_name(name.clone());
+    }
+    options
+}

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use sf_backup::{BackupStorage, PartitionId, WaitOptions};
+use sf_backup::{BackupStorage, PartitionId};
 
 use crate::cli::BackupArgs;
 use crate::connection::Connection;
@@ -34,11 +34,11 @@ fn single(
     let storage_kind = storage.as_ref().map(BackupStorage::kind);
     let request =
         fleet::each_request(args, storage)(connection.client.backup_partition(partition_id));
-    let runtime = super::runtime()?;
+    let runtime = crate::connection::runtime()?;
     if args.wait {
         let subject = waiting::Subject::new(connection, partition_id);
         let outcome = runtime.block_on(waiting::wait(
-            request.wait(wait_options(args)),
+            request.wait(crate::waiting::backup_options(args)),
             &subject,
             json,
         ));
@@ -56,20 +56,4 @@ fn single(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The wait options of `backup --wait`, for one partition or many: the polling flags and what to do after the
-/// service reports Timeout.
-pub fn wait_options(args: &BackupArgs) -> WaitOptions {
-    let mut options = waiting::options(&args.waiting);
-    if let Some(watch) = args.late_write_watch {
-        options = options.late_write_watch(watch);
-    }
-    if let Some(skew) = args.clock_skew {
-        options = options.clock_skew(skew);
-    }
-    if let Some(name) = &args.service_name {
-        options = options.service_name(name.clone());
-    }
-    options
 }

@@ -79,7 +79,7 @@ pub fn run(
     if let Some(seconds) = args.server_timeout {
         list = list.server_timeout(Duration::from_secs(seconds));
     }
-    super::runtime()?.block_on(async {
+    crate::connection::runtime()?.block_on(async {
         let mut stream = list.stream();
         let mut stdout = std::io::stdout().lock();
         let mut count = 0usize;

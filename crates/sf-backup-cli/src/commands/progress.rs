@@ -10,7 +10,7 @@ use crate::{output, waiting};
 
 /// Reads (or follows) the partition's backup progress and prints it.
 pub fn run(connection: &Connection, args: &ProgressArgs, json: bool) -> Result<ExitCode, Failure> {
-    let runtime = super::runtime()?;
+    let runtime = crate::connection::runtime()?;
     if args.wait {
         let subject = waiting::Subject::new(connection, args.partition_id);
         let wait = connection

@@ -26,7 +26,7 @@ pub fn run(args: &TestkitArgs, json: bool) -> Result<ExitCode, Failure> {
         .listen
         .or(config.listen)
         .or(Some(std::net::SocketAddr::from(([127, 0, 0, 1], 19080))));
-    super::runtime()?.block_on(async {
+    crate::connection::runtime()?.block_on(async {
         let gateway = sf_backup_testkit::Gateway::start(config)
             .await
             .map_err(|error| {

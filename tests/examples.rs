@@ -39,10 +39,10 @@ fn every_example_round_trips_through_its_generated_type() {
     let all = examples();
     assert_eq!(
         all.len(),
-        31,
+        37,
         "five documented backup requests, a progress and an error example, six documented backup lists and a \
-         list request, the two 9.1 service and partition lists and one in the spec's shapes; fourteen service \
-         shapes"
+         list request, the two 9.1 service and partition lists and one in the spec's shapes, the two documented \
+         restore examples; eighteen service shapes"
     );
     // The round trip itself runs in one place, the dump `cargo xtask conformance` reads too.
     let dump = sf_backup_workspace_tests::generated_types_dump();
@@ -120,6 +120,105 @@ fn the_service_shapes_decode_into_what_they_say() {
             _ => {}
         }
     }
+}
+
+#[test]
+fn the_restore_shapes_decode_into_what_they_say() {
+    let by_file = |file: &str| {
+        examples()
+            .into_iter()
+            .find(|e| e.file == file)
+            .unwrap_or_else(|| panic!("{file} is not in the index"))
+    };
+    let request =
+        round_trip::<types::RestorePartitionDescription>(&by_file("restore-partition.json"));
+    assert_eq!(
+        request.backup_id.to_string(),
+        "3a056ac9-7206-43c3-8424-6f6103003eba"
+    );
+    assert!(matches!(
+        request.backup_storage,
+        Some(types::BackupStorageDescription::AzureBlobStore { .. })
+    ));
+
+    let not_requested = round_trip::<Option<types::RestoreProgressInfo>>(&by_file(
+        "restore-progress-not-requested.json",
+    ));
+    assert_eq!(not_requested, None);
+
+    // The chosen backup's epoch (GetPartitionBackupList-1's first item), as (ConfigurationVersion, DataLossVersion).
+    let epoch = |progress: &types::RestoreProgressInfo| {
+        progress
+            .restored_epoch
+            .as_ref()
+            .map(|e| (e.configuration_version.clone(), e.data_loss_version.clone()))
+    };
+    let backup_epoch = Some((
+        Some(types::Int64Text::String("8589934592".into())),
+        Some(types::Int64Text::String("131462452931584510".into())),
+    ));
+    let success =
+        round_trip::<types::RestoreProgressInfo>(&by_file("restore-progress-success.json"));
+    assert_eq!(
+        success.restore_state,
+        Some(types::KnownRestoreState::Success.into())
+    );
+    assert_eq!(
+        success.restored_lsn,
+        Some(types::Int64Text::String("261".into()))
+    );
+    assert_eq!(epoch(&success), backup_epoch);
+    assert_eq!(success.failure_error, None);
+
+    // From `Accepted` on the service writes the chosen backup's epoch and LSN, the LSN as a JSON number.
+    let accepted = round_trip::<types::RestoreProgressInfo>(&by_file(
+        "restore-progress-accepted-service.json",
+    ));
+    assert_eq!(
+        accepted.restore_state,
+        Some(types::KnownRestoreState::Accepted.into())
+    );
+    assert_eq!(accepted.restored_lsn, Some(types::Int64Text::Int64(261)));
+    assert_eq!(epoch(&accepted), backup_epoch);
+
+    // A failure carries no reason: a null epoch, LSN 0, no FailureError.
+    let failure =
+        round_trip::<types::RestoreProgressInfo>(&by_file("restore-progress-failure-service.json"));
+    assert_eq!(
+        failure.restore_state,
+        Some(types::KnownRestoreState::Failure.into())
+    );
+    assert_eq!(failure.restored_epoch, None);
+    assert_eq!(failure.restored_lsn, Some(types::Int64Text::Int64(0)));
+    assert_eq!(failure.failure_error, None);
+
+    // The wire's name for a missing Fault Analysis Service is no known code: it is kept as text.
+    let no_fas = round_trip::<types::FabricError>(&by_file(
+        "fabric-error-fault-analysis-service-not-enabled-service.json",
+    ));
+    assert_eq!(
+        no_fas.error.code,
+        types::FabricErrorCodes::String("FABRIC_E_FAULT_ANALYSIS_SERVICE_NOT_ENABLED".into())
+    );
+}
+
+#[test]
+fn restore_states_are_open_and_know_the_newer_runtimes_state() {
+    let state = |value: &str| {
+        serde_json::from_value::<types::RestoreProgressInfo>(
+            serde_json::json!({"RestoreState": value}),
+        )
+        .unwrap()
+        .restore_state
+    };
+    assert_eq!(
+        state("SecondariesInProgress"),
+        Some(types::KnownRestoreState::SecondariesInProgress.into())
+    );
+    assert_eq!(
+        state("Paused"),
+        Some(types::RestoreState::String("Paused".into()))
+    );
 }
 
 #[test]

@@ -73,6 +73,7 @@ macro_rules! for_each_generated_type {
         $apply!(KnownBackupType);
         $apply!(KnownFabricErrorCodes);
         $apply!(KnownHealthState);
+        $apply!(KnownRestoreState);
         $apply!(KnownServicePartitionStatus);
         $apply!(KnownServiceStatus);
         $apply!(ManagedIdentityType);
@@ -80,6 +81,9 @@ macro_rules! for_each_generated_type {
         $apply!(PagedServiceInfoList);
         $apply!(PagedServicePartitionInfoList);
         $apply!(PartitionInformation);
+        $apply!(RestorePartitionDescription);
+        $apply!(RestoreProgressInfo);
+        $apply!(RestoreState);
         $apply!(ServiceInfo);
         $apply!(ServicePartitionInfo);
         $apply!(ServicePartitionStatus);
@@ -95,6 +99,19 @@ async fn progress_body(
 ) -> Option<sf_backup_api::types::BackupProgressInfo> {
     client
         .get_partition_backup_progress(partition, sf_backup_api::types::ApiVersion::X64, None)
+        .await
+        .ok()?
+        .into_inner()
+}
+
+/// The body type of the generated client's restore progress 200, named like [`progress_body`]'s: this only
+/// compiles while `get_partition_restore_progress` returns exactly `Option<RestoreProgressInfo>`.
+async fn restore_progress_body(
+    client: &sf_backup_api::Client,
+    partition: &uuid::Uuid,
+) -> Option<sf_backup_api::types::RestoreProgressInfo> {
+    client
+        .get_partition_restore_progress(partition, sf_backup_api::types::ApiVersion::X64, None)
         .await
         .ok()?
         .into_inner()
@@ -169,11 +186,14 @@ pub fn generated_types_dump_of(examples: &[Example]) -> Value {
     }
     for_each_generated_type!(register);
     let _ = progress_body;
+    let _ = restore_progress_body;
     let _ = backup_list_bodies;
     let _ = native_list_bodies;
     let responses = serde_json::json!({
         "GetPartitionBackupProgress 200":
             generator.subschema_for::<Option<types::BackupProgressInfo>>(),
+        "GetPartitionRestoreProgress 200":
+            generator.subschema_for::<Option<types::RestoreProgressInfo>>(),
         "GetPartitionBackupList 200": generator.subschema_for::<types::PagedBackupInfoList>(),
         "GetBackupsFromBackupLocation 200":
             generator.subschema_for::<types::PagedBackupInfoList>(),

@@ -27,7 +27,103 @@ use sf_backup_workspace_tests::gateway;
 use spec_support::{ref_name, tag_value, union_tag};
 
 /// Request properties the facade deliberately does not send: (path as [`request_properties`] writes it, reason).
-const NOT_CARRIED: &[(&str, &str)] = &[];
+const NOT_CARRIED: &[(&str, &str)] = &[
+    (
+        "RestorePartitionDescription.BackupId",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupLocation",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<AzureBlobStore>.ConnectionString",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<AzureBlobStore>.ContainerName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<AzureBlobStore>.FriendlyName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<AzureBlobStore>.StorageKind",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<DsmsAzureBlobStore>.ContainerName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<DsmsAzureBlobStore>.FriendlyName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<DsmsAzureBlobStore>.StorageCredentialsSourceLocation",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<DsmsAzureBlobStore>.StorageKind",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.FriendlyName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.Path",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.PrimaryPassword",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.PrimaryUserName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.SecondaryPassword",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.SecondaryUserName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<FileShare>.StorageKind",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<ManagedIdentityAzureBlobStore>.BlobServiceUri",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<ManagedIdentityAzureBlobStore>.ContainerName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<ManagedIdentityAzureBlobStore>.FriendlyName",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<ManagedIdentityAzureBlobStore>.ManagedIdentityType",
+        RESTORE_NOT_IN_FACADE,
+    ),
+    (
+        "RestorePartitionDescription.BackupStorage<ManagedIdentityAzureBlobStore>.StorageKind",
+        RESTORE_NOT_IN_FACADE,
+    ),
+];
+
+/// Why the restore request's properties are not sent yet: the facade has no restore (issue 27's library item).
+const RESTORE_NOT_IN_FACADE: &str = "restore is not in the facade yet (issue 27)";
 
 const PARTITION: &str = "1daae3f5-7fd6-42e9-b1ba-8c05f873994d";
 

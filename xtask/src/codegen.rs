@@ -701,13 +701,13 @@ mod tests {
         assert_eq!(
             out.matches("let header_map = ::reqwest::header::HeaderMap::new();")
                 .count(),
-            6
+            8
         );
         // The query parameter stays: the documented contract.
         assert_eq!(
             out.matches("QueryParam::new(\"api-version\", &api_version)")
                 .count(),
-            6
+            8
         );
 
         let mut file: syn::File =

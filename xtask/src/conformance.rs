@@ -891,14 +891,14 @@ mod tests {
         }
         let counts: std::collections::BTreeMap<&str, usize> =
             checks.iter().map(|c| (c.name, c.checked)).collect();
-        assert_eq!(counts["OpenAPI 3.0 document"], 6);
+        assert_eq!(counts["OpenAPI 3.0 document"], 8);
         assert_eq!(
-            counts["parameters match the seed page"], 30,
-            "28 parameters (2 of them deliberate deviations) and 2 bodies"
+            counts["parameters match the seed page"], 38,
+            "35 parameters (2 of them deliberate deviations) and 3 bodies"
         );
         assert_eq!(
-            counts["examples validate against the spec"], 31,
-            "17 documented, 14 service shapes"
+            counts["examples validate against the spec"], 37,
+            "19 documented, 18 service shapes"
         );
     }
 
@@ -1220,7 +1220,7 @@ mod tests {
         no_responses["responses"] = json!({});
         let check = check_schemars_agreement(&doc(&spec()), &no_responses);
         assert!(
-            check.failures.len() == 5
+            check.failures.len() == 6
                 && check
                     .failures
                     .iter()
@@ -1357,12 +1357,12 @@ mod tests {
         let schemars = check_schemars_agreement(&doc(&spec()), &dump());
         assert!(schemars.passed(), "{:?}", schemars.failures);
         assert_eq!(
-            schemars.checked, 37,
-            "32 components (30 generated types, Int64Text, SecretString) and the five 200 bodies"
+            schemars.checked, 42,
+            "36 components (34 generated types, Int64Text, SecretString) and the six 200 bodies"
         );
         let round_trips = check_round_trips(&examples(), &dump());
         assert!(round_trips.passed(), "{:?}", round_trips.failures);
-        assert_eq!(round_trips.checked, 31);
+        assert_eq!(round_trips.checked, 37);
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! the api crate decodes error bodies whatever their label (spec/README.md), so `content_type_conformance` is left
 //! out for that dialect; its bodies are still validated as JSON against the spec.
 //!
+//! Temporarily excluded from every run: [`EXCLUDED_OPERATIONS`], the two restore operations, until the testkit
+//! models restore (issue 27): the spec declares them, but the testkit has neither route, so their cases would
+//! only meet its 404 for an unknown endpoint and pass without checking anything of restore.
+//!
 //! The tools come from the pinned `xtask/schemathesis/requirements.txt`, installed into the virtualenv
 //! [`VENV`] by `.ci/spec-tools` (which `.ci/run` calls).
 
@@ -37,6 +41,9 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,response_schema
                       response_headers_conformance,content_type_conformance";
 /// The named deviation of the service dialect: `text/plain` FabricError bodies.
 const SERVICE_DIALECT_EXCLUDED: &str = "content_type_conformance";
+/// Operations left out of every run, by operationId: the testkit does not model restore yet (issue 27). Temporary:
+/// remove them when it does (spec/README.md, "Checking a server against the spec").
+const EXCLUDED_OPERATIONS: [&str; 2] = ["RestorePartition", "GetPartitionRestoreProgress"];
 const DIALECTS: [&str; 2] = ["service", "documented"];
 
 const USAGE: &str = "cargo xtask schemathesis [--url URL] [--dialect service|documented]";
@@ -112,6 +119,9 @@ fn schemathesis(
         "--request-timeout",
         "10",
     ]);
+    for operation in EXCLUDED_OPERATIONS {
+        command.args(["--exclude-operation-id", operation]);
+    }
     let started = Instant::now();
     let mut child = command
         .spawn()

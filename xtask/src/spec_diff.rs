@@ -692,14 +692,14 @@ mod tests {
         let mut doc: Value = serde_yaml_ng::from_str(&live()).unwrap();
         let get = doc["paths"]["/Partitions/{partitionId}/$/GetBackupProgress"]["get"].clone();
         let mut other = get.clone();
-        other["operationId"] = "GetPartitionRestoreProgress".into();
-        doc["paths"]["/Partitions/{partitionId}/$/GetRestoreProgress"] = json!({ "get": other });
+        other["operationId"] = "GetPartitionBackupProgressCopy".into();
+        doc["paths"]["/Partitions/{partitionId}/$/GetBackupProgressCopy"] = json!({ "get": other });
         doc["paths"]["/Partitions/{partitionId}/$/GetBackupProgress"]["get"]["parameters"]
             .as_array_mut()
             .unwrap()
             .push(json!({"name": "Latest", "in": "query", "required": false, "schema": {"type": "boolean"}}));
         let r = report(&live(), &serde_yaml_ng::to_string(&doc).unwrap());
-        let operation = "operation GetPartitionRestoreProgress: added".to_string();
+        let operation = "operation GetPartitionBackupProgressCopy: added".to_string();
         let parameter =
             "operation GetPartitionBackupProgress: parameter Latest (query) added (optional)"
                 .to_string();
@@ -719,12 +719,12 @@ mod tests {
     /// argument from i64 into i32, which a model of the generator once called docs-only.
     #[test]
     fn any_schema_change_is_breaking() {
-        let with_format =
-            "        type: integer\n        format: int64\n        minimum: -2147483648\n";
-        let r = edited(
-            with_format,
-            "        type: integer\n        minimum: -2147483648\n",
-        );
+        // BackupTimeout's schema (RestoreTimeout's has the same text after another description).
+        let with_format = "the request arrives, so progress turns `Timeout` at once.\n      schema:\n        \
+                           type: integer\n        format: int64\n        minimum: -2147483648\n";
+        let without_format = "the request arrives, so progress turns `Timeout` at once.\n      schema:\n        \
+                              type: integer\n        minimum: -2147483648\n";
+        let r = edited(with_format, without_format);
         assert_eq!(
             lines(&r),
             [
@@ -733,12 +733,7 @@ mod tests {
         );
         let before = generate(&live(), "x").unwrap();
         let after = generate(
-            &spec_support::replace_once(
-                &live(),
-                with_format,
-                "        type: integer\n        minimum: -2147483648\n",
-            )
-            .unwrap(),
+            &spec_support::replace_once(&live(), with_format, without_format).unwrap(),
             "x",
         )
         .unwrap();
@@ -752,7 +747,12 @@ mod tests {
         );
 
         // A default is part of the text as well.
-        let r = edited("        default: 10\n", "        default: 30\n");
+        let at = "the request arrives, so progress turns `Timeout` at once.\n      schema:\n        type: integer\n        \
+                  format: int64\n        minimum: -2147483648\n        maximum: 2147483647\n";
+        let r = edited(
+            &format!("{at}        default: 10\n"),
+            &format!("{at}        default: 30\n"),
+        );
         assert_eq!(
             lines(&r),
             [

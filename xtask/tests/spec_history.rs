@@ -138,7 +138,7 @@ struct Deviation {
 }
 
 /// The live spec's lenient deviations, in the order they are applied to the fixture's text.
-const DEVIATIONS: [Deviation; 11] = [
+const DEVIATIONS: [Deviation; 13] = [
     Deviation {
         name: "progress 200 is nullable: the service answers `null` before any on-demand backup",
         edits: &[(
@@ -411,6 +411,68 @@ const DEVIATIONS: [Deviation; 11] = [
             (
                 "              description: An optional display name for the storage.\n              type: string\n            ManagedIdentityType:",
                 "              description: An optional display name for the storage. The service also accepts `null`.\n              type: string\n              nullable: true\n            ManagedIdentityType:",
+            ),
+        ],
+    },
+    // A third extension: upstream 8.2's restore operations (transcribed from the 8.2 REST pages and spec text in
+    // docs/restore.md#the-contract, in this fragment's shapes), inserted whole from xtask/fixtures/restore/; the
+    // deviation after it is what the Backup Restore Service's code really writes and takes (docs/restore.md).
+    Deviation {
+        name: "extension: upstream 8.2's RestorePartition and GetPartitionRestoreProgress with their models, added \
+               beyond the backup subset (xtask/fixtures/restore/)",
+        edits: &[
+            (
+                "    Get Partition Info List: an extension that finds an application's services and a service's partitions.\n  version: \"6.4\"\n",
+                "    Get Partition Info List: an extension that finds an application's services and a service's partitions. And\n    Restore Partition and Get Partition Restore Progress: an extension that restores a partition from a backup.\n  version: \"6.4\"\n",
+            ),
+            (
+                "components:\n  parameters:\n",
+                concat!(
+                    include_str!("../fixtures/restore/paths.yaml"),
+                    "components:\n  parameters:\n"
+                ),
+            ),
+            (
+                "  responses:\n    FabricErrorResponse:\n",
+                concat!(
+                    include_str!("../fixtures/restore/parameters.yaml"),
+                    "  responses:\n    FabricErrorResponse:\n"
+                ),
+            ),
+            (
+                "\n    FabricError:\n",
+                concat!(
+                    "\n",
+                    include_str!("../fixtures/restore/schemas.yaml"),
+                    "    FabricError:\n"
+                ),
+            ),
+        ],
+    },
+    Deviation {
+        name: "restore as the service's code answers and takes it: progress 200 nullable, RestoredLsn Int64Text, \
+               RestoredEpoch and FailureError nullable, SecondariesInProgress a known state, RestoreTimeout a C# \
+               int whose newer default is 30 minutes",
+        edits: &[
+            (
+                "          description: A successful operation returns 200 status code and restore progress details.\n          content:\n            application/json:\n              schema:\n                $ref: \"#/components/schemas/RestoreProgressInfo\"\n",
+                "          description: >-\n            A successful operation returns 200 status code and restore progress details. The body is `null` when no\n            restore was ever requested for the partition.\n          content:\n            application/json:\n              schema:\n                nullable: true\n                allOf:\n                  - $ref: \"#/components/schemas/RestoreProgressInfo\"\n",
+            ),
+            (
+                "        the partition is restored. `FailureError`: denotes the failure encountered in performing restore operation.\n      type: object\n",
+                "        the partition is restored. `FailureError`: denotes the failure encountered in performing restore operation.\n        The service's code writes every member from `Accepted` on, `RestoredEpoch` and `RestoredLsn` holding the\n        chosen backup's; a `Failure` or `Timeout` has a 0001-01-01 time stamp, a null epoch, LSN 0 and no\n        `FailureError`.\n      type: object\n",
+            ),
+            (
+                "        RestoredEpoch:\n          $ref: \"#/components/schemas/Epoch\"\n        RestoredLsn:\n          description: Restored LSN.\n          type: string\n        FailureError:\n          $ref: \"#/components/schemas/FabricErrorError\"\n    RestoreState:\n",
+                "        RestoredEpoch:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/Epoch\"\n        RestoredLsn:\n          $ref: \"#/components/schemas/Int64Text\"\n        FailureError:\n          nullable: true\n          allOf:\n            - $ref: \"#/components/schemas/FabricErrorError\"\n    RestoreState:\n",
+            ),
+            (
+                "        operation completed with success. Failure: operation completed with failure. Timeout: operation timed out.\n      type: string\n      enum:\n        - Invalid\n        - Accepted\n        - RestoreInProgress\n        - Success\n        - Failure\n        - Timeout\n",
+                "        operation completed with success. Failure: operation completed with failure. Timeout: operation timed out.\n        SecondariesInProgress (no spec lists it; runtimes 10.0 CU8, 10.1 CU7 and 11.0 on): the primary replica is\n        restored and the secondaries are being restored, the partition's quorum not recovered yet.\n      type: string\n      enum:\n        - Invalid\n        - Accepted\n        - RestoreInProgress\n        - Success\n        - Failure\n        - Timeout\n        - SecondariesInProgress\n",
+            ),
+            (
+                "        invoke this operation again with a greater timeout value. the default value for the same is 10 minutes.\n      schema:\n        type: integer\n        default: 10\n",
+                "        invoke this operation again with a greater timeout value. the default value for the same is 10 minutes.\n        Runtimes 10.0 CU8, 10.1 CU7 and 11.0 on default to 30 minutes, so send it only when asked. The service binds\n        it as a 32-bit integer (a value outside that range is refused); a value below 1 has passed its deadline when\n        the work item runs, so progress turns `Timeout` at once.\n      schema:\n        type: integer\n        format: int64\n        minimum: -2147483648\n        maximum: 2147483647\n        default: 10\n",
             ),
         ],
     },

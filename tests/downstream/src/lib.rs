@@ -80,6 +80,28 @@ pub fn every_request_body() -> (
     (policy_storage, to_storage, query, built)
 }
 
+/// The restore request body, through its builder (both required members named, the storage optional).
+pub fn restore_body() -> types::RestorePartitionDescription {
+    let built = types::RestorePartitionDescription::builder()
+        .backup_id(uuid::Uuid::nil())
+        .backup_location(r"CalcApp\CalcService\p\2018-01-01 09.00.55.zip".to_owned())
+        .backup_storage(every_storage().into_iter().next());
+    types::RestorePartitionDescription::try_from(built).expect("both required members are set")
+}
+
+/// A restore progress answer summarised: its state (`SecondariesInProgress` by name) and restored LSN.
+pub fn restore_progress(info: &types::RestoreProgressInfo) -> (String, Option<i64>) {
+    let state = match &info.restore_state {
+        Some(types::RestoreState::KnownRestoreState(known)) => match known {
+            types::KnownRestoreState::SecondariesInProgress => "secondaries".to_owned(),
+            other => other.to_string(),
+        },
+        Some(types::RestoreState::String(text)) => text.clone(),
+        Some(_) | None => String::new(),
+    };
+    (state, int64(&info.restored_lsn))
+}
+
 /// A response body built the way a test double in another crate builds one: a constructor or a builder.
 pub fn error_body(message: &str) -> types::FabricError {
     types::FabricError::new(types::FabricErrorError::new(
@@ -130,6 +152,14 @@ pub async fn every_operation(client: &Client) -> Vec<bool> {
             .is_ok(),
         client
             .get_partition_info_list("CalcApp~CalcService", None, ApiVersion::X64, None)
+            .await
+            .is_ok(),
+        client
+            .restore_partition(&partition, None, ApiVersion::X64, None, &restore_body())
+            .await
+            .is_ok(),
+        client
+            .get_partition_restore_progress(&partition, ApiVersion::X64, None)
             .await
             .is_ok(),
     ]

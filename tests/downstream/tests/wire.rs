@@ -61,11 +61,35 @@ fn the_builder_refuses_a_missing_required_member() {
 }
 
 #[test]
+fn the_restore_body_has_the_documented_members() {
+    let body = serde_json::to_value(restore_body()).unwrap();
+    assert_eq!(body["BackupId"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        body["BackupLocation"],
+        r"CalcApp\CalcService\p\2018-01-01 09.00.55.zip"
+    );
+    assert_eq!(body["BackupStorage"]["StorageKind"], "AzureBlobStore");
+    assert_eq!(body.as_object().unwrap().len(), 3);
+}
+
+#[test]
 fn the_responses_read_with_catch_all_arms() {
     let error = serde_json::to_value(error_body("busy")).unwrap();
     assert_eq!(error["Error"]["Code"], "FABRIC_E_BACKUP_IN_PROGRESS");
     let decoded: types::FabricError = serde_json::from_value(error).unwrap();
     assert_eq!(error_code(&decoded.error.code), "busy");
+
+    let restore_info: types::RestoreProgressInfo = serde_json::from_value(
+        json!({"RestoreState": "SecondariesInProgress", "RestoredLsn": 261, "RestoredEpoch": null}),
+    )
+    .unwrap();
+    assert_eq!(
+        restore_progress(&restore_info),
+        ("secondaries".to_owned(), Some(261))
+    );
+    let unknown: types::RestoreProgressInfo =
+        serde_json::from_value(json!({"RestoreState": "Paused", "RestoredLsn": "7"})).unwrap();
+    assert_eq!(restore_progress(&unknown), ("Paused".to_owned(), Some(7)));
 
     let progress_info: types::BackupProgressInfo =
         serde_json::from_value(json!({"BackupState": "Success", "LsnOfLastBackupRecord": 36}))

@@ -644,7 +644,7 @@ fn generated_types_dump(root: &Path) -> Result<Value, String> {
 }
 
 /// Every example, deserialised into its generated type and serialised back (by the dump), equals its file once
-/// members whose value is `null` are dropped from both sides ([`without_null_members`]) and the
+/// members whose value is `null` are dropped from both sides ([`without_null_members`](spec_support::without_null_members)) and the
 /// [`UNDECLARED_MEMBERS`] from the file's side (the types ignore them).
 pub fn check_round_trips(examples: &[Example], dump: &Value) -> Check {
     let mut check = Check::new("examples round-trip through the types", "example");

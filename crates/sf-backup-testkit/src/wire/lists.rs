@@ -13,7 +13,7 @@ use crate::cluster::PartitionScheme;
 use crate::wire::dialect::Dialect;
 use crate::wire::progress::ServiceEpoch;
 use crate::wire::refusal::Refusal;
-use crate::wire::values::{build, documented_epoch};
+use crate::wire::values::{PartitionInformationView, build, documented_epoch};
 
 /// One backup in storage, as the listing sees it.
 #[derive(Clone, Debug)]
@@ -118,29 +118,10 @@ impl Listed {
             backup_chain_id: self.chain_id,
             application_name: Some(format!("fabric:/{}", self.application)),
             service_name: Some(format!("fabric:/{}/{}", self.application, self.service)),
-            partition_information: Some(match self.scheme() {
-                PartitionScheme::Int64Range { low_key, high_key } => ServicePartitionInformation {
-                    service_partition_kind: "Int64Range",
-                    id: self.partition_id,
-                    name: None,
-                    low_key: Some(low_key.to_string()),
-                    high_key: Some(high_key.to_string()),
-                },
-                PartitionScheme::Named { name } => ServicePartitionInformation {
-                    service_partition_kind: "Named",
-                    id: self.partition_id,
-                    name: Some(name),
-                    low_key: None,
-                    high_key: None,
-                },
-                PartitionScheme::Singleton => ServicePartitionInformation {
-                    service_partition_kind: "Singleton",
-                    id: self.partition_id,
-                    name: None,
-                    low_key: None,
-                    high_key: None,
-                },
-            }),
+            partition_information: Some(PartitionInformationView::new(
+                self.partition_id,
+                &self.scheme(),
+            )),
             backup_location: Some(self.location.clone()),
             backup_type: if self.full { "Full" } else { "Incremental" },
             epoch_of_last_backup_record: Some(ServiceEpoch::recorded()),
@@ -161,7 +142,7 @@ struct ServiceBackupInfo {
     backup_chain_id: Uuid,
     application_name: Option<String>,
     service_name: Option<String>,
-    partition_information: Option<ServicePartitionInformation>,
+    partition_information: Option<PartitionInformationView>,
     backup_location: Option<String>,
     backup_type: &'static str,
     epoch_of_last_backup_record: Option<ServiceEpoch>,
@@ -169,19 +150,6 @@ struct ServiceBackupInfo {
     creation_time_utc: String,
     failure_error: Option<serde_json::Value>,
     service_manifest_version: Option<String>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ServicePartitionInformation {
-    service_partition_kind: &'static str,
-    id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    low_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    high_key: Option<String>,
 }
 
 /// `PagedBackupInfoList` as the service writes it: `Items`, then `ContinuationToken` (`null` on the last page).

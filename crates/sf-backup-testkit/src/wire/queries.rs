@@ -5,13 +5,10 @@
 //! `ServicePartitionInfo`.
 
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::cluster::{
-    PartitionConfig, PartitionScheme, ServiceConfig, ServiceKind, scheme_in_topology,
-};
+use crate::cluster::{PartitionConfig, ServiceConfig, ServiceKind, scheme_in_topology};
 use crate::wire::dialect::Dialect;
-use crate::wire::values::{CONFIGURATION_VERSION, DATA_LOSS_VERSION};
+use crate::wire::values::{CONFIGURATION_VERSION, DATA_LOSS_VERSION, PartitionInformationView};
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -50,39 +47,6 @@ struct DocumentedServiceInfo {
     is_service_group: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     has_persisted_state: Option<bool>,
-}
-
-/// `ServicePartitionInformation` (both dialects: kind, id, then the name or the keys as strings).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PartitionInformationView {
-    service_partition_kind: &'static str,
-    id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    low_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    high_key: Option<String>,
-}
-
-impl PartitionInformationView {
-    fn new(id: Uuid, scheme: &PartitionScheme) -> Self {
-        let (name, low_key, high_key) = match scheme {
-            PartitionScheme::Singleton => (None, None, None),
-            PartitionScheme::Named { name } => (Some(name.clone()), None, None),
-            PartitionScheme::Int64Range { low_key, high_key } => {
-                (None, Some(low_key.to_string()), Some(high_key.to_string()))
-            }
-        };
-        PartitionInformationView {
-            service_partition_kind: scheme.kind(),
-            id,
-            name,
-            low_key,
-            high_key,
-        }
-    }
 }
 
 /// An epoch as both dialects write it: the configuration version first, both numbers as strings.

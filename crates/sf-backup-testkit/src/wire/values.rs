@@ -2,6 +2,9 @@
 //! builder bridge to the generated types.
 
 use sf_backup_api::types::{Epoch, FabricErrorCodes, FabricErrorError, Int64Text};
+use uuid::Uuid;
+
+use crate::cluster::PartitionScheme;
 
 /// The epoch every fake backup records (the seed page's example values).
 pub(crate) const DATA_LOSS_VERSION: i64 = 131_462_452_931_584_510;
@@ -37,4 +40,37 @@ where
 {
     T::try_from(builder)
         .unwrap_or_else(|e| panic!("a generated type built without a required member: {e}"))
+}
+
+/// `ServicePartitionInformation` (both dialects: kind, id, then the name or the keys as strings).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PartitionInformationView {
+    service_partition_kind: &'static str,
+    id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    low_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    high_key: Option<String>,
+}
+
+impl PartitionInformationView {
+    pub(crate) fn new(id: Uuid, scheme: &PartitionScheme) -> Self {
+        let (name, low_key, high_key) = match scheme {
+            PartitionScheme::Singleton => (None, None, None),
+            PartitionScheme::Named { name } => (Some(name.clone()), None, None),
+            PartitionScheme::Int64Range { low_key, high_key } => {
+                (None, Some(low_key.to_string()), Some(high_key.to_string()))
+            }
+        };
+        PartitionInformationView {
+            service_partition_kind: scheme.kind(),
+            id,
+            name,
+            low_key,
+            high_key,
+        }
+    }
 }

@@ -131,7 +131,7 @@ impl BackupStorage {
     /// The account a file share is opened with. Only file shares have credentials: on any other kind,
     /// [`BackupStorage::validate`] fails.
     pub fn primary_credentials(
-        mut self,
+        self,
         user_name: impl Into<String>,
         password: impl Into<Secret>,
     ) -> Self {
@@ -140,7 +140,7 @@ impl BackupStorage {
 
     /// The account a file share is opened with when the primary one fails. Only file shares have credentials.
     pub fn secondary_credentials(
-        mut self,
+        self,
         user_name: impl Into<String>,
         password: impl Into<Secret>,
     ) -> Self {

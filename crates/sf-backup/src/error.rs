@@ -237,10 +237,8 @@ impl Error {
     /// Whether the failure is usually temporary, so that the same call may succeed a little later: the partition
     /// is reconfiguring or has no primary (`FABRIC_E_NOT_READY`, `FABRIC_E_NOT_PRIMARY`, `FABRIC_E_SERVICE_OFFLINE`,
     /// `FABRIC_E_RECONFIGURATION_PENDING`, `FABRIC_E_NO_WRITE_QUORUM`), the gateway or a proxy answered 503, or
-    /// the connection could not be opened.
-    ///
-    /// Before repeating [`backup_partition`](crate::Client::backup_partition) after a failure that may have
-    /// reached the service, check its progress: the first request may have started a backup.
+    /// the connection could not be opened. Before repeating a backup request, see
+    /// [`may_have_reached_service`](Self::may_have_reached_service).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Service { status, code, .. } => {

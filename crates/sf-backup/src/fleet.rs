@@ -168,17 +168,7 @@ impl FleetBackup {
     }
 
     /// Sets up every partition's backup request with the request's own builder: storage, backup timeout,
-    /// server timeout.
-    ///
-    /// ```
-    /// # fn demo(client: sf_backup::Client, ids: Vec<sf_backup::PartitionId>, storage: sf_backup::BackupStorage) {
-    /// use std::time::Duration;
-    /// let fleet = client.backup_partitions(ids).each_request(move |request| {
-    ///     request.storage(storage.clone()).server_timeout(Duration::from_secs(120))
-    /// });
-    /// # let _ = fleet;
-    /// # }
-    /// ```
+    /// server timeout (the [`FleetBackup`] example sets one).
     pub fn each_request(
         mut self,
         configure: impl Fn(BackupPartitionRequest) -> BackupPartitionRequest + Send + Sync + 'static,

@@ -11,14 +11,8 @@
 //! ([`Operation::identifies`]), and what an ended progress means ([`Operation::conclude`]: the backup looks in
 //! storage after `Timeout`, beside the core, not in it).
 //!
-//! A restore is a second implementation with no second loop: `start` is POST `/$/Restore`; `read` is
-//! GetRestoreProgress; `phase` maps `Accepted`/`RestoreInProgress` to pending, `Success`/`Failure`/`Timeout` to
-//! ended, `Invalid` and a `null` body to no request, and anything else (`SecondariesInProgress` since runtime 10.0
-//! CU8) to [`Phase::Unknown`], which the core keeps waiting on; `changed` compares state, time stamp, epoch and
-//! LSN; `identifies` holds when the restored epoch and LSN are the chosen backup's (they are from `Accepted` on),
-//! so a lost answer is settled by a read that names the chosen backup; `conclude` turns `Success` into the
-//! restored point and `Failure`/`Timeout` into its error (a restore's Timeout carries no look). Its error type
-//! implements `From<Ended<RestoreProgress>>` for the endings the core decides.
+//! A restore would be a second implementation with no second loop (GetRestoreProgress as `read`, its unknown
+//! states such as `SecondariesInProgress` as [`Phase::Unknown`], the chosen backup's epoch and LSN as `identifies`).
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -127,20 +127,6 @@ impl BackupState {
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Success | Self::Failure | Self::Timeout)
     }
-
-    /// A state the generated code knows, without going through its text.
-    fn from_known(known: types::KnownBackupState) -> Self {
-        match known {
-            types::KnownBackupState::Invalid => Self::Invalid,
-            types::KnownBackupState::Accepted => Self::Accepted,
-            types::KnownBackupState::BackupInProgress => Self::BackupInProgress,
-            types::KnownBackupState::Success => Self::Success,
-            types::KnownBackupState::Failure => Self::Failure,
-            types::KnownBackupState::Timeout => Self::Timeout,
-            // A state a later spec lists: kept by its name.
-            other => Self::from(other.to_string().as_str()),
-        }
-    }
 }
 
 impl From<&str> for BackupState {
@@ -183,7 +169,10 @@ impl BackupProgress {
             };
         };
         let state = match &info.backup_state {
-            Some(types::BackupState::KnownBackupState(known)) => BackupState::from_known(*known),
+            // A known state by its text, so that one the spec lists later than this code is kept by name.
+            Some(types::BackupState::KnownBackupState(known)) => {
+                BackupState::from(known.to_string().as_str())
+            }
             Some(types::BackupState::String(other)) => BackupState::from(other.as_str()),
             // No state, or a representation a later spec adds (the generated enum is non-exhaustive).
             Some(_) | None => BackupState::Invalid,

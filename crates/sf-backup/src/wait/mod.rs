@@ -227,10 +227,10 @@ struct Backup {
     partition_id: PartitionId,
     /// The request, until it is sent; `None` when following.
     request: Option<BackupPartitionRequest>,
-    storage: Option<BackupStorage>,
     backup_timeout: Option<Duration>,
     server_timeout: Option<Duration>,
-    options: WaitOptions,
+    /// The look after `Timeout`, with the request's storage and the options' settings; its time set at the end.
+    look: WrittenLook,
     /// When the request was sent, by this machine's clock.
     requested_at: Option<DateTime<Utc>>,
     /// The backup progress named before the request: an earlier one, never this request's.
@@ -313,14 +313,19 @@ impl Backup {
         request: Option<BackupPartitionRequest>,
         options: WaitOptions,
     ) -> Self {
+        let mut look = client
+            .look_for_written_backup(partition_id, DateTime::<Utc>::MIN_UTC)
+            .watch(options.late_write_watch.unwrap_or(DEFAULT_LATE_WRITE_WATCH))
+            .clock_skew(options.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW));
+        look.storage = request.as_ref().and_then(|r| r.storage.clone());
+        look.service_name = options.service_name;
         Self {
             client,
             partition_id,
-            storage: request.as_ref().and_then(|r| r.storage.clone()),
             backup_timeout: request.as_ref().and_then(|r| r.backup_timeout),
             server_timeout: request.as_ref().and_then(|r| r.timeout),
             request,
-            options,
+            look,
             requested_at: None,
             earlier_backup: None,
         }
@@ -342,24 +347,9 @@ impl Backup {
                     .to_owned(),
             };
         };
-        let mut look = self
-            .client
-            .look_for_written_backup(self.partition_id, requested_at)
-            .watch(
-                self.options
-                    .late_write_watch
-                    .unwrap_or(DEFAULT_LATE_WRITE_WATCH),
-            )
-            .clock_skew(self.options.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW));
-        if let Some(storage) = &self.storage {
-            look = look.storage(storage.clone());
-        }
-        if let Some(name) = &self.options.service_name {
-            look = look.service_name(name.clone());
-        }
-        if let Some(id) = self.earlier_backup {
-            look = look.excluding(id);
-        }
+        let mut look = self.look.clone();
+        look.requested_at = requested_at;
+        look.excluding = self.earlier_backup;
         look.run(context).await
     }
 }

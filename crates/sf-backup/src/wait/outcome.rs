@@ -57,10 +57,8 @@ pub enum WaitError {
     /// [backup timeout](crate::BackupPartitionRequest::backup_timeout) (the service's clock, from the request,
     /// queueing included). The service's verdict, unlike [`WaitError::WaitTimeout`].
     ///
-    /// The service does not stop the backup then: one that finishes later is still written to storage while
-    /// progress keeps saying `Timeout`. The wait looks for it ([`Client::look_for_written_backup`](crate::Client::look_for_written_backup))
-    /// and `check` says what it found: [`StorageCheck::Written`] (no need to back up again),
-    /// [`StorageCheck::Several`] candidates, nothing, or why it could not check.
+    /// The backup may still be written later; `check` is what the wait's look for it found
+    /// ([`Client::look_for_written_backup`](crate::Client::look_for_written_backup)).
     #[error(
         "the service reported Timeout: the backup did not end within its backup timeout; {check}"
     )]

@@ -236,12 +236,12 @@ impl Client {
 pub struct WrittenLook {
     client: Client,
     partition_id: PartitionId,
-    requested_at: DateTime<Utc>,
-    storage: Option<BackupStorage>,
-    service_name: Option<String>,
+    pub(super) requested_at: DateTime<Utc>,
+    pub(super) storage: Option<BackupStorage>,
+    pub(super) service_name: Option<String>,
     clock_skew: Duration,
     watch: Duration,
-    excluding: Option<Uuid>,
+    pub(super) excluding: Option<Uuid>,
 }
 
 impl WrittenLook {

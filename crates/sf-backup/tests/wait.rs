@@ -986,7 +986,7 @@ async fn the_look_for_a_written_backup_is_a_client_method(
     client.backup_partition(partition()).await.unwrap();
     let check = client
         .look_for_written_backup(partition(), requested_at)
-        .watch(Duration::from_secs(20))
+        .late_write_watch(Duration::from_secs(20))
         .await;
     let StorageCheck::Written { backup, window, .. } = &check else {
         panic!("{check:?}");

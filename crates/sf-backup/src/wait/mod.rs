@@ -315,7 +315,7 @@ impl Backup {
     ) -> Self {
         let mut look = client
             .look_for_written_backup(partition_id, DateTime::<Utc>::MIN_UTC)
-            .watch(options.late_write_watch.unwrap_or(DEFAULT_LATE_WRITE_WATCH))
+            .late_write_watch(options.late_write_watch.unwrap_or(DEFAULT_LATE_WRITE_WATCH))
             .clock_skew(options.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW));
         look.storage = request.as_ref().and_then(|r| r.storage.clone());
         look.service_name = options.service_name;

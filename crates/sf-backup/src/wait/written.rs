@@ -267,7 +267,7 @@ impl WrittenLook {
 
     /// How long to keep looking while nothing is found (zero, the default, looks once); see
     /// [`WaitOptions::late_write_watch`](crate::WaitOptions::late_write_watch).
-    pub fn watch(mut self, watch: Duration) -> Self {
+    pub fn late_write_watch(mut self, watch: Duration) -> Self {
         self.watch = watch;
         self
     }

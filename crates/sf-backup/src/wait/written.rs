@@ -196,7 +196,7 @@ impl Client {
     /// `Timeout` for it: a full backup that starts its own chain (the shape of every on-demand backup), created
     /// in the request's window, in the storage the request used. Lists the partition's policy storage, or the
     /// [storage](WrittenLook::storage) the request named; keeps looking for a while
-    /// ([`WrittenLook::watch`]), since the replica can finish after the service's deadline. Failed lists are
+    /// ([`WrittenLook::late_write_watch`]), since the replica can finish after the service's deadline. Failed lists are
     /// retried under the client's [`RetryPolicy`](crate::RetryPolicy).
     ///
     /// A [wait](crate::BackupPartitionRequest::wait) calls it after `Timeout`; call it yourself for a backup

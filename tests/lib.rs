@@ -264,12 +264,3 @@ pub async fn gateway_with(
 pub async fn gateway(dialect: sf_backup_testkit::Dialect) -> sf_backup_testkit::Gateway {
     gateway_with(dialect, sf_backup_testkit::Config::default()).await
 }
-
-/// `service` or `documented`, whichever `dialect` is; a dialect added later must get its own expectations.
-pub fn by_dialect<T>(dialect: sf_backup_testkit::Dialect, service: T, documented: T) -> T {
-    match dialect {
-        sf_backup_testkit::Dialect::Service => service,
-        sf_backup_testkit::Dialect::Documented => documented,
-        other => panic!("no expectation is written for the {other} dialect"),
-    }
-}

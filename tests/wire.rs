@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sf_backup::{BackupStorage, Client, ManagedIdentityType, PartitionId};
 use sf_backup_api::types;
 use sf_backup_testkit::{Dialect, Fault, Operation, RecordedRequest};
-use sf_backup_workspace_tests::{Example, ExampleExt, by_dialect, examples_of, gateway};
+use sf_backup_workspace_tests::{Example, ExampleExt, examples_of, gateway};
 
 /// What a user writes to reproduce each documented request body with the facade.
 fn facade_storage(example: &Example) -> Option<BackupStorage> {
@@ -247,11 +247,7 @@ async fn the_generated_client_keeps_status_and_body_of_every_error(
         (
             Fault::fabric_error(500, "-2147017731"),
             500,
-            Some(by_dialect(
-                dialect,
-                json!(-2_147_017_731_i64),
-                json!("-2147017731"),
-            )),
+            Some(dialect.pick(json!(-2_147_017_731_i64), json!("-2147017731"))),
         ),
         (Fault::html(503), 503, None),
         (Fault::empty(500), 500, None),

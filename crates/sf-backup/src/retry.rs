@@ -269,7 +269,12 @@ where
             Err(error) => error,
         };
         if Instant::now() >= deadline {
-            return Err(GaveUp::Deadline(Some(Arc::new(error))));
+            // A read cut short by this very deadline says less than the failure before it: keep that one.
+            let cut = matches!(error, Error::NoAnswer { .. });
+            return Err(GaveUp::Deadline(match last {
+                Some(earlier) if cut => Some(earlier),
+                _ => Some(Arc::new(error)),
+            }));
         }
         let Some(pause) = policy.pause(retries, &error, patience) else {
             return Err(GaveUp::Failed(error));
